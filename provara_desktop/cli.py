@@ -1,0 +1,366 @@
+"""provara-desktop: the headless face of the same services the desktop app uses.
+
+Exit codes: 0 success; 1 verification or validation failure; 2 usage or I/O error. Every
+failure prints one human line on stderr; ``--json`` prints one JSON document on stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from provara_desktop import __version__
+from provara_desktop.core.canonical import strict_loads
+from provara_desktop.core.errors import (
+    InputError,
+    ProvaraDesktopError,
+    UsageError,
+    UserCancelled,
+)
+from provara_desktop.core.keys import PublicKey
+
+log = logging.getLogger("provara_desktop.cli")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> Any:  # argparse exits 2 too; keep our one-line format
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def _emit(args: argparse.Namespace, doc: Any, human: str) -> None:
+    if getattr(args, "json", False):
+        sys.stdout.write(json.dumps(doc, ensure_ascii=False, indent=2) + "\n")
+    else:
+        sys.stdout.write(human + ("\n" if human and not human.endswith("\n") else ""))
+
+
+def _home(args: argparse.Namespace) -> Path:
+    from provara_desktop.store.identity import resolve_home
+
+    return resolve_home(args.home)
+
+
+def _identity_store(args: argparse.Namespace) -> Any:
+    from provara_desktop.store.identity import IdentityStore
+
+    return IdentityStore(_home(args))
+
+
+def _unlock(args: argparse.Namespace) -> tuple[Any, Any]:
+    from provara_desktop.store.identity import read_passphrase
+
+    store = _identity_store(args)
+    ident = store.load()
+    key = store.unlock(read_passphrase(args.passphrase_file))
+    return ident, key
+
+
+def _open_vault(args: argparse.Namespace) -> Any:
+    from provara_desktop.store.vault import Vault
+
+    return Vault.open(Path(args.vault), home=_home(args))
+
+
+def _value(text: str) -> Any:
+    try:
+        return strict_loads(text, where="--value")
+    except InputError as exc:
+        raise UsageError(f"{exc} (give JSON, e.g. --value '\"open\"' or --value 42)") from None
+
+
+# -- identity -------------------------------------------------------------------------------
+
+def cmd_identity_create(args: argparse.Namespace) -> int:
+    from provara_desktop.store.identity import read_passphrase
+
+    store = _identity_store(args)
+    ident = store.create(args.name, read_passphrase(args.passphrase_file, confirm=True))
+    _emit(args, ident.to_json(), f"created identity {ident.actor}\n"
+          f"fingerprint {ident.fingerprint}\nstored in {store.path}")
+    return 0
+
+
+def cmd_identity_show(args: argparse.Namespace) -> int:
+    ident = _identity_store(args).load()
+    doc = ident.to_json()
+    _emit(args, doc, "\n".join(f"{k}: {v}" for k, v in doc.items()))
+    return 0
+
+
+def cmd_identity_export(args: argparse.Namespace) -> int:
+    from provara_desktop.store.identity import read_passphrase
+
+    store = _identity_store(args)
+    out = store.export_reference(args.file, read_passphrase(args.passphrase_file))
+    _emit(args, {"path": str(out)}, f"wrote the private key in the reference format to {out} "
+          "(keep it secret)")
+    return 0
+
+
+def cmd_identity_import(args: argparse.Namespace) -> int:
+    from provara_desktop.store.identity import read_passphrase
+
+    store = _identity_store(args)
+    ident = store.import_reference(args.file, read_passphrase(args.passphrase_file,
+                                                              confirm=True),
+                                   name=args.name, key_id=args.key_id)
+    _emit(args, ident.to_json(), f"imported identity {ident.actor}\n"
+          f"fingerprint {ident.fingerprint}")
+    return 0
+
+
+# -- vault ------------------------------------------------------------------------------------
+
+def cmd_init(args: argparse.Namespace) -> int:
+    from provara_desktop.store.vault import Vault
+
+    ident, key = _unlock(args)
+    with Vault.init(Path(args.vault), key=key, actor=ident.actor, home=_home(args),
+                    uid=args.uid) as vault:
+        doc = {"vault": str(vault.root), "uid": vault.uid, "event_count": vault.index.count()}
+    _emit(args, doc, f"created vault {doc['vault']} (uid {doc['uid']})")
+    return 0
+
+
+def _op_output(args: argparse.Namespace, vault: Any, result: Any, verb: str) -> int:
+    ev = result.events[0]
+    for note in [*vault.notes, *result.notes]:
+        sys.stderr.write(f"note: {note}\n")
+    doc = {"event_id": ev["event_id"], "type": ev["type"], "actor": ev["actor"],
+           "actor_key_id": ev["actor_key_id"], "timestamp_utc": ev["timestamp_utc"],
+           "prev_event_hash": ev["prev_event_hash"], "notes": [*vault.notes, *result.notes]}
+    _emit(args, doc, f"{verb} {ev['event_id']}")
+    return 0
+
+
+def cmd_observe(args: argparse.Namespace) -> int:
+    from provara_desktop.store.evidence import observe
+
+    value = _value(args.value)
+    ident, key = _unlock(args)
+    with _open_vault(args) as vault:
+        result = observe(vault, key, ident.actor, subject=args.subject,
+                         predicate=args.predicate, value=value, confidence=args.confidence,
+                         note=args.note, attachments=[Path(p) for p in args.attach])
+        return _op_output(args, vault, result, "observed")
+
+
+def cmd_attest(args: argparse.Namespace) -> int:
+    from provara_desktop.store.evidence import attest
+
+    value = _value(args.value)
+    ident, key = _unlock(args)
+    with _open_vault(args) as vault:
+        result = attest(vault, key, ident.actor, subject=args.subject,
+                        predicate=args.predicate, value=value, targets=args.target)
+        return _op_output(args, vault, result, "attested")
+
+
+def cmd_retract(args: argparse.Namespace) -> int:
+    from provara_desktop.store.evidence import retract
+
+    ident, key = _unlock(args)
+    with _open_vault(args) as vault:
+        result = retract(vault, key, ident.actor, subject=args.subject,
+                         predicate=args.predicate, reason=args.reason)
+        return _op_output(args, vault, result, "retracted")
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from provara_desktop.store.verify_vault import verify_vault
+
+    with _open_vault(args) as vault:
+        report = verify_vault(vault)
+    doc = report.to_json()
+    lines = [f"{'OK' if report.ok else 'FAILED'}: {doc['event_count']} events, "
+             f"{len(report.log.forks)} fork(s), {len(doc['legacy_ids'])} legacy event id(s)"]
+    for p in report.all_problems:
+        lines.append(f"  [{p.severity}] {p.code}: {p.message}")
+    for f in report.log.forks:
+        lines.append(f"  [error] FORK: actor {f.actor} signed {len(f.event_ids)} events on the "
+                     f"same predecessor {f.prev_event_hash}: {', '.join(f.event_ids)}")
+    _emit(args, doc, "\n".join(lines))
+    if not report.ok:
+        first = next((p for p in report.all_problems if p.severity == "error"), None)
+        msg = first.message if first else "the vault holds a fork (equivocation)"
+        sys.stderr.write(f"verification failed: {msg}\n")
+        return 1
+    return 0
+
+
+def cmd_state(args: argparse.Namespace) -> int:
+    with _open_vault(args) as vault:
+        reducer = vault.reduce()
+    state = reducer.export_state()
+    doc = {"state_hash": state["metadata"]["state_hash"],
+           "event_count": state["metadata"]["event_count"],
+           **{ns: state[ns] for ns in ("canonical", "local", "contested", "archived")},
+           "metadata": state["metadata"]}
+    human = [f"state_hash {doc['state_hash']}", f"events {doc['event_count']}"]
+    for ns in ("canonical", "local", "contested", "archived"):
+        human.append(f"{ns}: {len(state[ns])}")
+        for k in sorted(state[ns]):
+            entry = state[ns][k]
+            shown = entry.get("value") if isinstance(entry, dict) else f"{len(entry)} archived"
+            if ns == "contested":
+                shown = " | ".join(entry["evidence_by_value"])
+            human.append(f"  {k} = {json.dumps(shown, ensure_ascii=False)}")
+    _emit(args, doc, "\n".join(human))
+    return 0
+
+
+def cmd_log(args: argparse.Namespace) -> int:
+    with _open_vault(args) as vault:
+        rows = vault.index.query(actor=args.actor, type=args.type, subject=args.subject,
+                                 limit=args.limit)
+        items = [{"pos": r.pos, "event_id": r.event_id, "type": r.type, "actor": r.actor,
+                  "actor_key_id": r.actor_key_id, "timestamp_utc": r.timestamp_utc,
+                  "subject": r.subject, "predicate": r.predicate,
+                  "prev_event_hash": r.prev_event_hash, "first_seen_utc": r.first_seen_utc}
+                 for r in rows]
+    human = "\n".join(f"{i['timestamp_utc']}  {i['event_id']}  {i['type']:<12} {i['actor']}  "
+                      f"{i['subject'] or ''}{':' if i['predicate'] else ''}{i['predicate'] or ''}"
+                      for i in items)
+    _emit(args, {"events": items, "count": len(items)}, human)
+    return 0
+
+
+def cmd_keys(args: argparse.Namespace) -> int:
+    with _open_vault(args) as vault:
+        used = dict(vault.index.key_ids())
+        out = []
+        for entry in vault.keys_doc.get("keys", []):
+            if not isinstance(entry, dict):
+                continue
+            try:
+                fp = PublicKey.from_b64(str(entry.get("public_key_b64"))).fingerprint
+            except ValueError:
+                fp = None
+            out.append({"key_id": entry.get("key_id"), "status": entry.get("status"),
+                        "roles": entry.get("roles"), "public_key_b64": entry.get("public_key_b64"),
+                        "fingerprint": fp, "event_count": used.get(entry.get("key_id"), 0)})
+    human = "\n".join(f"{k['key_id']}  {k['status']:<8} {k['fingerprint']}  "
+                      f"{','.join(k['roles'] or [])}" for k in out)
+    _emit(args, {"keys": out}, human)
+    return 0
+
+
+def cmd_reindex(args: argparse.Namespace) -> int:
+    from provara_desktop.store.vault import Vault
+
+    with Vault.open(Path(args.vault), home=_home(args), sync_index=False) as vault:
+        vault.index.reset()
+        vault.sync_index()
+        n = vault.index.count()
+    _emit(args, {"event_count": n}, f"reindexed {n} events")
+    return 0
+
+
+def cmd_gui(args: argparse.Namespace) -> int:
+    from provara_desktop.app import run_app
+
+    return run_app(home=args.home, vault=getattr(args, "vault", None))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="provara-desktop", description=__doc__.splitlines()[0] if __doc__ else "")
+    p.add_argument("--version", action="version", version=f"provara-desktop {__version__}")
+    p.add_argument("--home", help="profile directory (default: PROVARA_HOME or the platform's "
+                   "app-data directory)")
+    p.add_argument("--passphrase-file", help="read the identity passphrase from this file "
+                   "(or set PROVARA_PASSPHRASE)")
+    p.add_argument("-v", "--verbose", action="store_true", help="log to stderr")
+    sub = p.add_subparsers(dest="command", parser_class=_Parser)
+
+    def cmd(name: str, fn: Any, help_: str, parent: Any = sub) -> argparse.ArgumentParser:
+        sp: argparse.ArgumentParser = parent.add_parser(name, help=help_)
+        sp.set_defaults(fn=fn)
+        sp.add_argument("--json", action="store_true", help="print one JSON document")
+        return sp
+
+    ident = sub.add_parser("identity", help="your signing identity")
+    isub = ident.add_subparsers(dest="identity_command", parser_class=_Parser, required=True)
+    cmd("create", cmd_identity_create, "create a new identity", isub).add_argument(
+        "--name", required=True)
+    cmd("show", cmd_identity_show, "show the identity's public facts", isub)
+    cmd("export-reference", cmd_identity_export,
+        "write the private key as the reference's private_keys.json", isub).add_argument("file")
+    imp = cmd("import-reference", cmd_identity_import,
+              "import a key from the reference's private_keys.json", isub)
+    imp.add_argument("file")
+    imp.add_argument("--name", default="imported")
+    imp.add_argument("--key-id")
+
+    sp = cmd("init", cmd_init, "create a vault")
+    sp.add_argument("vault")
+    sp.add_argument("--uid", help="vault uid (default: a random UUID)")
+
+    for name, fn, help_ in (("observe", cmd_observe, "record an observation"),
+                            ("attest", cmd_attest, "attest a value (make it canonical)"),
+                            ("retract", cmd_retract, "retract a belief")):
+        sp = cmd(name, fn, help_)
+        sp.add_argument("vault")
+        sp.add_argument("--subject", required=True)
+        sp.add_argument("--predicate", required=True)
+        if name != "retract":
+            sp.add_argument("--value", required=True, help="a JSON value")
+        if name == "observe":
+            sp.add_argument("--confidence", type=float)
+            sp.add_argument("--note")
+            sp.add_argument("--attach", action="append", default=[], metavar="FILE")
+        if name == "attest":
+            sp.add_argument("--target", action="append", default=[], metavar="EVT",
+                            help="evidence this attestation settles (repeatable)")
+        if name == "retract":
+            sp.add_argument("--reason")
+
+    for name, fn, help_ in (("verify", cmd_verify, "verify everything in a vault"),
+                            ("state", cmd_state, "the beliefs the events add up to"),
+                            ("keys", cmd_keys, "keys the vault knows"),
+                            ("reindex", cmd_reindex, "rebuild the SQLite index")):
+        cmd(name, fn, help_).add_argument("vault")
+    sp = cmd("log", cmd_log, "list events from the index")
+    sp.add_argument("vault")
+    sp.add_argument("--actor")
+    sp.add_argument("--type")
+    sp.add_argument("--subject")
+    sp.add_argument("--limit", type=int)
+    gui = sub.add_parser("gui", help="start the desktop app")
+    gui.add_argument("vault", nargs="?")
+    gui.set_defaults(fn=cmd_gui)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        logging.basicConfig(level=logging.INFO if args.verbose else logging.ERROR,
+                            format="%(levelname)s %(name)s: %(message)s")
+        fn = getattr(args, "fn", None)
+        if fn is None:
+            if args.command == "identity":
+                raise UsageError("identity needs a subcommand")
+            fn = cmd_gui
+        code: int = fn(args)
+        return code
+    except UserCancelled:
+        return 2
+    except ProvaraDesktopError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return exc.exit_code
+    except KeyboardInterrupt:
+        sys.stderr.write("error: interrupted\n")
+        return 2
+    except OSError as exc:
+        sys.stderr.write(f"error: {exc.filename or ''}: {exc.strerror or exc}\n")
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

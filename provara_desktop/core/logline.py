@@ -1,0 +1,48 @@
+"""Reading one line of events.ndjson: fast when it is canonical, precise when it is not.
+
+Our own logs are canonical, so the common path is one C-speed ``json.loads`` plus one
+``json.dumps`` whose bytes must equal the line. Only a line that differs is parsed again by
+the strict parser, which names the exact problem (duplicate key, NaN, bad UTF-8...).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from provara_desktop.core.canonical import MAX_LINE_BYTES, canonical_bytes, strict_loads
+from provara_desktop.core.errors import InputError
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedLine:
+    event: dict[str, Any] | None
+    canonical: bool  # the line's bytes are exactly the canonical bytes of the event
+    error: str | None = None
+
+
+def parse_line(raw: bytes, *, where: str) -> ParsedLine:
+    """Parse one log line (without its newline). Never raises for bad content."""
+    if len(raw) > MAX_LINE_BYTES:
+        return ParsedLine(None, False, f"line too large ({len(raw)} bytes, limit {MAX_LINE_BYTES})")
+    try:
+        event = json.loads(raw)
+        if isinstance(event, dict) and canonical_bytes(event) == raw:
+            return ParsedLine(event, True)
+    except (ValueError, RecursionError, UnicodeDecodeError):
+        pass
+    try:
+        event = strict_loads(raw, where=where)
+    except InputError as exc:
+        return ParsedLine(None, False, str(exc))
+    if not isinstance(event, dict):
+        return ParsedLine(None, False, f"{where}: an event must be a JSON object")
+    return ParsedLine(event, False)
+
+
+def parse_line_or_raise(raw: bytes, *, where: str) -> dict[str, Any]:
+    parsed = parse_line(raw, where=where)
+    if parsed.event is None:
+        raise InputError(parsed.error or "unreadable event", where=None)
+    return parsed.event

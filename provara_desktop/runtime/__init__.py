@@ -1,0 +1,1 @@
+"""provara_desktop."""

@@ -1,0 +1,595 @@
+"""SQLite index of a vault's event log (a cache: the NDJSON log is the only truth).
+
+The index lives OUTSIDE the vault directory (see :func:`index_path_for`) so that copying,
+bundling or syncing a vault never carries a stale cache along, and so that two copies of the
+same vault on one machine never share (and corrupt) one index.
+
+One row per log line: where the line is (byte ``offset`` and ``length`` without the newline)
+and its ``pos`` (0-based line number = position in the vault's total order), plus the few
+event fields the CLI and GUI filter on. Everything else is read back from the log by offset.
+
+The ``meta`` table records how much of the log the index covers (``log_bytes``,
+``event_count``) and the sha256 of the last indexed line, so the vault can tell "the log only
+grew" (index the tail incrementally) from "the log was rewritten under us" (truncate or
+rebuild). A database with another schema version or another vault's uid is dropped and
+recreated: it is only a cache.
+
+Queries page by position (keyset paging: ``pos > after_pos``), never by OFFSET, so that page
+N of a million-event log costs the same as page 1; every filter has an index ending in
+``pos`` so that "filter + ORDER BY pos LIMIT n" is a range scan that stops after n rows.
+
+Threading: the connection is opened with ``check_same_thread=False`` so a GUI worker thread
+may use the same object as the thread that opened it. The vault has ONE writer and callers
+must serialise writes; an internal re-entrant lock additionally keeps a reader on another
+thread from running in the middle of a write transaction (it would otherwise see the
+writer's uncommitted rows, since they share one connection).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import itertools
+import logging
+import sqlite3
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Self
+
+from sqlite_utils import Database
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = "1"
+
+# Column order of the events table == field order of IndexRow, so a SELECT of _COLUMNS maps
+# positionally onto IndexRow(*row) without building a dict per row.
+_COLUMNS: tuple[str, ...] = (
+    "pos",
+    "event_id",
+    "type",
+    "actor",
+    "actor_key_id",
+    "timestamp_utc",
+    "namespace",
+    "subject",
+    "predicate",
+    "prev_event_hash",
+    "offset",
+    "length",
+    "first_seen_utc",
+)
+# "offset" is an SQL keyword, so every column name is quoted in hand-written SQL.
+_SELECT_COLUMNS = ", ".join(f'"{c}"' for c in _COLUMNS)
+_INSERT_SQL = f"INSERT INTO events ({_SELECT_COLUMNS}) VALUES ({', '.join('?' for _ in _COLUMNS)})"
+_SET_META_SQL = (
+    "INSERT INTO meta(key, value) VALUES (?, ?) "
+    "ON CONFLICT(key) DO UPDATE SET value = excluded.value"
+)
+
+# (name, columns) of the secondary indexes. Each filter index ends in pos so that
+# "WHERE actor = ? AND pos > ? ORDER BY pos LIMIT n" walks the index in order and stops
+# after n rows instead of sorting every match.
+_SECONDARY_INDEXES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("events_actor_pos", ("actor", "pos")),
+    ("events_type_pos", ("type", "pos")),
+    ("events_subject_predicate_pos", ("subject", "predicate", "pos")),
+    ("events_timestamp_utc", ("timestamp_utc",)),
+    ("events_actor_key_id", ("actor_key_id",)),
+)
+
+# Page cache for this connection (negative = KiB). The default 2 MiB thrashes once the
+# random-order event_id index outgrows it, which makes a million-row rebuild several times
+# slower; 64 MiB keeps the hot index pages resident at a bounded memory cost.
+_CACHE_KIB = 64 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class IndexRow:
+    """One indexed log line. Field order matches the ``events`` table's column order."""
+
+    pos: int
+    event_id: str
+    type: str | None
+    actor: str | None
+    actor_key_id: str | None
+    timestamp_utc: str | None
+    namespace: str | None
+    subject: str | None
+    predicate: str | None
+    prev_event_hash: str | None
+    offset: int
+    length: int
+    first_seen_utc: str  # when THIS replica first stored the event (not signed, not shared)
+
+
+@dataclass(frozen=True, slots=True)
+class Coverage:
+    """How much of the log the index reflects."""
+
+    event_count: int
+    log_bytes: int
+    last_line_sha256: str | None
+
+
+def _text(value: Any) -> str | None:
+    # Envelope fields are strings by the protocol; a foreign log may carry anything. An odd
+    # type is not something we can filter on meaningfully, so it is stored as NULL rather
+    # than crashing the indexer (the verifier reports the event separately).
+    return value if isinstance(value, str) else None
+
+
+def _key_text(value: Any) -> str | None:
+    # subject/predicate are user data: a numeric subject ("42") is still a useful filter
+    # key, so non-strings are kept as str() rather than dropped.
+    if value is None or isinstance(value, str):
+        return value
+    return str(value)
+
+
+def row_from_event(
+    event: Mapping[str, Any], *, pos: int, offset: int, length: int, first_seen_utc: str
+) -> IndexRow:
+    """Build the index row of one parsed event; never raises on odd or missing fields."""
+    payload = event.get("payload")
+    subject = predicate = None
+    if isinstance(payload, Mapping):
+        subject = _key_text(payload.get("subject"))
+        predicate = _key_text(payload.get("predicate"))
+    raw_id = event.get("event_id")
+    if isinstance(raw_id, str):
+        event_id = raw_id
+    elif raw_id is not None:
+        event_id = str(raw_id)
+    else:
+        # event_id is UNIQUE and NOT NULL; an event without one can still be listed and
+        # paged through, so give it a placeholder that no real id can equal (real ids are
+        # "evt_" + hex) and that is unique because positions are.
+        event_id = f"<no event_id at pos {pos}>"
+    return IndexRow(
+        pos=pos,
+        event_id=event_id,
+        type=_text(event.get("type")),
+        actor=_text(event.get("actor")),
+        actor_key_id=_text(event.get("actor_key_id")),
+        timestamp_utc=_text(event.get("timestamp_utc")),
+        namespace=_text(event.get("namespace")),
+        subject=subject,
+        predicate=predicate,
+        prev_event_hash=_text(event.get("prev_event_hash")),
+        offset=offset,
+        length=length,
+        first_seen_utc=first_seen_utc,
+    )
+
+
+def index_path_for(home: Path, vault_dir: Path, vault_uid: str) -> Path:
+    """Where the index of the vault at ``vault_dir`` lives: ``<home>/index/<hash>.sqlite``.
+
+    The hash covers the resolved vault path AND the vault uid: two copies of one vault (same
+    uid, different paths) get separate indexes, and a different vault later created at the
+    same path does not inherit the old one's.
+    """
+    resolved = vault_dir.resolve()
+    # surrogateescape gives back the exact filesystem bytes for undecodable POSIX names
+    # instead of raising; for ordinary paths it is plain UTF-8.
+    key = (str(resolved) + "\0" + vault_uid).encode("utf-8", "surrogateescape")
+    path = home / "index" / f"{hashlib.sha256(key).hexdigest()[:24]}.sqlite"
+    if path.resolve().is_relative_to(resolved):
+        # An index inside the vault would be copied/bundled/synced with it as if it were
+        # evidence, and would make the vault's directory listing change on every query.
+        raise ValueError(f"index directory {home} must be outside the vault {vault_dir}")
+    return path
+
+
+class EventIndex:
+    """The SQLite index of one vault's event log. Create with :meth:`open`."""
+
+    def __init__(self, db: Database, path: Path, vault_uid: str) -> None:
+        self._db = db
+        self._conn: sqlite3.Connection = db.conn
+        self.path = path
+        self.vault_uid = vault_uid
+        self._lock = threading.RLock()
+        self._savepoints = itertools.count()
+
+    # ------------------------------------------------------------------ opening
+
+    @classmethod
+    def open(cls, db_path: Path, *, vault_uid: str) -> EventIndex:
+        """Open (creating dirs and schema as needed) the index at ``db_path``.
+
+        A database of another schema version or another vault is rebuilt empty; so is a file
+        that is not an SQLite database at all. The caller then re-indexes from the log.
+        """
+        db_path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            return cls._open_once(db_path, vault_uid)
+        except sqlite3.DatabaseError as exc:
+            # OperationalError (locked, read-only, disk full...) is a real problem to
+            # report; anything else here means "not a database" or corruption, and a cache
+            # may simply be thrown away.
+            if isinstance(exc, sqlite3.OperationalError):
+                raise
+            log.warning("index %s is unreadable (%s); recreating it", db_path, exc)
+            for suffix in ("", "-wal", "-shm", "-journal"):
+                Path(str(db_path) + suffix).unlink(missing_ok=True)
+            return cls._open_once(db_path, vault_uid)
+
+    @classmethod
+    def _open_once(cls, db_path: Path, vault_uid: str) -> EventIndex:
+        # isolation_level=None: the driver never opens implicit transactions, so every
+        # transaction is one we began explicitly (BEGIN IMMEDIATE or a sqlite-utils
+        # savepoint) and nothing commits behind our back.
+        conn = sqlite3.connect(str(db_path), check_same_thread=False, isolation_level=None)
+        try:
+            db = Database(conn, execute_plugins=False)
+            db.enable_wal()
+            # WAL + NORMAL: a commit is durable against process crashes, and at worst the
+            # last transactions are lost on power loss; acceptable for a rebuildable cache
+            # and it removes the fsync from every single-event append.
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.execute(f"PRAGMA cache_size=-{_CACHE_KIB}")
+            db.execute("PRAGMA temp_store=MEMORY")
+            index = cls(db, db_path, vault_uid)
+            index._prepare_schema()
+        except BaseException:
+            conn.close()
+            raise
+        return index
+
+    def _prepare_schema(self) -> None:
+        # IMMEDIATE so two processes opening the same index at once cannot both decide to
+        # drop-and-create.
+        with self.transaction():
+            tables = set(self._db.table_names())
+            if "meta" in tables:
+                meta = dict(self._conn.execute("SELECT key, value FROM meta").fetchall())
+                version, uid = meta.get("schema_version"), meta.get("vault_uid")
+                if version == SCHEMA_VERSION and uid == self.vault_uid and "events" in tables:
+                    return
+                log.warning(
+                    "index %s has schema_version=%r vault_uid=%r, want %r/%r; rebuilding it",
+                    self.path,
+                    version,
+                    uid,
+                    SCHEMA_VERSION,
+                    self.vault_uid,
+                )
+            elif tables:
+                log.warning("index %s has no meta table; rebuilding it", self.path)
+            self._drop_everything()
+            self._create_schema()
+
+    def _drop_everything(self) -> None:
+        # Drop every table, not only ours: a future schema version may have added tables
+        # that would otherwise linger forever. Dropping a table drops its indexes.
+        for name in self._db.table_names():
+            if not name.startswith("sqlite_"):
+                self._conn.execute(f'DROP TABLE IF EXISTS "{name}"')
+
+    def _create_schema(self) -> None:
+        self._db.table("meta").create({"key": str, "value": str}, pk="key")
+        events = self._db.table("events")
+        events.create(
+            {
+                "pos": int,
+                "event_id": str,
+                "type": str,
+                "actor": str,
+                "actor_key_id": str,
+                "timestamp_utc": str,
+                "namespace": str,
+                "subject": str,
+                "predicate": str,
+                "prev_event_hash": str,
+                "offset": int,
+                "length": int,
+                "first_seen_utc": str,
+            },
+            # INTEGER PRIMARY KEY makes pos the rowid: rows are stored in log order and
+            # paging by pos is a direct b-tree range walk.
+            pk="pos",
+            column_order=list(_COLUMNS),
+            not_null={"event_id", "offset", "length", "first_seen_utc"},
+        )
+        events.create_index(["event_id"], index_name="events_event_id", unique=True)
+        for name, columns in _SECONDARY_INDEXES:
+            events.create_index(list(columns), index_name=name)
+        initial_meta: list[dict[str, Any]] = [
+            {"key": "schema_version", "value": SCHEMA_VERSION},
+            {"key": "vault_uid", "value": self.vault_uid},
+            {"key": "log_bytes", "value": "0"},
+            {"key": "event_count", "value": "0"},
+            {"key": "last_line_sha256", "value": None},
+        ]
+        self._db.table("meta").insert_all(initial_meta)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ transactions
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One atomic write: ``BEGIN IMMEDIATE`` ... ``COMMIT``, ``ROLLBACK`` on any error.
+
+        Nested use (including the implicit one inside :meth:`append`/:meth:`truncate`)
+        becomes a savepoint, so ``with index.transaction(): truncate(...); append(...)``
+        commits both or neither.
+        """
+        with self._lock:
+            if self._conn.in_transaction:
+                name = f"event_index_{next(self._savepoints)}"
+                self._conn.execute(f"SAVEPOINT {name}")
+                try:
+                    yield
+                except BaseException:
+                    # An error may already have destroyed the whole transaction (e.g.
+                    # SQLITE_FULL); then there is no savepoint left to roll back to.
+                    if self._conn.in_transaction:
+                        self._conn.execute(f"ROLLBACK TO {name}")
+                        self._conn.execute(f"RELEASE {name}")
+                    raise
+                self._conn.execute(f"RELEASE {name}")
+                return
+            # IMMEDIATE takes the write lock up front: a deferred transaction that reads
+            # meta first and then writes can fail with SQLITE_BUSY on the upgrade if
+            # another process (CLI next to the GUI) wrote in between.
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+                self._conn.execute("COMMIT")
+            except BaseException:
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
+                raise
+
+    # ------------------------------------------------------------------ coverage
+
+    def _meta(self) -> dict[str, str | None]:
+        rows = self._conn.execute("SELECT key, value FROM meta").fetchall()
+        return {str(k): (None if v is None else str(v)) for k, v in rows}
+
+    def coverage(self) -> Coverage:
+        with self._lock:
+            meta = self._meta()
+        return Coverage(
+            event_count=int(meta.get("event_count") or 0),
+            log_bytes=int(meta.get("log_bytes") or 0),
+            last_line_sha256=meta.get("last_line_sha256"),
+        )
+
+    def _set_coverage(self, event_count: int, log_bytes: int, sha: str | None) -> None:
+        self._conn.executemany(
+            _SET_META_SQL,
+            [
+                ("event_count", str(event_count)),
+                ("log_bytes", str(log_bytes)),
+                ("last_line_sha256", sha),
+            ],
+        )
+
+    @staticmethod
+    def _check_log_bytes(log_bytes: int) -> None:
+        if isinstance(log_bytes, bool) or not isinstance(log_bytes, int) or log_bytes < 0:
+            raise ValueError(f"log_bytes must be a non-negative int, got {log_bytes!r}")
+
+    # ------------------------------------------------------------------ writes
+
+    def append(
+        self, rows: Sequence[IndexRow], *, log_bytes: int, last_line_sha256: str | None
+    ) -> None:
+        """Index ``rows`` (the log's next lines) and record the new coverage, atomically.
+
+        ``rows[0].pos`` must equal the current event count and positions must be
+        consecutive: a gap would make pos disagree with the line number, which is what
+        every offset lookup and every page boundary relies on.
+        """
+        self._check_log_bytes(log_bytes)
+        with self.transaction():
+            # Read inside the transaction: a truncate earlier in the same transaction has
+            # already lowered the count.
+            count = self.coverage().event_count
+            params: list[tuple[Any, ...]] = []
+            for i, row in enumerate(rows):
+                if row.pos != count + i:
+                    raise ValueError(
+                        f"index rows must continue at position {count + i}, got {row.pos}"
+                    )
+                params.append(
+                    (
+                        row.pos,
+                        row.event_id,
+                        row.type,
+                        row.actor,
+                        row.actor_key_id,
+                        row.timestamp_utc,
+                        row.namespace,
+                        row.subject,
+                        row.predicate,
+                        row.prev_event_hash,
+                        row.offset,
+                        row.length,
+                        row.first_seen_utc,
+                    )
+                )
+            if rows and log_bytes < rows[-1].offset + rows[-1].length:
+                raise ValueError(
+                    f"log_bytes={log_bytes} ends before the last row "
+                    f"(offset {rows[-1].offset} + length {rows[-1].length})"
+                )
+            # Plain executemany of prepared tuples rather than Table.insert_all: sqlite-utils
+            # caps multi-row INSERTs at 999 bound variables (76 rows of 13 columns), and
+            # converts every value and opens a savepoint per chunk, which makes a
+            # million-row rebuild several times slower. Schema creation still goes through
+            # sqlite-utils.
+            try:
+                self._conn.executemany(_INSERT_SQL, params)
+            except sqlite3.IntegrityError as exc:
+                # The only constraint a position-checked row can break is UNIQUE(event_id):
+                # the same event twice in the log. Surface it as a value problem.
+                raise ValueError(f"cannot index rows: {exc}") from exc
+            self._set_coverage(count + len(rows), log_bytes, last_line_sha256)
+
+    def truncate(self, from_pos: int, *, log_bytes: int, last_line_sha256: str | None) -> None:
+        """Forget rows at ``pos >= from_pos`` (the log's tail was rewritten from there)."""
+        self._check_log_bytes(log_bytes)
+        with self.transaction():
+            count = self.coverage().event_count
+            if isinstance(from_pos, bool) or not 0 <= from_pos <= count:
+                raise ValueError(f"truncate position {from_pos} is outside 0..{count}")
+            self._conn.execute("DELETE FROM events WHERE pos >= ?", (from_pos,))
+            self._set_coverage(from_pos, log_bytes, last_line_sha256)
+
+    def reset(self) -> None:
+        """Delete every row; coverage becomes zero (the caller re-indexes from scratch)."""
+        with self.transaction():
+            self._conn.execute("DELETE FROM events")
+            self._set_coverage(0, 0, None)
+
+    # ------------------------------------------------------------------ queries
+
+    @staticmethod
+    def _where(
+        actor: str | None, type_: str | None, subject: str | None, predicate: str | None
+    ) -> tuple[list[str], list[Any]]:
+        clauses: list[str] = []
+        params: list[Any] = []
+        for column, value in (
+            ("actor", actor),
+            ("type", type_),
+            ("subject", subject),
+            ("predicate", predicate),
+        ):
+            if value is not None:
+                clauses.append(f'"{column}" = ?')
+                params.append(value)
+        return clauses, params
+
+    def count(
+        self,
+        *,
+        actor: str | None = None,
+        type: str | None = None,  # shadows the builtin on purpose: mirrors the field
+        subject: str | None = None,
+        predicate: str | None = None,
+    ) -> int:
+        """Number of indexed events matching every given filter (all events if none)."""
+        clauses, params = self._where(actor, type, subject, predicate)
+        if not clauses:
+            # count(*) walks the whole table (tens of ms at 1M rows); the maintained
+            # counter is exact because every write updates it in the same transaction.
+            return self.coverage().event_count
+        sql = "SELECT count(*) FROM events WHERE " + " AND ".join(clauses)
+        with self._lock:
+            (n,) = self._conn.execute(sql, params).fetchone()
+        return int(n)
+
+    def query(
+        self,
+        *,
+        actor: str | None = None,
+        type: str | None = None,  # shadows the builtin on purpose: mirrors the field
+        subject: str | None = None,
+        predicate: str | None = None,
+        after_pos: int = -1,
+        limit: int | None = None,
+        descending: bool = False,
+    ) -> list[IndexRow]:
+        """Rows matching every given filter, ordered by pos, one keyset page at a time.
+
+        Ascending: rows with ``pos > after_pos`` (start with -1, continue with the last
+        row's pos). Descending: rows with ``pos < after_pos``, or from the newest event when
+        ``after_pos`` is negative.
+        """
+        if limit is not None and limit < 0:
+            raise ValueError(f"limit must be >= 0, got {limit}")
+        clauses, params = self._where(actor, type, subject, predicate)
+        if not descending:
+            clauses.append("pos > ?")
+            params.append(after_pos)
+        elif after_pos >= 0:
+            clauses.append("pos < ?")
+            params.append(after_pos)
+        sql = f"SELECT {_SELECT_COLUMNS} FROM events"
+        if clauses:
+            sql += " WHERE " + " AND ".join(clauses)
+        sql += " ORDER BY pos DESC" if descending else " ORDER BY pos"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        with self._lock:
+            rows = self._conn.execute(sql, params).fetchall()
+        return [IndexRow(*r) for r in rows]
+
+    def get(self, event_id: str) -> IndexRow | None:
+        """The row of ``event_id``, or None if it is not indexed."""
+        return self._one("event_id = ?", event_id)
+
+    def row_at(self, pos: int) -> IndexRow | None:
+        """The row at position ``pos``, or None past the end."""
+        return self._one("pos = ?", pos)
+
+    def _one(self, where: str, value: object) -> IndexRow | None:
+        with self._lock:
+            row = self._conn.execute(
+                f"SELECT {_SELECT_COLUMNS} FROM events WHERE {where}", (value,)
+            ).fetchone()
+        return None if row is None else IndexRow(*row)
+
+    def first_seen(self, event_id: str) -> str | None:
+        """When this replica first stored ``event_id`` (None if not indexed)."""
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT first_seen_utc FROM events WHERE event_id = ?", (event_id,)
+            ).fetchone()
+        return None if row is None else str(row[0])
+
+    def _grouped(self, column: str) -> list[tuple[str, int]]:
+        # Served from the (column, pos) index alone (a covering index scan), not the table.
+        with self._lock:
+            rows = self._conn.execute(
+                f'SELECT "{column}", count(*) FROM events WHERE "{column}" IS NOT NULL '
+                f'GROUP BY "{column}" ORDER BY "{column}"'
+            ).fetchall()
+        return [(str(value), int(n)) for value, n in rows]
+
+    def actors(self) -> list[tuple[str, int]]:
+        """``(actor, event count)`` for every actor, sorted by actor."""
+        return self._grouped("actor")
+
+    def types(self) -> list[tuple[str, int]]:
+        """``(type, event count)`` for every event type, sorted by type."""
+        return self._grouped("type")
+
+    # -- added by the vault layer: queries the writer needs ----------------------------------
+
+    def key_ids(self) -> list[tuple[str, int]]:
+        """``(actor_key_id, event count)`` for every signing key, sorted by key id."""
+        return self._grouped("actor_key_id")
+
+    def first_pos_sorting_after(self, after_pos: int, key: tuple[str, str]) -> int | None:
+        """The first position > ``after_pos`` whose (timestamp_utc, event_id) sorts after
+        ``key``; None when there is none (the new event then simply goes last). The
+        timestamp index makes this a short range scan: only events stamped later than the
+        new one are looked at, normally none."""
+        ts, eid = key
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT min(pos) FROM events WHERE pos > ? AND timestamp_utc >= ? AND "
+                "(timestamp_utc > ? OR event_id > ?)",
+                (after_pos, ts, ts, eid),
+            ).fetchone()
+        return None if row is None or row[0] is None else int(row[0])

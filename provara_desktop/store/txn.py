@@ -1,0 +1,165 @@
+"""Crash-safe multi-file commits for a vault directory.
+
+A change to a vault touches several files (events.ndjson, keys.json, manifest.json,
+merkle_root.txt, manifest.sig, attachments). We write the whole intended result to a journal
+inside ``.provara-txn/`` first; renaming the journal into place is the commit point. After a
+crash (kill -9 at any instant) the next open either finds no committed journal, deletes the
+half-written transaction directory and has the old vault, or finds one and rolls it forward
+to the new vault. Bytes before the journal's offset in events.ndjson are never touched, so
+rolling forward is idempotent and no evidence already on disk can be lost.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from provara_desktop.core.errors import StoreError
+from provara_desktop.store.layout import EVENTS, TXN_DIR
+
+log = logging.getLogger(__name__)
+
+JOURNAL = "journal.json"
+JOURNAL_FORMAT = "provara-desktop-journal-v1"
+
+
+def fsync_dir(path: Path) -> None:
+    if os.name != "posix":  # directory fsync is a POSIX notion
+        return
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_file_durably(path: Path, data: bytes) -> None:
+    with path.open("wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+@dataclass
+class Change:
+    """Everything one operation does to a vault."""
+
+    events_offset: int  # events.ndjson keeps its first events_offset bytes...
+    events_tail: bytes  # ...followed by these
+    files: dict[str, bytes] = field(default_factory=dict)  # whole-file writes
+    staged: dict[str, Path] = field(default_factory=dict)  # dest rel path -> staged file
+
+
+def begin(root: Path) -> Path:
+    """Create the transaction directory; refuses if one is left over (recover first)."""
+    txn = root / TXN_DIR
+    try:
+        txn.mkdir()
+    except FileExistsError:
+        raise StoreError(
+            f"{txn} exists: another operation is in progress or was interrupted; "
+            "open the vault again to recover it") from None
+    (txn / "staged").mkdir()
+    return txn
+
+
+def stage_file(txn: Path, data_source: Path, name: str) -> Path:
+    """Copy an attachment into the transaction dir (same filesystem, so it can be renamed
+    into artifacts/ at commit time without a second copy)."""
+    dest = txn / "staged" / name
+    shutil.copyfile(data_source, dest)
+    with dest.open("rb") as f:
+        os.fsync(f.fileno())
+    return dest
+
+
+def commit(root: Path, txn: Path, change: Change) -> None:
+    doc = {
+        "format": JOURNAL_FORMAT,
+        "events_offset": change.events_offset,
+        "events_tail_b64": base64.b64encode(change.events_tail).decode("ascii"),
+        "files": {rel: base64.b64encode(data).decode("ascii")
+                  for rel, data in change.files.items()},
+        "staged": {rel: p.name for rel, p in change.staged.items()},
+    }
+    tmp = txn / (JOURNAL + ".tmp")
+    write_file_durably(tmp, json.dumps(doc).encode("utf-8"))
+    os.replace(tmp, txn / JOURNAL)  # the commit point
+    fsync_dir(txn)
+    _apply(root, txn, doc)
+    _finish(root, txn)
+
+
+def abort(root: Path, txn: Path) -> None:
+    """Drop an uncommitted transaction: nothing in the vault itself was touched yet."""
+    shutil.rmtree(txn, ignore_errors=True)
+    fsync_dir(root)
+
+
+def _apply(root: Path, txn: Path, doc: dict[str, object]) -> None:
+    offset = doc["events_offset"]
+    tail = base64.b64decode(str(doc["events_tail_b64"]))
+    assert isinstance(offset, int)
+    events = root / EVENTS
+    with events.open("r+b") as f:
+        f.truncate(offset)
+        f.seek(offset)
+        f.write(tail)
+        f.flush()
+        os.fsync(f.fileno())
+    files = doc["files"]
+    assert isinstance(files, dict)
+    for rel, b64 in files.items():
+        dest = root / rel
+        tmp = txn / ("write-" + rel.replace("/", "_"))
+        write_file_durably(tmp, base64.b64decode(b64))
+        os.replace(tmp, dest)
+    staged = doc["staged"]
+    assert isinstance(staged, dict)
+    for rel, name in staged.items():
+        src = txn / "staged" / str(name)
+        dest = root / rel
+        if src.exists():
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(src, dest)
+    for d in {(root / rel).parent for rel in [*files, *staged, EVENTS]}:
+        fsync_dir(d)
+
+
+def _finish(root: Path, txn: Path) -> None:
+    shutil.rmtree(txn)
+    fsync_dir(root)
+
+
+def recover(root: Path) -> str | None:
+    """Finish or drop an interrupted transaction. Returns a sentence saying what was done,
+    or None when there was nothing to recover."""
+    txn = root / TXN_DIR
+    if not txn.exists():
+        return None
+    journal = txn / JOURNAL
+    if not journal.exists():
+        abort(root, txn)
+        return ("an operation was interrupted before it committed; it was discarded and the "
+                "vault is exactly as it was before it")
+    try:
+        doc = json.loads(journal.read_bytes())
+        if doc.get("format") != JOURNAL_FORMAT:
+            raise ValueError(f"unknown journal format {doc.get('format')!r}")
+    except ValueError as exc:
+        raise StoreError(f"{journal}: cannot read the journal of an interrupted operation "
+                         f"({exc}); the vault was left untouched") from None
+    size = (root / EVENTS).stat().st_size
+    offset = doc["events_offset"]
+    torn = size > offset and size < offset + len(base64.b64decode(doc["events_tail_b64"]))
+    _apply(root, txn, doc)
+    _finish(root, txn)
+    what = "a torn last line in events.ndjson was completed from the journal; " if torn else ""
+    log.warning("recovered interrupted operation in %s", root)
+    return (f"{what}an interrupted operation had committed; it was completed from its "
+            "journal")

@@ -1,0 +1,545 @@
+"""A vault on disk: the reference layout, one writer at a time, every change atomic.
+
+Reads go through the SQLite index (outside the vault directory) where they can; the log
+itself is only scanned to (re)build the index, to verify, and to reduce.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from provara_desktop.core.canonical import canonical_bytes, strict_loads
+from provara_desktop.core.errors import (
+    InputError,
+    StoreError,
+    UnsupportedVersionError,
+    UsageError,
+)
+from provara_desktop.core.event import Event, build_event, order_key, utc_now_iso
+from provara_desktop.core.keyring import KeyRing
+from provara_desktop.core.keys import SigningKey
+from provara_desktop.core.logline import parse_line_or_raise
+from provara_desktop.core.order import total_order
+from provara_desktop.core.reducer import Reducer
+from provara_desktop.store import layout, txn
+from provara_desktop.store.index import EventIndex, IndexRow, index_path_for, row_from_event
+from provara_desktop.store.manifest import (
+    FileEntry,
+    entry_for,
+    manifest_bytes,
+    manifest_doc,
+    manifest_sig_bytes,
+    merkle_bytes,
+    merkle_root,
+    walk_files,
+)
+
+log = logging.getLogger(__name__)
+
+try:  # POSIX advisory locks keep two writers (the app and a CLI) from interleaving
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
+
+_INDEX_BATCH = 20_000
+
+
+@dataclass(frozen=True)
+class StagedAttachment:
+    """A file to store in artifacts/cas/ and the payload reference that points at it."""
+
+    source: Path
+    sha256: str
+    size: int
+    media_type: str
+    name: str
+
+    def reference(self) -> dict[str, Any]:
+        return {"sha256": self.sha256, "size": self.size, "media_type": self.media_type,
+                "name": self.name}
+
+    @property
+    def cas_path(self) -> str:
+        return f"{layout.CAS_DIR}/{self.sha256}"
+
+
+@dataclass
+class OpResult:
+    """What an operation changed, for the CLI's output and the GUI's refresh flags."""
+
+    events: list[Event] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    reordered_from: int | None = None  # first log position rewritten (None: pure append)
+
+
+def _read_json_file(path: Path) -> Any:
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise StoreError(f"{path}: missing (this does not look like a complete vault)") from None
+    except OSError as exc:
+        raise StoreError(f"{path}: cannot read ({exc.strerror})") from None
+    return strict_loads(data, where=str(path), max_bytes=64 << 20)
+
+
+class Vault:
+    def __init__(self, root: Path, home: Path) -> None:
+        self.root = root
+        self.home = home
+        self.notes: list[str] = []
+        self.genesis: dict[str, Any] = {}
+        self.keys_doc: dict[str, Any] = {}
+        self._index: EventIndex | None = None
+        self._log_hasher: Any = None  # sha256 of events.ndjson as this process last wrote it
+        self._log_size = -1
+        self._entries: dict[str, FileEntry] = {}
+        self._entries_checked = False
+
+    # -- opening -------------------------------------------------------------------------
+
+    @classmethod
+    def init(cls, path: Path, *, key: SigningKey, actor: str, home: Path,
+             uid: str | None = None) -> Vault:
+        """Create a new vault. Built in a sibling temp dir and renamed into place, so a
+        crash never leaves a half-made vault at ``path``."""
+        path = Path(path).absolute()
+        if path.exists() and (not path.is_dir() or any(path.iterdir())):
+            raise UsageError(f"{path}: already exists and is not an empty directory")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.parent / f".{path.name}.provara-init-{uuid.uuid4().hex[:8]}"
+        tmp.mkdir()
+        try:
+            _write_new_vault(tmp, key=key, actor=actor, uid=uid or str(uuid.uuid4()))
+            if path.exists():
+                path.rmdir()
+            os.replace(tmp, path)
+            txn.fsync_dir(path.parent)
+        except BaseException:
+            import shutil
+
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return cls.open(path, home=home)
+
+    @classmethod
+    def open(cls, path: Path, *, home: Path, sync_index: bool = True) -> Vault:
+        root = Path(path).absolute()
+        if not root.is_dir():
+            raise StoreError(f"{root}: no such vault directory")
+        vault = cls(root, home)
+        with vault._locked():
+            note = txn.recover(root)
+        if note:
+            vault.notes.append(note)
+        vault._load_documents()
+        if sync_index:
+            vault.sync_index()
+        return vault
+
+    def _load_documents(self) -> None:
+        for rel in layout.REQUIRED_FILES:
+            if not (self.root / rel).is_file():
+                raise StoreError(f"{self.root / rel}: missing (not a Provara vault?)")
+        manifest = _read_json_file(self.root / layout.MANIFEST)
+        version = manifest.get("backpack_spec_version") if isinstance(manifest, dict) else None
+        if version != layout.SPEC_VERSION:
+            if isinstance(version, str) and version.split(".")[0].isdigit() and (
+                    int(version.split(".")[0]) > 1):
+                raise UnsupportedVersionError(
+                    f"{self.root / layout.MANIFEST}: written for Provara spec {version}; this "
+                    f"program reads {layout.SPEC_VERSION}. Nothing was changed.")
+            raise InputError(f"backpack_spec_version is {version!r}, expected "
+                             f"{layout.SPEC_VERSION!r}", where=str(self.root / layout.MANIFEST))
+        self._entries = {str(e["path"]): e for e in manifest.get("files", [])
+                         if isinstance(e, dict) and "path" in e}
+        genesis = _read_json_file(self.root / layout.GENESIS)
+        keys = _read_json_file(self.root / layout.KEYS)
+        if not isinstance(genesis, dict) or not genesis.get("uid"):
+            raise InputError("genesis has no uid", where=str(self.root / layout.GENESIS))
+        if not isinstance(keys, dict) or not isinstance(keys.get("keys"), list):
+            raise InputError("no \"keys\" list", where=str(self.root / layout.KEYS))
+        self.genesis, self.keys_doc = genesis, keys
+
+    @property
+    def uid(self) -> str:
+        return str(self.genesis["uid"])
+
+    @property
+    def events_path(self) -> Path:
+        return self.root / layout.EVENTS
+
+    def keyring(self) -> KeyRing:
+        return KeyRing.from_keys_json(self.keys_doc)
+
+    def close(self) -> None:
+        if self._index is not None:
+            self._index.close()
+            self._index = None
+
+    def __enter__(self) -> Vault:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        if fcntl is None:
+            yield
+            return
+        fd = os.open(self.root, os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+
+    # -- reading the log -----------------------------------------------------------------
+
+    def iter_raw_lines(self, start_offset: int = 0,
+                       first_lineno: int = 1) -> Iterator[tuple[int, int, bytes]]:
+        """(line number, byte offset, bytes without newline) for each line of the log. A
+        last line without its newline is yielded too; callers decide whether it is torn."""
+        lineno = first_lineno
+        offset = start_offset
+        with self.events_path.open("rb") as f:
+            f.seek(start_offset)
+            rest = b""
+            while chunk := f.read(1 << 22):
+                data = rest + chunk
+                start = 0
+                while (nl := data.find(b"\n", start)) >= 0:
+                    yield lineno, offset, data[start:nl]
+                    offset += nl - start + 1
+                    lineno += 1
+                    start = nl + 1
+                rest = data[start:]
+            if rest:
+                yield lineno, offset, rest
+
+    def events(self) -> Iterator[Event]:
+        """Every event in log order; a bad line raises InputError naming file and line."""
+        for lineno, _, raw in self.iter_raw_lines():
+            if not raw.strip():
+                continue
+            yield parse_line_or_raise(raw, where=f"{self.events_path} line {lineno}")
+
+    def read_row(self, row: IndexRow) -> Event:
+        with self.events_path.open("rb") as f:
+            f.seek(row.offset)
+            raw = f.read(row.length)
+        return parse_line_or_raise(raw, where=f"{self.events_path} line {row.pos + 1}")
+
+    def reduce(self) -> Reducer:
+        return Reducer().apply_all(self.events())
+
+    # -- index -----------------------------------------------------------------------------
+
+    @property
+    def index(self) -> EventIndex:
+        if self._index is None:
+            self._index = EventIndex.open(index_path_for(self.home, self.root, self.uid),
+                                          vault_uid=self.uid)
+        return self._index
+
+    def sync_index(self) -> None:
+        """Bring the index up to date with the log: index the new tail, or rebuild when the
+        log was rewritten under it (by another tool, or by a reorder)."""
+        index = self.index
+        size = self.events_path.stat().st_size
+        cov = index.coverage()
+        if cov.log_bytes == size and self._tail_matches(cov.log_bytes, cov.last_line_sha256):
+            return
+        if cov.log_bytes > size or not self._tail_matches(cov.log_bytes, cov.last_line_sha256):
+            log.info("index of %s does not match the log; rebuilding", self.root)
+            index.reset()
+            cov = index.coverage()
+        self._index_from(cov.event_count, cov.log_bytes)
+
+    def _tail_matches(self, log_bytes: int, sha: str | None) -> bool:
+        if log_bytes == 0:
+            return sha is None
+        if sha is None:
+            return False
+        with self.events_path.open("rb") as f:
+            start = max(0, log_bytes - 2 * 1024 * 1024)
+            f.seek(start)
+            data = f.read(log_bytes - start)
+        if not data.endswith(b"\n"):
+            return False
+        line = data[: -1].rsplit(b"\n", 1)[-1]
+        return hashlib.sha256(line).hexdigest() == sha
+
+    def _index_from(self, pos: int, offset: int) -> None:
+        now = utc_now_iso()
+        rows: list[IndexRow] = []
+        last_sha: str | None = None
+        end = offset
+        for lineno, off, raw in self.iter_raw_lines(offset, pos + 1):
+            if off + len(raw) >= self.events_path.stat().st_size and not self._ends_with_nl():
+                raise InputError(
+                    "the last line is torn (no newline) and no journal exists to repair it; "
+                    "the vault was not changed", where=f"{self.events_path} line {lineno}")
+            event = parse_line_or_raise(raw, where=f"{self.events_path} line {lineno}")
+            rows.append(row_from_event(event, pos=len(rows) + pos, offset=off, length=len(raw),
+                                       first_seen_utc=now))
+            end = off + len(raw) + 1
+            last_sha = hashlib.sha256(raw).hexdigest()
+            if len(rows) >= _INDEX_BATCH:
+                self.index.append(rows, log_bytes=end, last_line_sha256=last_sha)
+                pos += len(rows)
+                rows = []
+        if rows:
+            self.index.append(rows, log_bytes=end, last_line_sha256=last_sha)
+
+    def _ends_with_nl(self) -> bool:
+        with self.events_path.open("rb") as f:
+            f.seek(0, os.SEEK_END)
+            if f.tell() == 0:
+                return True
+            f.seek(-1, os.SEEK_END)
+            return f.read(1) == b"\n"
+
+    def chain_head(self, actor: str) -> IndexRow | None:
+        rows = self.index.query(actor=actor, descending=True, limit=1)
+        return rows[0] if rows else None
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def new_event(self, *, key: SigningKey, actor: str, event_type: str,
+                  payload: Mapping[str, Any], namespace: str | None = None) -> Event:
+        head = self.chain_head(actor)
+        ts_logical = 1
+        if head is not None:
+            prev_ev = self.read_row(head)
+            prev_ts = prev_ev.get("ts_logical")
+            ts_logical = (prev_ts if isinstance(prev_ts, int) else
+                          self.index.count(actor=actor)) + 1
+        return build_event(event_type=event_type, actor=actor, payload=payload,
+                           prev_event_hash=head.event_id if head else None, key=key,
+                           namespace=namespace, ts_logical=ts_logical)
+
+    def append(self, new_events: Sequence[Event], *, signer: SigningKey,
+               attachments: Sequence[StagedAttachment] = ()) -> OpResult:
+        """Add events (already built and signed) atomically, with their attachments, the
+        signer's public key when the vault does not list it yet, and a fresh manifest."""
+        result = OpResult(events=list(new_events))
+        with self._locked():
+            self._check_external_change(result)
+            ids = [e.get("event_id") for e in new_events]
+            for eid in ids:
+                if self.index.get(str(eid)) is not None:
+                    raise UsageError(f"{eid} is already in this vault")
+            size = self.events_path.stat().st_size
+            start, tail, old_tail = self._placement(new_events, size)
+            if start < self.index.count():
+                result.reordered_from = start
+                result.notes.append(
+                    f"a new event sorts before {self.index.count() - start} existing event(s) "
+                    "(a clock is ahead); the log tail was rewritten in total order")
+            change = txn.Change(events_offset=self._offset_of(start, size), events_tail=tail)
+            keys_doc = self._keys_with(signer)
+            if keys_doc is not self.keys_doc:
+                change.files[layout.KEYS] = layout.pretty_json(keys_doc)
+                result.notes.append(f"key {signer.key_id} was added to identity/keys.json")
+            handle = txn.begin(self.root)
+            try:
+                for att in attachments:
+                    if not (self.root / att.cas_path).exists():
+                        change.staged[att.cas_path] = txn.stage_file(handle, att.source,
+                                                                     att.sha256)
+                log_hash = self._log_hash_after(change, size, old_tail)
+                self._write_manifest(change, signer, log_hash,
+                                     len(tail) + change.events_offset)
+            except BaseException:
+                txn.abort(self.root, handle)
+                raise
+            txn.commit(self.root, handle, change)
+            self.keys_doc = keys_doc
+            self._log_size = change.events_offset + len(tail)
+            self._log_hasher = log_hash
+            self._reindex_tail(start, change.events_offset, tail)
+        return result
+
+    def _check_external_change(self, result: OpResult) -> None:
+        """Another program may have written the vault since we last looked."""
+        size = self.events_path.stat().st_size
+        if self._log_size != size:
+            self._log_hasher = None
+            self._entries_checked = False
+            self._load_documents()
+            self.sync_index()
+
+    def _placement(self, new_events: Sequence[Event],
+                   size: int) -> tuple[int, bytes, bytes]:
+        """Where the new events go in the total order: (first position rewritten, new tail
+        bytes from there, old tail bytes they replace)."""
+        count = self.index.count()
+        new_ids = {e.get("event_id") for e in new_events}
+        start = count
+        for ev in new_events:
+            prev = ev.get("prev_event_hash")
+            if prev in new_ids:
+                continue
+            prev_row = self.index.get(prev) if isinstance(prev, str) else None
+            after = prev_row.pos if prev_row is not None and prev_row.actor == ev.get(
+                "actor") else -1
+            later = self.index.first_pos_sorting_after(after, order_key(ev))
+            if later is not None:
+                start = min(start, later)
+        if start >= count:
+            order = total_order(new_events)
+            return count, b"".join(canonical_bytes(new_events[i]) + b"\n" for i in order), b""
+        offset = self._offset_of(start, size)
+        with self.events_path.open("rb") as f:
+            f.seek(offset)
+            old_tail = f.read()
+        old_events = [parse_line_or_raise(raw, where=f"{self.events_path} line {start + i + 1}")
+                      for i, raw in enumerate(old_tail.split(b"\n")) if raw]
+        merged = old_events + list(new_events)
+        order = total_order(merged)
+        tail = b"".join(canonical_bytes(merged[i]) + b"\n" for i in order)
+        return start, tail, old_tail
+
+    def _offset_of(self, pos: int, size: int) -> int:
+        row = self.index.row_at(pos)
+        return row.offset if row is not None else size
+
+    def _keys_with(self, signer: SigningKey) -> dict[str, Any]:
+        if any(isinstance(k, dict) and k.get("key_id") == signer.key_id
+               for k in self.keys_doc["keys"]):
+            return self.keys_doc
+        doc = dict(self.keys_doc)
+        doc["keys"] = [*self.keys_doc["keys"],
+                       layout.key_entry(signer.key_id, signer.public.b64, utc_now_iso(),
+                                        roles=["attestation"])]
+        return doc
+
+    def _log_hash_after(self, change: txn.Change, size: int, old_tail: bytes) -> Any:
+        """sha256 of events.ndjson after the change. The running app keeps the hash state of
+        what it last wrote, so an append costs only the new bytes; a fresh process or a
+        rewrite hashes the kept prefix once."""
+        if self._log_hasher is not None and self._log_size == size and not old_tail:
+            h = self._log_hasher.copy()
+        else:
+            h = hashlib.sha256()
+            with self.events_path.open("rb") as f:
+                remaining = change.events_offset
+                while remaining > 0 and (chunk := f.read(min(1 << 22, remaining))):
+                    h.update(chunk)
+                    remaining -= len(chunk)
+            if not old_tail and change.events_offset == size:
+                self._log_hasher, self._log_size = h.copy(), size
+        h.update(change.events_tail)
+        return h
+
+    def _write_manifest(self, change: txn.Change, signer: SigningKey, log_hash: Any,
+                        log_size: int) -> None:
+        entries = self._fresh_entries(change)
+        entries[layout.EVENTS] = {"path": layout.EVENTS, "sha256": log_hash.hexdigest(),
+                                  "size": log_size}
+        for rel, data in change.files.items():
+            if rel not in layout.MANIFEST_EXCLUDED:
+                entries[rel] = {"path": rel, "sha256": hashlib.sha256(data).hexdigest(),
+                                "size": len(data)}
+        for rel, staged in change.staged.items():
+            entries[rel] = {"path": rel, "sha256": rel.rsplit("/", 1)[-1],
+                            "size": staged.stat().st_size}
+        now = utc_now_iso()
+        files = sorted(entries.values(), key=lambda e: str(e["path"]))
+        root_hex = merkle_root(files)
+        change.files[layout.MANIFEST] = manifest_bytes(manifest_doc(files, now))
+        change.files[layout.MERKLE_ROOT] = merkle_bytes(root_hex)
+        change.files[layout.MANIFEST_SIG] = manifest_sig_bytes(root_hex, signer, now)
+        self._entries = entries
+
+    def _fresh_entries(self, change: txn.Change) -> dict[str, FileEntry]:
+        """Manifest entries for everything but the log. Small files are re-hashed (cheap, and a
+        change made behind our back is then reported rather than laundered); content-
+        addressed attachments keep their entry when the size still matches, so a vault with
+        gigabytes of evidence is not re-read on every append."""
+        if self._entries_checked:
+            return dict(self._entries)
+        fresh: dict[str, FileEntry] = {}
+        for rel in walk_files(self.root):
+            if rel == layout.EVENTS:
+                continue
+            cached = self._entries.get(rel)
+            p = self.root / rel
+            if (cached is not None and rel.startswith(layout.CAS_DIR + "/")
+                    and cached.get("size") == p.stat().st_size):
+                fresh[rel] = cached
+            else:
+                fresh[rel] = entry_for(self.root, rel)
+        stale = sorted(
+            rel for rel in set(fresh) | (set(self._entries) - {layout.EVENTS})
+            if fresh.get(rel) != self._entries.get(rel) and rel not in change.files)
+        if stale:
+            log.warning("manifest of %s was stale for: %s", self.root, ", ".join(stale))
+            self.notes.append("manifest.json did not match these files before this operation "
+                              f"(changed outside provara-desktop?): {', '.join(stale)}")
+        self._entries_checked = True
+        return fresh
+
+    def _reindex_tail(self, start: int, offset: int, tail: bytes) -> None:
+        now = utc_now_iso()
+        rows: list[IndexRow] = []
+        off = offset
+        last_sha = None
+        for i, raw in enumerate(tail.split(b"\n")[:-1]):
+            event = json.loads(raw)
+            prior = self.index.first_seen(event["event_id"]) if start < self.index.count() else None
+            rows.append(row_from_event(event, pos=start + i, offset=off, length=len(raw),
+                                       first_seen_utc=prior or now))
+            off += len(raw) + 1
+            last_sha = hashlib.sha256(raw).hexdigest()
+        with self.index.transaction():
+            if start < self.index.count():
+                self.index.truncate(start, log_bytes=offset, last_line_sha256=None)
+            self.index.append(rows, log_bytes=off, last_line_sha256=last_sha)
+
+
+def _write_new_vault(root: Path, *, key: SigningKey, actor: str, uid: str) -> None:
+    for d in layout.REQUIRED_DIRS:
+        (root / d).mkdir(parents=True, exist_ok=True)
+    (root / "policies" / "ontology").mkdir(parents=True, exist_ok=True)
+    birth = utc_now_iso()
+    genesis = build_event(
+        event_type="GENESIS", actor=actor, prev_event_hash=None, key=key,
+        payload={"uid": uid, "root_key_id": key.key_id, "birth_timestamp": birth,
+                 "spec_version": layout.SPEC_VERSION},
+        namespace="canonical", ts_logical=1)
+    seed = build_event(
+        event_type="OBSERVATION", actor=actor, prev_event_hash=genesis["event_id"], key=key,
+        payload={"subject": "system", "predicate": "status", "value": "initialized",
+                 "confidence": 1.0},
+        namespace="local", ts_logical=2)
+    docs: dict[str, bytes] = {
+        layout.GENESIS: layout.pretty_json(layout.genesis_doc(uid, birth, key.key_id)),
+        layout.KEYS: layout.pretty_json(
+            {"keys": [layout.key_entry(key.key_id, key.public.b64, birth)], "revocations": []}),
+        layout.SAFETY_POLICY: layout.pretty_json(layout.safety_policy()),
+        layout.RETENTION_POLICY: layout.pretty_json(layout.retention_policy()),
+        layout.SYNC_CONTRACT: layout.pretty_json(layout.sync_contract(key.key_id)),
+        layout.ONTOLOGY: layout.pretty_json(layout.ontology()),
+        layout.EVENTS: canonical_bytes(genesis) + b"\n" + canonical_bytes(seed) + b"\n",
+    }
+    for rel, data in docs.items():
+        txn.write_file_durably(root / rel, data)
+    entries = [entry_for(root, rel) for rel in sorted(walk_files(root))]
+    root_hex = merkle_root(entries)
+    txn.write_file_durably(root / layout.MANIFEST, manifest_bytes(manifest_doc(entries, birth)))
+    txn.write_file_durably(root / layout.MERKLE_ROOT, merkle_bytes(root_hex))
+    txn.write_file_durably(root / layout.MANIFEST_SIG, manifest_sig_bytes(root_hex, key, birth))
+    for d in {root / d for d in layout.REQUIRED_DIRS}:
+        txn.fsync_dir(d)
