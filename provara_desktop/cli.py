@@ -172,25 +172,39 @@ def cmd_retract(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
+    from provara_desktop.store.vault import Vault
     from provara_desktop.store.verify_vault import verify_vault
 
-    with _open_vault(args) as vault:
+    # Not through the index: syncing it stops at the first unreadable line, while verify's
+    # job is to report every problem (that line included, with its file and line number).
+    with Vault.open(Path(args.vault), home=_home(args), sync_index=False) as vault:
         report = verify_vault(vault)
     doc = report.to_json()
     lines = [f"{'OK' if report.ok else 'FAILED'}: {doc['event_count']} events, "
              f"{len(report.log.forks)} fork(s), {len(doc['legacy_ids'])} legacy event id(s)"]
     for p in report.all_problems:
-        lines.append(f"  [{p.severity}] {p.code}: {p.message}")
+        lines.append(f"  [{p.severity}] {p.code}: {_located(p)}")
     for f in report.log.forks:
         lines.append(f"  [error] FORK: actor {f.actor} signed {len(f.event_ids)} events on the "
                      f"same predecessor {f.prev_event_hash}: {', '.join(f.event_ids)}")
     _emit(args, doc, "\n".join(lines))
     if not report.ok:
-        first = next((p for p in report.all_problems if p.severity == "error"), None)
-        msg = first.message if first else "the vault holds a fork (equivocation)"
+        errors = [p for p in report.all_problems if p.severity == "error"]
+        # The most specific error makes the best one-line summary: one on a given line
+        # (a bad event) rather than the file-level "events.ndjson changed" it causes.
+        first = next((p for p in errors if p.line is not None), errors[0] if errors else None)
+        msg = _located(first) if first else "the vault holds a fork (equivocation)"
         sys.stderr.write(f"verification failed: {msg}\n")
         return 1
     return 0
+
+
+def _located(p: Any) -> str:
+    """A problem's message, naming its file and line when the message itself does not
+    (some parser messages, e.g. "line too large", leave them out)."""
+    if p.line is not None and f"line {p.line}" not in p.message:
+        return f"{p.path or 'events/events.ndjson'} line {p.line}: {p.message}"
+    return str(p.message)
 
 
 def cmd_state(args: argparse.Namespace) -> int:
@@ -215,6 +229,8 @@ def cmd_state(args: argparse.Namespace) -> int:
 
 
 def cmd_log(args: argparse.Namespace) -> int:
+    if args.limit is not None and args.limit < 0:  # was a traceback from the index
+        raise UsageError(f"--limit must be 0 or more, got {args.limit}")
     with _open_vault(args) as vault:
         rows = vault.index.query(actor=args.actor, type=args.type, subject=args.subject,
                                  limit=args.limit)

@@ -8,13 +8,15 @@ before actor_key_id was added, as ``provara append`` writes) as a legacy form.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
 from datetime import UTC, datetime
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from provara_desktop.core.canonical import canonical_bytes
 from provara_desktop.core.keys import SigningKey, b64encode
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 Event = dict[str, Any]
 

@@ -10,11 +10,13 @@ events therefore write byte-identical logs, whatever order the events arrived in
 from __future__ import annotations
 
 import heapq
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from provara_desktop.core.event import order_key
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
 
 
 def _predecessor_index(

@@ -22,11 +22,13 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from provara_desktop.core.canonical import canonical_dumps
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
 
 REDUCER_NAME = "SovereignReducerV0"
 REDUCER_VERSION = "0.2.0"

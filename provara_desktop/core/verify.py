@@ -7,13 +7,16 @@ small thread pool: PyNaCl releases the GIL inside Ed25519, so two cores verify t
 
 from __future__ import annotations
 
+import binascii
 import hashlib
-from collections.abc import Callable, Iterable, Sequence
+import json
+import json.scanner
+import re
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from provara_desktop.core.canonical import canonical_bytes
+from provara_desktop.core.canonical import canonical_dumps
 from provara_desktop.core.errors import UserCancelled
 from provara_desktop.core.event import (
     IdForm,
@@ -21,10 +24,14 @@ from provara_desktop.core.event import (
     order_key,
     signing_bytes,
 )
-from provara_desktop.core.keyring import KeyRing
-from provara_desktop.core.keys import b64decode_strict, verify_raw
+from provara_desktop.core.keys import verify_raw
 from provara_desktop.core.logline import parse_line
 from provara_desktop.core.order import Fork, detect_forks, total_order
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Sequence
+
+    from provara_desktop.core.keyring import KeyEntry, KeyRing
 
 ERROR = "error"
 WARNING = "warning"
@@ -81,6 +88,10 @@ class _Rec:
 
 
 _SIG_CHUNK = 512
+# Base64 signatures and hex event ids need no JSON escaping, so their encoded form can be
+# written down directly; anything else takes the general path.
+_PLAIN = re.compile(r"[A-Za-z0-9+/=_]+")
+_scan_once: Any = json.scanner.make_scanner(json.JSONDecoder())  # type: ignore[arg-type]
 
 
 def _check_sigs(batch: list[tuple[int, bytes, bytes, bytes]]) -> list[int]:
@@ -88,22 +99,32 @@ def _check_sigs(batch: list[tuple[int, bytes, bytes, bytes]]) -> list[int]:
     return [i for i, pk, msg, sig in batch if not verify_raw(pk, msg, sig)]
 
 
-def _fast_messages(raw: bytes, event: dict[str, Any]) -> tuple[bytes, bytes] | None:
+def _fast_messages(raw: bytes, sig: str, eid: str) -> tuple[bytes, bytes] | None:
     """(signed message, rule-A id preimage) cut from a canonical line without re-encoding.
 
     A canonical line minus its top-level ``"sig"`` member is exactly canonical(event - sig);
     minus ``"event_id"`` too it is the id preimage. We only cut when each needle occurs
     exactly once, otherwise fall back to re-encoding (which is always right)."""
-    sig = event.get("sig")
-    eid = event.get("event_id")
-    if not isinstance(sig, str) or not isinstance(eid, str):
+    if not (_PLAIN.fullmatch(sig) and _PLAIN.fullmatch(eid)):
         return None
-    sig_needle = b',"sig":' + canonical_bytes(sig)
-    id_needle = b'"event_id":' + canonical_bytes(eid) + b","
+    sig_needle = b',"sig":"' + sig.encode() + b'"'
+    id_needle = b'"event_id":"' + eid.encode() + b'",'
     if raw.count(sig_needle) != 1 or raw.count(id_needle) != 1:
         return None
     msg = raw.replace(sig_needle, b"", 1)
     return msg, msg.replace(id_needle, b"", 1)
+
+
+def _parse_fast(raw: bytes) -> dict[str, Any] | None:
+    """The event when the line is canonical JSON of an object, else None (slow path)."""
+    try:
+        text = raw.decode("utf-8")
+        obj, end = _scan_once(text, 0)
+        if end == len(text) and type(obj) is dict and canonical_dumps(obj) == text:
+            return obj
+    except (ValueError, RecursionError, StopIteration):
+        pass
+    return None
 
 
 def verify_lines(
@@ -115,7 +136,11 @@ def verify_lines(
     cancelled: Callable[[], bool] | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> LogReport:
-    """Verify every event of a log given as (line number, raw bytes without newline)."""
+    """Verify every event of a log given as (line number, raw bytes without newline).
+
+    The loop below is the hot path of verification: the common case (a canonical, signed,
+    rule-A event) is handled with as few Python operations as possible so that the two
+    verify threads, not this one, set the pace."""
     report = LogReport()
     problems = report.problems
     recs: list[_Rec] = []
@@ -123,6 +148,9 @@ def verify_lines(
     pending: list[Future[list[int]]] = []
     batch: list[tuple[int, bytes, bytes, bytes]] = []
     pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="verify")
+    keys = keyring.entries
+    sha256 = hashlib.sha256
+    a2b = binascii.a2b_base64
 
     def flush() -> None:
         nonlocal batch
@@ -132,32 +160,32 @@ def verify_lines(
 
     try:
         for lineno, raw in lines:
-            if cancelled is not None and lineno % 4096 == 0 and cancelled():
-                raise UserCancelled("verification cancelled")
-            if progress is not None and lineno % 4096 == 0:
-                progress(lineno)
-            if not raw.strip():
-                problems.append(Problem("BLANK_LINE", f"{path} line {lineno} is blank",
-                                        line=lineno, path=path, severity=WARNING))
-                continue
-            parsed = parse_line(raw, where=f"{path} line {lineno}")
-            ev = parsed.event
+            if not lineno & 4095:
+                if cancelled is not None and cancelled():
+                    raise UserCancelled("verification cancelled")
+                if progress is not None:
+                    progress(lineno)
+            ev = _parse_fast(raw)
+            canonical = ev is not None
             if ev is None:
-                problems.append(Problem("MALFORMED_EVENT", parsed.error or "unreadable",
-                                        line=lineno, path=path))
-                continue
+                if not raw.strip():
+                    problems.append(Problem("BLANK_LINE", f"{path} line {lineno} is blank",
+                                            line=lineno, path=path, severity=WARNING))
+                    continue
+                parsed = parse_line(raw, where=f"{path} line {lineno}")
+                ev = parsed.event
+                if ev is None:
+                    problems.append(Problem("MALFORMED_EVENT", parsed.error or "unreadable",
+                                            line=lineno, path=path))
+                    continue
+                canonical = parsed.canonical
             report.event_count += 1
-            eid, actor, etype = ev.get("event_id"), ev.get("actor"), ev.get("type")
-            missing = [n for n, v in (("event_id", eid), ("type", etype), ("actor", actor))
-                       if not isinstance(v, str) or not v]
-            if missing:
-                problems.append(Problem(
-                    "MISSING_FIELD",
-                    f"{path} line {lineno}: event lacks {', '.join(missing)} (or it is not text)",
-                    event_id=eid if isinstance(eid, str) else None,
-                    actor=actor if isinstance(actor, str) else None, line=lineno, path=path))
+            get = ev.get
+            eid, actor, etype = get("event_id"), get("actor"), get("type")
+            if not (type(eid) is str and eid and type(actor) is str and actor
+                    and type(etype) is str and etype):
+                _missing_fields(problems, eid, actor, etype, lineno, path)
                 continue
-            assert isinstance(eid, str) and isinstance(actor, str) and isinstance(etype, str)
             if eid in seen:
                 problems.append(Problem(
                     "DUPLICATE_EVENT_ID",
@@ -165,61 +193,43 @@ def verify_lines(
                     event_id=eid, actor=actor, line=lineno, path=path))
                 continue
             seen[eid] = lineno
-            if not parsed.canonical:
-                problems.append(Problem(
-                    "NON_CANONICAL_LINE",
-                    f"line {lineno} is valid JSON but not in canonical form "
-                    "(the reference rewrites such lines; signatures are checked on the "
-                    "canonical form)", event_id=eid, actor=actor, line=lineno, path=path,
-                    severity=WARNING))
-            fast = _fast_messages(raw, ev) if parsed.canonical else None
-            if fast is not None and (
-                "evt_" + hashlib.sha256(fast[1]).hexdigest()[:24] == eid
-            ):
-                form = IdForm.RULE_A
+            key_id, sig, ts = get("actor_key_id"), get("sig"), get("timestamp_utc")
+            fast = None
+            if canonical and type(sig) is str:
+                fast = _fast_messages(raw, sig, eid)
             else:
+                if not canonical:
+                    problems.append(_non_canonical(eid, actor, lineno, path))
+            if fast is None or "evt_" + sha256(fast[1]).hexdigest()[:24] != eid:
                 form = classify_event_id(ev)
-            if form is IdForm.LEGACY_B:
-                report.legacy_ids.append(eid)
-            elif form is IdForm.MISMATCH:
-                problems.append(Problem(
-                    "EVENT_ID_MISMATCH",
-                    f"{eid} on line {lineno} is not the hash of its content: the event was "
-                    "altered after it was made, or its id was forged",
-                    event_id=eid, actor=actor, line=lineno, path=path))
-            key_id = ev.get("actor_key_id")
-            sig = ev.get("sig")
-            ts = ev.get("timestamp_utc")
-            rec = _Rec(lineno, eid, actor, ev.get("prev_event_hash"),
-                       ts if isinstance(ts, str) else "",
-                       key_id if isinstance(key_id, str) else None, etype,
-                       ev.get("payload") if etype.startswith("KEY_") else None)
+                if form is IdForm.LEGACY_B:
+                    report.legacy_ids.append(eid)
+                elif form is IdForm.MISMATCH:
+                    problems.append(Problem(
+                        "EVENT_ID_MISMATCH",
+                        f"{eid} on line {lineno} is not the hash of its content: the event "
+                        "was altered after it was made, or its id was forged",
+                        event_id=eid, actor=actor, line=lineno, path=path))
             idx = len(recs)
-            recs.append(rec)
-            if not isinstance(sig, str) or not isinstance(key_id, str):
-                problems.append(Problem("UNSIGNED_EVENT",
-                                        f"{eid} (line {lineno}) carries no signature or key id",
-                                        event_id=eid, actor=actor, line=lineno, path=path))
-                continue
-            entry = keyring.get(key_id)
-            if entry is None:
-                problems.append(Problem(
-                    "UNKNOWN_KEY",
-                    f"{eid} (line {lineno}) is signed by key {key_id}, which is not in "
-                    "identity/keys.json", event_id=eid, actor=actor, line=lineno, path=path))
-                continue
-            if entry.entry_error is not None:
-                problems.append(Problem("BAD_KEY_ENTRY", f"{eid}: {entry.entry_error}",
-                                        event_id=eid, actor=actor, line=lineno, path=path))
+            recs.append(_Rec(lineno, eid, actor, get("prev_event_hash"),
+                             ts if type(ts) is str else "",
+                             key_id if type(key_id) is str else None, etype,
+                             get("payload") if etype[:4] == "KEY_" else None))
+            entry = keys.get(key_id) if type(key_id) is str else None
+            if entry is None or entry.entry_error is not None or type(sig) is not str:
+                _key_problem(problems, entry, eid, actor, key_id, sig, lineno, path)
                 continue
             try:
-                sig_raw = b64decode_strict(sig, expected_len=64)
-            except ValueError as exc:
-                problems.append(Problem("BAD_SIGNATURE", f"{eid}: signature is malformed ({exc})",
-                                        event_id=eid, actor=actor, line=lineno, path=path))
+                sig_raw = a2b(sig, strict_mode=True)
+            except (binascii.Error, ValueError):
+                sig_raw = b""
+            if len(sig_raw) != 64:
+                problems.append(Problem("BAD_SIGNATURE", f"{eid}: signature is not 64 bytes "
+                                        "of standard base64", event_id=eid, actor=actor,
+                                        line=lineno, path=path))
                 continue
-            msg = fast[0] if fast is not None else signing_bytes(ev)
-            batch.append((idx, entry.public.raw, msg, sig_raw))
+            batch.append((idx, entry.public.raw,
+                          fast[0] if fast is not None else signing_bytes(ev), sig_raw))
             if len(batch) >= _SIG_CHUNK:
                 flush()
                 if len(pending) > 8 * max(1, workers):
@@ -245,6 +255,41 @@ def verify_lines(
         [{"actor": r.actor, "event_id": r.event_id, "prev_event_hash": r.prev} for r in recs]
     )
     return report
+
+
+def _missing_fields(problems: list[Problem], eid: Any, actor: Any, etype: Any, lineno: int,
+                    path: str) -> None:
+    missing = [n for n, v in (("event_id", eid), ("type", etype), ("actor", actor))
+               if not isinstance(v, str) or not v]
+    problems.append(Problem(
+        "MISSING_FIELD",
+        f"{path} line {lineno}: event lacks {', '.join(missing)} (or it is not text)",
+        event_id=eid if isinstance(eid, str) else None,
+        actor=actor if isinstance(actor, str) else None, line=lineno, path=path))
+
+
+def _non_canonical(eid: str, actor: str, lineno: int, path: str) -> Problem:
+    return Problem(
+        "NON_CANONICAL_LINE",
+        f"line {lineno} is valid JSON but not in canonical form (the reference rewrites "
+        "such lines; signatures are checked on the canonical form)",
+        event_id=eid, actor=actor, line=lineno, path=path, severity=WARNING)
+
+
+def _key_problem(problems: list[Problem], entry: KeyEntry | None, eid: str, actor: str,
+                 key_id: Any, sig: Any, lineno: int, path: str) -> None:
+    if type(sig) is not str or type(key_id) is not str:
+        problems.append(Problem("UNSIGNED_EVENT",
+                                f"{eid} (line {lineno}) carries no signature or key id",
+                                event_id=eid, actor=actor, line=lineno, path=path))
+    elif entry is None:
+        problems.append(Problem(
+            "UNKNOWN_KEY",
+            f"{eid} (line {lineno}) is signed by key {key_id}, which is not in "
+            "identity/keys.json", event_id=eid, actor=actor, line=lineno, path=path))
+    else:
+        problems.append(Problem("BAD_KEY_ENTRY", f"{eid}: {entry.entry_error}",
+                                event_id=eid, actor=actor, line=lineno, path=path))
 
 
 def _check_chains(recs: Sequence[_Rec], report: LogReport, path: str) -> None:

@@ -18,6 +18,17 @@ Queries page by position (keyset paging: ``pos > after_pos``), never by OFFSET, 
 N of a million-event log costs the same as page 1; every filter has an index ending in
 ``pos`` so that "filter + ORDER BY pos LIMIT n" is a range scan that stops after n rows.
 
+Bulk loads: maintaining six more b-trees row by row costs several times more than the table
+itself (a million-row rebuild took ~40 s that way on a small 2-core machine), while building
+an index once from finished data is a sort. So whenever the table is emptied (fresh
+database, :meth:`EventIndex.reset`, ``truncate(0)``) or a truncate drops most of it, its
+indexes are dropped, and large appends (>= ``BULK_MIN_ROWS`` rows) leave them unbuilt.
+They are built, once, by the first small append, by the first read that needs them (a
+filtered query, ``get`` ...), or by :meth:`EventIndex.ensure_indexes`. While they are
+deferred, UNIQUE(event_id) is enforced by an in-memory set of id hashes, so append raises
+exactly as it would with the index present. Unfiltered paging (``query()``, ``row_at``)
+never needs them: the GUI's timeline stays live during a rebuild.
+
 Threading: the connection is opened with ``check_same_thread=False`` so a GUI worker thread
 may use the same object as the thread that opened it. The vault has ONE writer and callers
 must serialise writes; an internal re-entrant lock additionally keeps a reader on another
@@ -33,6 +44,7 @@ import itertools
 import logging
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,20 +81,26 @@ _SET_META_SQL = (
     "ON CONFLICT(key) DO UPDATE SET value = excluded.value"
 )
 
-# (name, columns) of the secondary indexes. Each filter index ends in pos so that
-# "WHERE actor = ? AND pos > ? ORDER BY pos LIMIT n" walks the index in order and stops
-# after n rows instead of sorting every match.
-_SECONDARY_INDEXES: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("events_actor_pos", ("actor", "pos")),
-    ("events_type_pos", ("type", "pos")),
-    ("events_subject_predicate_pos", ("subject", "predicate", "pos")),
-    ("events_timestamp_utc", ("timestamp_utc",)),
-    ("events_actor_key_id", ("actor_key_id",)),
+# (name, columns, unique) of every index on events besides the pos primary key. Each filter
+# index ends in pos so that "WHERE actor = ? AND pos > ? ORDER BY pos LIMIT n" walks the
+# index in order and stops after n rows instead of sorting every match.
+_INDEXES: tuple[tuple[str, tuple[str, ...], bool], ...] = (
+    ("events_event_id", ("event_id",), True),
+    ("events_actor_pos", ("actor", "pos"), False),
+    ("events_type_pos", ("type", "pos"), False),
+    ("events_subject_predicate_pos", ("subject", "predicate", "pos"), False),
+    ("events_timestamp_utc", ("timestamp_utc",), False),
+    ("events_actor_key_id", ("actor_key_id",), False),
 )
+_INDEX_NAMES = frozenset(name for name, _, _ in _INDEXES)
 
-# Page cache for this connection (negative = KiB). The default 2 MiB thrashes once the
-# random-order event_id index outgrows it, which makes a million-row rebuild several times
-# slower; 64 MiB keeps the hot index pages resident at a bounded memory cost.
+# An append of at least this many rows into a table whose indexes are deferred keeps them
+# deferred (it is a rebuild or a big catch-up); a smaller one means the bulk load is over.
+BULK_MIN_ROWS = 1000
+
+# Page cache for this connection (negative = KiB). The event_id index receives ids in random
+# order and takes tens of MB per million events, far beyond the default 2 MiB cache; 64 MiB keeps
+# the pages a catch-up append touches resident, at a bounded memory cost.
 _CACHE_KIB = 64 * 1024
 
 
@@ -117,7 +135,7 @@ class Coverage:
 def _text(value: Any) -> str | None:
     # Envelope fields are strings by the protocol; a foreign log may carry anything. An odd
     # type is not something we can filter on meaningfully, so it is stored as NULL rather
-    # than crashing the indexer (the verifier reports the event separately).
+    # than crashing the indexer (judging the event is the verifier's job, not the index's).
     return value if isinstance(value, str) else None
 
 
@@ -133,6 +151,9 @@ def row_from_event(
     event: Mapping[str, Any], *, pos: int, offset: int, length: int, first_seen_utc: str
 ) -> IndexRow:
     """Build the index row of one parsed event; never raises on odd or missing fields."""
+    if not isinstance(event, Mapping):
+        # A foreign line holding a JSON array or scalar: still a line with a position.
+        event = {}
     payload = event.get("payload")
     subject = predicate = None
     if isinstance(payload, Mapping):
@@ -184,6 +205,20 @@ def index_path_for(home: Path, vault_dir: Path, vault_uid: str) -> Path:
     return path
 
 
+@dataclass(slots=True)
+class _BulkGuard:
+    """UNIQUE(event_id) for a bulk load whose event_id index is not built yet.
+
+    Python ``hash()`` values rather than the strings (~70 MB per million ids instead of
+    ~110 MB, and only for the duration of a bulk load); a hit is confirmed against the exact ids, so
+    a 64-bit collision costs one slow lookup, never a false error. ``event_count`` is the
+    count the set describes: if the table's count differs, the set is re-read from the table.
+    """
+
+    event_count: int
+    id_hashes: set[int]
+
+
 class EventIndex:
     """The SQLite index of one vault's event log. Create with :meth:`open`."""
 
@@ -194,6 +229,10 @@ class EventIndex:
         self.vault_uid = vault_uid
         self._lock = threading.RLock()
         self._savepoints = itertools.count()
+        # Present only while this object is bulk-loading a table whose indexes are deferred:
+        # hashes of every indexed event_id, standing in for UNIQUE(event_id). Dropped (to be
+        # re-read from the table when needed) whenever it might not match the table.
+        self._bulk: _BulkGuard | None = None
 
     # ------------------------------------------------------------------ opening
 
@@ -295,9 +334,7 @@ class EventIndex:
             column_order=list(_COLUMNS),
             not_null={"event_id", "offset", "length", "first_seen_utc"},
         )
-        events.create_index(["event_id"], index_name="events_event_id", unique=True)
-        for name, columns in _SECONDARY_INDEXES:
-            events.create_index(list(columns), index_name=name)
+        # No indexes yet: the table is empty, so they are deferred (see the module doc).
         initial_meta: list[dict[str, Any]] = [
             {"key": "schema_version", "value": SCHEMA_VERSION},
             {"key": "vault_uid", "value": self.vault_uid},
@@ -336,6 +373,8 @@ class EventIndex:
                 try:
                     yield
                 except BaseException:
+                    # The bulk guard may now describe rows that no longer exist.
+                    self._bulk = None
                     # An error may already have destroyed the whole transaction (e.g.
                     # SQLITE_FULL); then there is no savepoint left to roll back to.
                     if self._conn.in_transaction:
@@ -352,6 +391,7 @@ class EventIndex:
                 yield
                 self._conn.execute("COMMIT")
             except BaseException:
+                self._bulk = None
                 if self._conn.in_transaction:
                     self._conn.execute("ROLLBACK")
                 raise
@@ -386,6 +426,89 @@ class EventIndex:
         if isinstance(log_bytes, bool) or not isinstance(log_bytes, int) or log_bytes < 0:
             raise ValueError(f"log_bytes must be a non-negative int, got {log_bytes!r}")
 
+    # ------------------------------------------------------------------ deferred indexes
+
+    def _indexes_built(self) -> bool:
+        # Asked of sqlite_master every time (tens of microseconds) rather than cached, so
+        # that a reset done through another connection can never leave this one appending
+        # unguarded into an index-less table.
+        names = {
+            str(r[0])
+            for r in self._conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events'"
+            )
+        }
+        return _INDEX_NAMES.issubset(names)
+
+    def indexes_built(self) -> bool:
+        """False while a bulk load has the secondary indexes deferred."""
+        with self._lock:
+            return self._indexes_built()
+
+    def ensure_indexes(self) -> None:
+        """Build the deferred indexes now (a few seconds per million rows); else a no-op.
+
+        Called implicitly by the first small append or filtered read; a vault may call it
+        itself right after a rebuild so that the cost is not paid by the first GUI query.
+        """
+        with self._lock:
+            if self._indexes_built():
+                return
+            with self.transaction():
+                self._build_indexes()
+
+    def _build_indexes(self) -> None:
+        started = time.perf_counter()
+        events = self._db.table("events")
+        try:
+            for name, columns, unique in _INDEXES:
+                events.create_index(
+                    list(columns), index_name=name, unique=unique, if_not_exists=True
+                )
+        except sqlite3.IntegrityError as exc:
+            # Unreachable through this class (the bulk guard rejects duplicates first);
+            # possible only if another writer bypassed it.
+            raise ValueError(f"cannot build the event index: {exc}") from exc
+        self._bulk = None
+        elapsed = time.perf_counter() - started
+        if elapsed > 0.5:
+            log.info("built deferred indexes of %s in %.1f s", self.path, elapsed)
+
+    def _drop_indexes(self) -> None:
+        # Called when the table was emptied or mostly truncated, i.e. just before a bulk
+        # refill: the refill then skips index upkeep and the indexes are built once after.
+        for name in sorted(_INDEX_NAMES):
+            self._conn.execute(f'DROP INDEX IF EXISTS "{name}"')
+
+    def _needs_indexes(self) -> None:
+        # Reads that filter or look up by id build deferred indexes first: one sort now
+        # beats a full table scan on every call.
+        if not self._indexes_built():
+            with self.transaction():
+                self._build_indexes()
+
+    def _seed_guard(self, event_count: int) -> _BulkGuard:
+        ids = self._conn.execute("SELECT event_id FROM events")
+        return _BulkGuard(event_count=event_count, id_hashes={hash(r[0]) for r in ids})
+
+    def _check_unique_ids(self, rows: Sequence[IndexRow], guard: _BulkGuard) -> None:
+        batch_ids: set[str] = set()
+        for row in rows:
+            event_id = row.event_id
+            if event_id in batch_ids or (
+                hash(event_id) in guard.id_hashes
+                # A hash hit is confirmed exactly; a scan, but only on a real duplicate
+                # or a 64-bit hash collision.
+                and self._conn.execute(
+                    "SELECT 1 FROM events WHERE event_id = ?", (event_id,)
+                ).fetchone()
+                is not None
+            ):
+                raise ValueError(
+                    f"cannot index rows: duplicate event_id {event_id!r} at position {row.pos}"
+                )
+            batch_ids.add(event_id)
+
     # ------------------------------------------------------------------ writes
 
     def append(
@@ -395,7 +518,8 @@ class EventIndex:
 
         ``rows[0].pos`` must equal the current event count and positions must be
         consecutive: a gap would make pos disagree with the line number, which is what
-        every offset lookup and every page boundary relies on.
+        every offset lookup and every page boundary relies on. A duplicate event_id is a
+        ValueError too. Nothing is written when either is raised.
         """
         self._check_log_bytes(log_bytes)
         with self.transaction():
@@ -430,6 +554,9 @@ class EventIndex:
                     f"log_bytes={log_bytes} ends before the last row "
                     f"(offset {rows[-1].offset} + length {rows[-1].length})"
                 )
+            guard = self._bulk_guard(count, len(rows))
+            if guard is not None:
+                self._check_unique_ids(rows, guard)
             # Plain executemany of prepared tuples rather than Table.insert_all: sqlite-utils
             # caps multi-row INSERTs at 999 bound variables (76 rows of 13 columns), and
             # converts every value and opens a savepoint per chunk, which makes a
@@ -442,6 +569,28 @@ class EventIndex:
                 # the same event twice in the log. Surface it as a value problem.
                 raise ValueError(f"cannot index rows: {exc}") from exc
             self._set_coverage(count + len(rows), log_bytes, last_line_sha256)
+            if guard is not None:
+                guard.id_hashes.update(hash(row.event_id) for row in rows)
+                guard.event_count = count + len(rows)
+
+    def _bulk_guard(self, count: int, n_rows: int) -> _BulkGuard | None:
+        """The guard to append ``n_rows`` with indexes deferred, or None to use the indexes.
+
+        A small batch means the bulk load is over: the deferred indexes are built now.
+        """
+        if self._indexes_built():
+            self._bulk = None
+            return None
+        if n_rows < BULK_MIN_ROWS:
+            self._build_indexes()
+            return None
+        guard = self._bulk
+        if guard is None or guard.event_count != count:
+            # No guard yet, or one that no longer describes the table (rolled back,
+            # truncated, another process, a previous run): re-read the ids. One scan of
+            # the ids is far cheaper than building the indexes and going row by row.
+            guard = self._bulk = self._seed_guard(count)
+        return guard
 
     def truncate(self, from_pos: int, *, log_bytes: int, last_line_sha256: str | None) -> None:
         """Forget rows at ``pos >= from_pos`` (the log's tail was rewritten from there)."""
@@ -450,14 +599,32 @@ class EventIndex:
             count = self.coverage().event_count
             if isinstance(from_pos, bool) or not 0 <= from_pos <= count:
                 raise ValueError(f"truncate position {from_pos} is outside 0..{count}")
-            self._conn.execute("DELETE FROM events WHERE pos >= ?", (from_pos,))
+            if from_pos == 0:
+                self._clear()
+            else:
+                removed = count - from_pos
+                if removed >= BULK_MIN_ROWS and 2 * removed >= count:
+                    # Most of the table goes and the caller is about to re-append it: a
+                    # bulk load again. Deleting without the indexes is also far cheaper.
+                    self._drop_indexes()
+                self._conn.execute("DELETE FROM events WHERE pos >= ?", (from_pos,))
+                # The guard still holds the forgotten ids; the next bulk append re-seeds it.
+                self._bulk = None
             self._set_coverage(from_pos, log_bytes, last_line_sha256)
 
     def reset(self) -> None:
         """Delete every row; coverage becomes zero (the caller re-indexes from scratch)."""
         with self.transaction():
-            self._conn.execute("DELETE FROM events")
+            self._clear()
             self._set_coverage(0, 0, None)
+
+    def _clear(self) -> None:
+        # Drop the indexes before the rows: deleting a million rows then costs one table
+        # truncation instead of seven b-tree purges, and the refill that follows is a bulk
+        # load with deferred indexes.
+        self._drop_indexes()
+        self._conn.execute("DELETE FROM events")
+        self._bulk = None
 
     # ------------------------------------------------------------------ queries
 
@@ -494,6 +661,7 @@ class EventIndex:
             return self.coverage().event_count
         sql = "SELECT count(*) FROM events WHERE " + " AND ".join(clauses)
         with self._lock:
+            self._needs_indexes()
             (n,) = self._conn.execute(sql, params).fetchone()
         return int(n)
 
@@ -517,6 +685,7 @@ class EventIndex:
         if limit is not None and limit < 0:
             raise ValueError(f"limit must be >= 0, got {limit}")
         clauses, params = self._where(actor, type, subject, predicate)
+        filtered = bool(clauses)
         if not descending:
             clauses.append("pos > ?")
             params.append(after_pos)
@@ -531,12 +700,16 @@ class EventIndex:
             sql += " LIMIT ?"
             params.append(limit)
         with self._lock:
+            if filtered:
+                self._needs_indexes()
             rows = self._conn.execute(sql, params).fetchall()
         return [IndexRow(*r) for r in rows]
 
     def get(self, event_id: str) -> IndexRow | None:
         """The row of ``event_id``, or None if it is not indexed."""
-        return self._one("event_id = ?", event_id)
+        with self._lock:
+            self._needs_indexes()
+            return self._one("event_id = ?", event_id)
 
     def row_at(self, pos: int) -> IndexRow | None:
         """The row at position ``pos``, or None past the end."""
@@ -552,6 +725,7 @@ class EventIndex:
     def first_seen(self, event_id: str) -> str | None:
         """When this replica first stored ``event_id`` (None if not indexed)."""
         with self._lock:
+            self._needs_indexes()
             row = self._conn.execute(
                 "SELECT first_seen_utc FROM events WHERE event_id = ?", (event_id,)
             ).fetchone()
@@ -560,6 +734,7 @@ class EventIndex:
     def _grouped(self, column: str) -> list[tuple[str, int]]:
         # Served from the (column, pos) index alone (a covering index scan), not the table.
         with self._lock:
+            self._needs_indexes()
             rows = self._conn.execute(
                 f'SELECT "{column}", count(*) FROM events WHERE "{column}" IS NOT NULL '
                 f'GROUP BY "{column}" ORDER BY "{column}"'
@@ -574,7 +749,7 @@ class EventIndex:
         """``(type, event count)`` for every event type, sorted by type."""
         return self._grouped("type")
 
-    # -- added by the vault layer: queries the writer needs ----------------------------------
+    # ------------------------------------------------------------------ queries of the writer
 
     def key_ids(self) -> list[tuple[str, int]]:
         """``(actor_key_id, event count)`` for every signing key, sorted by key id."""
@@ -582,14 +757,30 @@ class EventIndex:
 
     def first_pos_sorting_after(self, after_pos: int, key: tuple[str, str]) -> int | None:
         """The first position > ``after_pos`` whose (timestamp_utc, event_id) sorts after
-        ``key``; None when there is none (the new event then simply goes last). The
-        timestamp index makes this a short range scan: only events stamped later than the
-        new one are looked at, normally none."""
+        ``key`` (``core.event.order_key``); None when there is none (a new event with that
+        key then simply goes last).
+
+        The timestamp index makes this a short range scan: only events stamped at or after
+        the new one are looked at, normally none. A missing timestamp is NULL here but ""
+        in order_key, so for ts == "" the range is dropped (every row is >= "") and NULL
+        rows are compared on event_id alone, exactly as order_key compares them.
+        """
         ts, eid = key
+        if ts:
+            # Rows with a smaller (or NULL, i.e. "") timestamp can never sort after ts. The
+            # unary + keeps the planner off the pos (rowid) range, which it would otherwise
+            # prefer and which scans from after_pos to the end of the log.
+            sql = (
+                "SELECT min(pos) FROM events WHERE timestamp_utc >= ? AND +pos > ? "
+                "AND (timestamp_utc > ? OR event_id > ?)"
+            )
+            params: list[Any] = [ts, after_pos, ts, eid]
+        else:
+            sql = (
+                "SELECT min(pos) FROM events WHERE pos > ? AND (timestamp_utc > '' OR event_id > ?)"
+            )
+            params = [after_pos, eid]
         with self._lock:
-            row = self._conn.execute(
-                "SELECT min(pos) FROM events WHERE pos > ? AND timestamp_utc >= ? AND "
-                "(timestamp_utc > ? OR event_id > ?)",
-                (after_pos, ts, ts, eid),
-            ).fetchone()
+            self._needs_indexes()
+            row = self._conn.execute(sql, params).fetchone()
         return None if row is None or row[0] is None else int(row[0])

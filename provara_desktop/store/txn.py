@@ -65,6 +65,10 @@ def begin(root: Path) -> Path:
             f"{txn} exists: another operation is in progress or was interrupted; "
             "open the vault again to recover it") from None
     (txn / "staged").mkdir()
+    # Make the transaction directory's own entry durable before anything in the vault is
+    # touched, so that after a power cut a committed journal is never missing its directory.
+    fsync_dir(txn)
+    fsync_dir(root)
     return txn
 
 

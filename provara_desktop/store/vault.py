@@ -27,7 +27,7 @@ from provara_desktop.core.errors import (
 from provara_desktop.core.event import Event, build_event, order_key, utc_now_iso
 from provara_desktop.core.keyring import KeyRing
 from provara_desktop.core.keys import SigningKey
-from provara_desktop.core.logline import parse_line_or_raise
+from provara_desktop.core.logline import load_event, parse_line
 from provara_desktop.core.order import total_order
 from provara_desktop.core.reducer import Reducer
 from provara_desktop.store import layout, txn
@@ -79,6 +79,18 @@ class OpResult:
     events: list[Event] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     reordered_from: int | None = None  # first log position rewritten (None: pure append)
+
+
+def parse_line_or_raise(raw: bytes, *, where: str) -> Event:
+    """Parse one log line or raise InputError naming the file and line.
+
+    core.logline.parse_line_or_raise drops ``where`` from some messages (e.g. "line too
+    large"), so a user could not tell which file or line was bad; this keeps it always."""
+    parsed = parse_line(raw, where=where)
+    if parsed.event is None:
+        msg = parsed.error or "unreadable event"
+        raise InputError(msg if msg.startswith(where) else f"{where}: {msg}")
+    return parsed.event
 
 
 def _read_json_file(path: Path) -> Any:
@@ -155,8 +167,9 @@ class Vault:
             if isinstance(version, str) and version.split(".")[0].isdigit() and (
                     int(version.split(".")[0]) > 1):
                 raise UnsupportedVersionError(
-                    f"{self.root / layout.MANIFEST}: written for Provara spec {version}; this "
-                    f"program reads {layout.SPEC_VERSION}. Nothing was changed.")
+                    f"{self.root / layout.MANIFEST}: written by a newer version of the format "
+                    f"(Provara spec {version}); this program reads {layout.SPEC_VERSION}. "
+                    "Nothing was changed.")
             raise InputError(f"backpack_spec_version is {version!r}, expected "
                              f"{layout.SPEC_VERSION!r}", where=str(self.root / layout.MANIFEST))
         self._entries = {str(e["path"]): e for e in manifest.get("files", [])
@@ -228,11 +241,20 @@ class Vault:
                 yield lineno, offset, rest
 
     def events(self) -> Iterator[Event]:
-        """Every event in log order; a bad line raises InputError naming file and line."""
-        for lineno, _, raw in self.iter_raw_lines():
-            if not raw.strip():
-                continue
-            yield parse_line_or_raise(raw, where=f"{self.events_path} line {lineno}")
+        """Every event in log order; a bad line raises InputError naming file and line.
+        This is the reduce path, so lines are split in bulk rather than one find() each."""
+        lineno = 0
+        with self.events_path.open("rb") as f:
+            rest = b""
+            while chunk := f.read(1 << 22):
+                parts = (rest + chunk).split(b"\n")
+                rest = parts.pop()
+                for raw in parts:
+                    lineno += 1
+                    if raw:
+                        yield load_event(raw, where=f"{self.events_path} line {lineno}")
+            if rest:
+                yield load_event(rest, where=f"{self.events_path} line {lineno + 1}")
 
     def read_row(self, row: IndexRow) -> Event:
         with self.events_path.open("rb") as f:
@@ -285,11 +307,17 @@ class Vault:
         rows: list[IndexRow] = []
         last_sha: str | None = None
         end = offset
+        size = self.events_path.stat().st_size  # was a stat() per line
         for lineno, off, raw in self.iter_raw_lines(offset, pos + 1):
-            if off + len(raw) >= self.events_path.stat().st_size and not self._ends_with_nl():
+            if off + len(raw) >= size and not self._ends_with_nl():
                 raise InputError(
                     "the last line is torn (no newline) and no journal exists to repair it; "
                     "the vault was not changed", where=f"{self.events_path} line {lineno}")
+            if not raw.strip():
+                # A blank line is no event: the reference verifies such a log and its merge
+                # drops them; refusing to open the vault at all would strand its evidence.
+                # Not indexed (rows stay consecutive); verification warns (BLANK_LINE).
+                continue
             event = parse_line_or_raise(raw, where=f"{self.events_path} line {lineno}")
             rows.append(row_from_event(event, pos=len(rows) + pos, offset=off, length=len(raw),
                                        first_seen_utc=now))
@@ -318,6 +346,10 @@ class Vault:
 
     def new_event(self, *, key: SigningKey, actor: str, event_type: str,
                   payload: Mapping[str, Any], namespace: str | None = None) -> Event:
+        # Another program (the reference CLI, or ours with another profile and so another
+        # index) may have appended since this Vault last looked: without this the chain head
+        # came from a stale index and our new event forked our own chain (equivocation).
+        self._check_external_change(OpResult())
         head = self.chain_head(actor)
         ts_logical = 1
         if head is not None:
@@ -340,6 +372,7 @@ class Vault:
             for eid in ids:
                 if self.index.get(str(eid)) is not None:
                     raise UsageError(f"{eid} is already in this vault")
+            self._refuse_self_fork(new_events, signer)
             size = self.events_path.stat().st_size
             start, tail, old_tail = self._placement(new_events, size)
             if start < self.index.count():
@@ -371,6 +404,22 @@ class Vault:
             self._reindex_tail(start, change.events_offset, tail)
         return result
 
+    def _refuse_self_fork(self, new_events: Sequence[Event], signer: SigningKey) -> None:
+        """An event we sign must extend its actor's chain head as it is now (under the lock):
+        if another writer appended between new_event() and here, writing it would be a fork
+        of our own chain. Foreign events (imports) are not checked: their forks are real."""
+        batch = {e.get("event_id") for e in new_events}
+        for ev in new_events:
+            prev = ev.get("prev_event_hash")
+            if ev.get("actor_key_id") != signer.key_id or prev in batch:
+                continue
+            head = self.chain_head(str(ev.get("actor")))
+            if prev != (head.event_id if head is not None else None):
+                raise StoreError(
+                    f"{self.root}: another program appended to the chain of "
+                    f"{ev.get('actor')} while this event was being made; nothing was "
+                    "written, please try again")
+
     def _check_external_change(self, result: OpResult) -> None:
         """Another program may have written the vault since we last looked."""
         size = self.events_path.stat().st_size
@@ -379,6 +428,7 @@ class Vault:
             self._entries_checked = False
             self._load_documents()
             self.sync_index()
+            self._log_size = size  # looked at now (the hasher stays None: rehash once)
 
     def _placement(self, new_events: Sequence[Event],
                    size: int) -> tuple[int, bytes, bytes]:
@@ -440,6 +490,17 @@ class Vault:
                     remaining -= len(chunk)
             if not old_tail and change.events_offset == size:
                 self._log_hasher, self._log_size = h.copy(), size
+            # The whole old log is hashed here anyway: if it no longer matches the manifest,
+            # it was changed outside any Provara tool, and the manifest we are about to write
+            # would silently cover that change (e.g. a deleted line). Say so.
+            before = h.copy()
+            before.update(old_tail)
+            listed = self._entries.get(layout.EVENTS)
+            if listed is not None and (listed.get("sha256"), listed.get("size")) != (
+                    before.hexdigest(), size):
+                self.notes.append(
+                    f"{layout.EVENTS} did not match manifest.json before this operation "
+                    "(changed outside provara-desktop?); run verify to see what changed")
         h.update(change.events_tail)
         return h
 

@@ -106,5 +106,6 @@ def test_reducer_is_linear_on_hot_keys() -> None:
            for i in range(20_000)]
     r = reduce_events(evs)
     entry = r.contested_entry("s:p")
-    assert entry is not None and entry["total_evidence_count"] == 20_000
+    assert entry is not None
+    assert entry["total_evidence_count"] == 20_000
     assert sorted(entry["evidence_by_value"]) == ["0", "1"]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from provara_desktop.core.canonical import canonical_bytes, canonical_hash
 from provara_desktop.core.event import event_id_rule_a
@@ -104,3 +106,23 @@ def test_expected_reference_state_hash(name: str) -> None:
 def test_expected_merkle_root(name: str) -> None:
     manifest = json.loads((CONFORMANCE / name / "manifest.json").read_text())
     assert merkle_root(manifest["files"]) == EXPECTED[name]["merkle_root_txt"]
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(), children,
+                                                                      max_size=4),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(JSON_VALUES)
+def test_canonical_is_exactly_the_reference_call(value: object) -> None:
+    """Our fast path must produce the very bytes of the reference's json.dumps call."""
+    import json as _json
+
+    expected = _json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                           allow_nan=False).encode("utf-8")
+    assert canonical_bytes(value) == expected

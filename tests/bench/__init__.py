@@ -1,0 +1,1 @@
+"""Benchmark helpers: a generator of large, valid vaults (see scripts/bench)."""
