@@ -10,9 +10,8 @@ import argparse
 import json
 import logging
 import sys
-from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from provara_desktop import __version__
 from provara_desktop.core.canonical import strict_loads
@@ -23,6 +22,9 @@ from provara_desktop.core.errors import (
     UserCancelled,
 )
 from provara_desktop.core.keys import PublicKey
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 log = logging.getLogger("provara_desktop.cli")
 

@@ -6,7 +6,6 @@ import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from collections.abc import Iterator  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
@@ -17,9 +16,9 @@ CONFORMANCE = SHARED / "conformance"
 
 
 @pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A private profile directory, as PROVARA_HOME, with no passphrase in the environment."""
     h = tmp_path / "home"
     monkeypatch.setenv("PROVARA_HOME", str(h))
     monkeypatch.delenv("PROVARA_PASSPHRASE", raising=False)
-    yield h
+    return h

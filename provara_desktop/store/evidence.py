@@ -10,14 +10,17 @@ from __future__ import annotations
 import hashlib
 import math
 import mimetypes
-from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from provara_desktop.core.canonical import contains_non_finite
 from provara_desktop.core.errors import StoreError, UsageError
-from provara_desktop.core.keys import SigningKey
 from provara_desktop.store.vault import OpResult, StagedAttachment, Vault
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from provara_desktop.core.keys import SigningKey
 
 MAX_ATTACHMENT_BYTES = 4 << 30
 
@@ -31,9 +34,16 @@ def stage_attachment(path: Path) -> StagedAttachment:
         if size > MAX_ATTACHMENT_BYTES:
             raise UsageError(f"{path}: {size} bytes is over the {MAX_ATTACHMENT_BYTES} limit")
         h = hashlib.sha256()
+        # The size recorded is the bytes hashed, not stat()'s figure: they differ for a file
+        # still being written, or one whose stat size is 0 (/proc), and the event must
+        # describe exactly the bytes stored, or verify calls the attachment corrupt.
+        size = 0
         with path.open("rb") as f:
             while chunk := f.read(1 << 20):
                 h.update(chunk)
+                size += len(chunk)
+                if size > MAX_ATTACHMENT_BYTES:
+                    raise UsageError(f"{path}: over the {MAX_ATTACHMENT_BYTES} byte limit")
     except FileNotFoundError:
         raise StoreError(f"{path}: no such file to attach") from None
     except OSError as exc:

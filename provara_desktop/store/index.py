@@ -222,6 +222,9 @@ class _BulkGuard:
 class EventIndex:
     """The SQLite index of one vault's event log. Create with :meth:`open`."""
 
+    # Per-instance knob so tests can exercise bulk loads with a handful of rows.
+    bulk_min_rows: int = BULK_MIN_ROWS
+
     def __init__(self, db: Database, path: Path, vault_uid: str) -> None:
         self._db = db
         self._conn: sqlite3.Connection = db.conn
@@ -581,7 +584,7 @@ class EventIndex:
         if self._indexes_built():
             self._bulk = None
             return None
-        if n_rows < BULK_MIN_ROWS:
+        if n_rows < self.bulk_min_rows:
             self._build_indexes()
             return None
         guard = self._bulk
@@ -603,7 +606,7 @@ class EventIndex:
                 self._clear()
             else:
                 removed = count - from_pos
-                if removed >= BULK_MIN_ROWS and 2 * removed >= count:
+                if removed >= self.bulk_min_rows and 2 * removed >= count:
                     # Most of the table goes and the caller is about to re-append it: a
                     # bulk load again. Deleting without the indexes is also far cheaper.
                     self._drop_indexes()
@@ -767,12 +770,13 @@ class EventIndex:
         """
         ts, eid = key
         if ts:
-            # Rows with a smaller (or NULL, i.e. "") timestamp can never sort after ts. The
-            # unary + keeps the planner off the pos (rowid) range, which it would otherwise
-            # prefer and which scans from after_pos to the end of the log.
+            # Rows with a smaller (or NULL, i.e. "") timestamp can never sort after ts.
+            # INDEXED BY because, left alone, SQLite answers min(pos) by walking the pos
+            # (rowid) order from after_pos until a row matches: a full scan when none does.
+            # _needs_indexes() below guarantees the index exists.
             sql = (
-                "SELECT min(pos) FROM events WHERE timestamp_utc >= ? AND +pos > ? "
-                "AND (timestamp_utc > ? OR event_id > ?)"
+                "SELECT min(pos) FROM events INDEXED BY events_timestamp_utc "
+                "WHERE timestamp_utc >= ? AND pos > ? AND (timestamp_utc > ? OR event_id > ?)"
             )
             params: list[Any] = [ts, after_pos, ts, eid]
         else:

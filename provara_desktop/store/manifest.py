@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from provara_desktop.core.canonical import canonical_bytes
 from provara_desktop.core.keys import PublicKey, SigningKey, b64decode_strict, b64encode
@@ -21,6 +20,9 @@ from provara_desktop.store.layout import (
     TXN_DIR,
     pretty_json,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping, Sequence
 
 FileEntry = dict[str, Any]  # {"path", "sha256", "size"}
 

@@ -12,15 +12,19 @@ rolling forward is idempotent and no evidence already on disk can be lost.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import logging
 import os
 import shutil
 from dataclasses import dataclass, field
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from provara_desktop.core.errors import StoreError
 from provara_desktop.store.layout import EVENTS, TXN_DIR
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 log = logging.getLogger(__name__)
 
@@ -74,19 +78,40 @@ def begin(root: Path) -> Path:
 
 def stage_file(txn: Path, data_source: Path, name: str) -> Path:
     """Copy an attachment into the transaction dir (same filesystem, so it can be renamed
-    into artifacts/ at commit time without a second copy)."""
+    into artifacts/ at commit time without a second copy). ``name`` is the sha256 the event
+    records for it: the copy is hashed as it is made, and a file that changed since it was
+    hashed (still being written or downloaded) is refused rather than stored under a hash
+    it does not have."""
     dest = txn / "staged" / name
-    shutil.copyfile(data_source, dest)
-    with dest.open("rb") as f:
-        os.fsync(f.fileno())
+    h = hashlib.sha256()
+    with data_source.open("rb") as src, dest.open("wb") as out:
+        while chunk := src.read(1 << 20):
+            h.update(chunk)
+            out.write(chunk)
+        out.flush()
+        os.fsync(out.fileno())
+    if h.hexdigest() != name:
+        raise StoreError(f"{data_source} changed while it was being attached (is it still "
+                         "being written?); nothing was written, try again when it is complete")
     return dest
 
 
+def _read_from(path: Path, offset: int) -> bytes:
+    with path.open("rb") as f:
+        f.seek(offset)
+        return f.read()
+
+
 def commit(root: Path, txn: Path, change: Change) -> None:
+    # What the log holds from the offset on *before* this change (empty for a plain append,
+    # the old tail for a reorder): recovery uses it to tell the states a crash of ours can
+    # leave from a log that another program changed afterwards.
+    old_tail = _read_from(root / EVENTS, change.events_offset)
     doc = {
         "format": JOURNAL_FORMAT,
         "events_offset": change.events_offset,
         "events_tail_b64": base64.b64encode(change.events_tail).decode("ascii"),
+        "events_old_tail_sha256": hashlib.sha256(old_tail).hexdigest(),
         "files": {rel: base64.b64encode(data).decode("ascii")
                   for rel, data in change.files.items()},
         "staged": {rel: p.name for rel, p in change.staged.items()},
@@ -151,16 +176,35 @@ def recover(root: Path) -> str | None:
         abort(root, txn)
         return ("an operation was interrupted before it committed; it was discarded and the "
                 "vault is exactly as it was before it")
+    why: str | None
     try:
         doc = json.loads(journal.read_bytes())
-        if doc.get("format") != JOURNAL_FORMAT:
-            raise ValueError(f"unknown journal format {doc.get('format')!r}")
-    except ValueError as exc:
+    except ValueError as exc:  # UnicodeDecodeError included
+        doc, why = None, str(exc)
+    else:
+        # Not only a wrong format string: a journal that is valid JSON but not an object
+        # crashed here with an AttributeError (a traceback instead of this message).
+        fmt = doc.get("format") if isinstance(doc, dict) else None
+        why = None if fmt == JOURNAL_FORMAT else f"unknown journal format {fmt!r}"
+    if why is not None or not isinstance(doc, dict):
         raise StoreError(f"{journal}: cannot read the journal of an interrupted operation "
-                         f"({exc}); the vault was left untouched") from None
+                         f"({why}); the vault was left untouched")
     size = (root / EVENTS).stat().st_size
     offset = doc["events_offset"]
-    torn = size > offset and size < offset + len(base64.b64decode(doc["events_tail_b64"]))
+    tail = base64.b64decode(doc["events_tail_b64"])
+    now = _read_from(root / EVENTS, offset) if size >= offset else None
+    old_sha = doc.get("events_old_tail_sha256")
+    # A crash of ours leaves the log as it was (old tail still there) or with a prefix of
+    # the new tail from the offset. Anything else means another program (e.g. `provara
+    # append`) wrote it after the crash: rolling forward would truncate its events away.
+    if old_sha is not None and (now is None or not (
+            tail.startswith(now) or hashlib.sha256(now).hexdigest() == old_sha)):
+        raise StoreError(
+            f"{root / EVENTS} was changed by another program after an operation of ours was "
+            f"interrupted (its journal is in {txn}); completing that operation now would "
+            "overwrite those changes, so nothing was done. Move the journal directory out "
+            "of the vault to keep the log as it is, then run verify.")
+    torn = size > offset and size < offset + len(tail)
     _apply(root, txn, doc)
     _finish(root, txn)
     what = "a torn last line in events.ndjson was completed from the journal; " if torn else ""

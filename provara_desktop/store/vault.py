@@ -12,10 +12,9 @@ import json
 import logging
 import os
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from provara_desktop.core.canonical import canonical_bytes, strict_loads
 from provara_desktop.core.errors import (
@@ -26,8 +25,7 @@ from provara_desktop.core.errors import (
 )
 from provara_desktop.core.event import Event, build_event, order_key, utc_now_iso
 from provara_desktop.core.keyring import KeyRing
-from provara_desktop.core.keys import SigningKey
-from provara_desktop.core.logline import load_event, parse_line
+from provara_desktop.core.logline import load_event, parse_line_or_raise
 from provara_desktop.core.order import total_order
 from provara_desktop.core.reducer import Reducer
 from provara_desktop.store import layout, txn
@@ -42,6 +40,11 @@ from provara_desktop.store.manifest import (
     merkle_root,
     walk_files,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Mapping, Sequence
+
+    from provara_desktop.core.keys import SigningKey
 
 log = logging.getLogger(__name__)
 
@@ -81,18 +84,6 @@ class OpResult:
     reordered_from: int | None = None  # first log position rewritten (None: pure append)
 
 
-def parse_line_or_raise(raw: bytes, *, where: str) -> Event:
-    """Parse one log line or raise InputError naming the file and line.
-
-    core.logline.parse_line_or_raise drops ``where`` from some messages (e.g. "line too
-    large"), so a user could not tell which file or line was bad; this keeps it always."""
-    parsed = parse_line(raw, where=where)
-    if parsed.event is None:
-        msg = parsed.error or "unreadable event"
-        raise InputError(msg if msg.startswith(where) else f"{where}: {msg}")
-    return parsed.event
-
-
 def _read_json_file(path: Path) -> Any:
     try:
         data = path.read_bytes()
@@ -115,6 +106,7 @@ class Vault:
         self._log_size = -1
         self._entries: dict[str, FileEntry] = {}
         self._entries_checked = False
+        self._manifest_seen: tuple[int, int, int] | None = None  # stat of what we read/wrote
 
     # -- opening -------------------------------------------------------------------------
 
@@ -181,6 +173,7 @@ class Vault:
         if not isinstance(keys, dict) or not isinstance(keys.get("keys"), list):
             raise InputError("no \"keys\" list", where=str(self.root / layout.KEYS))
         self.genesis, self.keys_doc = genesis, keys
+        self._manifest_seen = self._manifest_stamp()
 
     @property
     def uid(self) -> str:
@@ -251,9 +244,11 @@ class Vault:
                 rest = parts.pop()
                 for raw in parts:
                     lineno += 1
-                    if raw:
+                    # Whitespace-only lines ("\r" of a CRLF blank line) are blank too, as
+                    # for verify and the index; isspace() stops at the first "{".
+                    if raw and not raw.isspace():
                         yield load_event(raw, where=f"{self.events_path} line {lineno}")
-            if rest:
+            if rest and not rest.isspace():
                 yield load_event(rest, where=f"{self.events_path} line {lineno + 1}")
 
     def read_row(self, row: IndexRow) -> Event:
@@ -400,9 +395,17 @@ class Vault:
             txn.commit(self.root, handle, change)
             self.keys_doc = keys_doc
             self._log_size = change.events_offset + len(tail)
+            self._manifest_seen = self._manifest_stamp()
             self._log_hasher = log_hash
             self._reindex_tail(start, change.events_offset, tail)
         return result
+
+    def _manifest_stamp(self) -> tuple[int, int, int] | None:
+        try:
+            st = (self.root / layout.MANIFEST).stat()
+        except FileNotFoundError:
+            return None
+        return (st.st_ino, st.st_size, st.st_mtime_ns)
 
     def _refuse_self_fork(self, new_events: Sequence[Event], signer: SigningKey) -> None:
         """An event we sign must extend its actor's chain head as it is now (under the lock):
@@ -423,7 +426,11 @@ class Vault:
     def _check_external_change(self, result: OpResult) -> None:
         """Another program may have written the vault since we last looked."""
         size = self.events_path.stat().st_size
-        if self._log_size != size:
+        # The manifest too: another tool may add files and re-run its manifest (`provara
+        # query` + `provara manifest`) without touching the log. Our cached entries then
+        # lacked those files, and our next manifest dropped them: PHANTOM_FILE, and the
+        # reference's verify failed.
+        if self._log_size != size or self._manifest_stamp() != self._manifest_seen:
             self._log_hasher = None
             self._entries_checked = False
             self._load_documents()
@@ -455,7 +462,7 @@ class Vault:
             f.seek(offset)
             old_tail = f.read()
         old_events = [parse_line_or_raise(raw, where=f"{self.events_path} line {start + i + 1}")
-                      for i, raw in enumerate(old_tail.split(b"\n")) if raw]
+                      for i, raw in enumerate(old_tail.split(b"\n")) if raw.strip()]
         merged = old_events + list(new_events)
         order = total_order(merged)
         tail = b"".join(canonical_bytes(merged[i]) + b"\n" for i in order)
@@ -466,8 +473,14 @@ class Vault:
         return row.offset if row is not None else size
 
     def _keys_with(self, signer: SigningKey) -> dict[str, Any]:
-        if any(isinstance(k, dict) and k.get("key_id") == signer.key_id
-               for k in self.keys_doc["keys"]):
+        listed = [k for k in self.keys_doc["keys"]
+                  if isinstance(k, dict) and k.get("key_id") == signer.key_id]
+        if any(k.get("status") == "revoked" for k in listed):
+            # Every event it signed from now on would be flagged (it is past any trust
+            # boundary) and the reference rejects it outright: refuse before writing.
+            raise UsageError(f"key {signer.key_id} is revoked in this vault "
+                             f"(identity/keys.json); it cannot sign new events here")
+        if listed:
             return self.keys_doc
         doc = dict(self.keys_doc)
         doc["keys"] = [*self.keys_doc["keys"],
@@ -602,5 +615,5 @@ def _write_new_vault(root: Path, *, key: SigningKey, actor: str, uid: str) -> No
     txn.write_file_durably(root / layout.MANIFEST, manifest_bytes(manifest_doc(entries, birth)))
     txn.write_file_durably(root / layout.MERKLE_ROOT, merkle_bytes(root_hex))
     txn.write_file_durably(root / layout.MANIFEST_SIG, manifest_sig_bytes(root_hex, key, birth))
-    for d in {root / d for d in layout.REQUIRED_DIRS}:
-        txn.fsync_dir(d)
+    for sub in {root / d for d in layout.REQUIRED_DIRS}:
+        txn.fsync_dir(sub)

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from provara_desktop.core.canonical import strict_loads
 from provara_desktop.core.errors import InputError
@@ -19,7 +18,11 @@ from provara_desktop.store.manifest import (
     merkle_root,
     walk_files,
 )
-from provara_desktop.store.vault import Vault
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from provara_desktop.store.vault import Vault
 
 
 @dataclass
@@ -89,7 +92,7 @@ def _check_files(vault: Vault, out: list[Problem]) -> None:
         recorded = ""
     if recorded != root_hex:
         out.append(Problem("MERKLE_MISMATCH",
-                           "merkle_root.txt does not match the files on disk", 
+                           "merkle_root.txt does not match the files on disk",
                            path=layout.MERKLE_ROOT))
     sig_path = root / layout.MANIFEST_SIG
     if not sig_path.exists():
@@ -98,8 +101,8 @@ def _check_files(vault: Vault, out: list[Problem]) -> None:
         return
     try:
         sig_doc = json.loads(sig_path.read_bytes())
-        entry = vault.keyring().get(str(sig_doc.get("key_id")))
-        why = check_manifest_sig(sig_doc, entry.public if entry else None)
+        signer = vault.keyring().get(str(sig_doc.get("key_id")))
+        why = check_manifest_sig(sig_doc, signer.public if signer else None)
     except (ValueError, AttributeError):
         why = "manifest.sig is not a readable JSON document"
     if why is not None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -14,6 +14,9 @@ from provara_desktop.core.event import build_event
 from provara_desktop.store.vault import Vault
 from provara_desktop.store.verify_vault import verify_vault
 from tests.bench.gen_vault import GeneratedVault, cached, copy_vault, generate
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +35,7 @@ def test_generated_vault_verifies_and_matches_build_event(small: GeneratedVault)
         reducer = vault.reduce()
         assert reducer.event_count == 400
         assert reducer.contested_keys, "hot keys should end up contested"
-    keys = {k.key_id: k for k in small.keys()}
+    keys = {k.key_id: k for k in small}
     lines = small.path.joinpath("events/events.ndjson").read_bytes().splitlines()
     types = set()
     heads: dict[str, str | None] = {}
@@ -49,7 +52,8 @@ def test_generated_vault_verifies_and_matches_build_event(small: GeneratedVault)
     assert len(heads) == 3
     assert {"GENESIS", "OBSERVATION", "ATTESTATION", "RETRACTION"} <= types
     stamps = [json.loads(raw)["timestamp_utc"] for raw in lines]
-    assert stamps == sorted(stamps) and len(set(stamps)) == len(stamps)
+    assert stamps == sorted(stamps)
+    assert len(set(stamps)) == len(stamps)
 
 
 @pytest.mark.interop

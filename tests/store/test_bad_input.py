@@ -8,15 +8,17 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-from collections.abc import Callable
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import nacl.pwhash.argon2id
 import pytest
 
 from provara_desktop.cli import main
 from provara_desktop.store.identity import IdentityStore
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
 
 PASS = "correct horse battery staple"
 FAST = {"opslimit": nacl.pwhash.argon2id.OPSLIMIT_MIN,
@@ -163,12 +165,13 @@ def test_torn_last_line_without_journal(vault: Path, capsys: pytest.CaptureFixtu
     assert f"{LOG} line 4" in one_line(err)
 
 
-def test_blank_line_does_not_lock_the_vault(vault: Path,
+@pytest.mark.parametrize("blank", [b"", b"\r", b"  \t"])
+def test_blank_line_does_not_lock_the_vault(vault: Path, blank: bytes,
                                             capsys: pytest.CaptureFixture[str]) -> None:
     """The reference verifies a log with a blank line; we open it, warn, and append."""
     log = vault / LOG
     lines = log.read_bytes().split(b"\n")
-    log.write_bytes(b"\n".join([*lines[:2], b"", *lines[2:]]))
+    log.write_bytes(b"\n".join([*lines[:2], blank, *lines[2:]]))
     code, out, err = run(capsys, "verify", str(vault), "--json")
     report = json.loads(out)
     assert [(p["code"], p["severity"], p["line"]) for p in report["problems"]

@@ -410,9 +410,10 @@ def test_no_passphrase_anywhere_says_how_to_give_one(
         vault: Path, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.delenv("PROVARA_PASSPHRASE")
-    monkeypatch.setattr(sys, "stdin", open(os.devnull))  # noqa: SIM115 - not a terminal
-    code, _, err = run(capsys, "observe", str(vault), "--subject", "door", "--predicate",
-                       "status", "--value", '"open"')
+    with open(os.devnull) as not_a_terminal:
+        monkeypatch.setattr(sys, "stdin", not_a_terminal)
+        code, _, err = run(capsys, "observe", str(vault), "--subject", "door", "--predicate",
+                           "status", "--value", '"open"')
     assert code == 2
     assert "PROVARA_PASSPHRASE" in one_line_error(err)
 

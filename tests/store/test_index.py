@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from provara_desktop.store.index import (
-    BULK_MIN_ROWS,
     Coverage,
     EventIndex,
     IndexRow,
@@ -58,10 +57,7 @@ class Log:
 
     def __init__(self) -> None:
         self.lines: list[bytes] = []
-
-    @property
-    def size(self) -> int:
-        return sum(len(line) + 1 for line in self.lines)
+        self.size = 0  # bytes, newlines included
 
     def last_sha(self) -> str | None:
         return hashlib.sha256(self.lines[-1]).hexdigest() if self.lines else None
@@ -80,10 +76,12 @@ class Log:
                 )
             )
             self.lines.append(line)
+            self.size += len(line) + 1
         return rows
 
     def cut(self, pos: int) -> None:
         del self.lines[pos:]
+        self.size = sum(len(line) + 1 for line in self.lines)
 
     def append_to(self, index: EventIndex, events: Sequence[dict[str, Any]]) -> list[IndexRow]:
         rows = self.add(events)
@@ -399,16 +397,25 @@ def test_reset(filled: tuple[EventIndex, list[IndexRow]]) -> None:
 
 # ---------------------------------------------------------------- bulk loads
 
+# The bulk path is exercised with a small threshold to keep these tests fast.
+BULK_MIN_ROWS = 50
+
+
+def test_default_bulk_threshold() -> None:
+    # Small catch-ups (a sync, a few appends) keep the indexes; only real bulk loads defer.
+    assert EventIndex.bulk_min_rows >= 1000
+
 
 def test_bulk_load_defers_indexes_and_matches_row_by_row(tmp_path: Path) -> None:
     events = [make_event(i) for i in range(2 * BULK_MIN_ROWS + 10)]
     with EventIndex.open(tmp_path / "bulk.sqlite", vault_uid=UID) as bulk:
+        bulk.bulk_min_rows = BULK_MIN_ROWS
         log = Log()
         log.append_to(bulk, events[:BULK_MIN_ROWS])
         log.append_to(bulk, events[BULK_MIN_ROWS : 2 * BULK_MIN_ROWS])
         assert not bulk.indexes_built()
         # Unfiltered paging works without the deferred indexes (and does not build them).
-        assert [r.pos for r in bulk.query(after_pos=99, limit=3)] == [100, 101, 102]
+        assert [r.pos for r in bulk.query(after_pos=59, limit=3)] == [60, 61, 62]
         assert not bulk.indexes_built()
         # A small append ends the bulk load.
         log.append_to(bulk, events[2 * BULK_MIN_ROWS :])
@@ -416,6 +423,7 @@ def test_bulk_load_defers_indexes_and_matches_row_by_row(tmp_path: Path) -> None
         bulk_rows = bulk.query()
         bulk_actors = bulk.actors()
     with EventIndex.open(tmp_path / "slow.sqlite", vault_uid=UID) as slow:
+        slow.bulk_min_rows = BULK_MIN_ROWS
         log = Log()
         log.append_to(slow, events[:1])
         log.append_to(slow, events[1:])
@@ -425,6 +433,7 @@ def test_bulk_load_defers_indexes_and_matches_row_by_row(tmp_path: Path) -> None
 
 
 def test_filtered_read_builds_deferred_indexes(index: EventIndex) -> None:
+    index.bulk_min_rows = BULK_MIN_ROWS
     rows = Log().append_to(index, [make_event(i) for i in range(BULK_MIN_ROWS)])
     assert not index.indexes_built()
     assert index.query(actor="bob", limit=2) == [rows[1], rows[4]]
@@ -432,6 +441,7 @@ def test_filtered_read_builds_deferred_indexes(index: EventIndex) -> None:
 
 
 def test_bulk_load_rejects_duplicate_event_ids(index: EventIndex) -> None:
+    index.bulk_min_rows = BULK_MIN_ROWS
     log = Log()
     log.append_to(index, [make_event(i) for i in range(BULK_MIN_ROWS)])
     # A duplicate of an already indexed id, and one inside the new batch.
@@ -448,6 +458,7 @@ def test_bulk_load_rejects_duplicate_event_ids(index: EventIndex) -> None:
 
 
 def test_large_truncate_defers_then_rebuilds(index: EventIndex) -> None:
+    index.bulk_min_rows = BULK_MIN_ROWS
     log = Log()
     log.append_to(index, [make_event(i) for i in range(3)])  # small: indexes built
     log.append_to(index, [make_event(i) for i in range(3, 2 * BULK_MIN_ROWS)])
@@ -590,3 +601,27 @@ def test_reads_from_another_thread(filled: tuple[EventIndex, list[IndexRow]]) ->
     worker.start()
     worker.join(timeout=10)
     assert results == [[r for r in rows if r.actor == "carol"]]
+
+
+def test_key_ids(filled: tuple[EventIndex, list[IndexRow]]) -> None:
+    index, _ = filled
+    assert index.key_ids() == [(f"bp1_{k:016x}", 50) for k in range(3)]
+
+
+def test_first_pos_sorting_after(index: EventIndex) -> None:
+    events = [
+        make_event(0, timestamp_utc="2026-01-01T00:00:01Z", event_id="evt_a"),
+        make_event(1, timestamp_utc="2026-01-01T00:00:02Z", event_id="evt_b"),
+        make_event(2, timestamp_utc="2026-01-01T00:00:02Z", event_id="evt_d"),
+        make_event(3, event_id="evt_c", timestamp_utc=None),  # sorts as "" in order_key
+        make_event(4, timestamp_utc="2026-01-01T00:00:03Z", event_id="evt_e"),
+    ]
+    Log().append_to(index, events)
+    after = index.first_pos_sorting_after
+    assert after(-1, ("2026-01-01T00:00:09Z", "evt_z")) is None  # the usual case: goes last
+    assert after(-1, ("2026-01-01T00:00:02Z", "evt_c")) == 2  # tie on time, id decides
+    assert after(-1, ("2026-01-01T00:00:00Z", "evt_z")) == 0
+    assert after(2, ("2026-01-01T00:00:00Z", "evt_z")) == 4  # only positions > after_pos
+    assert after(-1, ("", "evt_b")) == 0  # no timestamp: every stamped event sorts after
+    assert after(2, ("", "evt_b")) == 3  # ... and an unstamped one by event_id
+    assert after(2, ("", "evt_c")) == 4

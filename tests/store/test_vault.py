@@ -17,12 +17,12 @@ from typing import Any
 import pytest
 
 from provara_desktop.cli import main
-from provara_desktop.core.errors import StoreError
+from provara_desktop.core.errors import StoreError, UsageError
 from provara_desktop.core.event import Event, build_event
 from provara_desktop.core.keys import SigningKey
 from provara_desktop.core.order import total_order
 from provara_desktop.store import layout
-from provara_desktop.store.evidence import attest, observe, retract
+from provara_desktop.store.evidence import attest, observe, retract, stage_attachment
 from provara_desktop.store.manifest import check_manifest_sig, entry_for, merkle_root, walk_files
 from provara_desktop.store.vault import Vault
 from provara_desktop.store.verify_vault import verify_vault
@@ -270,7 +270,61 @@ def test_init_refuses_a_non_empty_directory_and_leaves_it_alone(tmp_path: Path,
     target = tmp_path / "notes"
     target.mkdir()
     (target / "todo.txt").write_text("mine")
-    with pytest.raises(Exception, match="already exists"):
+    with pytest.raises(UsageError, match="already exists"):
         Vault.init(target, key=ALICE, actor=A_ACTOR, home=home)
     assert [p.name for p in target.iterdir()] == ["todo.txt"]
     assert [p.name for p in tmp_path.iterdir() if p.name != "home"] == ["notes"]
+
+
+def test_attachment_changed_after_hashing_is_refused(vault: Vault, tmp_path: Path) -> None:
+    """A file still being written: hashed for the event, then different when copied in."""
+    growing = tmp_path / "capture.pcap"
+    growing.write_bytes(b"packets 1-100")
+    staged = stage_attachment(growing)
+    event = vault.new_event(key=ALICE, actor=A_ACTOR, event_type="OBSERVATION",
+                            payload={"subject": "net", "predicate": "capture", "value": 1,
+                                     "attachments": [staged.reference()]})
+    growing.write_bytes(b"packets 1-100, 101-200")
+    before = {p: p.read_bytes() for p in vault.root.rglob("*") if p.is_file()}
+    with pytest.raises(StoreError, match="changed while it was being attached"):
+        vault.append([event], signer=ALICE, attachments=[staged])
+    assert {p: p.read_bytes() for p in vault.root.rglob("*") if p.is_file()} == before
+    assert_clean(vault)
+
+
+@pytest.mark.skipif(not Path("/proc/uptime").is_file(), reason="needs Linux /proc")
+def test_attachment_whose_stat_size_lies_is_recorded_as_read(vault: Vault) -> None:
+    """/proc files report size 0 but have content: the event must record what was stored."""
+    refused = ""
+    try:
+        res = observe(vault, ALICE, A_ACTOR, subject="host", predicate="uptime", value=1,
+                      attachments=[Path("/proc/uptime")])
+    except StoreError as exc:  # its content moved on between hashing and copying
+        refused = str(exc)
+    assert_clean(vault)
+    if refused:
+        assert "changed while it was being attached" in refused
+        return
+    ref = res.events[0]["payload"]["attachments"][0]
+    assert ref["size"] == (vault.root / layout.CAS_DIR / ref["sha256"]).stat().st_size > 0
+    assert_clean(vault)
+
+
+def test_files_another_tool_adds_and_manifests_are_kept(vault: Vault) -> None:
+    """The app keeps a Vault open across operations. Between two of them the reference's
+    `query` adds .index/events.db inside the vault and `provara manifest` lists it; our next
+    manifest must still list it (it dropped it: PHANTOM_FILE, and `provara verify` failed)."""
+    exe = reference_cli()
+    if exe is None:
+        pytest.skip("reference provara CLI not installed")
+    observe(vault, ALICE, A_ACTOR, subject="door", predicate="status", value="open")
+    for argv in (["query", str(vault.root), "--actor", A_ACTOR], ["manifest", str(vault.root)]):
+        subprocess.run([str(exe), *argv], capture_output=True, timeout=120, check=True)
+    assert (vault.root / ".index/events.db").is_file()
+    reference_verify(vault.root)
+    observe(vault, ALICE, A_ACTOR, subject="door", predicate="status", value="shut")
+    listed = [f["path"] for f in json.loads((vault.root / layout.MANIFEST).read_bytes())["files"]]
+    assert ".index/events.db" in listed
+    assert_clean(vault)
+    assert_sig_current(vault.root, ALICE)
+    reference_verify(vault.root)
