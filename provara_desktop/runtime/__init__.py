@@ -1,1 +1,1 @@
-"""provara_desktop."""
+"""Qt-free runtime plumbing: the event bus, progress and cancellation, the writer thread."""

@@ -1,0 +1,88 @@
+"""Run work off the GUI thread and get the result back on it (Anki's CollectionOp, small).
+
+    run_op(parent, lambda: session.observe(...)).success(cb).failure(cb)
+
+``fn`` returns a concurrent Future (the session's writer or reader thread runs the job); the
+callbacks run on the GUI thread. Failures go to ui.errors.show_exception unless a failure
+callback is given. A busy cursor appears only if the job takes longer than 300 ms.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
+from PySide6.QtWidgets import QApplication
+
+from provara_desktop.ui.errors import show_exception
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from concurrent.futures import Future
+
+    from PySide6.QtWidgets import QWidget
+
+_live: set[OpHandle] = set()  # keeps handles alive until their job reports back
+
+
+class OpHandle(QObject):
+    _done = Signal(object, object)  # (result, exception), delivered on the GUI thread
+
+    def __init__(self, parent: QWidget | None) -> None:
+        super().__init__(None)
+        self._parent = parent
+        self._on_success: Callable[[Any], None] | None = None
+        self._on_failure: Callable[[BaseException], None] | None = None
+        self._cursor_timer = QTimer(self)
+        self._cursor_timer.setSingleShot(True)
+        self._cursor_timer.timeout.connect(self.on_slow)
+        self._busy = False
+        self._done.connect(self.on_done, Qt.ConnectionType.QueuedConnection)
+
+    def success(self, cb: Callable[[Any], None]) -> OpHandle:
+        self._on_success = cb
+        return self
+
+    def failure(self, cb: Callable[[BaseException], None]) -> OpHandle:
+        self._on_failure = cb
+        return self
+
+    def start(self, future: Future[Any]) -> OpHandle:
+        _live.add(self)
+        self._cursor_timer.start(300)
+        future.add_done_callback(self._from_worker)
+        return self
+
+    def _from_worker(self, future: Future[Any]) -> None:
+        exc = future.exception()
+        self._done.emit(None if exc else future.result(), exc)
+
+    def on_slow(self) -> None:
+        self._busy = True
+        QApplication.setOverrideCursor(Qt.CursorShape.BusyCursor)
+
+    def on_done(self, result: Any, exc: BaseException | None) -> None:
+        self._cursor_timer.stop()
+        if self._busy:
+            QApplication.restoreOverrideCursor()
+        _live.discard(self)
+        if exc is not None:
+            if self._on_failure is not None:
+                self._on_failure(exc)
+            else:
+                show_exception(self._parent, exc)
+        elif self._on_success is not None:
+            self._on_success(result)
+        self.deleteLater()
+
+
+def run_op(parent: QWidget | None, fn: Callable[[], Future[Any]]) -> OpHandle:
+    handle = OpHandle(parent)
+    try:
+        future = fn()
+    except Exception as exc:  # a synchronous failure (e.g. bad input) reports the same way
+        from concurrent.futures import Future as _F
+
+        future = _F()
+        future.set_exception(exc)
+    return handle.start(future)
