@@ -35,7 +35,8 @@ def test_generated_vault_verifies_and_matches_build_event(small: GeneratedVault)
         reducer = vault.reduce()
         assert reducer.event_count == 400
         assert reducer.contested_keys, "hot keys should end up contested"
-    keys = {k.key_id: k for k in small}
+    signers = small.keys()  # the generator's signing keys, not a dict view
+    keys = {k.key_id: k for k in signers}
     lines = small.path.joinpath("events/events.ndjson").read_bytes().splitlines()
     types = set()
     heads: dict[str, str | None] = {}
