@@ -37,6 +37,8 @@ DEFAULT_OBSERVATION_CONFIDENCE = 0.5
 DEFAULT_ASSERTION_CONFIDENCE = 0.35
 NAMESPACES = ("canonical", "local", "contested", "archived")
 _VALID_NS = frozenset(NAMESPACES)
+# Namespaces as events spell them, already normalised (the reference strips and lowercases).
+_NS_CACHE = {ns: ns for ns in NAMESPACES}
 
 # One piece of evidence: (event_id, actor, namespace, timestamp, value, confidence).
 # Tuples, not dicts: a 1M-event vault holds a million of these.
@@ -134,13 +136,23 @@ class Reducer:
             return
         key = f"{subject}:{predicate}"
         value = payload.get("value")
-        confidence = _safe_float(payload.get("confidence"), default)
+        raw_conf = payload.get("confidence")
+        # The common case (a finite float) without a function call; the rest as the reference.
+        if type(raw_conf) is float and -math.inf < raw_conf < math.inf:
+            confidence = raw_conf
+        else:
+            confidence = _safe_float(raw_conf, default)
         ts = payload.get("timestamp") or payload.get("timestamp_utc")
-        ts_str = str(ts) if ts is not None else None
-        actor = str(event.get("actor") or "unknown")
-        ns = str(event.get("namespace") or "local").strip().lower()
-        if ns not in _VALID_NS:
-            ns = "local"
+        ts_str = ts if type(ts) is str else (str(ts) if ts is not None else None)
+        actor = event.get("actor") or "unknown"
+        if type(actor) is not str:
+            actor = str(actor)
+        raw_ns = event.get("namespace") or "local"
+        ns = _NS_CACHE.get(raw_ns) if type(raw_ns) is str else None
+        if ns is None:
+            ns = str(raw_ns).strip().lower()
+            if ns not in _VALID_NS:
+                ns = "local"
         evidence = self._evidence.get(key)
         if evidence is None:
             evidence = self._evidence[key] = []
@@ -227,8 +239,20 @@ class Reducer:
         if contest is None:
             return None
         groups: dict[str, list[dict[str, Any]]] = {}
+        # A hot key has many pieces of evidence but few distinct values: remember the text of
+        # each scalar value. Keyed by type too, since 1 == 1.0 == True must stay apart here;
+        # floats are left out because -0.0 == 0.0 yet their texts differ.
+        texts: dict[tuple[type, Any], str] = {}
         for ev in self._evidence[key][: contest.evidence_len]:
-            groups.setdefault(canonical_dumps(ev[4]), []).append(_evidence_dict(ev))
+            value = ev[4]
+            vtype = type(value)
+            if vtype is str or vtype is int or vtype is bool or value is None:
+                text = texts.get((vtype, value))
+                if text is None:
+                    text = texts[(vtype, value)] = canonical_dumps(value)
+            else:
+                text = canonical_dumps(value)
+            groups.setdefault(text, []).append(_evidence_dict(ev))
         return {
             "status": "AWAITING_RESOLUTION",
             "reason": contest.reason,

@@ -1,62 +1,46 @@
 """Verification of an event log: a structured report, never a bare pass/fail.
 
 Each problem carries a code, the event and actor it concerns, the line it is on and a sentence
-a person can act on. Forks carry both competing events as proof. Signatures are checked on a
-small thread pool: PyNaCl releases the GIL inside Ed25519, so two cores verify twice as fast.
+a person can act on. Forks carry both competing events as proof.
+
+Each line is checked by core.verify_scan; a large log is checked in worker processes (parsing
+holds the GIL, so threads could not keep both cores busy), a small one on this thread with
+signatures on a thread pool (PyNaCl releases the GIL inside Ed25519). The checks that need
+the whole log (duplicates, chains, revocations, actor keys, order, forks) run here after.
 """
 
 from __future__ import annotations
 
-import binascii
-import hashlib
-import json
-import json.scanner
-import re
-from concurrent.futures import Future, ThreadPoolExecutor
+import multiprocessing as mp
+import sys
+import threading
+from collections import deque
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from provara_desktop.core.canonical import canonical_dumps
 from provara_desktop.core.errors import UserCancelled
-from provara_desktop.core.event import (
-    IdForm,
-    classify_event_id,
-    order_key,
-    signing_bytes,
-)
+from provara_desktop.core.event import order_key
 from provara_desktop.core.keys import verify_raw
-from provara_desktop.core.logline import parse_line
 from provara_desktop.core.order import Fork, detect_forks, total_order
+from provara_desktop.core.verify_scan import (
+    ERROR,
+    EVENT,
+    NOT_EVENT,
+    WARNING,
+    Problem,
+    Rec,
+    init_worker,
+    scan_chunk,
+    scan_line,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Sequence
 
-    from provara_desktop.core.keyring import KeyEntry, KeyRing
+    from provara_desktop.core.keyring import KeyRing
 
-ERROR = "error"
-WARNING = "warning"
-
-
-@dataclass(frozen=True)
-class Problem:
-    code: str
-    message: str
-    event_id: str | None = None
-    actor: str | None = None
-    line: int | None = None
-    path: str | None = None
-    severity: str = ERROR
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "code": self.code,
-            "severity": self.severity,
-            "event_id": self.event_id,
-            "actor": self.actor,
-            "path": self.path,
-            "line": self.line,
-            "message": self.message,
-        }
+__all__ = ["ERROR", "EVENT", "WARNING", "LogReport", "Problem", "verify_lines"]
 
 
 @dataclass
@@ -88,10 +72,9 @@ class _Rec:
 
 
 _SIG_CHUNK = 512
-# Base64 signatures and hex event ids need no JSON escaping, so their encoded form can be
-# written down directly; anything else takes the general path.
-_PLAIN = re.compile(r"[A-Za-z0-9+/=_]+")
-_scan_once: Any = json.scanner.make_scanner(json.JSONDecoder())  # type: ignore[arg-type]
+_CHUNK_LINES = 2048  # lines per worker-process task
+# Below this many lines a process pool costs more to start (~0.2 s) than it saves.
+PROCESS_MIN_LINES = 20_000
 
 
 def _check_sigs(batch: list[tuple[int, bytes, bytes, bytes]]) -> list[int]:
@@ -99,32 +82,62 @@ def _check_sigs(batch: list[tuple[int, bytes, bytes, bytes]]) -> list[int]:
     return [i for i, pk, msg, sig in batch if not verify_raw(pk, msg, sig)]
 
 
-def _fast_messages(raw: bytes, sig: str, eid: str) -> tuple[bytes, bytes] | None:
-    """(signed message, rule-A id preimage) cut from a canonical line without re-encoding.
+class _Assembler:
+    """Folds line outcomes, in log order, into the report: duplicate ids need every line
+    before them, so this part always runs on the caller's thread."""
 
-    A canonical line minus its top-level ``"sig"`` member is exactly canonical(event - sig);
-    minus ``"event_id"`` too it is the id preimage. We only cut when each needle occurs
-    exactly once, otherwise fall back to re-encoding (which is always right)."""
-    if not (_PLAIN.fullmatch(sig) and _PLAIN.fullmatch(eid)):
-        return None
-    sig_needle = b',"sig":"' + sig.encode() + b'"'
-    id_needle = b'"event_id":"' + eid.encode() + b'",'
-    if raw.count(sig_needle) != 1 or raw.count(id_needle) != 1:
-        return None
-    msg = raw.replace(sig_needle, b"", 1)
-    return msg, msg.replace(id_needle, b"", 1)
+    def __init__(self, report: LogReport, path: str) -> None:
+        self.report = report
+        self.path = path
+        self.recs: list[_Rec] = []
+        self.seen: dict[str, int] = {}
+
+    def add(self, kind: int, rec: Rec | None, problems: list[Problem] | None,
+            legacy: bool) -> int:
+        """Record one outcome; the index of its record, or -1 when it has none."""
+        report = self.report
+        if kind != NOT_EVENT:
+            report.event_count += 1
+        if rec is None:
+            if problems:
+                report.problems.extend(problems)
+            return -1
+        eid = rec[1]
+        first = self.seen.get(eid)
+        if first is not None:
+            report.problems.append(Problem(
+                "DUPLICATE_EVENT_ID", f"{eid} appears on line {first} and again on line {rec[0]}",
+                event_id=eid, actor=rec[2], line=rec[0], path=self.path))
+            return -1
+        self.seen[eid] = rec[0]
+        if problems:
+            report.problems.extend(problems)
+        if legacy:
+            report.legacy_ids.append(eid)
+        self.recs.append(_Rec(*rec))
+        return len(self.recs) - 1
 
 
-def _parse_fast(raw: bytes) -> dict[str, Any] | None:
-    """The event when the line is canonical JSON of an object, else None (slow path)."""
-    try:
-        text = raw.decode("utf-8")
-        obj, end = _scan_once(text, 0)
-        if end == len(text) and type(obj) is dict and canonical_dumps(obj) == text:
-            return obj
-    except (ValueError, RecursionError, StopIteration):
-        pass
+def _start_method() -> str | None:
+    """How worker processes may start here, or None when they should not.
+
+    fork from a process with one thread is safe and starts in milliseconds (the CLI). A
+    process with other threads (the app) must not fork; the fork server is safe there but
+    re-imports the main module in every worker, so threads are used instead."""
+    if getattr(sys, "frozen", False):
+        return None  # a PyInstaller bundle cannot start interpreter children the usual way
+    if "fork" in mp.get_all_start_methods() and threading.active_count() == 1:
+        return "fork"
     return None
+
+
+def _use_processes(lines: Iterable[tuple[int, bytes]], workers: int) -> bool:
+    if workers < 2 or _start_method() is None:
+        return False
+    try:
+        return len(lines) >= PROCESS_MIN_LINES  # type: ignore[arg-type]
+    except TypeError:  # an iterator of unknown length: a real log, most likely large
+        return True
 
 
 def verify_lines(
@@ -135,161 +148,133 @@ def verify_lines(
     workers: int = 2,
     cancelled: Callable[[], bool] | None = None,
     progress: Callable[[int], None] | None = None,
+    processes: bool | None = None,
 ) -> LogReport:
     """Verify every event of a log given as (line number, raw bytes without newline).
 
-    The loop below is the hot path of verification: the common case (a canonical, signed,
-    rule-A event) is handled with as few Python operations as possible so that the two
-    verify threads, not this one, set the pace."""
+    ``processes``: check in worker processes (True), on this thread with signature threads
+    (False), or decide by the size of ``lines`` (None). Both give the same report."""
     report = LogReport()
-    problems = report.problems
-    recs: list[_Rec] = []
-    seen: dict[str, int] = {}
-    pending: list[Future[list[int]]] = []
-    batch: list[tuple[int, bytes, bytes, bytes]] = []
-    pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="verify")
-    keys = keyring.entries
-    sha256 = hashlib.sha256
-    a2b = binascii.a2b_base64
-
-    def flush() -> None:
-        nonlocal batch
-        if batch:
-            pending.append(pool.submit(_check_sigs, batch))
-            batch = []
-
-    try:
-        for lineno, raw in lines:
-            if not lineno & 4095:
-                if cancelled is not None and cancelled():
-                    raise UserCancelled("verification cancelled")
-                if progress is not None:
-                    progress(lineno)
-            ev = _parse_fast(raw)
-            canonical = ev is not None
-            if ev is None:
-                if not raw.strip():
-                    problems.append(Problem("BLANK_LINE", f"{path} line {lineno} is blank",
-                                            line=lineno, path=path, severity=WARNING))
-                    continue
-                parsed = parse_line(raw, where=f"{path} line {lineno}")
-                ev = parsed.event
-                if ev is None:
-                    problems.append(Problem("MALFORMED_EVENT", parsed.error or "unreadable",
-                                            line=lineno, path=path))
-                    continue
-                canonical = parsed.canonical
-            report.event_count += 1
-            get = ev.get
-            eid, actor, etype = get("event_id"), get("actor"), get("type")
-            if not (type(eid) is str and eid and type(actor) is str and actor
-                    and type(etype) is str and etype):
-                _missing_fields(problems, eid, actor, etype, lineno, path)
-                continue
-            if eid in seen:
-                problems.append(Problem(
-                    "DUPLICATE_EVENT_ID",
-                    f"{eid} appears on line {seen[eid]} and again on line {lineno}",
-                    event_id=eid, actor=actor, line=lineno, path=path))
-                continue
-            seen[eid] = lineno
-            key_id, sig, ts = get("actor_key_id"), get("sig"), get("timestamp_utc")
-            fast = None
-            if canonical and type(sig) is str:
-                fast = _fast_messages(raw, sig, eid)
-            else:
-                if not canonical:
-                    problems.append(_non_canonical(eid, actor, lineno, path))
-            if fast is None or "evt_" + sha256(fast[1]).hexdigest()[:24] != eid:
-                form = classify_event_id(ev)
-                if form is IdForm.LEGACY_B:
-                    report.legacy_ids.append(eid)
-                elif form is IdForm.MISMATCH:
-                    problems.append(Problem(
-                        "EVENT_ID_MISMATCH",
-                        f"{eid} on line {lineno} is not the hash of its content: the event "
-                        "was altered after it was made, or its id was forged",
-                        event_id=eid, actor=actor, line=lineno, path=path))
-            idx = len(recs)
-            recs.append(_Rec(lineno, eid, actor, get("prev_event_hash"),
-                             ts if type(ts) is str else "",
-                             key_id if type(key_id) is str else None, etype,
-                             get("payload") if etype[:4] == "KEY_" else None))
-            entry = keys.get(key_id) if type(key_id) is str else None
-            if entry is None or entry.entry_error is not None or type(sig) is not str:
-                _key_problem(problems, entry, eid, actor, key_id, sig, lineno, path)
-                continue
-            try:
-                sig_raw = a2b(sig, strict_mode=True)
-            except (binascii.Error, ValueError):
-                sig_raw = b""
-            if len(sig_raw) != 64:
-                problems.append(Problem("BAD_SIGNATURE", f"{eid}: signature is not 64 bytes "
-                                        "of standard base64", event_id=eid, actor=actor,
-                                        line=lineno, path=path))
-                continue
-            batch.append((idx, entry.public.raw,
-                          fast[0] if fast is not None else signing_bytes(ev), sig_raw))
-            if len(batch) >= _SIG_CHUNK:
-                flush()
-                if len(pending) > 8 * max(1, workers):
-                    # Bound memory: wait for the oldest batch before queueing more.
-                    pending[0].result()
-        flush()
-        bad = sorted(i for fut in pending for i in fut.result())
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
-    for i in bad:
+    asm = _Assembler(report, path)
+    use_processes = _use_processes(lines, workers) if processes is None else processes
+    if use_processes:
+        bad = _run_processes(lines, keyring, asm, max(1, workers), cancelled, progress)
+    else:
+        bad = _run_threads(lines, keyring, asm, workers, cancelled, progress)
+    recs = asm.recs
+    for i in sorted(bad):
         r = recs[i]
-        problems.append(Problem(
+        report.problems.append(Problem(
             "BAD_SIGNATURE",
             f"{r.event_id} (line {r.line}) does not match its signature by {r.key_id}: the "
             "event was altered, or it was not signed by that key",
             event_id=r.event_id, actor=r.actor, line=r.line, path=path))
-    report.lines_by_id = seen
+    report.lines_by_id = asm.seen
     _check_chains(recs, report, path)
     _check_revocations(recs, keyring, report, path)
     _check_actor_keys(recs, report, path)
     _check_order(recs, report, path)
-    report.forks = detect_forks(
-        [{"actor": r.actor, "event_id": r.event_id, "prev_event_hash": r.prev} for r in recs]
-    )
+    report.forks = _forks(recs)
     return report
 
 
-def _missing_fields(problems: list[Problem], eid: Any, actor: Any, etype: Any, lineno: int,
-                    path: str) -> None:
-    missing = [n for n, v in (("event_id", eid), ("type", etype), ("actor", actor))
-               if not isinstance(v, str) or not v]
-    problems.append(Problem(
-        "MISSING_FIELD",
-        f"{path} line {lineno}: event lacks {', '.join(missing)} (or it is not text)",
-        event_id=eid if isinstance(eid, str) else None,
-        actor=actor if isinstance(actor, str) else None, line=lineno, path=path))
+def _tick(lineno: int, cancelled: Callable[[], bool] | None,
+          progress: Callable[[int], None] | None) -> None:
+    if cancelled is not None and cancelled():
+        raise UserCancelled("verification cancelled")
+    if progress is not None:
+        progress(lineno)
 
 
-def _non_canonical(eid: str, actor: str, lineno: int, path: str) -> Problem:
-    return Problem(
-        "NON_CANONICAL_LINE",
-        f"line {lineno} is valid JSON but not in canonical form (the reference rewrites "
-        "such lines; signatures are checked on the canonical form)",
-        event_id=eid, actor=actor, line=lineno, path=path, severity=WARNING)
+def _run_threads(lines: Iterable[tuple[int, bytes]], keyring: KeyRing, asm: _Assembler,
+                 workers: int, cancelled: Callable[[], bool] | None,
+                 progress: Callable[[int], None] | None) -> list[int]:
+    """Scan here, check signatures on a thread pool (PyNaCl releases the GIL)."""
+    pending: list[Future[list[int]]] = []
+    batch: list[tuple[int, bytes, bytes, bytes]] = []
+    keys = keyring.entries
+    path = asm.path
+    pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="verify")
+    try:
+        for lineno, raw in lines:
+            if not lineno & 4095:
+                _tick(lineno, cancelled, progress)
+            kind, rec, problems, legacy, task = scan_line(lineno, raw, keys, path)
+            idx = asm.add(kind, rec, problems, legacy)
+            if idx < 0 or task is None:
+                continue
+            batch.append((idx, *task))
+            if len(batch) >= _SIG_CHUNK:
+                pending.append(pool.submit(_check_sigs, batch))
+                batch = []
+                if len(pending) > 8 * max(1, workers):
+                    # Bound memory: wait for the oldest batch before queueing more.
+                    pending[0].result()
+        if batch:
+            pending.append(pool.submit(_check_sigs, batch))
+        return [i for fut in pending for i in fut.result()]
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _key_problem(problems: list[Problem], entry: KeyEntry | None, eid: str, actor: str,
-                 key_id: Any, sig: Any, lineno: int, path: str) -> None:
-    if type(sig) is not str or type(key_id) is not str:
-        problems.append(Problem("UNSIGNED_EVENT",
-                                f"{eid} (line {lineno}) carries no signature or key id",
-                                event_id=eid, actor=actor, line=lineno, path=path))
-    elif entry is None:
-        problems.append(Problem(
-            "UNKNOWN_KEY",
-            f"{eid} (line {lineno}) is signed by key {key_id}, which is not in "
-            "identity/keys.json", event_id=eid, actor=actor, line=lineno, path=path))
-    else:
-        problems.append(Problem("BAD_KEY_ENTRY", f"{eid}: {entry.entry_error}",
-                                event_id=eid, actor=actor, line=lineno, path=path))
+def _run_processes(lines: Iterable[tuple[int, bytes]], keyring: KeyRing, asm: _Assembler,
+                   workers: int, cancelled: Callable[[], bool] | None,
+                   progress: Callable[[int], None] | None) -> list[int]:
+    """Scan and check signatures in worker processes, fold the outcomes here in order."""
+    # Asked for explicitly where fork is unsafe: the fork server (a clean parent).
+    method = _start_method() or (
+        "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn")
+    bad: list[int] = []
+    pending: deque[Future[list[Any]]] = deque()
+
+    def fold(fut: Future[list[Any]]) -> None:
+        for kind, rec, problems, legacy, sig_bad in fut.result():
+            idx = asm.add(kind, rec, problems, legacy)
+            if sig_bad and idx >= 0:
+                bad.append(idx)
+
+    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context(method),
+                             initializer=init_worker, initargs=(dict(keyring.entries),)) as pool:
+        try:
+            chunk: list[tuple[int, bytes]] = []
+            for item in lines:
+                chunk.append(item)
+                if len(chunk) >= _CHUNK_LINES:
+                    _tick(item[0], cancelled, progress)
+                    pending.append(pool.submit(scan_chunk, chunk, asm.path))
+                    chunk = []
+                    # Keep a few chunks per worker in flight: enough never to starve them,
+                    # few enough that memory stays bounded on a huge log.
+                    while len(pending) > 4 * workers:
+                        fold(pending.popleft())
+            if chunk:
+                pending.append(pool.submit(scan_chunk, chunk, asm.path))
+            while pending:
+                fold(pending.popleft())
+        except BaseException:
+            for fut in pending:
+                fut.cancel()
+            raise
+    return bad
+
+
+def _forks(recs: Sequence[_Rec]) -> list[Fork]:
+    """core.order.detect_forks over the compact records, without a dict per event: groups
+    are only materialised for the (rare) predecessors claimed twice."""
+    first: dict[tuple[str, Any], str] = {}
+    dup: dict[tuple[str, Any], list[str]] = {}
+    for r in recs:
+        prev = r.prev
+        if prev is not None and type(prev) is not str:
+            continue
+        k = (r.actor, prev)
+        seen = first.setdefault(k, r.event_id)
+        if seen is not r.event_id:
+            dup.setdefault(k, [seen]).append(r.event_id)
+    if not dup:
+        return []
+    return detect_forks([{"actor": a, "event_id": e, "prev_event_hash": p}
+                         for (a, p), ids in dup.items() for e in ids])
 
 
 def _check_chains(recs: Sequence[_Rec], report: LogReport, path: str) -> None:
@@ -381,7 +366,29 @@ def _check_actor_keys(recs: Sequence[_Rec], report: LogReport, path: str) -> Non
             event_id=r.event_id, actor=r.actor, line=r.line, path=path))
 
 
+def _in_total_order(recs: Sequence[_Rec]) -> bool:
+    """A log sorted by (timestamp_utc, event_id) in which every predecessor comes first is
+    exactly the total order (at each step the next line is the smallest of all remaining
+    events, so also of the ready ones). That is every log written while clocks were sane,
+    and it is checked in one pass; only other logs need the full recomputation."""
+    placed: set[str] = set()
+    ids = {r.event_id for r in recs}
+    last = ("", "")
+    for r in recs:
+        key = (r.ts, r.event_id)
+        if key < last:
+            return False
+        prev = r.prev
+        if type(prev) is str and prev in ids and prev not in placed:
+            return False
+        placed.add(r.event_id)
+        last = key
+    return True
+
+
 def _check_order(recs: Sequence[_Rec], report: LogReport, path: str) -> None:
+    if _in_total_order(recs):
+        return
     events = [{"event_id": r.event_id, "actor": r.actor, "prev_event_hash": r.prev,
                "timestamp_utc": r.ts} for r in recs]
     order = total_order(events)

@@ -1,0 +1,91 @@
+"""Large logs are verified in worker processes, small ones on the caller's thread: both
+paths must give exactly the same report, problems and their order included, and the fast
+reading path (orjson) must read every line exactly as the standard library does."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from provara_desktop.core.canonical import canonical_bytes
+from provara_desktop.core.event import build_event
+from provara_desktop.core.logline import fast_load
+from provara_desktop.core.order import total_order
+from provara_desktop.core.verify import verify_lines
+from tests.unit.test_order_and_tamper import ACTORS, KEYS, RING, make_log
+
+
+def _report(lines: list[tuple[int, bytes]], processes: bool) -> dict:
+    r = verify_lines(lines, RING, processes=processes)
+    return {"ok": r.ok, "count": r.event_count, "legacy": r.legacy_ids,
+            "problems": [p.to_json() for p in r.problems],
+            "forks": [f.to_json() for f in r.forks]}
+
+
+def test_process_and_thread_paths_report_the_same_problems() -> None:
+    log = make_log([(i % 3, i % 2, "s", 0) for i in range(5000)])
+    raw = [canonical_bytes(e) for e in log]
+    # Damage a spread of lines in every way verification tells apart.
+    sig = json.loads(raw[10])
+    sig["sig"] = sig["sig"][:-4] + ("AAA=" if not sig["sig"].endswith("AAA=") else "BBB=")
+    raw[10] = canonical_bytes(sig)                                    # BAD_SIGNATURE
+    raw[2100] = raw[2100].replace(b'"value":', b'"value": ', 1)        # NON_CANONICAL_LINE
+    raw[2500] = b"{not json"                                            # MALFORMED_EVENT
+    raw[3000] = b"   "                                                  # BLANK_LINE
+    raw.insert(4097, raw[4000])                                         # DUPLICATE_EVENT_ID
+    unknown = build_event(event_type="OBSERVATION", actor="mallory",
+                          key=type(KEYS[0])(b"\x09" * 32),
+                          payload={"subject": "s", "predicate": "p", "value": 1},
+                          prev_event_hash=None, timestamp_utc="2026-01-01T00:00:59+00:00")
+    raw.append(canonical_bytes(unknown))                                # UNKNOWN_KEY
+    fork = build_event(event_type="OBSERVATION", actor=ACTORS[0], key=KEYS[0],
+                       payload={"subject": "s", "predicate": "p", "value": 7},
+                       prev_event_hash=log[0]["event_id"],
+                       timestamp_utc="2026-01-01T00:00:59+00:00")
+    raw.append(canonical_bytes(fork))                                   # a fork
+    lines = list(enumerate(raw, 1))
+    threads, procs = _report(lines, False), _report(lines, True)
+    assert threads == procs
+    codes = {p["code"] for p in procs["problems"]}
+    assert {"BAD_SIGNATURE", "NON_CANONICAL_LINE", "MALFORMED_EVENT", "BLANK_LINE",
+            "DUPLICATE_EVENT_ID", "UNKNOWN_KEY"} <= codes
+    assert procs["forks"]
+    assert not procs["ok"]
+
+
+def test_process_path_reports_a_clean_log_clean() -> None:
+    log = make_log([(i % 3, i % 2, "s", 0) for i in range(3000)])
+    log = [log[i] for i in total_order(log)]  # make_log's clock wraps every minute
+    lines = list(enumerate((canonical_bytes(e) for e in log), 1))
+    report = _report(lines, True)
+    assert report["ok"]
+    assert report["count"] == 3000
+    assert not report["problems"]
+
+
+JSON_SCALARS = (st.none() | st.booleans() | st.integers(min_value=-(2**80), max_value=2**80)
+                | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=8))
+JSON_VALUES = st.recursive(JSON_SCALARS, lambda kids: st.lists(kids, max_size=3)
+                           | st.dictionaries(st.text(max_size=4), kids, max_size=3),
+                           max_leaves=8)
+
+
+@settings(max_examples=300, deadline=None)
+@given(JSON_VALUES)
+def test_fast_reader_reads_what_the_standard_library_reads(value: object) -> None:
+    line = canonical_bytes({"event_id": "evt_x", "payload": {"value": value}})
+    fast = fast_load(line)
+    slow = json.loads(line)
+    if fast is not None:  # None means "take the standard path", always allowed
+        assert canonical_bytes(fast) == canonical_bytes(slow)
+        assert repr(fast) == repr(slow)
+
+
+@pytest.mark.parametrize("text", [
+    b'{"v":123456789012345678901234567890}', b'{"v":-9223372036854775809}',
+    b'{"v":1e400}', b'{"v":NaN}', b'{"v":"\\ud800"}'])
+def test_fast_reader_steps_aside_where_it_would_differ(text: bytes) -> None:
+    assert fast_load(text) is None
