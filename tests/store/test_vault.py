@@ -328,3 +328,25 @@ def test_files_another_tool_adds_and_manifests_are_kept(vault: Vault) -> None:
     assert_clean(vault)
     assert_sig_current(vault.root, ALICE)
     reference_verify(vault.root)
+
+
+def test_prepared_vault_appends_the_same_bytes_and_still_notices_outside_edits(
+        vault: Vault, tmp_path: Path) -> None:
+    """prepare_writes() takes the whole-log hashing off the first append in the app; the
+    manifest it leads to must be exactly right, and a log edited outside any Provara tool
+    before the append must still be reported, not silently covered by the new manifest."""
+    vault.prepare_writes()
+    observe(vault, ALICE, A_ACTOR, subject="door", predicate="status", value="open")
+    assert_clean(vault)
+    assert_sig_current(vault.root, ALICE)
+    reference_verify(vault.root)
+
+    other = Vault.open(vault.root, home=vault.home)
+    other.prepare_writes()
+    assert not other.notes
+    # Someone appends a blank line by hand: the manifest no longer matches the log.
+    with vault.events_path.open("ab") as f:
+        f.write(b"\n")
+    other.prepare_writes()
+    assert any("did not match manifest.json" in n for n in other.notes)
+    other.close()
