@@ -131,13 +131,16 @@ def _start_method() -> str | None:
     return None
 
 
-def _use_processes(lines: Iterable[tuple[int, bytes]], workers: int) -> bool:
+def _use_processes(lines: Iterable[tuple[int, bytes]], workers: int,
+                   size_hint: int | None) -> bool:
     if workers < 2 or _start_method() is None:
         return False
-    try:
-        return len(lines) >= PROCESS_MIN_LINES  # type: ignore[arg-type]
-    except TypeError:  # an iterator of unknown length: a real log, most likely large
-        return True
+    if size_hint is None:
+        try:
+            size_hint = len(lines)  # type: ignore[arg-type]
+        except TypeError:  # an iterator of unknown length: a real log, most likely large
+            return True
+    return size_hint >= PROCESS_MIN_LINES
 
 
 def verify_lines(
@@ -149,14 +152,17 @@ def verify_lines(
     cancelled: Callable[[], bool] | None = None,
     progress: Callable[[int], None] | None = None,
     processes: bool | None = None,
+    size_hint: int | None = None,
 ) -> LogReport:
     """Verify every event of a log given as (line number, raw bytes without newline).
 
     ``processes``: check in worker processes (True), on this thread with signature threads
-    (False), or decide by the size of ``lines`` (None). Both give the same report."""
+    (False), or decide by the number of lines (None; ``size_hint`` says how many an
+    iterator will yield). Both give the same report."""
     report = LogReport()
     asm = _Assembler(report, path)
-    use_processes = _use_processes(lines, workers) if processes is None else processes
+    use_processes = (_use_processes(lines, workers, size_hint) if processes is None
+                     else processes)
     if use_processes:
         bad = _run_processes(lines, keyring, asm, max(1, workers), cancelled, progress)
     else:

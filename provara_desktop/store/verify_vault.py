@@ -157,7 +157,8 @@ def verify_vault(vault: Vault, *, workers: int = 2,
     _check_files(vault, problems)
     lines = ((n, raw) for n, _, raw in vault.iter_raw_lines())
     log = verify_lines(lines, vault.keyring(), path=layout.EVENTS, workers=workers,
-                       cancelled=cancelled, progress=progress)
+                       cancelled=cancelled, progress=progress,
+                       size_hint=vault.index.count())
     report = VaultReport(log=log, problems=problems)
     _check_attachments(vault, problems)
     wanted = {eid: log.lines_by_id[eid] for f in log.forks for eid in f.event_ids}
