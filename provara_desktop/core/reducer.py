@@ -21,11 +21,17 @@ docs/PROTOCOL_NOTES.md; no reference state exists to disagree with.
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from provara_desktop.core.canonical import canonical_dumps
+
+# The pieces the standard encoder itself uses for text and floats (C versions when present):
+# the canonical form of a str is encode_basestring's, of a finite float its repr.
+_encode_str: Any = json.encoder.encode_basestring
+_float_repr = float.__repr__
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
@@ -261,6 +267,40 @@ class Reducer:
             "total_evidence_count": contest.evidence_len,
         }
 
+    def contested_text(self, key: str) -> str:
+        """``canonical_dumps(self.contested_entry(key))``, written directly.
+
+        A hot vault's state is mostly contested evidence, and building a dict per piece of
+        evidence only to have the encoder sort and write it was a quarter of a full reduce.
+        Evidence has a fixed shape (six keys, already in sorted order here) whose members are
+        text, one float and the value, whose canonical text the grouping computes anyway.
+        tests/unit/test_reducer_text.py pins this to the encoder's output."""
+        contest = self._contested[key]
+        enc = _encode_str
+        groups: dict[str, list[str]] = {}
+        texts: dict[tuple[type, Any], str] = {}
+        for eid, actor, ns, ts, value, conf in self._evidence[key][: contest.evidence_len]:
+            vtype = type(value)
+            if vtype is str or vtype is int or vtype is bool or value is None:
+                vtext = texts.get((vtype, value))
+                if vtext is None:
+                    vtext = texts[(vtype, value)] = canonical_dumps(value)
+            else:
+                vtext = canonical_dumps(value)
+            groups.setdefault(vtext, []).append(
+                '{"actor":' + enc(actor)
+                + ',"confidence":' + _float_repr(conf)
+                + ',"event_id":' + (enc(eid) if type(eid) is str else canonical_dumps(eid))
+                + ',"namespace":' + enc(ns)
+                + ',"timestamp_utc":' + (enc(ts) if ts is not None else "null")
+                + ',"value":' + vtext + "}")
+        by_value = ",".join(enc(k) + ":[" + ",".join(groups[k]) + "]" for k in sorted(groups))
+        return ('{"canonical_value":' + canonical_dumps(contest.canonical_value)
+                + ',"evidence_by_value":{' + by_value + '},"reason":'
+                + canonical_dumps(contest.reason)
+                + ',"status":"AWAITING_RESOLUTION","total_evidence_count":'
+                + str(contest.evidence_len) + "}")
+
     def _metadata_partial(self) -> dict[str, Any]:
         return {
             "last_event_id": self.last_event_id,
@@ -289,7 +329,7 @@ class Reducer:
                 put(b",")
             put(canonical_dumps(key).encode())
             put(b":")
-            put(canonical_dumps(self.contested_entry(key)).encode())
+            put(self.contested_text(key).encode())
         put(b'},"local":')
         put(canonical_dumps(self.local).encode())
         put(b',"metadata_partial":')
