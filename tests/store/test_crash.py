@@ -153,9 +153,11 @@ def _vault_pair(tmp_path: Path, home: Path) -> tuple[Path, Path, bytes]:
     return old, new, photo.read_bytes()
 
 
-def _write_journal(old: Path, new: Path, attachment: bytes | None) -> bytes:
+def _write_journal(old: Path, new: Path, attachment: bytes | None, *,
+                   legacy_v1: bool = False) -> bytes:
     """Leave in ``old`` the committed journal of the operation that made ``new`` (as
-    txn.commit writes it), nothing of it applied yet. Returns the new log tail."""
+    txn.commit writes it, or as the previous version did with ``legacy_v1``: the tail
+    inline as base64), nothing of it applied yet. Returns the new log tail."""
     old_log = (old / layout.EVENTS).read_bytes()
     new_log = (new / layout.EVENTS).read_bytes()
     offset = 0  # the common prefix (all of old_log for a plain append)
@@ -174,9 +176,16 @@ def _write_journal(old: Path, new: Path, attachment: bytes | None) -> bytes:
              for rel in (layout.MANIFEST, layout.MERKLE_ROOT, layout.MANIFEST_SIG,
                          layout.KEYS)}
     doc = {"format": txn.JOURNAL_FORMAT, "events_offset": offset,
-           "events_tail_b64": base64.b64encode(tail).decode(),
+           "events_tail_file": txn.TAIL,
+           "events_tail_sha256": hashlib.sha256(tail).hexdigest(),
            "events_old_tail_sha256": hashlib.sha256(old_log[offset:]).hexdigest(),
            "files": files, "staged": staged}
+    if legacy_v1:
+        doc["format"] = "provara-desktop-journal-v1"
+        doc["events_tail_b64"] = base64.b64encode(tail).decode()
+        del doc["events_tail_file"], doc["events_tail_sha256"]
+    else:
+        (handle / txn.TAIL).write_bytes(tail)
     (handle / txn.JOURNAL).write_text(json.dumps(doc))
     return tail
 
@@ -216,12 +225,13 @@ def test_committed_journal_with_torn_log_is_completed(tmp_path: Path, home: Path
     reference_verify(old)
 
 
+@pytest.mark.parametrize("legacy_v1", [False, True], ids=["journal", "journal-v1"])
 @pytest.mark.parametrize("progress", ["nothing applied", "all applied, not cleaned up",
                                       "log and attachment applied, manifest not"])
 def test_committed_journal_is_rolled_forward_from_any_point(
-        tmp_path: Path, home: Path, progress: str) -> None:
+        tmp_path: Path, home: Path, progress: str, legacy_v1: bool) -> None:
     old, new, attachment = _vault_pair(tmp_path, home)
-    tail = _write_journal(old, new, attachment)
+    tail = _write_journal(old, new, attachment, legacy_v1=legacy_v1)
     sha = hashlib.sha256(attachment).hexdigest()
     if progress != "nothing applied":
         (old / layout.EVENTS).write_bytes((old / layout.EVENTS).read_bytes() + tail)
@@ -237,6 +247,18 @@ def test_committed_journal_is_rolled_forward_from_any_point(
         observe(v, KEY, ACTOR, subject="door", predicate="status", value="fixed")
         check_consistent(v)
     reference_verify(old)
+
+
+def test_damaged_tail_beside_a_committed_journal_leaves_the_vault_untouched(
+        tmp_path: Path, home: Path) -> None:
+    old, new, attachment = _vault_pair(tmp_path, home)
+    _write_journal(old, new, attachment)
+    tail_file = old / layout.TXN_DIR / txn.TAIL
+    tail_file.write_bytes(tail_file.read_bytes()[:-5] + b"XXXX\n")
+    before = tree_digest(old)
+    with pytest.raises(StoreError, match="log tail is damaged"):
+        Vault.open(old, home=home)
+    assert tree_digest(old) == before
 
 
 @pytest.mark.parametrize("journal", [b'{"format": "someone-elses-v9"}', b"[1, 2]",
