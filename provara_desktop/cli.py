@@ -285,6 +285,136 @@ def cmd_gui(args: argparse.Namespace) -> int:
     return run_app(home=args.home, vault=getattr(args, "vault", None))
 
 
+# -- bundles and trust (air-gapped exchange) ----------------------------------------------------
+
+def cmd_frontier(args: argparse.Namespace) -> int:
+    from provara_desktop.bundle.service import write_frontier
+
+    with _open_vault(args) as vault:
+        doc = write_frontier(vault, Path(args.out))
+    _emit(args, doc, f"wrote the frontier of {doc['event_count']} events "
+          f"({doc['actors']} actor(s)) to {doc['path']}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from provara_desktop.bundle import service
+
+    selection = service.selection_from(
+        actors=args.actor, namespaces=args.namespace, since=args.since, until=args.until,
+        since_frontier=Path(args.since_frontier) if args.since_frontier else None)
+    key = actor = None
+    if args.format == "provara-bundle":  # only the signed format needs the private key
+        ident, key = _unlock(args)
+        actor = ident.actor
+    with _open_vault(args) as vault:
+        result = service.export(vault, Path(args.out), selection, fmt=args.format, key=key,
+                                actor=actor)
+    for note in result.notes:
+        sys.stderr.write(f"note: {note}\n")
+    _emit(args, result.to_json(), f"exported {result.event_count} events and "
+          f"{result.attachment_count} attachment(s) to {result.path} ({result.size} bytes)")
+    return 0
+
+
+def cmd_bundle_verify(args: argparse.Namespace) -> int:
+    from provara_desktop.bundle.service import human_check, verify_bundle
+
+    if args.vault:
+        with _open_vault(args) as vault:
+            c = verify_bundle(Path(args.bundle), _home(args), vault)
+    else:
+        c = verify_bundle(Path(args.bundle), _home(args))
+    _emit(args, c.to_json(), "\n".join(human_check(c)))
+    if not c.ok:
+        sys.stderr.write(f"bundle not ok: {c.summary()}\n")
+        return 1
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from provara_desktop.bundle import importer
+    from provara_desktop.bundle.check import check
+    from provara_desktop.bundle.load import load
+    from provara_desktop.bundle.service import human_plan, trust_for
+
+    key = None
+    if not args.dry_run:  # the regenerated manifest.sig is signed by the importing user
+        _, key = _unlock(args)
+    with _open_vault(args) as vault, load(Path(args.bundle)) as bundle:
+        c = check(bundle, trust_for(_home(args), vault), vault=vault)
+        try:
+            plan = importer.plan(vault, c, accept_untrusted=args.accept_untrusted,
+                                 with_beliefs=args.dry_run)
+        except importer.ImportRefused:
+            if args.json:  # the check says why, field by field
+                _emit(args, {**c.to_json(), "ok": False, "imported": 0}, "")
+            raise
+        if key is not None:
+            importer.commit(vault, plan, signer=key)
+        doc = plan.to_json(dry_run=args.dry_run)
+        doc["vault"] = str(vault.root)
+    for note in plan.notes:
+        sys.stderr.write(f"note: {note}\n")
+    _emit(args, doc, "\n".join(human_plan(plan, dry_run=args.dry_run)))
+    if plan.held_back and not plan.new_events:
+        sys.stderr.write("error: every new event is signed by a key you do not trust; "
+                         "nothing was imported\n")
+        return 1
+    return 0
+
+
+def cmd_trust_add(args: argparse.Namespace) -> int:
+    from provara_desktop.store.trust import TrustStore
+
+    entry = TrustStore(_home(args)).add(args.key_id, args.public_key, args.name)
+    _emit(args, entry.to_json(), f"trusted {entry.key_id} ({entry.name or 'no name'}), "
+          f"fingerprint {entry.fingerprint}")
+    return 0
+
+
+def cmd_trust_list(args: argparse.Namespace) -> int:
+    from provara_desktop.store.trust import TrustStore
+
+    keys = [k.to_json() for k in TrustStore(_home(args)).load().values()]
+    _emit(args, {"keys": keys}, "\n".join(f"{k['key_id']}  {k['fingerprint']}  {k['name']}"
+                                          for k in keys) or "no trusted keys")
+    return 0
+
+
+def cmd_trust_remove(args: argparse.Namespace) -> int:
+    from provara_desktop.store.trust import TrustStore
+
+    entry = TrustStore(_home(args)).remove(args.key_id)
+    _emit(args, entry.to_json(), f"no longer trusted: {entry.key_id}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from provara_desktop.bundle import report
+    from provara_desktop.bundle.service import verify_bundle
+
+    scope = report.ReportScope(subject=args.subject, actor=args.actor)
+    source = Path(args.source)
+    out = Path(args.out)
+    if out.exists():
+        raise UsageError(f"{out}: already exists; choose another name (nothing is overwritten)")
+    if source.is_dir() and (source / "manifest.json").exists():
+        from provara_desktop.store.vault import Vault
+
+        with Vault.open(source, home=_home(args), sync_index=False) as vault:
+            data = report.from_vault(vault, scope)
+    else:
+        data = report.from_bundle(verify_bundle(source, _home(args)), scope)
+    report.write(report.render(data), out)
+    doc = {"path": str(out), "source": str(source), "selection": scope.describe(),
+           "event_count": len(data.events), "verification_ok": data.verification_ok}
+    if not data.verification_ok:
+        sys.stderr.write("note: verification FAILED; the report says what is wrong\n")
+    _emit(args, doc, f"wrote the evidence report ({len(data.events)} events) to {out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="provara-desktop", description=__doc__.splitlines()[0] if __doc__ else "")
     p.add_argument("--version", action="version", version=f"provara-desktop {__version__}")
@@ -348,6 +478,48 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--type")
     sp.add_argument("--subject")
     sp.add_argument("--limit", type=int)
+    sp = cmd("frontier", cmd_frontier, "write what this vault holds, for a delta export")
+    sp.add_argument("vault")
+    sp.add_argument("out")
+    sp = cmd("export", cmd_export, "export a signed bundle (or a reference delta file)")
+    sp.add_argument("vault")
+    sp.add_argument("out")
+    sp.add_argument("--since-frontier", metavar="F",
+                    help="only what the receiver's frontier file F does not hold")
+    sp.add_argument("--actor", action="append", default=[], metavar="A")
+    sp.add_argument("--namespace", action="append", default=[], metavar="N")
+    sp.add_argument("--since", metavar="TIME", help="events at or after TIME (ISO 8601)")
+    sp.add_argument("--until", metavar="TIME", help="events before TIME (ISO 8601)")
+    sp.add_argument("--format", choices=["provara-bundle", "provara-delta-v1"],
+                    default="provara-bundle")
+    bun = sub.add_parser("bundle", help="bundles for air-gapped exchange")
+    bsub = bun.add_subparsers(dest="bundle_command", parser_class=_Parser, required=True)
+    sp = cmd("verify", cmd_bundle_verify, "check a bundle without importing it", bsub)
+    sp.add_argument("bundle")
+    sp.add_argument("--vault", help="also check it against this vault (prerequisites, "
+                    "conflicts, keys it already trusts)")
+    sp = cmd("import", cmd_import, "import a bundle (or a reference delta file) into a vault")
+    sp.add_argument("vault")
+    sp.add_argument("bundle")
+    sp.add_argument("--dry-run", action="store_true", help="show what would change; change "
+                    "nothing")
+    sp.add_argument("--accept-untrusted", action="store_true",
+                    help="also import what keys you do not trust signed (your decision)")
+    sp = cmd("report", cmd_report, "write a chain-of-custody report (HTML) of a vault or a "
+             "bundle")
+    sp.add_argument("source", help="a vault directory or a bundle file")
+    sp.add_argument("out", help="the .html file to write (never overwritten)")
+    sp.add_argument("--subject", help="only events about this subject")
+    sp.add_argument("--actor", help="only events by this actor")
+    tr = sub.add_parser("trust", help="the keys you trust")
+    tsub = tr.add_subparsers(dest="trust_command", parser_class=_Parser, required=True)
+    sp = cmd("add", cmd_trust_add, "trust a key (compare its fingerprint with its owner "
+             "first)", tsub)
+    sp.add_argument("key_id")
+    sp.add_argument("--public-key", required=True, metavar="B64")
+    sp.add_argument("--name")
+    cmd("list", cmd_trust_list, "list the keys you trust", tsub)
+    cmd("remove", cmd_trust_remove, "stop trusting a key", tsub).add_argument("key_id")
     gui = sub.add_parser("gui", help="start the desktop app")
     gui.add_argument("vault", nargs="?")
     gui.set_defaults(fn=cmd_gui)
@@ -362,8 +534,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                             format="%(levelname)s %(name)s: %(message)s")
         fn = getattr(args, "fn", None)
         if fn is None:
-            if args.command == "identity":
-                raise UsageError("identity needs a subcommand")
+            if args.command in ("identity", "bundle", "trust"):
+                raise UsageError(f"{args.command} needs a subcommand")
             fn = cmd_gui
         code: int = fn(args)
         return code

@@ -1,0 +1,234 @@
+"""The chain-of-custody report: one self-contained HTML file an investigator can hand to
+someone without the app (and that ui/report_pdf.py prints to PDF).
+
+For a selection (one subject, one actor, or everything) of a vault or of a bundle it lists
+where the evidence came from, how it was verified and with what result, who signed it (key
+ids and fingerprints), every event with its chain link and signature status, and every
+attachment with its sha256. All text from the evidence is HTML-escaped: a payload can hold
+anything, including markup.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from provara_desktop import __version__
+from provara_desktop.bundle.selection import attachment_refs
+from provara_desktop.core.event import utc_now_iso
+from provara_desktop.core.keyring import KeyRing
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from provara_desktop.bundle.check import BundleCheck
+    from provara_desktop.core.verify import Problem
+    from provara_desktop.store.vault import Vault
+
+_CSS = """
+body{font-family:sans-serif;font-size:10pt;margin:2em;color:#111}
+h1{font-size:16pt} h2{font-size:12pt;margin-top:1.5em;border-bottom:1px solid #888}
+table{border-collapse:collapse;width:100%} td,th{border:1px solid #aaa;padding:3px 5px;
+vertical-align:top;text-align:left} th{background:#eee} code{font-size:9pt}
+.ok{color:#060;font-weight:bold} .bad{color:#a00;font-weight:bold} .warn{color:#a60}
+"""
+
+
+@dataclass
+class ReportScope:
+    subject: str | None = None
+    actor: str | None = None
+
+    def describe(self) -> str:
+        parts = []
+        if self.subject:
+            parts.append(f"subject {self.subject!r}")
+        if self.actor:
+            parts.append(f"actor {self.actor!r}")
+        return " and ".join(parts) or "all events"
+
+    def wants(self, ev: dict[str, Any]) -> bool:
+        payload = ev.get("payload")
+        subject = payload.get("subject") if isinstance(payload, dict) else None
+        if self.subject is not None and subject != self.subject:
+            return False
+        return self.actor is None or ev.get("actor") == self.actor
+
+
+@dataclass
+class ReportData:
+    title: str
+    source: list[tuple[str, str]]  # (label, value) lines about where the evidence came from
+    verification_ok: bool
+    verification: list[str]
+    events: list[dict[str, Any]]
+    problems_by_event: dict[str, list[Problem]]
+    keys: dict[str, tuple[str, str]]  # key_id -> (fingerprint, status)
+    attachment_status: dict[str, str] = field(default_factory=dict)  # sha256 -> status
+    scope: ReportScope = field(default_factory=ReportScope)
+
+
+def _e(value: Any) -> str:
+    return html.escape(value if isinstance(value, str) else json.dumps(
+        value, ensure_ascii=False, sort_keys=True), quote=True)
+
+
+def render(data: ReportData) -> str:
+    out: list[str] = []
+    w = out.append
+    w("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">")
+    w(f"<title>{_e(data.title)}</title><style>{_CSS}</style></head><body>")
+    w(f"<h1>{_e(data.title)}</h1>")
+    w(f"<p>Chain-of-custody report for {_e(data.scope.describe())}, generated "
+      f"{_e(utc_now_iso())} by provara-desktop {_e(__version__)}.</p>")
+    w("<h2>Source</h2><table>")
+    for label, value in data.source:
+        w(f"<tr><th>{_e(label)}</th><td>{_e(value)}</td></tr>")
+    w("</table><h2>Verification</h2>")
+    verdict = ("<span class=\"ok\">PASSED</span>" if data.verification_ok
+               else "<span class=\"bad\">FAILED</span>")
+    w(f"<p>Result: {verdict}</p><ul>")
+    for line in data.verification:
+        w(f"<li>{_e(line)}</li>")
+    w("</ul><h2>Signers</h2><table><tr><th>key id</th><th>fingerprint</th><th>actors</th>"
+      "<th>events</th><th>key status</th></tr>")
+    signers: dict[str, tuple[set[str], int]] = {}
+    for ev in data.events:
+        kid = str(ev.get("actor_key_id"))
+        actors, n = signers.get(kid, (set(), 0))
+        actors.add(str(ev.get("actor")))
+        signers[kid] = (actors, n + 1)
+    for kid in sorted(signers):
+        fp, status = data.keys.get(kid, ("(unknown key)", "unknown"))
+        actors, n = signers[kid]
+        w(f"<tr><td><code>{_e(kid)}</code></td><td><code>{_e(fp)}</code></td>"
+          f"<td>{_e(', '.join(sorted(actors)))}</td><td>{n}</td><td>{_e(status)}</td></tr>")
+    w(f"</table><h2>Events ({len(data.events)})</h2><table><tr><th>#</th><th>time (UTC)"
+      "</th><th>event id / previous</th><th>type</th><th>actor</th><th>claim</th>"
+      "<th>verification</th></tr>")
+    for i, ev in enumerate(data.events, start=1):
+        raw_payload = ev.get("payload")
+        payload: dict[str, Any] = raw_payload if isinstance(raw_payload, dict) else {}
+        claim = ""
+        if "subject" in payload or "predicate" in payload:
+            claim = f"{payload.get('subject')}:{payload.get('predicate')} = "
+            claim += json.dumps(payload.get("value"), ensure_ascii=False, sort_keys=True)
+        if payload.get("note"):
+            claim += f" (note: {payload.get('note')})"
+        probs = data.problems_by_event.get(str(ev.get("event_id")), [])
+        errors = [p for p in probs if p.severity == "error"]
+        status = ("<span class=\"bad\">" + "<br>".join(_e(p.message) for p in errors)
+                  + "</span>") if errors else "<span class=\"ok\">id, signature, chain ok</span>"
+        w(f"<tr><td>{i}</td><td>{_e(ev.get('timestamp_utc'))}</td><td><code>"
+          f"{_e(ev.get('event_id'))}</code><br>&#8592; <code>{_e(ev.get('prev_event_hash'))}"
+          f"</code></td><td>{_e(ev.get('type'))}</td><td>{_e(ev.get('actor'))}<br><code>"
+          f"{_e(ev.get('actor_key_id'))}</code></td><td>{_e(claim)}</td><td>{status}</td></tr>")
+    w("</table>")
+    atts = [(ev, ref) for ev in data.events for ref in attachment_refs(ev)]
+    w(f"<h2>Attachments ({len(atts)})</h2>")
+    if atts:
+        w("<table><tr><th>name</th><th>type</th><th>bytes</th><th>sha256</th><th>event</th>"
+          "<th>status</th></tr>")
+        for ev, ref in atts:
+            st = data.attachment_status.get(ref["sha256"], "not checked")
+            cls = "ok" if st.startswith("present") else "bad"
+            w(f"<tr><td>{_e(ref.get('name'))}</td><td>{_e(ref.get('media_type'))}</td>"
+              f"<td>{_e(ref.get('size'))}</td><td><code>{_e(ref['sha256'])}</code></td>"
+              f"<td><code>{_e(ev.get('event_id'))}</code></td>"
+              f"<td class=\"{cls}\">{_e(st)}</td></tr>")
+        w("</table>")
+    w("<p>Each event id is the SHA-256 of the event's canonical JSON; each signature is "
+      "Ed25519 over the event's canonical JSON without its signature, checked against the "
+      "signer's public key (its fingerprint is above). A change to any event, or any "
+      "attachment, makes this verification fail.</p></body></html>\n")
+    return "\n".join(out)
+
+
+def _by_event(problems: list[Problem]) -> dict[str, list[Problem]]:
+    out: dict[str, list[Problem]] = {}
+    for p in problems:
+        if p.event_id:
+            out.setdefault(p.event_id, []).append(p)
+    return out
+
+
+def from_vault(vault: Vault, scope: ReportScope) -> ReportData:
+    from provara_desktop.store.verify_vault import verify_vault
+
+    report = verify_vault(vault)
+    events = [ev for ev in vault.events() if scope.wants(ev)]
+    ring = KeyRing.from_keys_json(vault.keys_doc)
+    keys = {kid: (e.public.fingerprint if not e.entry_error else "(unusable entry)",
+                  e.status) for kid, e in ring.entries.items()}
+    problems = report.all_problems
+    bad_att = {p.path.rsplit("/", 1)[-1]: p.message for p in problems
+               if p.code.startswith("ATTACHMENT") and p.path}
+    status = {ref["sha256"]: (f"MISSING OR DAMAGED: {bad_att[ref['sha256']]}"
+                              if ref["sha256"] in bad_att else "present, sha256 verified")
+              for ev in events for ref in attachment_refs(ev)}
+    lines = [f"{report.log.event_count} events in the vault verified: ids, Ed25519 "
+             f"signatures, per-actor chains, key status, total order",
+             "files checked against manifest.json, merkle_root.txt and manifest.sig",
+             f"{len(report.log.forks)} fork(s); {len(report.log.legacy_ids)} legacy event id(s)"]
+    lines += [f"[{p.severity}] {p.code}: {p.message}" for p in problems]
+    merkle = (vault.root / "merkle_root.txt").read_text("ascii", errors="replace").strip()
+    return ReportData(
+        title=f"Evidence report: vault {vault.uid}",
+        source=[("vault", str(vault.root)), ("vault uid", vault.uid),
+                ("merkle root", merkle), ("events in vault", str(report.log.event_count)),
+                ("selection", scope.describe())],
+        verification_ok=report.ok, verification=lines, events=events,
+        problems_by_event=_by_event(problems), keys=keys, attachment_status=status,
+        scope=scope)
+
+
+def from_bundle(c: BundleCheck, scope: ReportScope) -> ReportData:
+    b = c.bundle
+    events = [ev for ev in c.events if scope.wants(ev)]
+    keys = {k.key_id: (k.fingerprint or "(unusable)",
+                       "trusted: " + k.vouched_by if k.trusted else "NOT trusted by the reader")
+            for k in c.keys}
+    carried = b.carried_attachments()
+    damaged = {p.path.rsplit("/", 1)[-1] for p in c.problems if p.code == "MEMBER_DAMAGED"
+               and p.path}
+    status = {ref["sha256"]: ("DAMAGED in the bundle" if ref["sha256"] in damaged else
+                              "present in the bundle, sha256 verified"
+                              if ref["sha256"] in carried else "not carried by the bundle")
+              for ev in events for ref in attachment_refs(ev)}
+    source = [("bundle", str(b.path)), ("format", b.kind)]
+    if b.signer is not None:
+        source += [("bundle signed by", f"{b.signer.actor} {b.signer.key_id}"),
+                   ("signer fingerprint", b.signer.fingerprint),
+                   ("signer trusted", "yes, " + str(c.signer_vouched_by)
+                    if c.signer_trusted else "NO")]
+    else:
+        source.append(("bundle signature", "none (unsigned format)"))
+    sv = b.manifest.get("source_vault")
+    if isinstance(sv, dict):
+        source.append(("exported from vault", str(sv.get("uid"))))
+    source += [("created", str(b.manifest.get("created_at_utc"))),
+               ("scope", json.dumps(b.scope, sort_keys=True)),
+               ("selection", scope.describe())]
+    lines = [f"{len(c.events)} events in the bundle verified: ids, Ed25519 signatures, "
+             "chains within the bundle",
+             "bundle signature and every member's sha256 checked" if b.signed else
+             "unsigned file: only each event's own signature could be checked"]
+    lines += [f"[{p.severity}] {p.code}: {p.message}" for p in c.problems]
+    return ReportData(title=f"Evidence report: bundle {b.path.name}", source=source,
+                      verification_ok=c.intact, verification=lines, events=events,
+                      problems_by_event=_by_event(c.problems), keys=keys,
+                      attachment_status=status, scope=scope)
+
+
+def write(html_text: str, out: Path) -> None:
+    """Write the report to ``out``; an existing file is never overwritten."""
+    from provara_desktop.core.errors import StoreError, UsageError
+
+    if out.exists():
+        raise UsageError(f"{out}: already exists; choose another name (nothing is overwritten)")
+    try:
+        out.write_text(html_text, encoding="utf-8")
+    except OSError as exc:
+        raise StoreError(f"{out}: cannot write ({exc.strerror})") from None

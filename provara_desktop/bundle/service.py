@@ -1,0 +1,123 @@
+"""The bundle operations as the CLI and the app call them: one function per user action,
+each returning a JSON-ready document and the human lines to show (no printing here)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from provara_desktop.bundle import frontier as frontier_mod
+from provara_desktop.bundle import importer
+from provara_desktop.bundle.check import BundleCheck, Trust, check
+from provara_desktop.bundle.export import export_bundle, export_delta_v1
+from provara_desktop.bundle.load import load
+from provara_desktop.bundle.selection import Selection
+from provara_desktop.core.errors import IdentityError
+from provara_desktop.core.keyring import KeyRing
+from provara_desktop.store.trust import TrustStore
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
+
+    from provara_desktop.bundle.export import ExportResult
+    from provara_desktop.core.keys import SigningKey
+    from provara_desktop.store.vault import Vault
+
+
+def trust_for(home: Path, vault: Vault | None = None) -> Trust:
+    """What this user trusts: their trust store, their own key, the vault's keys."""
+    from provara_desktop.store.identity import IdentityStore
+
+    store = TrustStore(home).load()
+    own = None
+    ids = IdentityStore(home)
+    if ids.exists():
+        try:
+            own = ids.load().key_id
+        except IdentityError:
+            own = None
+    vault_ids = set(KeyRing.from_keys_json(vault.keys_doc).entries) if vault else set()
+    return Trust({k: t.name for k, t in store.items()}, own, vault_ids)
+
+
+def write_frontier(vault: Vault, out: Path) -> dict[str, Any]:
+    events = list(vault.events())
+    fr = frontier_mod.compute(frontier_mod.chain_of(events), vault.uid)
+    frontier_mod.write(fr, out)
+    return {"path": str(out), "vault_uid": fr.vault_uid, "event_count": fr.event_count,
+            "heads": fr.heads, "actors": len(fr.heads)}
+
+
+def selection_from(*, actors: list[str], namespaces: list[str], since: str | None,
+                   until: str | None, since_frontier: Path | None) -> Selection:
+    fr = frontier_mod.read(since_frontier) if since_frontier is not None else None
+    return Selection(list(actors), list(namespaces), since, until, fr)
+
+
+def export(vault: Vault, out: Path, selection: Selection, *, fmt: str,
+           key: SigningKey | None, actor: str | None,
+           cancelled: Callable[[], bool] | None = None,
+           progress: Callable[[int, int], None] | None = None) -> ExportResult:
+    if fmt == "provara-delta-v1":
+        return export_delta_v1(vault, out, selection=selection)
+    assert key is not None
+    assert actor is not None
+    return export_bundle(vault, out, key=key, actor=actor, selection=selection,
+                         cancelled=cancelled, progress=progress)
+
+
+def verify_bundle(path: Path, home: Path, vault: Vault | None = None,
+                  cancelled: Callable[[], bool] | None = None) -> BundleCheck:
+    with load(path) as bundle:
+        return check(bundle, trust_for(home, vault), vault=vault, cancelled=cancelled)
+
+
+def human_check(c: BundleCheck) -> list[str]:
+    b = c.bundle
+    lines = [f"{'OK' if c.ok else 'NOT OK'}: {b.path} ({b.kind}), {len(c.events)} events, "
+             f"scope {b.scope.get('kind')}"]
+    if b.signer is None:
+        lines.append("  unsigned: a provara_delta_v1 file says nothing about who made it; "
+                     "each event's own signature was checked")
+    else:
+        trust = (f"trusted ({c.signer_vouched_by})" if c.signer_trusted
+                 else "NOT TRUSTED (signed by an untrusted key)")
+        lines.append(f"  signed by {b.signer.actor} key {b.signer.key_id}, fingerprint "
+                     f"{b.signer.fingerprint}: signature valid, {trust}")
+    for k in c.keys:
+        how = f"trusted via {k.vouched_by}" if k.trusted else "untrusted"
+        lines.append(f"  key {k.key_id} {k.fingerprint} signs {k.event_count} event(s) as "
+                     f"{', '.join(k.actors)}: {how}")
+    if c.prerequisites:
+        state = (f"{len(c.missing_prerequisites)} missing from the vault"
+                 if c.vault_checked else "not checked (give --vault)")
+        lines.append(f"  prerequisites: {len(c.prerequisites)} ({state})")
+    for p in c.problems:
+        lines.append(f"  [{p.severity}] {p.code}: {p.message}")
+    for f in c.forks:
+        lines.append(f"  [fork] actor {f.actor} on {f.prev_event_hash}: "
+                     f"{', '.join(f.event_ids)}")
+    return lines
+
+
+def human_plan(p: importer.ImportPlan, *, dry_run: bool) -> list[str]:
+    verb = "would import" if dry_run else "imported"
+    n = len(p.new_events) if dry_run else p.imported
+    lines = [f"{verb} {n} event(s); {p.already_present} already present, "
+             f"{len(p.held_back)} held back (untrusted)"]
+    if p.new_actors:
+        lines.append(f"  new actors: {', '.join(p.new_actors)}")
+    for k in p.new_keys:
+        lines.append(f"  new key {k.key_id} {k.fingerprint} for {', '.join(k.actors)}: "
+                     f"vouched by {k.vouched_by}")
+    for f in p.check.forks:
+        lines.append(f"  fork: actor {f.actor} on {f.prev_event_hash}: {', '.join(f.event_ids)}")
+    if p.attachments:
+        lines.append(f"  attachments: {len(p.attachments)} new ({p.attachment_bytes} bytes)")
+    if p.beliefs:
+        for key in p.beliefs["became_contested"]:
+            lines.append(f"  becomes contested: {key}")
+        for ch in p.beliefs["changed"]:
+            lines.append(f"  {ch['namespace']} {ch['key']}: {ch['before']!r} -> {ch['after']!r}")
+    lines.extend(f"  note: {n}" for n in p.notes)
+    return lines

@@ -1,0 +1,494 @@
+"""Bundles in the app: export (removable media offered first), import with a preview the
+user accepts or rejects, and the evidence report (HTML or PDF).
+
+The main window calls the three module functions from the File menu and when a
+``.provara-bundle`` is dropped on it. The work itself is bundle/ (no Qt): these dialogs only
+collect choices, run the job off the GUI thread through the session, and render progress
+(runtime.progress, polled by a timer; cancel sets the token) and results.
+"""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import QStorageInfo, Qt, QTimer
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QMessageBox,
+    QProgressDialog,
+    QPushButton,
+    QTextBrowser,
+    QVBoxLayout,
+    QWidget,
+)
+
+from provara_desktop.bundle import format as bundle_format
+from provara_desktop.core.errors import UserCancelled
+from provara_desktop.runtime.progress import CancelToken, Progress
+from provara_desktop.ui.errors import show_exception
+from provara_desktop.ui.ops import run_op
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from concurrent.futures import Future
+
+    from provara_desktop.bundle.check import BundleCheck
+    from provara_desktop.bundle.importer import ImportPlan
+    from provara_desktop.bundle.load import LoadedBundle
+    from provara_desktop.runtime.session import VaultSession
+
+_REMOVABLE_ROOTS = ("/media/", "/run/media/", "/mnt/", "/Volumes/")
+
+
+def is_removable_root(root: str) -> bool:
+    """Qt does not say whether a volume is removable; where the OS mounts removable media
+    (and, on Windows, any drive but the system one) is the best portable hint."""
+    if len(root) >= 2 and root[1] == ":":
+        return root[0].upper() != "C"
+    return root.startswith(_REMOVABLE_ROOTS)
+
+
+def removable_volumes() -> list[tuple[str, str]]:
+    """(label, root path) of mounted, writable volumes that look removable."""
+    out = []
+    for vol in QStorageInfo.mountedVolumes():
+        root = vol.rootPath()
+        if vol.isValid() and vol.isReady() and not vol.isReadOnly() and is_removable_root(
+                root if root.endswith("/") else root + "/"):
+            free = vol.bytesAvailable() / 1e9
+            out.append((f"{vol.displayName() or root} ({root}, {free:.1f} GB free)", root))
+    return out
+
+
+class _Runner:
+    """Run a job off the GUI thread with a progress dialog (shown after 500 ms) and a
+    cancel button that sets the job's CancelToken."""
+
+    def __init__(self, parent: QWidget, label: str, progress: Progress,
+                 token: CancelToken) -> None:
+        self.dialog = QProgressDialog(label, "Cancel", 0, 100, parent)
+        self.dialog.setWindowModality(Qt.WindowModality.WindowModal)
+        self.dialog.setMinimumDuration(500)
+        self.dialog.setAutoClose(False)
+        self.dialog.setAutoReset(False)
+        self.dialog.canceled.connect(token.cancel)
+        self.progress = progress
+        self.timer = QTimer(self.dialog)
+        self.timer.setInterval(100)
+        self.timer.timeout.connect(self.on_tick)
+        self.timer.start()
+
+    def on_tick(self) -> None:
+        self.dialog.setLabelText(self.progress.label or self.dialog.labelText())
+        self.dialog.setValue(int(self.progress.fraction * 100))
+
+    def done(self) -> None:
+        self.timer.stop()
+        self.dialog.reset()
+        self.dialog.deleteLater()
+
+
+def _run(parent: QWidget, label: str, job: Callable[[Progress, CancelToken], Any],
+         submit: Callable[[Callable[[], Any]], Future[Any]],
+         on_success: Callable[[Any], None]) -> None:
+    progress, token = Progress(label=label), CancelToken()
+    runner = _Runner(parent, label, progress, token)
+
+    def ok(result: Any) -> None:
+        runner.done()
+        on_success(result)
+
+    def failed(exc: BaseException) -> None:
+        runner.done()
+        if not isinstance(exc, UserCancelled):
+            show_exception(parent, exc)
+
+    run_op(parent, lambda: submit(lambda: job(progress, token))).success(ok).failure(failed)
+
+
+def _need_key(parent: QWidget, session: VaultSession, then: Callable[[], None]) -> bool:
+    """True when the identity is unlocked; otherwise ask the window to unlock it and run
+    ``then`` afterwards (False)."""
+    if session.key is not None and session.actor is not None:
+        return True
+    unlock = getattr(parent, "ensure_unlocked", None)
+    if unlock is not None:
+        unlock(then, reason="Unlock your identity: bundles and imports are signed by you.")
+    else:
+        QMessageBox.warning(parent, "Identity locked", "Unlock your identity first.")
+    return False
+
+
+# -- export ---------------------------------------------------------------------------------
+
+
+class ExportDialog(QDialog):
+    def __init__(self, session: VaultSession, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.session = session
+        self.setWindowTitle("Export bundle")
+        form = QFormLayout()
+        self.destination = QComboBox()
+        for label, root in removable_volumes():
+            self.destination.addItem(f"Removable: {label}", root)
+        self.destination.addItem("Another folder…", "")
+        self.destination.activated.connect(self.on_destination)
+        from provara_desktop.bundle.export import default_name
+
+        self.path = QLineEdit(str(Path.home() / default_name(session.vault)))
+        if self.destination.count() > 1:
+            self.path.setText(str(Path(self.destination.itemData(0))
+                                  / default_name(session.vault)))
+        form.addRow("Destination", self.destination)
+        form.addRow("File", self.path)
+        self.format = QComboBox()
+        self.format.addItem("Signed bundle (.provara-bundle)", "provara-bundle")
+        self.format.addItem("Reference delta file (unsigned, no attachments)",
+                            "provara-delta-v1")
+        form.addRow("Format", self.format)
+        self.frontier = QLineEdit()
+        self.frontier.setPlaceholderText("whole vault (or a receiver's frontier file)")
+        browse = QPushButton("Frontier…")
+        browse.clicked.connect(self.on_browse_frontier)
+        row = QHBoxLayout()
+        row.addWidget(self.frontier)
+        row.addWidget(browse)
+        form.addRow("Delta against", row)
+        self.actors = QLineEdit()
+        self.actors.setPlaceholderText("all actors (or a comma-separated list)")
+        form.addRow("Actors", self.actors)
+        self.namespaces = QLineEdit()
+        self.namespaces.setPlaceholderText("all (or canonical, local, contested, archived)")
+        form.addRow("Namespaces", self.namespaces)
+        self.since = QLineEdit()
+        self.since.setPlaceholderText("e.g. 2026-03-01 (inclusive)")
+        self.until = QLineEdit()
+        self.until.setPlaceholderText("e.g. 2026-04-01 (exclusive)")
+        form.addRow("Since", self.since)
+        form.addRow("Until", self.until)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
+        self.export_button = buttons.addButton("Export", QDialogButtonBox.ButtonRole.AcceptRole)
+        buttons.accepted.connect(self.on_export)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(buttons)
+        self.result_doc: dict[str, Any] | None = None
+
+    def on_destination(self, index: int) -> None:
+        root = self.destination.itemData(index)
+        name = Path(self.path.text()).name
+        if root:
+            self.path.setText(str(Path(root) / name))
+            return
+        chosen, _ = QFileDialog.getSaveFileName(self, "Export bundle to", self.path.text(),
+                                                f"Bundles (*{bundle_format.EXTENSION})")
+        if chosen:
+            self.path.setText(chosen)
+
+    def on_browse_frontier(self) -> None:
+        chosen, _ = QFileDialog.getOpenFileName(self, "Receiver's frontier file")
+        if chosen:
+            self.frontier.setText(chosen)
+
+    def on_export(self) -> None:
+        signed = self.format.currentData() == "provara-bundle"  # the delta needs no key
+        if signed and not _need_key(self.parentWidget() or self, self.session, self.on_export):
+            return
+        from provara_desktop.bundle import service
+
+        def split(text: str) -> list[str]:
+            return [x.strip() for x in text.split(",") if x.strip()]
+
+        try:
+            selection = service.selection_from(
+                actors=split(self.actors.text()), namespaces=split(self.namespaces.text()),
+                since=self.since.text().strip() or None, until=self.until.text().strip() or None,
+                since_frontier=Path(self.frontier.text()) if self.frontier.text().strip()
+                else None)
+        except Exception as exc:  # a bad date or frontier: say so, keep the dialog open
+            show_exception(self, exc)
+            return
+        out, fmt = Path(self.path.text()), str(self.format.currentData())
+        session = self.session
+        key, actor = session.key, session.actor
+
+        def job(progress: Progress, token: CancelToken) -> Any:
+            def report(done: int, total: int) -> None:
+                progress.total, progress.done = total, done
+                progress.label = f"copying attachments ({done}/{total})"
+
+            return service.export(session.vault, out, selection, fmt=fmt, key=key,
+                                  actor=actor, cancelled=token, progress=report).to_json()
+
+        self.export_button.setEnabled(False)
+        # On the writer thread: the log is read whole, and no append may land half-way.
+        _run(self, "Exporting…", job, session.submit, self.on_exported)
+
+    def on_exported(self, doc: dict[str, Any]) -> None:
+        self.result_doc = doc
+        self.export_button.setEnabled(True)
+        notes = "".join(f"\n\n{n}" for n in doc["notes"])
+        QMessageBox.information(self, "Bundle exported",
+                                f"{doc['event_count']} events and {doc['attachment_count']} "
+                                f"attachment(s) written to\n{doc['path']}\n"
+                                f"({doc['bytes']} bytes){notes}")
+        self.accept()
+
+
+def export_bundle(parent: QWidget, session: VaultSession) -> None:
+    dialog = ExportDialog(session, parent)
+    dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+    dialog.open()
+
+
+# -- import ---------------------------------------------------------------------------------
+
+
+def preview_html(c: BundleCheck, p: ImportPlan) -> str:
+    """The preview as the user reads it: who made the bundle and whether they are trusted,
+    what it adds, what it puts in dispute, and what is held back."""
+    e = html.escape
+    b = c.bundle
+    out = [f"<h3>{e(b.path.name)}</h3>"]
+    if b.signer is None:
+        out.append("<p><b>Unsigned</b> (a reference delta file or a vault copy): nothing says "
+                   "who made it; every event's own signature was checked.</p>")
+    else:
+        trust = (f"trusted ({e(str(c.signer_vouched_by))})" if c.signer_trusted else
+                 "<b style='color:#a00'>NOT TRUSTED: signed by an untrusted key</b>")
+        out.append(f"<p>Signed by <b>{e(str(b.signer.actor))}</b>, key "
+                   f"<code>{e(b.signer.key_id)}</code>, fingerprint "
+                   f"<code>{e(b.signer.fingerprint)}</code>: signature valid, {trust}.</p>")
+    out.append(f"<p><b>{len(p.new_events)}</b> new event(s), {p.already_present} already in "
+               f"this vault, <b>{len(p.held_back)}</b> held back.</p>")
+    if p.new_actors:
+        out.append(f"<p>New actors: {e(', '.join(p.new_actors))}</p>")
+    for k in p.new_keys:
+        out.append(f"<p>New key <code>{e(k.key_id)}</code> ({e(str(k.fingerprint))}) for "
+                   f"{e(', '.join(k.actors))}: vouched by {e(k.vouched_by)}</p>")
+    for k in p.held_back_keys:
+        out.append(f"<p style='color:#a00'>Untrusted key <code>{e(k.key_id)}</code> "
+                   f"({e(str(k.fingerprint))}) signs {k.event_count} event(s) as "
+                   f"{e(', '.join(k.actors))}</p>")
+    for f in c.forks:
+        out.append(f"<p style='color:#a60'>Fork: actor {e(f.actor)} signed several events on "
+                   f"{e(str(f.prev_event_hash))}: {e(', '.join(f.event_ids))}</p>")
+    if p.beliefs:
+        for key in p.beliefs["became_contested"]:
+            out.append(f"<p>Becomes <b>contested</b>: {e(key)}</p>")
+        for ch in p.beliefs["changed"][:200]:
+            out.append(f"<p>{e(ch['namespace'])} {e(ch['key'])}: {e(repr(ch['before']))} "
+                       f"&#8594; {e(repr(ch['after']))}</p>")
+    if p.attachments:
+        out.append(f"<p>{len(p.attachments)} attachment(s), {p.attachment_bytes} bytes</p>")
+    for prob in c.problems:
+        out.append(f"<p>[{e(prob.severity)}] {e(prob.code)}: {e(prob.message)}</p>")
+    return "\n".join(out)
+
+
+class ImportPreviewDialog(QDialog):
+    """The preview, with Import (accept) and Cancel (reject). Accepting untrusted signers or
+    events needs a tick in a box that names them."""
+
+    def __init__(self, session: VaultSession, bundle: LoadedBundle, c: BundleCheck,
+                 plan: ImportPlan, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.session, self.bundle, self.check, self.plan = session, bundle, c, plan
+        self.setWindowTitle("Import bundle")
+        self.resize(640, 480)
+        self.view = QTextBrowser()
+        self.view.setHtml(preview_html(c, plan))
+        self.accept_untrusted = QCheckBox()
+        untrusted = [k.key_id for k in c.untrusted_keys]
+        signer_untrusted = bundle.signer is not None and not c.signer_trusted
+        self.accept_untrusted.setText(
+            "I checked the fingerprints: also import what these untrusted keys signed ("
+            + ", ".join(untrusted) + ")" if untrusted else "")
+        self.accept_untrusted.setVisible(bool(untrusted) or signer_untrusted)
+        self.accept_untrusted.toggled.connect(self.on_toggled)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
+        self.import_button = buttons.addButton("Import",
+                                               QDialogButtonBox.ButtonRole.AcceptRole)
+        buttons.accepted.connect(self.on_import)
+        buttons.rejected.connect(self.reject)
+        self.status = QLabel()
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.view)
+        layout.addWidget(self.accept_untrusted)
+        layout.addWidget(self.status)
+        layout.addWidget(buttons)
+        self.finished.connect(self.on_finished)
+        self.imported: int | None = None
+        self.on_toggled(False)
+
+    def on_toggled(self, checked: bool) -> None:
+        from provara_desktop.bundle import importer
+
+        signer_untrusted = self.bundle.signer is not None and not self.check.signer_trusted
+        self.plan = importer.plan(self.session.vault, self.check, accept_untrusted=checked,
+                                  with_beliefs=False) if (checked or not signer_untrusted) \
+            else self.plan
+        ready = bool(self.plan.new_events) and (checked or not signer_untrusted)
+        self.import_button.setEnabled(ready)
+        self.status.setText("" if ready else "Nothing to import." if not
+                            self.plan.new_events else
+                            "The bundle's signer is not trusted: tick the box to proceed.")
+
+    def on_import(self) -> None:
+        if not _need_key(self.parentWidget() or self, self.session, self.on_import):
+            return
+        from provara_desktop.bundle import importer
+
+        plan, session = self.plan, self.session
+        self.import_button.setEnabled(False)
+
+        def job(progress: Progress, token: CancelToken) -> Any:
+            progress.label = f"importing {len(plan.new_events)} events…"
+            # Through the session's writer, which also advances its beliefs and tells the
+            # views what changed (a private hook of VaultSession; see the report to the lead).
+            return session._write(lambda key, actor: importer.commit(
+                session.vault, plan, signer=key, cancelled=token).result).result()
+
+        # The session's writer runs the commit; this job only waits for it.
+        _run(self, "Importing…", job, _thread, self.on_imported)
+
+    def on_imported(self, result: Any) -> None:
+        self.imported = len(result.events)
+        self.accept()
+
+    def on_finished(self, _code: int) -> None:
+        self.bundle.close()
+
+
+def _thread(fn: Callable[[], Any]) -> Future[Any]:
+    from provara_desktop.ui.ops import background
+
+    return background(fn)
+
+
+def import_bundle(parent: QWidget, session: VaultSession, path: str | None = None) -> None:
+    if path is None:
+        path, _ = QFileDialog.getOpenFileName(
+            parent, "Import bundle", str(Path.home()),
+            f"Bundles (*{bundle_format.EXTENSION} *.delta);;All files (*)")
+        if not path:
+            return
+    source = Path(path)
+
+    def job(progress: Progress, token: CancelToken) -> Any:
+        from provara_desktop.bundle import importer
+        from provara_desktop.bundle.check import check
+        from provara_desktop.bundle.load import load
+        from provara_desktop.bundle.service import trust_for
+
+        progress.label = f"checking {source.name}…"
+        bundle = load(source)
+        try:
+            progress.total = max(1, len(bundle.lines))
+            c = check(bundle, trust_for(session.vault.home, session.vault), vault=session.vault,
+                      cancelled=token, progress=progress.update)
+            if not c.intact:
+                return bundle, c, None
+            signer_ok = bundle.signer is None or c.signer_trusted
+            plan = importer.plan(session.vault, c, accept_untrusted=not signer_ok,
+                                 with_beliefs=True)
+        except BaseException:
+            bundle.close()
+            raise
+        return bundle, c, plan
+
+    def show(result: tuple[LoadedBundle, BundleCheck, ImportPlan | None]) -> None:
+        bundle, c, plan = result
+        if plan is None:
+            bundle.close()
+            QMessageBox.critical(parent, "Bundle refused",
+                                 f"{source.name} cannot be imported: {c.summary()}\n\n"
+                                 "Nothing was changed.")
+            return
+        dialog = ImportPreviewDialog(session, bundle, c, plan, parent)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()
+
+    _run(parent, "Checking bundle…", job, session.submit, show)
+
+
+# -- evidence report ----------------------------------------------------------------------
+
+
+class ReportDialog(QDialog):
+    def __init__(self, session: VaultSession, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.session = session
+        self.setWindowTitle("Evidence report")
+        form = QFormLayout()
+        self.subject = QComboBox()
+        self.subject.setEditable(True)
+        self.subject.addItem("")
+        self.actor = QComboBox()
+        self.actor.addItem("")
+        for actor, _n in session.vault.index.actors():
+            self.actor.addItem(actor)
+        form.addRow("Subject (empty: all)", self.subject)
+        form.addRow("Actor (empty: all)", self.actor)
+        self.format = QComboBox()
+        self.format.addItem("PDF", "pdf")
+        self.format.addItem("HTML (self-contained)", "html")
+        form.addRow("Format", self.format)
+        self.path = QLineEdit(str(Path.home() / f"evidence-report-{session.vault.uid[:8]}.pdf"))
+        form.addRow("File", self.path)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
+        self.write_button = buttons.addButton("Write report",
+                                              QDialogButtonBox.ButtonRole.AcceptRole)
+        buttons.accepted.connect(self.on_write)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(buttons)
+        self.written: Path | None = None
+
+    def on_write(self) -> None:
+        from provara_desktop.bundle import report
+
+        scope = report.ReportScope(subject=self.subject.currentText().strip() or None,
+                                   actor=self.actor.currentText().strip() or None)
+        out, fmt = Path(self.path.text()), str(self.format.currentData())
+        vault = self.session.vault
+        self.write_button.setEnabled(False)
+
+        def job(progress: Progress, token: CancelToken) -> Any:
+            progress.label = "verifying the vault for the report…"
+            return report.render(report.from_vault(vault, scope))
+
+        def write(text: str) -> None:
+            self.write_button.setEnabled(True)
+            try:
+                if fmt == "pdf":
+                    from provara_desktop.ui.report_pdf import html_to_pdf
+
+                    html_to_pdf(text, out)
+                else:
+                    report.write(text, out)
+            except Exception as exc:
+                show_exception(self, exc)
+                return
+            self.written = out
+            self.accept()
+
+        _run(self, "Writing the report…", job, self.session.submit, write)
+
+
+def evidence_report(parent: QWidget, session: VaultSession) -> None:
+    dialog = ReportDialog(session, parent)
+    dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+    dialog.open()

@@ -1,0 +1,57 @@
+"""A bundle large enough to take the worker-process verification path (25k events from
+several actors): it imports whole, the vault verifies (ours and the reference's), and a
+second import changes nothing."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from provara_desktop.bundle import importer
+from provara_desktop.bundle.check import Trust, check
+from provara_desktop.bundle.export import export_bundle
+from provara_desktop.bundle.load import load
+from provara_desktop.bundle.selection import Selection
+from provara_desktop.core.keys import SigningKey
+from provara_desktop.store.vault import Vault
+from provara_desktop.store.verify_vault import verify_vault
+from tests.bench.gen_vault import generate
+from tests.bundle.conftest import tree_digest
+
+pytestmark = pytest.mark.slow
+
+
+def test_25k_events_round_trip(tmp_path: Path) -> None:
+    gv = generate(tmp_path / "src", 25_000, actors=4, home=tmp_path / "src-home")
+    keys = gv.keys()
+    out = tmp_path / "big.provara-bundle"
+    with Vault.open(gv.path, home=gv.home) as v:
+        res = export_bundle(v, out, key=keys[0], actor=gv.actors[0], selection=Selection())
+    assert res.event_count == 25_000
+    me = SigningKey.generate()
+    dest = tmp_path / "dest"
+    Vault.init(dest, key=me, actor="receiver", home=tmp_path / "home").close()
+    trust = Trust({k.key_id: f"actor {i}" for i, k in enumerate(keys)})
+    with Vault.open(dest, home=tmp_path / "home") as vault, load(out) as b:
+        c = check(b, trust, vault=vault)
+        assert c.ok, c.summary()
+        p = importer.commit(vault, importer.plan(vault, c, accept_untrusted=False), signer=me)
+        assert p.imported == 25_000
+        assert vault.index.count() == 25_002
+        report = verify_vault(vault)
+        assert report.ok, [x.message for x in report.all_problems][:5]
+    before = tree_digest(dest)
+    with Vault.open(dest, home=tmp_path / "home") as vault, load(out) as b:
+        c = check(b, trust, vault=vault)
+        p = importer.commit(vault, importer.plan(vault, c, accept_untrusted=False), signer=me)
+        assert p.imported == 0
+    assert tree_digest(dest) == before
+    exe = Path(sys.executable).parent / "provara"
+    if exe.exists() or shutil.which("provara"):
+        done = subprocess.run([str(exe), "verify", str(dest)], capture_output=True, text=True,
+                              timeout=300, check=False)
+        assert done.returncode == 0, done.stdout + done.stderr
