@@ -24,6 +24,7 @@ class Changes:
     keys: bool = False
     identity: bool = False
     vault: bool = False  # another vault was opened or the vault was closed
+    verification: bool = False  # a verification finished: session.last_report is new
     first_new_pos: int | None = None
 
 

@@ -5,6 +5,10 @@ Every write runs on the single writer thread (SQLite and the log have one writer
 3); reads of the index happen on any thread (the index serialises them internally). The
 reducer state is rebuilt in the writer thread at open and then advanced event by event as
 the log grows; a rewrite of the log's tail (clock skew) or an external change rebuilds it.
+
+Three threads, so no kind of work waits behind another: the writer (writes, the reducer),
+a verifier (whole-vault verification can take minutes on a large vault) and a query thread
+(snapshots and histories the views ask for while the user clicks around).
 """
 
 from __future__ import annotations
@@ -12,10 +16,15 @@ from __future__ import annotations
 import logging
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from provara_desktop.core.reducer import Reducer
+from provara_desktop.core.canonical import canonical_dumps
+from provara_desktop.core.errors import UserCancelled
+from provara_desktop.core.logline import parse_line_or_raise
+from provara_desktop.core.reducer import NAMESPACES, Reducer
 from provara_desktop.runtime.bus import Changes, EventBus, VaultChanged
+from provara_desktop.runtime.progress import CancelToken, Progress
 from provara_desktop.store import evidence
 
 if TYPE_CHECKING:
@@ -23,12 +32,101 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from provara_desktop.core.keys import SigningKey
-    from provara_desktop.runtime.progress import CancelToken, Progress
+    from provara_desktop.store.identity import Identity
     from provara_desktop.store.vault import OpResult, Vault
     from provara_desktop.store.verify_vault import VaultReport
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+_CANCEL_EVERY = 8192  # events between checks for "the session is closing" while reducing
+
+# (namespace, belief key): one row of the beliefs table. The entry itself is looked up in the
+# reducer when shown, so a snapshot of 150k beliefs costs two references per row.
+BeliefRow = tuple[str, str]
+
+
+@dataclass(frozen=True)
+class HistoryStep:
+    """One event in a belief's history and the state it left the belief in."""
+
+    pos: int
+    event_id: str
+    type: str
+    actor: str
+    timestamp_utc: str | None
+    value: str | None  # canonical JSON of the value, None for events that carry none
+    confidence: float | None
+    detail: str  # note, retraction reason, or the evidence an attestation settles
+    attachments: int
+    state_before: str
+    state_after: str
+
+
+def belief_state(reducer: Reducer, key: str) -> str:
+    """Where ``key`` sits now: "canonical", "local", "contested", "archived", combinations
+    the reducer allows (a key can be local and contested at once), or "none"."""
+    # _contested is the reducer's own record; contested_entry() would build the grouped
+    # evidence (O(evidence)) just to answer "is it there", once per history step.
+    present = [ns for ns, table in (("canonical", reducer.canonical), ("local", reducer.local),
+                                    ("contested", reducer._contested)) if key in table]
+    if not present and key in reducer.archived:
+        present = ["archived"]
+    return " + ".join(present) or "none"
+
+
+def belief_rows(reducer: Reducer) -> list[BeliefRow]:
+    """All (namespace, key) pairs, namespaces in protocol order, keys sorted."""
+    tables: dict[str, Any] = {"canonical": reducer.canonical, "local": reducer.local,
+                              "contested": reducer._contested, "archived": reducer.archived}
+    return [(ns, key) for ns in NAMESPACES for key in sorted(tables[ns])]
+
+
+def _key_splits(key: str) -> list[tuple[str, str]]:
+    # The reducer joins subject and predicate with ":" and either may contain one, so a key
+    # may come from several (subject, predicate) pairs: every split is asked for.
+    return [(key[:i], key[i + 1:]) for i, ch in enumerate(key) if ch == ":"]
+
+
+def belief_history(vault: Vault, key: str) -> list[HistoryStep]:
+    rows = sorted({r.pos: r for s, p in _key_splits(key)
+                   for r in vault.index.query(subject=s, predicate=p)}.values(),
+                  key=lambda r: r.pos)
+    reducer = Reducer()  # a belief's state depends only on the events of its own key
+    steps: list[HistoryStep] = []
+    with vault.events_path.open("rb") as f:
+        for row in rows:
+            f.seek(row.offset)
+            event = parse_line_or_raise(f.read(row.length),
+                                        where=f"{vault.events_path} line {row.pos + 1}")
+            before = belief_state(reducer, key)
+            reducer.apply(event)
+            payload = event.get("payload")
+            payload = payload if isinstance(payload, dict) else {}
+            steps.append(HistoryStep(
+                pos=row.pos, event_id=row.event_id, type=row.type or "?",
+                actor=row.actor or "?", timestamp_utc=row.timestamp_utc,
+                value=canonical_dumps(payload["value"]) if "value" in payload else None,
+                confidence=_float_or_none(payload.get("confidence")),
+                detail=_detail(payload), attachments=len(payload.get("attachments") or ()),
+                state_before=before, state_after=belief_state(reducer, key)))
+    return steps
+
+
+def _float_or_none(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) \
+        else None
+
+
+def _detail(payload: dict[str, Any]) -> str:
+    targets = payload.get("target_event_ids") or (
+        [payload["target_event_id"]] if payload.get("target_event_id") else [])
+    parts = [str(payload[k]) for k in ("note", "reason") if payload.get(k)]
+    if isinstance(targets, list) and targets:
+        parts.append("settles " + ", ".join(str(t) for t in targets))
+    return "; ".join(parts)
+
+
+__all__ = ["BeliefRow", "HistoryStep", "VaultSession", "belief_history", "belief_rows"]
 
 
 class VaultSession:
@@ -37,30 +135,68 @@ class VaultSession:
         self.bus = bus or EventBus()
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vault-writer")
         # Verification only reads; it gets its own thread so writing is never blocked by it.
-        self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vault-verify")
+        self._verifier = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vault-verify")
+        self._query = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vault-query")
         self._reducer_lock = threading.Lock()
         self._reducer: Reducer | None = None
         self._reduced_count = 0
+        # Events this session has announced; another program writing to the same index
+        # (the CLI with this profile) moves the index's count without us noticing otherwise.
+        self._seen_count = vault.index.count()
+        self._closing = threading.Event()
+        self._verify_cancel: CancelToken | None = None
         self.key: SigningKey | None = None
         self.actor: str | None = None
+        self.identity: Identity | None = None
+        self.last_report: VaultReport | None = None
+        self.beliefs_error: str | None = None
+        # Read by the UI while the reducer is built: "computing beliefs... 40%".
+        self.beliefs_progress = Progress(label="computing beliefs")
 
     # -- plumbing --------------------------------------------------------------------------
 
     def submit(self, fn: Callable[[], T]) -> Future[T]:
         return self._writer.submit(fn)
 
+    def query(self, fn: Callable[[], T]) -> Future[T]:
+        """Run a read-only job on the query thread (never blocked by writes or verify)."""
+        return self._query.submit(fn)
+
+    @property
+    def event_count(self) -> int:
+        """Events in the vault as last announced on the bus. Read without touching the
+        index, whose lock a long query on another thread may hold: the status bar must
+        never wait for it."""
+        return self._seen_count
+
+    @property
+    def closed(self) -> bool:
+        return self._closing.is_set()
+
     def close(self) -> None:
-        self._reader.shutdown(wait=True, cancel_futures=True)
-        self._writer.shutdown(wait=True)
+        """Stop background work promptly (a running rebuild or verify is cancelled), wait for
+        the writer to finish its current operation, then close the vault."""
+        self._closing.set()
+        if self._verify_cancel is not None:
+            self._verify_cancel.cancel()
+        self._query.shutdown(wait=True, cancel_futures=True)
+        self._verifier.shutdown(wait=True, cancel_futures=True)
+        self._writer.shutdown(wait=True, cancel_futures=True)
         self.vault.close()
 
-    def unlock(self, key: SigningKey, actor: str) -> None:
-        self.key, self.actor = key, actor
+    # -- identity ------------------------------------------------------------------------------
+
+    def unlock(self, key: SigningKey, actor: str, identity: Identity | None = None) -> None:
+        self.key, self.actor, self.identity = key, actor, identity
         self.bus.publish(VaultChanged(Changes(identity=True)))
 
     def lock(self) -> None:
         self.key = None
         self.bus.publish(VaultChanged(Changes(identity=True)))
+
+    @property
+    def unlocked(self) -> bool:
+        return self.key is not None and self.actor is not None
 
     def _need_key(self) -> tuple[SigningKey, str]:
         from provara_desktop.core.errors import IdentityError
@@ -76,17 +212,66 @@ class VaultSession:
         with self._reducer_lock:
             return self._reducer
 
+    def start(self) -> Future[Reducer]:
+        """Build the beliefs in the background; the views show progress until it is done.
+
+        Two more jobs go first, so that nothing the investigator does later pays for them:
+        the index's secondary SQL indexes (built lazily; about ten seconds once at a million
+        events for an index file from an older version, during which any query would wait
+        on the index lock) on the query thread, and the whole-log hash the manifest needs
+        (Vault.prepare_writes, half a second at a million events) on the writer thread, so
+        the first append costs what every later one does."""
+        self._query.submit(self._background, self.vault.index.ensure_indexes, "index")
+        self.submit(lambda: self._background(self.vault.prepare_writes, "writes"))
+        return self.submit(self.rebuild_beliefs)
+
+    def _background(self, job: Callable[[], object], what: str) -> None:
+        if self._closing.is_set():
+            return
+        try:
+            job()
+        except Exception:  # the operation that needs it will report the problem itself
+            log.warning("preparing the %s in the background failed", what, exc_info=True)
+
     def rebuild_beliefs(self) -> Reducer:
-        """Full replay (run on the writer thread)."""
-        reducer = Reducer().apply_all(self.vault.events())
+        """Full replay (run on the writer thread). Cancelled when the session closes, so
+        quitting never waits for a million-event replay."""
+        progress = self.beliefs_progress
+        try:
+            reducer = self._replay(progress)
+        except UserCancelled:
+            raise
+        except Exception as exc:
+            self.beliefs_error = str(exc)
+            self.bus.publish(VaultChanged(Changes(beliefs=True)))
+            raise
+        progress.done = progress.total
         with self._reducer_lock:
             self._reducer = reducer
             self._reduced_count = reducer.event_count
+        self.beliefs_error = None
         self.bus.publish(VaultChanged(Changes(beliefs=True)))
+        return reducer
+
+    def _replay(self, progress: Progress) -> Reducer:
+        progress.total = max(1, self.vault.index.count())
+        progress.done = 0
+        reducer = Reducer()
+        for n, event in enumerate(self.vault.events(), 1):
+            reducer.apply(event)
+            if n % _CANCEL_EVERY == 0:
+                progress.done = n
+                if self._closing.is_set():
+                    raise UserCancelled("the vault was closed")
         return reducer
 
     def _advance_beliefs(self, result: OpResult | None) -> None:
         if self._reducer is None or (result is not None and result.reordered_from is not None):
+            self.rebuild_beliefs()
+            return
+        if self._log_rewritten():
+            # Another program inserted or rewrote events before the last one reduced:
+            # only a full replay is right.
             self.rebuild_beliefs()
             return
         rows = self.vault.index.query(after_pos=self._reduced_count - 1)
@@ -94,6 +279,22 @@ class VaultSession:
             for row in rows:
                 self._reducer.apply(self.vault.read_row(row))
             self._reduced_count += len(rows)
+
+    def belief_rows(self) -> Future[list[BeliefRow]]:
+        """Every (namespace, key) of the current beliefs, for the beliefs table; [] while
+        the beliefs are still being computed. Runs on the query thread."""
+        return self.query(self.belief_rows_now)
+
+    def belief_rows_now(self) -> list[BeliefRow]:
+        """belief_rows() in the calling thread (a job already on the query thread)."""
+        with self._reducer_lock:
+            reducer = self._reducer
+            return belief_rows(reducer) if reducer is not None else []
+
+    def history(self, key: str) -> Future[list[HistoryStep]]:
+        """Every event that touched the belief ``key`` ("subject:predicate"), in log order,
+        with the state the belief moved through."""
+        return self.query(lambda: belief_history(self.vault, key))
 
     # -- operations (each returns a Future; runs on the writer thread) ----------------------
 
@@ -104,6 +305,7 @@ class VaultSession:
             result = fn(key, actor)
             self._advance_beliefs(result)
             first = result.reordered_from if result.reordered_from is not None else before
+            self._seen_count = self.vault.index.count()
             self.bus.publish(VaultChanged(Changes(events=True, beliefs=True,
                                                   keys=bool(result.notes),
                                                   first_new_pos=first)))
@@ -132,26 +334,67 @@ class VaultSession:
     def check_external(self) -> Future[bool]:
         """Pick up appends made by another program (the CLI, a sync); True if any."""
         def job() -> bool:
-            before = self.vault.index.count()
             self.vault.sync_index()
-            after = self.vault.index.count()
-            if after == before:
+            before, after = self._seen_count, self.vault.index.count()
+            if after == before and not self._log_rewritten():
                 return False
+            self._seen_count = after
             self._advance_beliefs(None)
             self.bus.publish(VaultChanged(Changes(events=True, beliefs=True,
-                                                  first_new_pos=before), source="external"))
+                                                  first_new_pos=min(before, after)),
+                                          source="external"))
             return True
 
         return self.submit(job)
 
+    def _log_rewritten(self) -> bool:
+        """True if the event last reduced is no longer where it was (another program
+        rewrote the log without changing its length)."""
+        reducer, n = self._reducer, self._reduced_count
+        if reducer is None or not n:
+            return False
+        row = self.vault.index.row_at(n - 1)
+        return row is None or row.event_id != reducer.last_event_id
+
+    def reindex(self) -> Future[int]:
+        """Rebuild the SQLite index from the log, then the beliefs; returns the event count."""
+        def job() -> int:
+            self.vault.index.reset()
+            self.vault.sync_index()
+            self._seen_count = self.vault.index.count()
+            self.rebuild_beliefs()
+            self.bus.publish(VaultChanged(Changes(events=True, beliefs=True, first_new_pos=0)))
+            return self.vault.index.count()
+
+        return self.submit(job)
+
+    # -- verification ------------------------------------------------------------------------
+
     def verify(self, *, progress: Progress | None = None,
                cancel: CancelToken | None = None) -> Future[VaultReport]:
+        """Verify the whole vault on the verifier thread. The report is kept as
+        ``last_report`` and announced with ``Changes(verification=True)``; a cancelled run
+        raises UserCancelled and leaves the previous report in place."""
         from provara_desktop.store.verify_vault import verify_vault
+
+        token = cancel or CancelToken()
+        self._verify_cancel = token
 
         def job() -> VaultReport:
             if progress is not None:
                 progress.total = max(1, self.vault.index.count())
-            return verify_vault(self.vault, cancelled=cancel,
-                                progress=progress.update if progress is not None else None)
+            # verify_lines looks at the token between batches only; a small vault finishes
+            # before its first check, and a cancel must still mean "no new report".
+            if token.cancelled:
+                raise UserCancelled("verification cancelled")
+            report = verify_vault(self.vault, cancelled=token,
+                                  progress=progress.update if progress is not None else None)
+            if token.cancelled:
+                raise UserCancelled("verification cancelled")
+            if progress is not None:
+                progress.done = progress.total
+            self.last_report = report
+            self.bus.publish(VaultChanged(Changes(verification=True)))
+            return report
 
-        return self._reader.submit(job)
+        return self._verifier.submit(job)

@@ -9,8 +9,10 @@ callback is given. A busy cursor appears only if the job takes longer than 300 m
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
+import shiboken6
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtWidgets import QApplication
 
@@ -23,6 +25,14 @@ if TYPE_CHECKING:
     from PySide6.QtWidgets import QWidget
 
 _live: set[OpHandle] = set()  # keeps handles alive until their job reports back
+# Work that belongs to no vault session (deriving a key from a passphrase, opening or
+# creating a vault) runs here, never on the GUI thread.
+_background = ThreadPoolExecutor(max_workers=2, thread_name_prefix="ui-background")
+
+
+def pending_ops() -> int:
+    """How many operations have not reported back yet (tests wait for this to reach 0)."""
+    return len(_live)
 
 
 class OpHandle(QObject):
@@ -66,6 +76,9 @@ class OpHandle(QObject):
         if self._busy:
             QApplication.restoreOverrideCursor()
         _live.discard(self)
+        self.deleteLater()
+        if self._parent is not None and not shiboken6.isValid(self._parent):
+            return  # the widget that asked is gone (window closed, vault switched)
         if exc is not None:
             if self._on_failure is not None:
                 self._on_failure(exc)
@@ -73,7 +86,6 @@ class OpHandle(QObject):
                 show_exception(self._parent, exc)
         elif self._on_success is not None:
             self._on_success(result)
-        self.deleteLater()
 
 
 def run_op(parent: QWidget | None, fn: Callable[[], Future[Any]]) -> OpHandle:
@@ -86,3 +98,8 @@ def run_op(parent: QWidget | None, fn: Callable[[], Future[Any]]) -> OpHandle:
         future = _F()
         future.set_exception(exc)
     return handle.start(future)
+
+
+def background(fn: Callable[[], Any]) -> Future[Any]:
+    """Submit ``fn`` to the shared background pool (for jobs outside any vault session)."""
+    return _background.submit(fn)

@@ -31,6 +31,7 @@ LAST_VAULT: Option[str] = Option("vaults/last", "", str)
 THEME: Option[str] = Option("ui/theme", "system", str)  # "system", "light" or "dark"
 WINDOW_GEOMETRY: Option[QByteArray] = Option("window/geometry", QByteArray(), QByteArray)
 WINDOW_STATE: Option[QByteArray] = Option("window/state", QByteArray(), QByteArray)
+CURRENT_TAB: Option[int] = Option("window/tab", 0, int)
 MAX_RECENT = 10
 
 # Upgrades run in order from the stored version to SETTINGS_VERSION.
@@ -60,7 +61,7 @@ class Settings:
         if opt.kind is list:
             return list(raw) if isinstance(raw, (list, tuple)) else [raw]  # type: ignore[return-value]
         if opt.kind is QByteArray:
-            return raw if isinstance(raw, QByteArray) else opt.default  # type: ignore[no-any-return]
+            return raw if isinstance(raw, QByteArray) else opt.default  # type: ignore[return-value]
         try:
             return opt.kind(raw)  # type: ignore[no-any-return]
         except (TypeError, ValueError):
@@ -73,6 +74,22 @@ class Settings:
         recent = [p for p in self.get(RECENT_VAULTS) if p != path]
         self.set(RECENT_VAULTS, [path, *recent][:MAX_RECENT])
         self.set(LAST_VAULT, path)
+
+    def remove_recent_vault(self, path: str) -> None:
+        self.set(RECENT_VAULTS, [p for p in self.get(RECENT_VAULTS) if p != path])
+
+    # Column widths, order and sort of each table, keyed by the table's objectName: tables
+    # come and go with the vault, so they are not declared one by one above.
+    def header_state(self, table: str) -> QByteArray:
+        raw: Any = self._qs.value(f"tables/{table}", None)
+        return raw if isinstance(raw, QByteArray) else QByteArray()
+
+    def set_header_state(self, table: str, state: QByteArray) -> None:
+        self._qs.setValue(f"tables/{table}", state)
+
+    @property
+    def path(self) -> str:
+        return self._qs.fileName()
 
     def sync(self) -> None:
         self._qs.sync()

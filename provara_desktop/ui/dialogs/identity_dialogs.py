@@ -1,0 +1,236 @@
+"""Creating and unlocking the investigator's identity.
+
+Key derivation (Argon2id) takes a noticeable fraction of a second by design, so it runs on
+the background pool and the dialog stays responsive, showing "Creating…" / "Unlocking…".
+The fingerprint is shown large, grouped by four, so it can be read aloud to a collaborator.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QFont, QFontDatabase
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QLabel,
+    QLineEdit,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from provara_desktop.core.errors import WrongPassphraseError
+from provara_desktop.ui import theme
+from provara_desktop.ui.errors import describe, show_exception
+from provara_desktop.ui.ops import background, run_op
+
+if TYPE_CHECKING:
+    from provara_desktop.core.keys import SigningKey
+    from provara_desktop.store.identity import Identity, IdentityStore
+
+
+def fingerprint_text(fingerprint: str) -> str:
+    """Eight groups of four in two rows of four: easy to read aloud and to compare."""
+    groups = fingerprint.split()
+    return " ".join(groups[:4]) + ("\n" + " ".join(groups[4:]) if len(groups) > 4 else "")
+
+
+def fingerprint_label(fingerprint: str, parent: QWidget) -> QLabel:
+    label = QLabel(fingerprint_text(fingerprint), parent)
+    font = QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont)
+    font.setPointSize(max(font.pointSize(), 10) + 6)
+    font.setWeight(QFont.Weight.Bold)
+    label.setFont(font)
+    label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+    label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+    return label
+
+
+class CreateIdentityDialog(QDialog):
+    """Name and passphrase (twice), then the new fingerprint. ``identity`` and ``key`` are
+    set when the dialog is accepted."""
+
+    def __init__(self, store: IdentityStore, parent: QWidget | None = None, *,
+                 first_run: bool = False) -> None:
+        super().__init__(parent)
+        self.setObjectName("createIdentityDialog")
+        self.setWindowTitle("Welcome to provara-desktop" if first_run else "New identity")
+        self.setModal(True)
+        self._store = store
+        self.identity: Identity | None = None
+        self.key: SigningKey | None = None
+
+        self.pages = QStackedWidget(self)
+        form_page = QWidget(self.pages)
+        intro = QLabel(
+            ("Everything you record is signed with your own key, so others can later "
+             "prove who said what. " if first_run else "") +
+            "Choose the name collaborators will see and a passphrase that protects your "
+            "key on this computer. The passphrase cannot be recovered.", form_page)
+        intro.setWordWrap(True)
+        self.name = QLineEdit(form_page)
+        self.name.setObjectName("identityName")
+        self.passphrase = QLineEdit(form_page)
+        self.passphrase.setObjectName("identityPassphrase")
+        self.passphrase.setEchoMode(QLineEdit.EchoMode.Password)
+        self.repeat = QLineEdit(form_page)
+        self.repeat.setObjectName("identityRepeat")
+        self.repeat.setEchoMode(QLineEdit.EchoMode.Password)
+        self.error = QLabel("", form_page)
+        self.error.setObjectName("identityError")
+        self.error.setWordWrap(True)
+        self.error.setStyleSheet(f"color: {theme.accent('error').name()}")
+        form = QFormLayout()
+        form.addRow("Your name:", self.name)
+        form.addRow("Passphrase:", self.passphrase)
+        form.addRow("Repeat passphrase:", self.repeat)
+        lay = QVBoxLayout(form_page)
+        lay.addWidget(intro)
+        lay.addLayout(form)
+        lay.addWidget(self.error)
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel, form_page)
+        self.create_button = self.buttons.addButton(
+            "Create identity", QDialogButtonBox.ButtonRole.AcceptRole)
+        self.create_button.setObjectName("createIdentityButton")
+        self.create_button.setDefault(True)
+        self.buttons.accepted.connect(self.on_create)
+        self.buttons.rejected.connect(self.reject)
+        lay.addWidget(self.buttons)
+
+        done_page = QWidget(self.pages)
+        self.done_text = QLabel("", done_page)
+        self.done_text.setWordWrap(True)
+        self.fingerprint = fingerprint_label("", done_page)
+        self.fingerprint.setObjectName("identityFingerprint")
+        note = QLabel("This is your key's fingerprint. Read it aloud to collaborators (or "
+                      "compare it in person) so they can be sure evidence signed as you "
+                      "really comes from you. It is also shown in the status bar.", done_page)
+        note.setWordWrap(True)
+        done_buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok, done_page)
+        self.done_button = done_buttons.button(QDialogButtonBox.StandardButton.Ok)
+        self.done_button.setObjectName("identityDoneButton")
+        self.done_button.setText("Start working")
+        done_buttons.accepted.connect(self.accept)
+        dlay = QVBoxLayout(done_page)
+        dlay.addWidget(self.done_text)
+        dlay.addWidget(self.fingerprint)
+        dlay.addWidget(note)
+        dlay.addStretch(1)
+        dlay.addWidget(done_buttons)
+        self.pages.addWidget(form_page)
+        self.pages.addWidget(done_page)
+        outer = QVBoxLayout(self)
+        outer.addWidget(self.pages)
+        self.resize(520, 300)
+
+    def on_create(self) -> None:
+        name, pw, again = self.name.text().strip(), self.passphrase.text(), self.repeat.text()
+        if not name:
+            self._fail("Enter your name: collaborators see it next to everything you sign.",
+                       self.name)
+            return
+        if not pw:
+            self._fail("Choose a passphrase: it protects your signing key on this computer.",
+                       self.passphrase)
+            return
+        if pw != again:
+            self._fail("The two passphrases differ. Type the same passphrase twice.",
+                       self.repeat)
+            return
+        self.error.setText("Creating your key…")
+        self.create_button.setEnabled(False)
+        store = self._store
+
+        def job() -> tuple[Identity, SigningKey]:
+            identity = store.create(name, pw)
+            return identity, store.unlock(pw)
+
+        run_op(self, lambda: background(job)).success(self.on_created).failure(self.on_failed)
+
+    def _fail(self, message: str, field: QLineEdit) -> None:
+        self.error.setText(message)
+        field.setFocus()
+
+    def on_created(self, result: tuple[Identity, SigningKey]) -> None:
+        self.identity, self.key = result
+        self.done_text.setText(f"Your identity <b>{self.identity.name}</b> is ready. You sign "
+                               f"as <b>{self.identity.actor}</b>.")
+        self.fingerprint.setText(fingerprint_text(self.identity.fingerprint))
+        self.pages.setCurrentIndex(1)
+        self.done_button.setFocus()
+
+    def on_failed(self, exc: BaseException) -> None:
+        self.create_button.setEnabled(True)
+        what, advice = describe(exc)
+        self.error.setText(f"{what} {advice}".strip())
+        if not self.isVisible():
+            show_exception(self.parentWidget(), exc)
+
+
+class UnlockDialog(QDialog):
+    """Ask for the passphrase and open the key; a wrong passphrase is said inline and the
+    dialog stays open. ``key`` is set when accepted."""
+
+    def __init__(self, store: IdentityStore, parent: QWidget | None = None, *,
+                 reason: str = "") -> None:
+        super().__init__(parent)
+        self.setObjectName("unlockDialog")
+        self.setModal(True)
+        self._store = store
+        self.key: SigningKey | None = None
+        self.identity = store.load()
+        self.setWindowTitle(f"Unlock {self.identity.actor}")
+        text = QLabel((reason + "\n\n" if reason else "") +
+                      f"Enter the passphrase of <b>{self.identity.name}</b> "
+                      f"({self.identity.actor}).", self)
+        text.setWordWrap(True)
+        fpr = fingerprint_label(self.identity.fingerprint, self)
+        self.passphrase = QLineEdit(self)
+        self.passphrase.setObjectName("unlockPassphrase")
+        self.passphrase.setEchoMode(QLineEdit.EchoMode.Password)
+        self.error = QLabel("", self)
+        self.error.setObjectName("unlockError")
+        self.error.setWordWrap(True)
+        self.error.setStyleSheet(f"color: {theme.accent('error').name()}")
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel, self)
+        self.unlock_button = self.buttons.addButton("Unlock",
+                                                    QDialogButtonBox.ButtonRole.AcceptRole)
+        self.unlock_button.setObjectName("unlockButton")
+        self.unlock_button.setDefault(True)
+        self.buttons.accepted.connect(self.on_unlock)
+        self.buttons.rejected.connect(self.reject)
+        lay = QVBoxLayout(self)
+        lay.addWidget(text)
+        lay.addWidget(fpr)
+        lay.addWidget(self.passphrase)
+        lay.addWidget(self.error)
+        lay.addWidget(self.buttons)
+        self.resize(460, 220)
+
+    def on_unlock(self) -> None:
+        pw = self.passphrase.text()
+        if not pw:
+            self.error.setText("Enter your passphrase.")
+            return
+        self.error.setText("Unlocking…")
+        self.unlock_button.setEnabled(False)
+        store = self._store
+        run_op(self, lambda: background(lambda: store.unlock(pw))) \
+            .success(self.on_unlocked).failure(self.on_failed)
+
+    def on_unlocked(self, key: SigningKey) -> None:
+        self.key = key
+        self.accept()
+
+    def on_failed(self, exc: BaseException) -> None:
+        self.unlock_button.setEnabled(True)
+        if isinstance(exc, WrongPassphraseError):
+            self.error.setText("Wrong passphrase. Check it (and Caps Lock) and try again.")
+            self.passphrase.selectAll()
+            self.passphrase.setFocus()
+            return
+        what, advice = describe(exc)
+        self.error.setText(f"{what} {advice}".strip())

@@ -1,0 +1,527 @@
+"""The investigator's main window: tabs (Beliefs, Contested, Timeline, Verify), menus with
+standard shortcuts, a status bar (vault, identity, last verification) and the log panel.
+
+Services come in as keyword arguments from app.py (the composition root); the window owns
+the current VaultSession and replaces it when another vault is opened. Bus events arrive
+through the bridge on the GUI thread and are forwarded to every view's ``on_changes``; each
+view only marks itself dirty and refreshes on its own timer (STYLE rule 2). First launch,
+identity and opening vaults live in the base class (ui/vault_lifecycle.py).
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QAction, QActionGroup, QGuiApplication, QKeySequence
+from PySide6.QtWidgets import (
+    QApplication,
+    QLabel,
+    QMessageBox,
+    QSizePolicy,
+    QTableView,
+    QTabWidget,
+    QToolButton,
+    QWidget,
+)
+
+from provara_desktop.runtime.bus import VaultChanged
+from provara_desktop.runtime.session import VaultSession
+from provara_desktop.ui import theme
+from provara_desktop.ui.errors import show_exception
+from provara_desktop.ui.log_panel import LogPanel, install_handler
+from provara_desktop.ui.ops import run_op
+from provara_desktop.ui.settings import (
+    CURRENT_TAB,
+    THEME,
+    WINDOW_GEOMETRY,
+    WINDOW_STATE,
+)
+from provara_desktop.ui.vault_lifecycle import VaultLifecycle
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
+
+    from provara_desktop.core.keys import SigningKey
+    from provara_desktop.runtime.bus import EventBus
+    from provara_desktop.store.identity import Identity, IdentityStore
+    from provara_desktop.store.vault import Vault
+    from provara_desktop.ui.bridge import QtBridge
+    from provara_desktop.ui.log_panel import DequeHandler
+    from provara_desktop.ui.settings import Settings
+
+log = logging.getLogger(__name__)
+TAB_NAMES = ("Beliefs", "Contested", "Timeline", "Verify")
+BUNDLE_SUFFIX = ".provara-bundle"
+EXTERNAL_POLL_MS = 2000
+
+
+class MainWindow(VaultLifecycle):
+    def __init__(self, *, bus: EventBus, bridge: QtBridge, settings: Settings,
+                 identity_store: IdentityStore, session: VaultSession | None = None,
+                 log_handler: DequeHandler | None = None,
+                 session_factory: Callable[[Vault], VaultSession] | None = None) -> None:
+        super().__init__()
+        self.setObjectName("mainWindow")
+        self.setWindowTitle("provara-desktop")
+        self.setAcceptDrops(True)
+        self.bus, self.bridge, self.settings = bus, bridge, settings
+        # Each vault the user opens gets its own session on the one bus (app.py decides how
+        # sessions are made; tests and the default build them the same way).
+        self._new_session = session_factory or (lambda v: VaultSession(v, bus=bus))
+        self.identity_store = identity_store
+        self.home = identity_store.home
+        self.session: VaultSession | None = None
+        self.key: SigningKey | None = None
+        self.identity: Identity | None = (identity_store.load() if identity_store.exists()
+                                          else None)
+        self.views: dict[str, QWidget] = {}
+        self._poll_pending = False
+        self._dialog: QWidget | None = None  # the evidence dialog open now (tests find it)
+
+        self.tabs = QTabWidget(self)
+        self.tabs.setObjectName("mainTabs")
+        self.tabs.setDocumentMode(True)
+        self.setCentralWidget(self.tabs)
+        self._placeholders()
+        self.log_panel = LogPanel(log_handler or install_handler(), self)
+        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.log_panel)
+        self.log_panel.hide()
+        self._build_status_bar()
+        self._build_menus()
+        hints = QGuiApplication.styleHints()
+        if hasattr(hints, "colorSchemeChanged"):  # Qt >= 6.5
+            hints.colorSchemeChanged.connect(self.on_color_scheme_changed)
+        bridge.event_received.connect(self.on_bus_event)
+        self._poll = QTimer(self)
+        self._poll.setInterval(EXTERNAL_POLL_MS)
+        self._poll.timeout.connect(self.on_poll_timer)
+        self.resize(1200, 760)
+        self._restore_window_state()
+        if session is not None:
+            self.set_session(session)
+        self.update_status()
+
+    # -- layout --------------------------------------------------------------------------------
+
+    def _placeholders(self) -> None:
+        for name in TAB_NAMES:
+            label = QLabel("No vault is open. Use File › Open vault… (Ctrl+O) or "
+                           "File › New vault…", self.tabs)
+            label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            label.setObjectName(f"placeholder{name}")
+            self.tabs.addTab(label, name)
+
+    def _build_status_bar(self) -> None:
+        bar = self.statusBar()
+        self.vault_label = QLabel("No vault", bar)
+        self.vault_label.setObjectName("vaultStatus")
+        # a long vault path must not force a wide window: it is cut, and whole in the tooltip
+        self.vault_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.identity_button = QToolButton(bar)
+        self.identity_button.setObjectName("identityStatus")
+        self.identity_button.setAutoRaise(True)
+        self.identity_button.clicked.connect(self.on_toggle_lock)
+        self.verify_label = QLabel("Not verified", bar)
+        self.verify_label.setObjectName("verifyStatus")
+        bar.addPermanentWidget(self.vault_label, 1)
+        bar.addPermanentWidget(self.identity_button)
+        bar.addPermanentWidget(self.verify_label)
+
+    def _action(self, menu: Any, text: str, slot: Callable[[], Any], *,
+                shortcut: QKeySequence | QKeySequence.StandardKey | str | None = None,
+                name: str = "") -> QAction:
+        act = QAction(text, self)
+        if shortcut is not None:
+            act.setShortcut(QKeySequence(shortcut))
+        if name:
+            act.setObjectName(name)
+        act.triggered.connect(slot)
+        menu.addAction(act)
+        return act
+
+    def _build_menus(self) -> None:
+        K = QKeySequence.StandardKey  # noqa: N806 - reads like the Qt enum it is
+        mb = self.menuBar()
+        file = mb.addMenu("&File")
+        self.act_new_identity = self._action(file, "New &identity…", self.on_new_identity,
+                                             name="actNewIdentity")
+        self.act_lock = self._action(file, "&Unlock identity…", self.on_toggle_lock,
+                                     shortcut="Ctrl+L", name="actLock")
+        file.addSeparator()
+        self.act_new_vault = self._action(file, "&New vault…", self.on_new_vault,
+                                          shortcut="Ctrl+Shift+N", name="actNewVault")
+        self.act_open_vault = self._action(file, "&Open vault…", self.on_open_vault,
+                                           shortcut=K.Open, name="actOpenVault")
+        self.recent_menu = file.addMenu("Open &recent")
+        self.recent_menu.setObjectName("recentMenu")
+        self.recent_menu.aboutToShow.connect(self.fill_recent_menu)
+        file.addSeparator()
+        self.act_export = self._action(file, "&Export bundle…", self.on_export_bundle,
+                                       shortcut="Ctrl+E", name="actExport")
+        self.act_import = self._action(file, "&Import bundle…", self.on_import_bundle,
+                                       shortcut="Ctrl+I", name="actImport")
+        self.act_report = self._action(file, "Evidence &report…", self.on_evidence_report,
+                                       name="actReport")
+        file.addSeparator()
+        self.act_quit = self._action(file, "&Quit", self.close, shortcut="Ctrl+Q",
+                                     name="actQuit")
+        self.act_quit.setMenuRole(QAction.MenuRole.QuitRole)
+
+        ev = mb.addMenu("&Evidence")
+        self.act_observe = self._action(ev, "&Observe…", self.on_observe, shortcut=K.New,
+                                        name="actObserve")
+        self.act_attest = self._action(ev, "&Attest…", self.on_attest, shortcut="Ctrl+T",
+                                       name="actAttest")
+        self.act_retract = self._action(ev, "&Retract…", self.on_retract,
+                                        shortcut="Ctrl+Shift+R", name="actRetract")
+
+        view = mb.addMenu("&View")
+        for i, name in enumerate(TAB_NAMES):
+            self._action(view, f"&{name}", partial(self.tabs.setCurrentIndex, i),
+                         shortcut=f"Ctrl+{i + 1}", name=f"actTab{name}")
+        view.addSeparator()
+        self.act_log = self.log_panel.toggleViewAction()
+        self.act_log.setText("&Log panel")
+        self.act_log.setShortcut(QKeySequence("Ctrl+Shift+L"))
+        view.addAction(self.act_log)
+        theme_menu = view.addMenu("&Theme")
+        group = QActionGroup(self)
+        self.theme_actions: dict[str, QAction] = {}
+        current = self.settings.get(THEME)
+        for name in theme.THEMES:
+            act = QAction(name.capitalize(), self, checkable=True)
+            act.setObjectName(f"actTheme{name.capitalize()}")
+            act.setChecked(name == current)
+            act.triggered.connect(lambda _c=False, n=name: self.set_theme(n))
+            group.addAction(act)
+            theme_menu.addAction(act)
+            self.theme_actions[name] = act
+
+        vault = mb.addMenu("&Vault")
+        self.act_verify = self._action(vault, "&Verify", self.on_verify, shortcut=K.Refresh,
+                                       name="actVerify")
+        if self.act_verify.shortcut() != QKeySequence("F5"):
+            self.act_verify.setShortcuts([self.act_verify.shortcut(), QKeySequence("F5")])
+        self.act_reindex = self._action(vault, "&Reindex", self.on_reindex, name="actReindex")
+
+        help_menu = mb.addMenu("&Help")
+        self._action(help_menu, "&About provara-desktop", self.on_about, name="actAbout")
+        self._update_actions()
+
+    def _update_actions(self) -> None:
+        has_vault = self.session is not None
+        for act in (self.act_observe, self.act_attest, self.act_retract, self.act_verify,
+                    self.act_reindex, self.act_export, self.act_import, self.act_report):
+            act.setEnabled(has_vault)
+        self.act_lock.setText("&Lock identity" if self.key is not None else
+                              "&Unlock identity…")
+        self.act_lock.setEnabled(self.identity is not None)
+
+    # -- the session ---------------------------------------------------------------------------
+
+    def set_session(self, session: VaultSession) -> None:
+        """Show ``session``'s vault in every tab (the previous session is closed)."""
+        old, self.session = self.session, session
+        current = self.tabs.currentIndex()
+        self._retire_views()
+        self.views = self._make_views(session)
+        while self.tabs.count():
+            w = self.tabs.widget(0)
+            self.tabs.removeTab(0)
+            if w is not None:
+                w.deleteLater()
+        for name in TAB_NAMES:
+            self.tabs.addTab(self.views[name], name)
+        self.tabs.setCurrentIndex(max(0, current))
+        if old is not None:
+            old.close()
+        if self.key is not None and self.identity is not None:
+            session.unlock(self.key, self.identity.actor, self.identity)
+        if session.beliefs() is None:
+            session.start()
+        self.settings.add_recent_vault(str(session.vault.root))
+        self.setWindowTitle(f"{session.vault.root.name} — provara-desktop")
+        for note in session.vault.notes:
+            log.warning("%s: %s", session.vault.root, note)
+        self._poll.start()
+        self._update_actions()
+        self.update_status()
+
+    def _retire_views(self) -> None:
+        """Save the views' state and stop their refresh timers: a view about to be deleted
+        must not refresh against a session that is being closed."""
+        self._save_view_state()
+        for view in self.views.values():
+            for timer in view.findChildren(QTimer):
+                timer.stop()
+            view.setEnabled(False)
+
+    def _make_views(self, session: VaultSession) -> dict[str, QWidget]:
+        from provara_desktop.ui.views.beliefs_view import BeliefsView
+        from provara_desktop.ui.views.verify_view import VerifyView
+
+        beliefs = BeliefsView(session, self.tabs)
+        contested = self._guarded_view("contested_view", "ContestedView", session)
+        timeline = self._guarded_view("timeline_view", "TimelineView", session)
+        verify = VerifyView(session, self.tabs)
+        for v in (beliefs, contested, verify):
+            signal = getattr(v, "event_selected", None)
+            if signal is not None:
+                signal.connect(self.show_event)
+        if hasattr(timeline, "event_selected"):
+            timeline.event_selected.connect(self.on_timeline_event_selected)
+        beliefs.attest_requested.connect(lambda key: self.on_attest(key=key))
+        beliefs.retract_requested.connect(lambda key: self.on_retract(key=key))
+        views: dict[str, QWidget] = {"Beliefs": beliefs, "Contested": contested,
+                                     "Timeline": timeline, "Verify": verify}
+        for name, view in views.items():
+            for table, key in self._tables_of(name, view):
+                state = self.settings.header_state(key)
+                if not state.isEmpty():
+                    table.horizontalHeader().restoreState(state)
+        return views
+
+    @staticmethod
+    def _tables_of(name: str, view: QWidget) -> list[tuple[QTableView, str]]:
+        """Every named table of a view, with the settings key of its column state: widths,
+        order and sort of every table in every tab are kept, whoever built the tab."""
+        return [(t, f"{name}/{t.objectName()}") for t in view.findChildren(QTableView)
+                if t.objectName()]
+
+    def _guarded_view(self, module: str, cls: str, session: VaultSession) -> QWidget:
+        """Build one of the workbench views; if it cannot be built, the tab says why and
+        the rest of the window keeps working (the error is in the log panel)."""
+        try:
+            mod = importlib.import_module(f"provara_desktop.ui.views.{module}")
+            view: QWidget = getattr(mod, cls)(session, self.tabs)
+        except Exception as exc:
+            log.exception("cannot show the %s", cls)
+            view = QLabel(f"This view could not be shown: {exc}", self.tabs)
+            view.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            view.setWordWrap(True)
+        return view
+
+    def show_event(self, event_id: str) -> None:
+        """Switch to the timeline and show ``event_id`` there (with its inspector)."""
+        timeline = self.views.get("Timeline")
+        if timeline is None or not hasattr(timeline, "show_event"):
+            return
+        self.tabs.setCurrentWidget(timeline)
+        timeline.show_event(event_id)
+
+    def on_timeline_event_selected(self, event_id: str) -> None:
+        self.statusBar().showMessage(f"Selected {event_id}", 5000)
+
+    def on_bus_event(self, event: object) -> None:
+        if not isinstance(event, VaultChanged):
+            return
+        for view in self.views.values():
+            on_changes = getattr(view, "on_changes", None)
+            if on_changes is not None:
+                on_changes(event.changes)
+        self.update_status()
+        if event.changes.verification and self.session and self.session.last_report:
+            report = self.session.last_report
+            if not report.ok:
+                self.statusBar().showMessage("Verification found problems: see the Verify "
+                                             "tab", 10000)
+
+    def on_poll_timer(self) -> None:
+        """Notice appends by another program (the CLI, a sync) without blocking the GUI."""
+        session = self.session
+        if session is None or session.closed or self._poll_pending:
+            return
+        self._poll_pending = True
+
+        def done(_r: object = None) -> None:
+            self._poll_pending = False
+
+        def failed(exc: BaseException) -> None:
+            self._poll_pending = False
+            log.warning("cannot read changes to the vault: %s", exc)
+
+        run_op(None, session.check_external).success(done).failure(failed)
+
+    def update_status(self) -> None:
+        s = self.session
+        if s is None:
+            self.vault_label.setText("No vault open")
+        else:
+            self.vault_label.setText(f"Vault {s.vault.root}  ·  {s.event_count:,} "
+                                     "events")
+            self.vault_label.setToolTip(str(s.vault.root))
+        if self.identity is None:
+            self.identity_button.setText("No identity: File › New identity…")
+        elif self.key is None:
+            self.identity_button.setText(f"Locked: {self.identity.actor} (click to unlock)")
+        else:
+            self.identity_button.setText(f"Signing as {self.identity.actor}  ·  "
+                                         f"{self.identity.fingerprint}")
+        self.identity_button.setToolTip("Click to lock your identity" if self.key is not None
+                                        else "Click to unlock your identity and sign evidence")
+        report = s.last_report if s is not None else None
+        if report is None:
+            self.verify_label.setText("Not verified")
+            self.verify_label.setStyleSheet("")
+        else:
+            bad = sum(1 for p in report.all_problems if p.severity == "error") + len(
+                report.log.forks)
+            self.verify_label.setText(f"Verified {report.log.event_count:,} events: OK"
+                                      if report.ok else f"Verification FAILED: {bad} problem"
+                                      + ("" if bad == 1 else "s"))
+            colour = theme.accent("ok" if report.ok else "error").name()
+            self.verify_label.setStyleSheet(f"color: {colour}")
+        self._update_actions()
+
+    # -- evidence ---------------------------------------------------------------------------------
+
+    def _open_dialog(self, dialog: QWidget) -> None:
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self._dialog = dialog
+        dialog.open()  # type: ignore[attr-defined]
+
+    def _selected_key(self) -> str | None:
+        beliefs = self.views.get("Beliefs")
+        return beliefs.selected_key() if beliefs is not None else None  # type: ignore[attr-defined]
+
+    def on_observe(self) -> None:
+        if self.session is None:
+            return
+        from provara_desktop.ui.dialogs.evidence_dialogs import ObserveDialog
+
+        self._open_dialog(ObserveDialog(self.session, self, unlocker=self.ensure_unlocked,
+                                        key=self._selected_key()))
+
+    def on_attest(self, key: str | None = None) -> None:
+        if self.session is None:
+            return
+        from provara_desktop.ui.dialogs.evidence_dialogs import AttestDialog
+
+        self._open_dialog(AttestDialog(self.session, self, unlocker=self.ensure_unlocked,
+                                       key=key or self._selected_key()))
+
+    def on_retract(self, key: str | None = None) -> None:
+        if self.session is None:
+            return
+        from provara_desktop.ui.dialogs.evidence_dialogs import RetractDialog
+
+        self._open_dialog(RetractDialog(self.session, self, unlocker=self.ensure_unlocked,
+                                        key=key or self._selected_key()))
+
+    # -- bundles (the dialogs live in bundle_dialogs.py, imported when used) ---------------
+
+    def _bundle(self, name: str, *args: Any) -> None:
+        if self.session is None:
+            return
+        try:  # D's module; looked up when used so this window works without it
+            bundle_dialogs = importlib.import_module("provara_desktop.ui.dialogs.bundle_dialogs")
+        except ImportError as exc:
+            show_exception(self, exc)
+            return
+        getattr(bundle_dialogs, name)(self, self.session, *args)
+
+    def on_export_bundle(self) -> None:
+        self._bundle("export_bundle")
+
+    def on_import_bundle(self) -> None:
+        self._bundle("import_bundle")
+
+    def on_evidence_report(self) -> None:
+        self._bundle("evidence_report")
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802
+        if any(self._dropped_target(u.toLocalFile()) for u in event.mimeData().urls()
+               if u.isLocalFile()):
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802
+        for url in event.mimeData().urls():
+            kind = self._dropped_target(url.toLocalFile()) if url.isLocalFile() else None
+            if kind == "bundle":
+                self._bundle("import_bundle", url.toLocalFile())
+            elif kind == "vault":
+                self.open_vault(Path(url.toLocalFile()))
+        event.acceptProposedAction()
+
+    @staticmethod
+    def _dropped_target(path: str) -> str | None:
+        if path.endswith(BUNDLE_SUFFIX) and os.path.isfile(path):
+            return "bundle"
+        if os.path.isfile(os.path.join(path, "manifest.json")):
+            return "vault"
+        return None
+
+    # -- vault menu, view, help ------------------------------------------------------------------
+
+    def on_verify(self) -> None:
+        verify = self.views.get("Verify")
+        if verify is None:
+            return
+        self.tabs.setCurrentWidget(verify)
+        verify.start()  # type: ignore[attr-defined]
+
+    def on_reindex(self) -> None:
+        if self.session is None:
+            return
+        self.statusBar().showMessage("Rebuilding the index…")
+        run_op(self, self.session.reindex).success(
+            lambda n: self.statusBar().showMessage(f"Index rebuilt: {n:,} events", 5000))
+
+    def set_theme(self, name: str) -> None:
+        app = QApplication.instance()
+        if isinstance(app, QApplication):
+            theme.apply_theme(app, name)
+        self.settings.set(THEME, name)
+        self.theme_actions[name].setChecked(True)
+
+    def on_color_scheme_changed(self) -> None:
+        """The desktop switched between light and dark: follow it if the theme is "system"."""
+        if self.settings.get(THEME) == "system":
+            self.set_theme("system")
+
+    def on_about(self) -> None:
+        from provara_desktop import __version__
+
+        QMessageBox.about(self, "About provara-desktop",
+                          f"<b>provara-desktop {__version__}</b><p>A signed, chained evidence "
+                          "vault for investigators, in the Provara Protocol v1.0 format.</p>"
+                          f"<p>Profile: {self.home}<br>Settings: {self.settings.path}</p>")
+
+    # -- persistence ------------------------------------------------------------------------------
+
+    def _restore_window_state(self) -> None:
+        geometry = self.settings.get(WINDOW_GEOMETRY)
+        if not geometry.isEmpty():
+            self.restoreGeometry(geometry)
+        state = self.settings.get(WINDOW_STATE)
+        if not state.isEmpty():
+            self.restoreState(state)
+        self._saved_tab = self.settings.get(CURRENT_TAB)
+        self.tabs.setCurrentIndex(min(max(0, self._saved_tab), self.tabs.count() - 1))
+
+    def _save_view_state(self) -> None:
+        for name, view in self.views.items():
+            for table, key in self._tables_of(name, view):
+                self.settings.set_header_state(key, table.horizontalHeader().saveState())
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
+        self.settings.set(WINDOW_GEOMETRY, self.saveGeometry())
+        self.settings.set(WINDOW_STATE, self.saveState())
+        self.settings.set(CURRENT_TAB, self.tabs.currentIndex())
+        self._retire_views()
+        self.settings.sync()
+        self._poll.stop()
+        if self.session is not None:
+            self.session.close()
+            self.session = None
+        super().closeEvent(event)

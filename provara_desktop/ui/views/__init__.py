@@ -1,0 +1,1 @@
+"""Qt views: the widgets the main window embeds."""

@@ -1,0 +1,365 @@
+"""The beliefs tab: the four namespaces as one filterable, searchable table, and the full
+history of the selected belief underneath.
+
+Refreshes are throttled (STYLE rule 2): a change only marks the view dirty and a 250 ms
+timer takes one snapshot; while the tab is hidden nothing is refreshed until it is shown.
+Snapshots and histories are read on the session's query thread, never on the GUI thread.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QItemSelectionModel, Qt, QTimer, Signal
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSplitter,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from provara_desktop.core.reducer import NAMESPACES
+from provara_desktop.ui.models.beliefs_model import (
+    BeliefFilterProxy,
+    BeliefsModel,
+    KeyRole,
+    NamespaceRole,
+    diff_rows,
+)
+from provara_desktop.ui.models.history_model import EventIdRole, HistoryModel
+from provara_desktop.ui.ops import run_op
+
+if TYPE_CHECKING:
+    from PySide6.QtGui import QShowEvent
+
+    from provara_desktop.runtime.bus import Changes
+    from provara_desktop.runtime.session import BeliefRow, HistoryStep, VaultSession
+    from provara_desktop.ui.models.beliefs_model import RowOp
+
+log = logging.getLogger(__name__)
+REFRESH_MS = 250
+# Sorting goes through Python data() for every comparison (n log n calls): fine for tens of
+# thousands of beliefs, a multi-second freeze for 150k. Above this, rows stay in namespace
+# and key order and the header explains why.
+MAX_SORTABLE_ROWS = 30_000
+# A first snapshot of a big vault is shown in slices, one per event-loop turn: the filter
+# proxy looks at every new row in Python, and 150k rows at once stall the GUI ~0.3 s.
+FILL_CHUNK = 5_000
+
+
+def set_widths(table: QTableView, widths: list[int]) -> None:
+    """Readable first-run column widths (the user's own widths are restored later)."""
+    for col, width in enumerate(widths):
+        table.setColumnWidth(col, width)
+
+
+def make_table(parent: QWidget, name: str) -> QTableView:
+    table = QTableView(parent)
+    table.setObjectName(name)
+    table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+    table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+    table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    table.setAlternatingRowColors(True)
+    table.setWordWrap(False)
+    table.verticalHeader().setVisible(False)
+    table.verticalHeader().setDefaultSectionSize(22)
+    header = table.horizontalHeader()
+    header.setStretchLastSection(True)
+    header.setResizeContentsPrecision(0)  # never measure every row of a big model
+    header.setSectionsMovable(True)
+    return table
+
+
+class BeliefsView(QWidget):
+    event_selected = Signal(str)  # a history row the user wants to see in the timeline
+    attest_requested = Signal(str)  # belief key ("subject:predicate")
+    retract_requested = Signal(str)
+
+    def __init__(self, session: VaultSession, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("beliefsView")
+        self._session = session
+        self._dirty = True
+        self._history_key: str | None = None
+        self._applying = False
+        self._fill_generation = 0
+
+        self.namespace = QComboBox(self)
+        self.namespace.setObjectName("namespaceFilter")
+        self.namespace.addItem("All namespaces", None)
+        for ns in NAMESPACES:
+            self.namespace.addItem(ns.capitalize(), ns)
+        self.namespace.currentIndexChanged.connect(self.on_namespace_changed)
+        self.search = QLineEdit(self)
+        self.search.setObjectName("beliefSearch")
+        self.search.setPlaceholderText("Search subject, predicate or value")
+        self.search.setClearButtonEnabled(True)
+        self.search.textChanged.connect(self.on_search_edited)
+        self.status = QLabel("Computing beliefs…", self)
+        self.status.setObjectName("beliefsStatus")
+
+        self.model = BeliefsModel(self)
+        self.proxy = BeliefFilterProxy(self)
+        # Not dynamic: an edited value must not re-run the filter over every row (150k on a
+        # big vault); inserted rows are still filtered, and a header click still sorts.
+        self.proxy.setDynamicSortFilter(False)
+        self.proxy.setSourceModel(self.model)
+        self.proxy.setSortCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+        self.table = make_table(self, "beliefsTable")
+        self.table.setModel(self.proxy)
+        self.table.setSortingEnabled(True)
+        self.table.horizontalHeader().setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
+        self.table.selectionModel().currentRowChanged.connect(self.on_current_changed)
+        set_widths(self.table, [90, 230, 260, 330])
+
+        self.history_title = QLabel("Select a belief to see its history.", self)
+        self.history_title.setObjectName("historyTitle")
+        self.history_model = HistoryModel(self)
+        self.history = make_table(self, "historyTable")
+        self.history.setModel(self.history_model)
+        self.history.activated.connect(self.on_history_activated)
+        set_widths(self.history, [50, 200, 105, 180, 180, 80, 190, 220])
+        self.attest_button = QPushButton("Attest…", self)
+        self.attest_button.setObjectName("attestBeliefButton")
+        self.attest_button.setToolTip("Make a value of this belief canonical, citing evidence")
+        self.attest_button.clicked.connect(self.on_attest_clicked)
+        self.retract_button = QPushButton("Retract…", self)
+        self.retract_button.setObjectName("retractBeliefButton")
+        self.retract_button.clicked.connect(self.on_retract_clicked)
+        for b in (self.attest_button, self.retract_button):
+            b.setEnabled(False)
+
+        bar = QHBoxLayout()
+        bar.addWidget(self.namespace)
+        bar.addWidget(self.search, 1)
+        bar.addWidget(self.status)
+        hist_bar = QHBoxLayout()
+        hist_bar.addWidget(self.history_title, 1)
+        hist_bar.addWidget(self.attest_button)
+        hist_bar.addWidget(self.retract_button)
+        lower = QWidget(self)
+        lower_lay = QVBoxLayout(lower)
+        lower_lay.setContentsMargins(0, 0, 0, 0)
+        lower_lay.addLayout(hist_bar)
+        lower_lay.addWidget(self.history)
+        self.splitter = QSplitter(Qt.Orientation.Vertical, self)
+        self.splitter.addWidget(self.table)
+        self.splitter.addWidget(lower)
+        self.splitter.setSizes([400, 250])
+        lay = QVBoxLayout(self)
+        lay.addLayout(bar)
+        lay.addWidget(self.splitter, 1)
+
+        self._refresh_timer = QTimer(self)
+        self._refresh_timer.setSingleShot(True)
+        self._refresh_timer.setInterval(REFRESH_MS)
+        self._refresh_timer.timeout.connect(self.on_refresh_timer)
+        self._search_timer = QTimer(self)  # debounce typing on big vaults
+        self._search_timer.setSingleShot(True)
+        self._search_timer.setInterval(150)
+        self._search_timer.timeout.connect(self.on_search_timer)
+        self._progress_timer = QTimer(self)
+        self._progress_timer.setInterval(300)
+        self._progress_timer.timeout.connect(self.on_progress_timer)
+        self._refresh_timer.start()
+
+    # -- refresh ---------------------------------------------------------------------------
+
+    def on_changes(self, changes: Changes) -> None:
+        if changes.beliefs or changes.vault or changes.events:
+            self._dirty = True
+            if not self._refresh_timer.isActive():
+                self._refresh_timer.start()
+
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802
+        super().showEvent(event)
+        if self._dirty and not self._refresh_timer.isActive():
+            self._refresh_timer.start()
+
+    def on_refresh_timer(self) -> None:
+        if self._session.closed or not self._dirty:
+            return
+        if not self.isVisible() and self.model.rows:
+            return  # deferred: showEvent picks it up
+        self._dirty = False
+        if self._session.beliefs() is None:
+            self._dirty = True  # the reducer's arrival publishes a change; poll meanwhile
+            self.on_progress_timer()
+            self._progress_timer.start()
+            return
+        self._progress_timer.stop()
+        old, session = list(self.model.rows), self._session
+
+        def job() -> tuple[list[BeliefRow], list[RowOp] | None]:
+            new = session.belief_rows_now()
+            return new, (diff_rows(old, new) if old else None)
+
+        run_op(self, lambda: session.query(job)).success(self.on_rows)
+
+    def on_progress_timer(self) -> None:
+        if self._session.beliefs_error:
+            self.status.setText(f"Cannot compute beliefs: {self._session.beliefs_error}")
+            self._progress_timer.stop()
+            return
+        if self._session.beliefs() is not None:
+            self._progress_timer.stop()
+            if self._dirty:
+                self._refresh_timer.start()
+            return
+        p = self._session.beliefs_progress
+        self.status.setText(f"Computing beliefs… {p.done:,} of {p.total:,} events"
+                            if p.total > 1 else "Computing beliefs…")
+
+    def on_rows(self, result: tuple[list[BeliefRow], list[RowOp] | None]) -> None:
+        rows, ops = result
+        selected = self.selected_belief()
+        reducer = self._session.beliefs()
+        self._applying = True  # the selection may blink while rows move: not a user choice
+        try:
+            self._fill_generation += 1  # a slice-by-slice fill still running is stale now
+            if ops is not None and len(self.model.rows) + sum(
+                    len(ins) - rem for _at, rem, ins in ops) == len(rows):
+                self.model.apply_rows(ops, reducer)  # keeps selection and scroll position
+            else:
+                self.model.set_rows(rows[:FILL_CHUNK], reducer)
+                if len(rows) > FILL_CHUNK:
+                    self._fill_rest(rows, FILL_CHUNK, self._fill_generation)
+            if selected is not None and self.selected_belief() != selected:
+                # the selected belief moved namespace (local -> contested...): follow it
+                present = set(rows)
+                ns = next((n for n in NAMESPACES if (n, selected[1]) in present), None)
+                if ns is not None:
+                    self.select_belief(ns, selected[1])
+        finally:
+            self._applying = False
+        self._update_status()
+        if self._history_key is None:
+            return
+        if self._history_key in {k for _ns, k in rows}:
+            # Follow the belief even when the filter now hides its row: the history panel
+            # is about the belief the user picked.
+            self._load_history(self._history_key)
+        else:
+            self.on_current_changed()  # the belief is gone: say so, not a stale history
+
+    def _fill_rest(self, rows: list[BeliefRow], start: int, generation: int) -> None:
+        if generation != self._fill_generation or self._session.closed:
+            return
+        end = min(len(rows), start + FILL_CHUNK)
+        self.model.append_rows(rows[start:end])
+        self._update_status()
+        if end < len(rows):
+            QTimer.singleShot(0, self, lambda: self._fill_rest(rows, end, generation))
+
+    def _update_sorting(self) -> None:
+        sortable = self.model.rowCount() <= MAX_SORTABLE_ROWS
+        if sortable != self.table.isSortingEnabled():
+            self.table.setSortingEnabled(sortable)
+            if not sortable:
+                self.proxy.sort(-1)  # back to namespace, key order
+        self.table.horizontalHeader().setToolTip(
+            "" if sortable else f"More than {MAX_SORTABLE_ROWS:,} beliefs: they are listed by "
+            "namespace and key; filter or search to narrow them")
+
+    def _update_status(self) -> None:
+        self._update_sorting()
+        shown, total = self.proxy.rowCount(), self.model.rowCount()
+        self.status.setText(f"{total:,} beliefs" if shown == total else
+                            f"{shown:,} of {total:,} beliefs")
+
+    # -- filtering -------------------------------------------------------------------------
+
+    def on_namespace_changed(self) -> None:
+        self.proxy.set_namespace(self.namespace.currentData())
+        self._update_status()
+
+    def on_search_edited(self) -> None:
+        # a search re-filters every belief: on a big vault wait for a pause in the typing
+        self._search_timer.start(150 if self.model.rowCount() < 20_000 else 400)
+
+    def on_search_timer(self) -> None:
+        self.proxy.set_search(self.search.text())
+        self._update_status()
+
+    # -- selection and history ---------------------------------------------------------------
+
+    def selected_belief(self) -> tuple[str, str] | None:
+        """(namespace, key) of the selected row, or None."""
+        idx = self.table.selectionModel().currentIndex()
+        if not idx.isValid():
+            return None
+        return idx.data(NamespaceRole), idx.data(KeyRole)
+
+    def selected_key(self) -> str | None:
+        sel = self.selected_belief()
+        return sel[1] if sel else None
+
+    def select_belief(self, namespace: str, key: str) -> bool:
+        try:
+            src_row = self.model.rows.index((namespace, key))
+        except ValueError:
+            return False
+        idx = self.proxy.mapFromSource(self.model.index(src_row, 0))
+        if not idx.isValid():
+            return False
+        self.table.selectionModel().setCurrentIndex(
+            idx, QItemSelectionModel.SelectionFlag.ClearAndSelect
+            | QItemSelectionModel.SelectionFlag.Rows)
+        self.table.scrollTo(idx)
+        return True
+
+    def on_current_changed(self) -> None:
+        if self._applying:
+            return
+        key = self.selected_key()
+        for b in (self.attest_button, self.retract_button):
+            b.setEnabled(key is not None)
+        if key != self._history_key:
+            self._history_key = key
+            if key is None:
+                self.history_title.setText("Select a belief to see its history.")
+                self.history_model.set_history(None, [])
+            else:
+                self.history_title.setText(f"History of {key}: loading…")
+                self._load_history(key)
+
+    def _load_history(self, key: str) -> None:
+        if self._session.closed:
+            return
+        run_op(self, lambda: self._session.history(key)).success(
+            lambda steps: self.on_history(key, steps))
+
+    def on_history(self, key: str, steps: list[HistoryStep]) -> None:
+        if key != self._history_key:
+            return  # the user moved on while it loaded
+        self.history_model.set_history(key, steps)
+        path = [steps[0].state_before] if steps else []
+        for s in steps:
+            if s.state_after != path[-1]:
+                path.append(s.state_after)
+        self.history_title.setText(
+            f"History of {key}: {len(steps)} event{'' if len(steps) == 1 else 's'} · "
+            + " → ".join(path))
+
+    def on_history_activated(self) -> None:
+        idx = self.history.currentIndex()
+        eid = idx.data(EventIdRole) if idx.isValid() else None
+        if eid:
+            self.event_selected.emit(eid)
+
+    def on_attest_clicked(self) -> None:
+        key = self.selected_key()
+        if key:
+            self.attest_requested.emit(key)
+
+    def on_retract_clicked(self) -> None:
+        key = self.selected_key()
+        if key:
+            self.retract_requested.emit(key)

@@ -1,0 +1,186 @@
+"""VaultSession without Qt: beliefs built in the background and kept current, a belief's
+history with the states it moved through, verification kept as last_report, identity."""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING
+
+import nacl.pwhash
+import pytest
+
+from provara_desktop.core.errors import IdentityError, UserCancelled
+from provara_desktop.runtime.bus import EventBus, VaultChanged
+from provara_desktop.runtime.progress import CancelToken, Progress
+from provara_desktop.runtime.session import VaultSession, belief_rows
+from provara_desktop.store.identity import IdentityStore
+from provara_desktop.store.vault import Vault
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+
+FAST = {"opslimit": nacl.pwhash.argon2id.OPSLIMIT_MIN,
+        "memlimit": nacl.pwhash.argon2id.MEMLIMIT_MIN}
+
+
+class Recorder:
+    """A bus subscriber (held weakly by the bus, so the test keeps it)."""
+
+    def __init__(self) -> None:
+        self.events: list[VaultChanged] = []
+        self.lock = threading.Lock()
+
+    def on_event(self, event: object) -> None:
+        if isinstance(event, VaultChanged):
+            with self.lock:
+                self.events.append(event)
+
+
+@pytest.fixture
+def session(home: Path) -> Iterator[VaultSession]:
+    store = IdentityStore(home, **FAST)
+    ident = store.create("Ana Lyst", "pw")
+    key = store.unlock("pw")
+    vault = Vault.init(home / "v", key=key, actor=ident.actor, home=home)
+    s = VaultSession(vault, bus=EventBus())
+    s.unlock(key, ident.actor, ident)
+    yield s
+    s.close()
+
+
+def test_beliefs_are_built_in_background_and_advance_with_writes(session: VaultSession) -> None:
+    rec = Recorder()
+    session.bus.subscribe(rec.on_event)
+    reducer = session.start().result(timeout=10)
+    assert session.beliefs() is reducer
+    assert session.beliefs_progress.done == session.beliefs_progress.total
+    assert any(e.changes.beliefs for e in rec.events)
+    session.observe(subject="door", predicate="status", value="open").result(timeout=10)
+    r = session.beliefs()
+    assert r is not None
+    assert r.local["door:status"]["value"] == "open"
+    rows = session.belief_rows().result(timeout=10)
+    assert ("local", "door:status") in rows
+    assert rows == belief_rows(r)
+    last = rec.events[-1].changes
+    assert last.events
+    assert last.beliefs
+    assert last.first_new_pos == 2  # genesis + seed came first
+
+
+def test_history_follows_the_belief_through_every_namespace(session: VaultSession) -> None:
+    session.start().result(timeout=10)
+    k = dict(subject="exhibit-7", predicate="location")
+    a = session.observe(**k, value="locker 1", confidence=0.9).result(timeout=10)
+    session.observe(**k, value="evidence room", confidence=0.8).result(timeout=10)
+    session.attest(**k, value="locker 1", targets=[a.events[0]["event_id"]]).result(timeout=10)
+    session.retract(**k, reason="moved to the lab").result(timeout=10)
+    # an unrelated belief must not show up in this history
+    session.observe(subject="exhibit-8", predicate="location", value="x").result(timeout=10)
+
+    steps = session.history("exhibit-7:location").result(timeout=10)
+    assert [s.type for s in steps] == ["OBSERVATION", "OBSERVATION", "ATTESTATION", "RETRACTION"]
+    assert [(s.state_before, s.state_after) for s in steps] == [
+        ("none", "local"), ("local", "contested"), ("contested", "canonical"),
+        ("canonical", "archived")]
+    assert steps[0].value == '"locker 1"'
+    assert steps[0].confidence == 0.9
+    assert "settles " + a.events[0]["event_id"] in steps[2].detail
+    assert steps[3].detail == "moved to the lab"
+    assert [s.pos for s in steps] == sorted(s.pos for s in steps)
+    r = session.beliefs()
+    assert r is not None
+    assert "exhibit-7:location" in r.archived
+
+
+def test_history_of_a_key_whose_subject_holds_a_colon(session: VaultSession) -> None:
+    session.observe(subject="case:12", predicate="lead", value="Ana").result(timeout=10)
+    steps = session.history("case:12:lead").result(timeout=10)
+    assert len(steps) == 1
+    assert steps[0].state_after == "local"
+
+
+def test_writing_while_locked_is_refused_and_changes_nothing(session: VaultSession) -> None:
+    before = session.vault.events_path.read_bytes()
+    session.lock()
+    assert not session.unlocked
+    with pytest.raises(IdentityError, match="locked"):
+        session.observe(subject="a", predicate="b", value=1).result(timeout=10)
+    assert session.vault.events_path.read_bytes() == before
+
+
+def test_verify_keeps_the_report_and_announces_it(session: VaultSession) -> None:
+    rec = Recorder()
+    session.bus.subscribe(rec.on_event)
+    progress = Progress()
+    report = session.verify(progress=progress).result(timeout=30)
+    assert report.ok
+    assert session.last_report is report
+    assert progress.fraction == 1.0
+    assert any(e.changes.verification for e in rec.events)
+
+
+def test_cancelled_verify_keeps_the_previous_report(session: VaultSession) -> None:
+    first = session.verify().result(timeout=30)
+    token = CancelToken()
+    token.cancel()
+    with pytest.raises(UserCancelled):
+        session.verify(cancel=token).result(timeout=30)
+    assert session.last_report is first
+
+
+def test_reindex_rebuilds_index_and_beliefs(session: VaultSession) -> None:
+    session.observe(subject="a", predicate="b", value=1).result(timeout=10)
+    assert session.reindex().result(timeout=30) == 3
+    r = session.beliefs()
+    assert r is not None
+    assert r.local["a:b"]["value"] == 1
+
+
+def test_close_cancels_a_running_rebuild(session: VaultSession, monkeypatch) -> None:
+    # Make the replay slow enough to be caught mid-way, then close: close must not wait
+    # for the whole replay, and the rebuild reports cancellation.
+    import provara_desktop.runtime.session as mod
+
+    monkeypatch.setattr(mod, "_CANCEL_EVERY", 1)
+    started = threading.Event()
+    real_events = session.vault.events
+
+    def slow_events():  # type: ignore[no-untyped-def]
+        for ev in real_events():
+            started.set()
+            yield ev
+        for _ in range(10_000):  # an endless-looking log
+            threading.Event().wait(0.001)
+            yield {"type": "OBSERVATION", "payload": {}}
+
+    monkeypatch.setattr(session.vault, "events", slow_events)
+    fut = session.start()
+    assert started.wait(5)
+    session.close()
+    with pytest.raises(UserCancelled):
+        fut.result(timeout=5)
+
+
+def test_appends_by_another_program_are_picked_up(session: VaultSession) -> None:
+    """The CLI with the same profile shares our index, so the index's count alone cannot
+    show the change: the session compares with what it last announced."""
+    from provara_desktop.store.evidence import observe
+
+    session.start().result(timeout=10)
+    rec = Recorder()
+    session.bus.subscribe(rec.on_event)
+    assert session.check_external().result(timeout=10) is False
+    other = Vault.open(session.vault.root, home=session.vault.home)
+    assert session.key is not None
+    assert session.actor is not None
+    observe(other, session.key, session.actor, subject="door", predicate="status", value="shut")
+    other.close()
+    assert session.check_external().result(timeout=10) is True
+    assert session.event_count == 3
+    r = session.beliefs()
+    assert r is not None
+    assert r.local["door:status"]["value"] == "shut"
+    assert rec.events[-1].source == "external"
+    assert rec.events[-1].changes.first_new_pos == 2
