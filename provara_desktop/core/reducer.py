@@ -236,6 +236,20 @@ class Reducer:
     def contested_keys(self) -> list[str]:
         return sorted(self._contested)
 
+    def is_contested(self, key: str) -> bool:
+        """Whether ``key`` is contested now, without building its entry (O(1))."""
+        return key in self._contested
+
+    def contest_stamp(self, key: str) -> tuple[str, int, Any] | None:
+        """(reason, evidence count, last evidence id) of a contested key, or None: cheap
+        to read, and equal stamps mean equal entries (evidence is append-only), so a view
+        can reuse what it built from contested_entry() until the stamp moves."""
+        contest = self._contested.get(key)
+        if contest is None:
+            return None
+        n = contest.evidence_len
+        return (contest.reason, n, self._evidence[key][n - 1][0] if n else None)
+
     def evidence_for(self, key: str) -> list[dict[str, Any]]:
         """Every piece of evidence recorded for a belief key, in order."""
         return [_evidence_dict(ev) for ev in self._evidence.get(key, ())]

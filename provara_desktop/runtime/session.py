@@ -65,10 +65,9 @@ class HistoryStep:
 def belief_state(reducer: Reducer, key: str) -> str:
     """Where ``key`` sits now: "canonical", "local", "contested", "archived", combinations
     the reducer allows (a key can be local and contested at once), or "none"."""
-    # _contested is the reducer's own record; contested_entry() would build the grouped
-    # evidence (O(evidence)) just to answer "is it there", once per history step.
-    present = [ns for ns, table in (("canonical", reducer.canonical), ("local", reducer.local),
-                                    ("contested", reducer._contested)) if key in table]
+    present = [ns for ns, here in (("canonical", key in reducer.canonical),
+                                   ("local", key in reducer.local),
+                                   ("contested", reducer.is_contested(key))) if here]
     if not present and key in reducer.archived:
         present = ["archived"]
     return " + ".join(present) or "none"
@@ -77,7 +76,8 @@ def belief_state(reducer: Reducer, key: str) -> str:
 def belief_rows(reducer: Reducer) -> list[BeliefRow]:
     """All (namespace, key) pairs, namespaces in protocol order, keys sorted."""
     tables: dict[str, Any] = {"canonical": reducer.canonical, "local": reducer.local,
-                              "contested": reducer._contested, "archived": reducer.archived}
+                              "contested": reducer.contested_keys,
+                              "archived": reducer.archived}
     return [(ns, key) for ns in NAMESPACES for key in sorted(tables[ns])]
 
 

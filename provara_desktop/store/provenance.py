@@ -594,21 +594,6 @@ def contested_detail(reducer: Reducer, vault: Vault, key: str,
     return ContestedDetail(summary, entry["canonical_value"], by_value)
 
 
-def _contest_stamp(reducer: Reducer, key: str) -> tuple[Any, ...] | None:
-    """What a contested entry is made of, cheaply: (reason, evidence prefix length, last
-    evidence id). Equal stamps mean equal entries, so a summary can be reused.
-
-    The reducer has no public accessor for this yet (contested_entry() builds every piece
-    of evidence: ~30 ms for a hot key of a million-event vault), so it is read defensively
-    from its private record; None means "unknown, compute it"."""
-    contest = getattr(reducer, "_contested", {}).get(key)
-    evidence = getattr(reducer, "_evidence", {}).get(key)
-    n = getattr(contest, "evidence_len", None)
-    if contest is None or not isinstance(n, int) or not evidence or n > len(evidence):
-        return None
-    return (getattr(contest, "reason", None), n, evidence[n - 1][0])
-
-
 class ContestedCache:
     """Summaries of contested beliefs, recomputed only for entries that changed: after one
     new event at most one belief's contest moves, so a refresh costs one entry, not all."""
@@ -626,7 +611,7 @@ class ContestedCache:
         out = []
         fresh: dict[str, tuple[tuple[Any, ...], ContestedSummary]] = {}
         for key in reducer.contested_keys:
-            stamp = _contest_stamp(reducer, key)
+            stamp = reducer.contest_stamp(key)
             known = self._by_key.get(key)
             if stamp is not None and known is not None and known[0] == stamp:
                 summary = known[1]
