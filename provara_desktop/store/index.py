@@ -52,29 +52,15 @@ from typing import Any, Self
 
 from sqlite_utils import Database
 
+from provara_desktop.store.index_rows import _COLUMNS, _SELECT_COLUMNS, IndexRow
+from provara_desktop.store.index_timeline import TimelineQueries
+
 log = logging.getLogger(__name__)
+__all__ = ["BULK_MIN_ROWS", "Coverage", "EventIndex", "IndexRow", "index_path_for",
+           "row_from_event"]
 
 SCHEMA_VERSION = "1"
 
-# Column order of the events table == field order of IndexRow, so a SELECT of _COLUMNS maps
-# positionally onto IndexRow(*row) without building a dict per row.
-_COLUMNS: tuple[str, ...] = (
-    "pos",
-    "event_id",
-    "type",
-    "actor",
-    "actor_key_id",
-    "timestamp_utc",
-    "namespace",
-    "subject",
-    "predicate",
-    "prev_event_hash",
-    "offset",
-    "length",
-    "first_seen_utc",
-)
-# "offset" is an SQL keyword, so every column name is quoted in hand-written SQL.
-_SELECT_COLUMNS = ", ".join(f'"{c}"' for c in _COLUMNS)
 _INSERT_SQL = f"INSERT INTO events ({_SELECT_COLUMNS}) VALUES ({', '.join('?' for _ in _COLUMNS)})"
 _SET_META_SQL = (
     "INSERT INTO meta(key, value) VALUES (?, ?) "
@@ -110,28 +96,6 @@ BULK_MIN_ROWS = 1000
 # order and takes tens of MB per million events, far beyond the default 2 MiB cache; 64 MiB keeps
 # the pages a catch-up append touches resident, at a bounded memory cost.
 _CACHE_KIB = 64 * 1024
-
-# A time window holding fewer events than this is read through the timestamp index.
-_NARROW_RANGE = 20_000
-
-
-@dataclass(frozen=True, slots=True)
-class IndexRow:
-    """One indexed log line. Field order matches the ``events`` table's column order."""
-
-    pos: int
-    event_id: str
-    type: str | None
-    actor: str | None
-    actor_key_id: str | None
-    timestamp_utc: str | None
-    namespace: str | None
-    subject: str | None
-    predicate: str | None
-    prev_event_hash: str | None
-    offset: int
-    length: int
-    first_seen_utc: str  # when THIS replica first stored the event (not signed, not shared)
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,7 +194,7 @@ class _BulkGuard:
     id_hashes: set[int]
 
 
-class EventIndex:
+class EventIndex(TimelineQueries):
     """The SQLite index of one vault's event log. Create with :meth:`open`."""
 
     # Per-instance knob so tests can exercise bulk loads with a handful of rows.
@@ -642,23 +606,6 @@ class EventIndex:
 
     # ------------------------------------------------------------------ queries
 
-    @staticmethod
-    def _where(
-        actor: str | None, type_: str | None, subject: str | None, predicate: str | None
-    ) -> tuple[list[str], list[Any]]:
-        clauses: list[str] = []
-        params: list[Any] = []
-        for column, value in (
-            ("actor", actor),
-            ("type", type_),
-            ("subject", subject),
-            ("predicate", predicate),
-        ):
-            if value is not None:
-                clauses.append(f'"{column}" = ?')
-                params.append(value)
-        return clauses, params
-
     def count(
         self,
         *,
@@ -799,216 +746,3 @@ class EventIndex:
             self._needs_indexes()
             row = self._conn.execute(sql, params).fetchone()
         return None if row is None or row[0] is None else int(row[0])
-
-    # ------------------------------------------------------------------ provenance queries
-    #
-    # Used by the timeline and the contested workbench. Time bounds are ISO-8601 strings in
-    # the form the protocol writes (``datetime.isoformat()``, "+00:00"); they compare as
-    # strings, which is the order of the timestamp indexes. Ranges are half-open:
-    # ``start <= timestamp_utc < end``; None leaves that side open.
-
-    @staticmethod
-    def _filters(
-        *,
-        actor: str | None = None,
-        type_: str | None = None,
-        subject: str | None = None,
-        predicate: str | None = None,
-        namespace: str | None = None,
-        start: str | None = None,
-        end: str | None = None,
-    ) -> tuple[list[str], list[Any]]:
-        clauses, params = EventIndex._where(actor, type_, subject, predicate)
-        if namespace is not None:
-            clauses.append('"namespace" = ?')
-            params.append(namespace)
-        if start is not None:
-            clauses.append("timestamp_utc >= ?")
-            params.append(start)
-        if end is not None:
-            clauses.append("timestamp_utc < ?")
-            params.append(end)
-        return clauses, params
-
-    def positions(
-        self,
-        *,
-        actor: str | None = None,
-        type: str | None = None,  # shadows the builtin on purpose: mirrors the field
-        subject: str | None = None,
-        predicate: str | None = None,
-        namespace: str | None = None,
-        start: str | None = None,
-        end: str | None = None,
-        after_pos: int = -1,
-        limit: int | None = None,
-    ) -> list[int]:
-        """Positions (ascending, ``> after_pos``) of the events matching every filter: a
-        filtered table holds these ints, never the rows, so 100k matches cost ~1 MB."""
-        clauses, params = self._filters(actor=actor, type_=type, subject=subject,
-                                         predicate=predicate, namespace=namespace,
-                                         start=start, end=end)
-        clauses.append("pos > ?")
-        params.append(after_pos)
-        source = "events"
-        if start is not None and end is not None and self.count_time_range(
-                start, end, cap=_NARROW_RANGE) < _NARROW_RANGE:
-            # A narrow time window: gather its few rows from the timestamp index and sort
-            # them, rather than let SQLite walk every position testing the time (~130 ms
-            # per million events).
-            source = "events INDEXED BY events_timestamp_utc"
-        sql = f"SELECT pos FROM {source} WHERE " + " AND ".join(clauses) + " ORDER BY pos"
-        if limit is not None:
-            sql += " LIMIT ?"
-            params.append(limit)
-        with self._lock:
-            self._needs_indexes()
-            return [int(r[0]) for r in self._conn.execute(sql, params)]
-
-    def time_bounds(self, *, actor: str | None = None) -> tuple[str, str] | None:
-        """(earliest, latest) claimed timestamp, of one actor or of all; None if none.
-
-        Two index seeks (min and max of an index are its ends), not a scan."""
-        if actor is None:
-            lo_sql = "SELECT min(timestamp_utc) FROM events WHERE timestamp_utc > ''"
-            hi_sql = "SELECT max(timestamp_utc) FROM events"
-            params: list[Any] = []
-        else:
-            lo_sql = ("SELECT min(timestamp_utc) FROM events "
-                      "WHERE actor = ? AND timestamp_utc > ''")
-            hi_sql = "SELECT max(timestamp_utc) FROM events WHERE actor = ?"
-            params = [actor]
-        with self._lock:
-            self._needs_indexes()
-            lo = self._conn.execute(lo_sql, params).fetchone()[0]
-            hi = self._conn.execute(hi_sql, params).fetchone()[0]
-        if lo is None or hi is None:
-            return None
-        return str(lo), str(hi)
-
-    def in_time_range(
-        self,
-        start: str | None,
-        end: str | None,
-        *,
-        actor: str | None = None,
-        type: str | None = None,  # shadows the builtin on purpose: mirrors the field
-        subject: str | None = None,
-        namespace: str | None = None,
-        limit: int | None = None,
-    ) -> list[IndexRow]:
-        """Rows with ``start <= timestamp_utc < end`` in time order (ties by pos), at most
-        ``limit`` of them."""
-        clauses, params = self._filters(actor=actor, type_=type, subject=subject,
-                                         namespace=namespace, start=start, end=end)
-        if start is None:
-            clauses.append("timestamp_utc IS NOT NULL")
-        sql = (f"SELECT {_SELECT_COLUMNS} FROM events WHERE " + " AND ".join(clauses)
-               + " ORDER BY timestamp_utc, pos")
-        if limit is not None:
-            sql += " LIMIT ?"
-            params.append(limit)
-        with self._lock:
-            self._needs_indexes()
-            rows = self._conn.execute(sql, params).fetchall()
-        return [IndexRow(*r) for r in rows]
-
-    def count_time_range(
-        self,
-        start: str | None,
-        end: str | None,
-        *,
-        actor: str | None = None,
-        type: str | None = None,  # shadows the builtin on purpose: mirrors the field
-        subject: str | None = None,
-        namespace: str | None = None,
-        cap: int | None = None,
-    ) -> int:
-        """How many rows :meth:`in_time_range` would return; with ``cap``, counting stops
-        there (a caller deciding "all or a sample" needs no more, and a count over a
-        million index entries is not free)."""
-        clauses, params = self._filters(actor=actor, type_=type, subject=subject,
-                                         namespace=namespace, start=start, end=end)
-        if start is None:
-            clauses.append("timestamp_utc IS NOT NULL")
-        inner = "SELECT 1 FROM events WHERE " + " AND ".join(clauses)
-        if cap is not None:
-            inner += " LIMIT ?"
-            params.append(cap)
-        with self._lock:
-            self._needs_indexes()
-            (n,) = self._conn.execute(f"SELECT count(*) FROM ({inner})", params).fetchone()
-        return int(n)
-
-    def time_samples(
-        self,
-        boundaries: Sequence[str],
-        *,
-        actor: str | None = None,
-        type: str | None = None,  # shadows the builtin on purpose: mirrors the field
-        subject: str | None = None,
-        namespace: str | None = None,
-    ) -> list[IndexRow]:
-        """A sample of a dense time range: for each bucket ``[b[i], b[i+1])``, the first
-        event in it (if any), in time order.
-
-        One index seek per bucket, whatever the number of events in the range, so a
-        canvas can draw a million-event range by asking one bucket per few pixels: every
-        bucket that holds events shows one. (With type/subject/namespace filters the seek
-        walks the bucket until a row matches.)"""
-        clauses, params = self._filters(actor=actor, type_=type, subject=subject,
-                                         namespace=namespace)
-        clauses += ["timestamp_utc >= ?", "timestamp_utc < ?"]
-        sql = (f"SELECT {_SELECT_COLUMNS} FROM events WHERE " + " AND ".join(clauses)
-               + " ORDER BY timestamp_utc, pos LIMIT 1")
-        out: list[IndexRow] = []
-        with self._lock:
-            self._needs_indexes()
-            for lo, hi in itertools.pairwise(boundaries):
-                row = self._conn.execute(sql, [*params, lo, hi]).fetchone()
-                if row is not None:
-                    out.append(IndexRow(*row))
-        return out
-
-    def successors(self, event_id: str) -> list[IndexRow]:
-        """Rows naming ``event_id`` as their ``prev_event_hash`` (any actor), by pos. More
-        than one of the same actor is a fork."""
-        with self._lock:
-            self._needs_indexes()
-            rows = self._conn.execute(
-                f"SELECT {_SELECT_COLUMNS} FROM events WHERE prev_event_hash = ? ORDER BY pos",
-                (event_id,),
-            ).fetchall()
-        return [IndexRow(*r) for r in rows]
-
-    def chain_rank(self, actor: str, pos: int) -> int:
-        """How many events of ``actor`` sit at positions ``<= pos`` (1 for its first)."""
-        with self._lock:
-            self._needs_indexes()
-            (n,) = self._conn.execute(
-                "SELECT count(*) FROM events WHERE actor = ? AND pos <= ?", (actor, pos)
-            ).fetchone()
-        return int(n)
-
-    def fork_groups(self) -> list[tuple[str, str | None, list[str]]]:
-        """``(actor, prev_event_hash, event ids by pos)`` for every predecessor that one
-        actor signed more than one successor of (a null predecessor counts: two "first"
-        events), as core.order.detect_forks defines a fork. Grouped from the
-        (prev_event_hash, actor) index alone; the ids are fetched only for the groups."""
-        with self._lock:
-            self._needs_indexes()
-            groups = self._conn.execute(
-                "SELECT prev_event_hash, actor FROM events WHERE actor IS NOT NULL "
-                "GROUP BY prev_event_hash, actor HAVING count(*) > 1"
-            ).fetchall()
-            out: list[tuple[str, str | None, list[str]]] = []
-            for prev, actor in groups:
-                ids = self._conn.execute(
-                    "SELECT event_id FROM events WHERE prev_event_hash IS ? AND actor = ? "
-                    "ORDER BY pos",
-                    (prev, actor),
-                ).fetchall()
-                out.append((str(actor), None if prev is None else str(prev),
-                            [str(r[0]) for r in ids]))
-        out.sort(key=lambda g: (g[0], g[1] or ""))
-        return out
