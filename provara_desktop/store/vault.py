@@ -11,6 +11,7 @@ import hashlib
 import json
 import logging
 import os
+import threading
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -107,6 +108,10 @@ class Vault:
         self._entries: dict[str, FileEntry] = {}
         self._entries_checked = False
         self._manifest_seen: tuple[int, int, int] | None = None  # stat of what we read/wrote
+        # The vault lock is re-entrant within this object (an append syncs the index under
+        # the lock it already holds) and excludes this process's other threads too.
+        self._thread_lock = threading.RLock()
+        self._lock_depth = 0
 
     # -- opening -------------------------------------------------------------------------
 
@@ -199,16 +204,21 @@ class Vault:
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
-        if fcntl is None:
-            yield
-            return
-        fd = os.open(self.root, os.O_RDONLY)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
-        finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-            os.close(fd)
+        with self._thread_lock:
+            self._lock_depth += 1
+            try:
+                if fcntl is None or self._lock_depth > 1:
+                    yield
+                    return
+                fd = os.open(self.root, os.O_RDONLY)
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX)
+                    yield
+                finally:
+                    fcntl.flock(fd, fcntl.LOCK_UN)
+                    os.close(fd)
+            finally:
+                self._lock_depth -= 1
 
     # -- reading the log -----------------------------------------------------------------
 
@@ -275,7 +285,15 @@ class Vault:
 
     def sync_index(self) -> None:
         """Bring the index up to date with the log: index the new tail, or rebuild when the
-        log was rewritten under it (by another tool, or by a reorder)."""
+        log was rewritten under it (by another tool, or by a reorder).
+
+        Under the vault lock: another process sharing this profile (and so this index) may
+        be between writing its log tail and indexing it. Looking then, we took its new lines
+        for a rewritten log, emptied the index, and its own indexing failed after its commit."""
+        with self._locked():
+            self._sync_index_locked()
+
+    def _sync_index_locked(self) -> None:
         index = self.index
         size = self.events_path.stat().st_size
         cov = index.coverage()
