@@ -33,6 +33,21 @@ log = logging.getLogger(__name__)
 __all__ = ["MainWindow", "default_vault_path", "run_app"]
 
 
+def _set_icon(app: QApplication) -> None:
+    """The window icon from resources/: beside the package in a checkout, at the bundle's
+    root in a PyInstaller build. A pip-installed app has none, and looks no worse."""
+    from PySide6.QtGui import QIcon
+
+    base = Path(getattr(sys, "_MEIPASS", None) or Path(__file__).resolve().parents[1])
+    icon = QIcon()
+    for size in (48, 256):
+        path = base / "resources" / "icons" / f"provara-desktop-{size}.png"
+        if path.is_file():
+            icon.addFile(str(path))
+    if not icon.isNull():
+        app.setWindowIcon(icon)
+
+
 def _file_logging(home: Path) -> logging.Handler | None:
     """A rotating log in the profile (a few files of 1 MiB: old ones are pruned)."""
     logs = home / "logs"
@@ -63,6 +78,8 @@ def run_app(*, home: str | None = None, vault: str | None = None,
     app = QApplication.instance() or QApplication(sys.argv[:1])
     assert isinstance(app, QApplication)
     app.setApplicationName("provara-desktop")
+    app.setDesktopFileName("provara-desktop")  # resources/provara-desktop.desktop
+    _set_icon(app)
     app.setOrganizationName("provara")
     home_dir = resolve_home(home)
     log_handler = install_handler()

@@ -1,0 +1,1 @@
+"""Helpers shared by tests and scripts (demonstration vaults); no tests live here."""

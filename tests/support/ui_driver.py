@@ -1,0 +1,217 @@
+"""Driving the real app from inside its own event loop: for screenshots and the UI benchmark.
+
+The app is started with ``provara_desktop.app.run_app`` as a user would start it; these helpers
+then find its widgets by objectName (the stable contract: a "mainWindow" with a "mainTabs"
+QTabWidget) and run a *script*: a generator that yields what to wait for, so every step runs
+in its own event-loop turn and the app repaints, fetches and refreshes in between, exactly as
+it would between a user's actions. Nothing here touches the app's private members.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Generator
+from typing import Any
+
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer
+from PySide6.QtWidgets import QApplication, QMainWindow, QTabWidget, QWidget
+
+# What a script yields: ("sleep", ms) or ("until", predicate, timeout_ms).
+Wait = tuple[Any, ...]
+ScriptGen = Generator[Wait, None, None]
+
+
+def sleep(ms: int) -> Wait:
+    return ("sleep", ms)
+
+
+def until(predicate: Callable[[], bool], timeout_ms: int) -> Wait:
+    return ("until", predicate, timeout_ms)
+
+
+class Script(QObject):
+    """Runs a script generator on the GUI thread; calls ``done`` when it ends or raises.
+    Keep a reference to it while it runs (it is a QObject owning its timer)."""
+
+    def __init__(self, gen: ScriptGen, done: Callable[[BaseException | None], None]) -> None:
+        super().__init__()
+        self._gen, self._done = gen, done
+        self._predicate: Callable[[], bool] | None = None
+        self._deadline = 0.0
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.timeout.connect(self.on_timer)
+
+    def start(self) -> None:
+        self._timer.start(0)
+
+    def on_timer(self) -> None:
+        if self._predicate is not None:
+            if not self._predicate() and time.perf_counter() < self._deadline:
+                self._timer.start(2)
+                return
+            self._predicate = None
+        try:
+            cmd = next(self._gen)
+        except StopIteration:
+            self._done(None)
+            return
+        except BaseException as exc:  # report it, and let the app quit cleanly
+            self._done(exc)
+            return
+        if cmd[0] == "sleep":
+            self._timer.start(int(cmd[1]))
+        else:
+            self._predicate, self._deadline = cmd[1], time.perf_counter() + cmd[2] / 1000
+            self._timer.start(0)
+
+
+def main_window() -> QWidget | None:
+    """The app's main window: objectName "mainWindow", else any visible QMainWindow."""
+    visible = [w for w in QApplication.topLevelWidgets() if w.isVisible()]
+    for pick in (lambda w: w.objectName() == "mainWindow",
+                 lambda w: isinstance(w, QMainWindow)):
+        found = [w for w in visible if pick(w)]
+        if found:
+            return found[0]
+    return None
+
+
+def main_tabs(window: QWidget) -> QTabWidget | None:
+    return window.findChild(QTabWidget, "mainTabs")
+
+
+def tab_names(tabs: QTabWidget) -> list[str]:
+    return [tabs.tabText(i).replace("&", "") for i in range(tabs.count())]
+
+
+def show_tab(tabs: QTabWidget, name: str) -> QWidget | None:
+    """Switch to the tab whose text is ``name`` (accelerator "&" ignored, text may carry a
+    count such as "Contested (3)"); returns its page."""
+    for i, text in enumerate(tab_names(tabs)):
+        if text == name or text.startswith(name + " "):
+            tabs.setCurrentIndex(i)
+            return tabs.widget(i)
+    return None
+
+
+class PaintWatch(QObject):
+    """App-wide event filter: when the main window first painted, and paints per object."""
+
+    def __init__(self, started: float | None = None) -> None:
+        super().__init__()
+        self.started = time.perf_counter() if started is None else started
+        self.first_paint: float | None = None
+        self.paints: dict[str, int] = {}
+
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt override
+        if event.type() == QEvent.Type.Paint and isinstance(obj, QWidget):
+            name = obj.objectName()
+            if name:
+                self.paints[name] = self.paints.get(name, 0) + 1
+            if self.first_paint is None:
+                win = obj.window()
+                if win.objectName() == "mainWindow" or isinstance(win, QMainWindow):
+                    self.first_paint = time.perf_counter()
+        return False
+
+    def first_paint_ms(self) -> float | None:
+        return None if self.first_paint is None else (self.first_paint - self.started) * 1000
+
+
+class Heartbeat(QObject):
+    """A QTimer on the GUI thread; the longest gap between its ticks, per phase, is the
+    longest time the GUI thread could not react (a user's click would have waited as long)."""
+
+    def __init__(self, interval_ms: int = 5) -> None:
+        super().__init__()
+        self.interval_ms = interval_ms
+        self.phase = "start"
+        self.max_gap_ms: dict[str, float] = {}
+        self.gaps_over_100: dict[str, int] = {}
+        self._last: float | None = None
+        self._timer = QTimer(self)
+        self._timer.setTimerType(Qt.TimerType.PreciseTimer)
+        self._timer.setInterval(interval_ms)
+        self._timer.timeout.connect(self.on_tick)
+
+    @property
+    def last_tick(self) -> float | None:
+        return self._last
+
+    def start(self) -> None:
+        self._last = time.perf_counter()
+        self._timer.start()
+
+    def stop(self) -> None:
+        self._timer.stop()
+
+    def set_phase(self, phase: str) -> None:
+        self.on_tick()  # close the running gap under the old phase
+        self.phase = phase
+
+    def on_tick(self) -> None:
+        now = time.perf_counter()
+        if self._last is not None:
+            gap = (now - self._last) * 1000
+            if gap > self.max_gap_ms.get(self.phase, 0.0):
+                self.max_gap_ms[self.phase] = gap
+            if gap > 100:
+                self.gaps_over_100[self.phase] = self.gaps_over_100.get(self.phase, 0) + 1
+        self._last = now
+
+
+class StallSampler:
+    """Where the GUI thread is while it stalls: a watchdog thread that, whenever the
+    heartbeat has not ticked for ``threshold_ms``, samples the GUI thread's Python stack and
+    counts its innermost frames in our code (per heartbeat phase). A sample every
+    ``every_ms`` of a stall, so the counts weigh where the time went."""
+
+    def __init__(self, beat: Heartbeat, *, threshold_ms: float = 50, every_ms: float = 10,
+                 package: str = "provara_desktop") -> None:
+        import threading
+
+        self._beat = beat
+        self._threshold = threshold_ms / 1000
+        self._every = every_ms / 1000
+        self._package = package
+        self._gui_ident = threading.get_ident()
+        self._stop = threading.Event()
+        self.samples: dict[str, dict[str, int]] = {}
+        self._thread = threading.Thread(target=self._run, name="stall-sampler", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=2)
+
+    def _where(self) -> str | None:
+        import sys
+        import traceback
+
+        frame = sys._current_frames().get(self._gui_ident)
+        if frame is None:
+            return None
+        stack = traceback.extract_stack(frame)
+        ours = [f for f in stack if f"/{self._package}/" in f.filename.replace("\\", "/")]
+        pick = ours[-1] if ours else stack[-1]
+        short = pick.filename.replace("\\", "/").split(f"/{self._package}/")[-1]
+        inner = stack[-1]
+        tail = "" if inner is pick else f" > {inner.name}"
+        return f"{short}:{pick.lineno} {pick.name}{tail}"
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._every):
+            last = self._beat.last_tick
+            if last is None or time.perf_counter() - last < self._threshold:
+                continue
+            where = self._where()
+            if where is not None:
+                phase = self.samples.setdefault(self._beat.phase, {})
+                phase[where] = phase.get(where, 0) + 1
+
+    def top(self, n: int = 5) -> dict[str, list[tuple[str, int]]]:
+        return {phase: sorted(counts.items(), key=lambda kv: -kv[1])[:n]
+                for phase, counts in self.samples.items()}
