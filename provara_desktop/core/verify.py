@@ -11,6 +11,7 @@ the whole log (duplicates, chains, revocations, actor keys, order, forks) run he
 
 from __future__ import annotations
 
+import itertools
 import multiprocessing as mp
 import sys
 import threading
@@ -242,19 +243,16 @@ def _run_processes(lines: Iterable[tuple[int, bytes]], keyring: KeyRing, asm: _A
     with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context(method),
                              initializer=init_worker, initargs=(dict(keyring.entries),)) as pool:
         try:
-            chunk: list[tuple[int, bytes]] = []
-            for item in lines:
-                chunk.append(item)
-                if len(chunk) >= _CHUNK_LINES:
-                    _tick(item[0], cancelled, progress)
-                    pending.append(pool.submit(scan_chunk, chunk, asm.path))
-                    chunk = []
-                    # Keep a few chunks per worker in flight: enough never to starve them,
-                    # few enough that memory stays bounded on a huge log.
-                    while len(pending) > 4 * workers:
-                        fold(pending.popleft())
-            if chunk:
+            it = iter(lines)
+            # islice cuts the chunks in C: this process's share of the CPU goes to folding
+            # results, not to handling lines one by one on their way to the workers.
+            while chunk := list(itertools.islice(it, _CHUNK_LINES)):
+                _tick(chunk[-1][0], cancelled, progress)
                 pending.append(pool.submit(scan_chunk, chunk, asm.path))
+                # Keep a few chunks per worker in flight: enough never to starve them, few
+                # enough that memory stays bounded on a huge log.
+                while len(pending) > 4 * workers:
+                    fold(pending.popleft())
             while pending:
                 fold(pending.popleft())
         except BaseException:
