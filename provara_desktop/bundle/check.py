@@ -11,11 +11,10 @@ import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import orjson
-
 from provara_desktop.bundle.selection import attachment_refs
 from provara_desktop.core.errors import InputError
 from provara_desktop.core.keyring import KeyRing
+from provara_desktop.core.logline import fast_load
 from provara_desktop.core.order import Fork
 from provara_desktop.core.verify import ERROR, WARNING, Problem, verify_lines
 from provara_desktop.store.merge import present_ids
@@ -197,12 +196,13 @@ def _events(lines: list[bytes], non_canonical: set[int]
     out = []
     raw_by_id: dict[str, bytes] = {}
     for lineno, raw in enumerate(lines, start=1):
-        try:
-            ev = orjson.loads(raw)
-        except ValueError:  # e.g. an integer beyond 64 bits: the standard parser reads it
+        # fast_load, not orjson directly: orjson turns an integer beyond 64 bits into a
+        # float without complaint, which would alter the evidence of a re-encoded line.
+        ev = fast_load(raw)
+        if ev is None:
             try:
                 ev = json.loads(raw)
-            except ValueError:
+            except (ValueError, RecursionError):
                 continue
         if type(ev) is dict:
             out.append(ev)

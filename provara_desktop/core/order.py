@@ -32,6 +32,20 @@ def _predecessor_index(
     return preds
 
 
+def _already_in_order(events: Sequence[Mapping[str, Any]], preds: Sequence[int]) -> bool:
+    """True when ``events`` is sorted by order_key with every predecessor first: then the
+    loop below would take them exactly as they are (at each step the next one is the
+    smallest of all remaining events, and it is ready), so it can be skipped. That is every
+    batch written while clocks were sane: an import, a sync, a whole vault."""
+    last = ("", "")
+    for i, ev in enumerate(events):
+        key = order_key(ev)
+        if key < last or preds[i] > i:
+            return False
+        last = key
+    return True
+
+
 def total_order(events: Sequence[Mapping[str, Any]]) -> list[int]:
     """Indices of ``events`` in total order. Event ids must be unique (callers dedupe)."""
     index_of: dict[str, int] = {}
@@ -40,6 +54,8 @@ def total_order(events: Sequence[Mapping[str, Any]]) -> list[int]:
         if isinstance(eid, str):
             index_of.setdefault(eid, i)
     preds = _predecessor_index(events, index_of)
+    if _already_in_order(events, preds):
+        return list(range(len(events)))
     children: dict[int, list[int]] = {}
     heap: list[tuple[str, str, int]] = []
     for i, p in enumerate(preds):

@@ -313,3 +313,18 @@ def test_refused_import_still_prints_its_json(cli: Cli, alice: Person, bob: Pers
     assert doc["imported"] == 0
     assert doc["signer"]["key_id"] == alice.key_id
     assert doc["signer"]["trusted"] is False
+
+
+def test_bundle_reader_keeps_integers_beyond_64_bits() -> None:
+    """A faster JSON reader must not turn a huge integer of someone's evidence into a
+    float (orjson does, silently): the event the import plans with is the one signed."""
+    from provara_desktop.bundle.check import _events
+
+    big = 123456789012345678901234567890
+    lines = [b'{"event_id":"evt_a","payload":{"value":' + str(big).encode() + b'}}',
+             b'{"event_id": "evt_b", "payload": {"value": -9223372036854775809}}']
+    events, raw_by_id = _events(lines, non_canonical={2})
+    assert events[0]["payload"]["value"] == big
+    assert type(events[0]["payload"]["value"]) is int
+    assert events[1]["payload"]["value"] == -9223372036854775809
+    assert set(raw_by_id) == {"evt_a"}
