@@ -32,18 +32,22 @@ def _predecessor_index(
     return preds
 
 
-def _already_in_order(events: Sequence[Mapping[str, Any]], preds: Sequence[int]) -> bool:
-    """True when ``events`` is sorted by order_key with every predecessor first: then the
-    loop below would take them exactly as they are (at each step the next one is the
-    smallest of all remaining events, and it is ready), so it can be skipped. That is every
-    batch written while clocks were sane: an import, a sync, a whole vault."""
-    last = ("", "")
-    for i, ev in enumerate(events):
-        key = order_key(ev)
-        if key < last or preds[i] > i:
-            return False
-        last = key
-    return True
+def _sorted_if_causal(events: Sequence[Mapping[str, Any]],
+                      preds: Sequence[int]) -> list[int] | None:
+    """The indices sorted by (order_key, index) when that order puts every predecessor
+    first, else None. Such an order is exactly what the loop below produces (at each step
+    the next one is the smallest of all remaining events, and it is ready), and a sort
+    runs in C: merging a batch into a log whose clocks were sane (an import, a sync, a
+    whole vault) costs a sort instead of a heap operation per event."""
+    keys = [order_key(ev) for ev in events]
+    order = sorted(range(len(events)), key=keys.__getitem__)  # stable: ties keep index order
+    placed = [False] * len(events)
+    for i in order:
+        p = preds[i]
+        if p >= 0 and not placed[p]:
+            return None
+        placed[i] = True
+    return order
 
 
 def total_order(events: Sequence[Mapping[str, Any]]) -> list[int]:
@@ -54,8 +58,9 @@ def total_order(events: Sequence[Mapping[str, Any]]) -> list[int]:
         if isinstance(eid, str):
             index_of.setdefault(eid, i)
     preds = _predecessor_index(events, index_of)
-    if _already_in_order(events, preds):
-        return list(range(len(events)))
+    quick = _sorted_if_causal(events, preds)
+    if quick is not None:
+        return quick
     children: dict[int, list[int]] = {}
     heap: list[tuple[str, str, int]] = []
     for i, p in enumerate(preds):
