@@ -89,3 +89,34 @@ def test_fast_reader_reads_what_the_standard_library_reads(value: object) -> Non
     b'{"v":1e400}', b'{"v":NaN}', b'{"v":"\\ud800"}'])
 def test_fast_reader_steps_aside_where_it_would_differ(text: bytes) -> None:
     assert fast_load(text) is None
+
+
+ANY_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
+    lambda kids: st.lists(kids, max_size=4) | st.dictionaries(st.text(), kids, max_size=4),
+    max_leaves=20)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(ANY_JSON)
+def test_canonical_check_agrees_with_the_reference_encoder(value: object) -> None:
+    """Verification decides "this line is canonical" with orjson where it can: a line the
+    reference's encoder writes must pass, and the same event written any other way (here:
+    orjson's own float forms) must not, or signatures would be checked on the wrong bytes."""
+    import orjson
+
+    from provara_desktop.core.verify_scan import parse_fast
+
+    event = {"event_id": "evt_x", "payload": {"value": value}}
+    line = canonical_bytes(event)
+    got = parse_fast(line)  # None means "take the standard path", always allowed
+    if got is not None:
+        assert canonical_bytes(got) == line
+        assert repr(got) == repr(json.loads(line))
+    try:
+        other = orjson.dumps(event, option=orjson.OPT_SORT_KEYS)
+    except TypeError:
+        return
+    if other != line:
+        assert parse_fast(other) is None
