@@ -1,4 +1,4 @@
-"""The app as launched: run_app on a profile, the event log model, and the gui command."""
+"""The app as launched: run_app on a profile, and the gui command."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from provara_desktop.store.evidence import observe
 from provara_desktop.store.vault import Vault
 from tests.ui.conftest import PASSPHRASE
 
@@ -15,20 +14,6 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 pytest.importorskip("PySide6")
-
-
-def test_event_log_model_passes_modeltester(qtmodeltester, session, unlocked) -> None:
-    from provara_desktop.ui.models.event_log_model import EventLogModel
-
-    ident, key = unlocked
-    model = EventLogModel(session.vault.index)
-    qtmodeltester.check(model)
-    assert model.rowCount() == 2
-    observe(session.vault, key, ident.actor, subject="door", predicate="status", value="open")
-    model.refresh()
-    qtmodeltester.check(model)
-    assert model.rowCount() == 3
-    assert model.index(2, 3).data() == "door"
 
 
 _CHILD = """
