@@ -334,24 +334,21 @@ def cmd_bundle_verify(args: argparse.Namespace) -> int:
 
 def cmd_import(args: argparse.Namespace) -> int:
     from provara_desktop.bundle import importer
-    from provara_desktop.bundle.check import check
     from provara_desktop.bundle.load import load
-    from provara_desktop.bundle.service import human_plan, trust_for
+    from provara_desktop.bundle.service import human_plan, import_bundle, trust_for
 
     key = None
     if not args.dry_run:  # the regenerated manifest.sig is signed by the importing user
         _, key = _unlock(args)
     with _open_vault(args) as vault, load(Path(args.bundle)) as bundle:
-        c = check(bundle, trust_for(_home(args), vault), vault=vault)
         try:
-            plan = importer.plan(vault, c, accept_untrusted=args.accept_untrusted,
-                                 with_beliefs=args.dry_run)
-        except importer.ImportRefused:
-            if args.json:  # the check says why, field by field
-                _emit(args, {**c.to_json(), "ok": False, "imported": 0}, "")
+            plan = import_bundle(vault, bundle, trust_for(_home(args), vault),
+                                 accept_untrusted=args.accept_untrusted,
+                                 dry_run=args.dry_run, signer=key)
+        except importer.ImportRefused as exc:
+            if args.json and exc.check is not None:  # the check says why, field by field
+                _emit(args, {**exc.check.to_json(), "ok": False, "imported": 0}, "")
             raise
-        if key is not None:
-            importer.commit(vault, plan, signer=key)
         doc = plan.to_json(dry_run=args.dry_run)
         doc["vault"] = str(vault.root)
     for note in plan.notes:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from provara_desktop.bundle.selection import attachment_refs
 from provara_desktop.core.errors import InputError
+from provara_desktop.core.gcpause import gc_paused
 from provara_desktop.core.keyring import KeyRing
 from provara_desktop.core.logline import fast_load
 from provara_desktop.core.order import Fork
@@ -20,7 +21,7 @@ from provara_desktop.core.verify import ERROR, WARNING, Problem, verify_lines
 from provara_desktop.store.merge import present_ids
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
 
     from provara_desktop.bundle.load import LoadedBundle
     from provara_desktop.core.keys import PublicKey
@@ -146,14 +147,17 @@ def _keyring(bundle_keys: list[dict[str, Any]], vault: Vault | None) -> KeyRing:
     return KeyRing(ring)
 
 
+@gc_paused()
 def check(bundle: LoadedBundle, trust: Trust, *, vault: Vault | None = None,
           workers: int = 2, cancelled: Callable[[], bool] | None = None,
           progress: Callable[[int], None] | None = None) -> BundleCheck:
     keyring = _keyring(bundle.key_entries, vault)
+    parsed = _Parsed()
     report = verify_lines(((i, raw) for i, raw in enumerate(bundle.lines, start=1)),
                           keyring, path=EVENTS_PATH, workers=workers, cancelled=cancelled,
-                          progress=progress, size_hint=len(bundle.lines))
-    events, raw_by_id = _events(bundle.lines, {
+                          progress=progress, size_hint=len(bundle.lines),
+                          on_lines=parsed.add)
+    events, raw_by_id = parsed.result({
         p.line for p in report.problems
         if p.line is not None and p.code in ("NON_CANONICAL_LINE", "MALFORMED_EVENT")})
     ids = {ev.get("event_id") for ev in events if isinstance(ev.get("event_id"), str)}
@@ -188,28 +192,37 @@ def check(bundle: LoadedBundle, trust: Trust, *, vault: Vault | None = None,
     return result
 
 
-def _events(lines: list[bytes], non_canonical: set[int]
-            ) -> tuple[list[dict[str, Any]], dict[str, bytes]]:
-    """The events as objects, and the canonical line of each event whose line is canonical
-    (the import writes those bytes as they are). A line that is not an object was already
-    reported by verify_lines (MALFORMED_EVENT), so it is simply left out here."""
-    out = []
-    raw_by_id: dict[str, bytes] = {}
-    for lineno, raw in enumerate(lines, start=1):
-        # fast_load, not orjson directly: orjson turns an integer beyond 64 bits into a
-        # float without complaint, which would alter the evidence of a re-encoded line.
-        ev = fast_load(raw)
-        if ev is None:
-            try:
-                ev = json.loads(raw)
-            except (ValueError, RecursionError):
-                continue
-        if type(ev) is dict:
-            out.append(ev)
+class _Parsed:
+    """The bundle's events as objects, parsed while the verification workers check them
+    (verify_lines hands every chunk of lines here as it goes out to them)."""
+
+    def __init__(self) -> None:
+        self.items: list[tuple[int, dict[str, Any], bytes]] = []
+
+    def add(self, chunk: Sequence[tuple[int, bytes]]) -> None:
+        items = self.items
+        for lineno, raw in chunk:
+            # fast_load, not orjson directly: orjson turns an integer beyond 64 bits into a
+            # float without complaint, which would alter the evidence of a re-encoded line.
+            ev = fast_load(raw)
+            if ev is None:
+                try:
+                    ev = json.loads(raw)
+                except (ValueError, RecursionError):
+                    continue  # reported by verify_lines (MALFORMED_EVENT)
+            if type(ev) is dict:
+                items.append((lineno, ev, raw))
+
+    def result(self, non_canonical: set[int]
+               ) -> tuple[list[dict[str, Any]], dict[str, bytes]]:
+        """The events, and the canonical line of each event whose line is canonical (the
+        import writes those bytes as they are)."""
+        raw_by_id: dict[str, bytes] = {}
+        for lineno, ev, raw in self.items:
             eid = ev.get("event_id")
             if isinstance(eid, str) and lineno not in non_canonical:
                 raw_by_id[eid] = raw
-    return out, raw_by_id
+        return [ev for _, ev, _ in self.items], raw_by_id
 
 
 def _key_infos(events: list[dict[str, Any]], keyring: KeyRing, trust: Trust,

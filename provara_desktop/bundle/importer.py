@@ -31,7 +31,12 @@ _MAX_LISTED = 1000  # belief changes listed in full; the counts are always exact
 
 
 class ImportRefused(VaultError):
-    """The bundle cannot be imported as asked (exit 1); the vault was not touched."""
+    """The bundle cannot be imported as asked (exit 1); the vault was not touched.
+
+    ``check`` is the verification that led to the refusal, when the caller wants to show it
+    field by field."""
+
+    check: BundleCheck | None = None
 
 
 @dataclass

@@ -3,6 +3,7 @@ each returning a JSON-ready document and the human lines to show (no printing he
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Any
 
 from provara_desktop.bundle import frontier as frontier_mod
@@ -12,6 +13,7 @@ from provara_desktop.bundle.export import export_bundle, export_delta_v1
 from provara_desktop.bundle.load import load
 from provara_desktop.bundle.selection import Selection
 from provara_desktop.core.errors import IdentityError
+from provara_desktop.core.gcpause import gc_paused
 from provara_desktop.core.keyring import KeyRing
 from provara_desktop.store.trust import TrustStore
 
@@ -20,6 +22,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from provara_desktop.bundle.export import ExportResult
+    from provara_desktop.bundle.load import LoadedBundle
     from provara_desktop.core.keys import SigningKey
     from provara_desktop.store.vault import Vault
 
@@ -70,6 +73,33 @@ def verify_bundle(path: Path, home: Path, vault: Vault | None = None,
                   cancelled: Callable[[], bool] | None = None) -> BundleCheck:
     with load(path) as bundle:
         return check(bundle, trust_for(home, vault), vault=vault, cancelled=cancelled)
+
+
+def import_bundle(vault: Vault, bundle: LoadedBundle, trust: Trust, *, accept_untrusted: bool,
+                  dry_run: bool, signer: SigningKey | None,
+                  phases: dict[str, float] | None = None) -> importer.ImportPlan:
+    """Check the bundle against the vault, plan the import and, unless ``dry_run``, commit
+    it (``import VAULT BUNDLE``). Raises ImportRefused, carrying the check, when the bundle
+    cannot be imported as asked; nothing is written then. ``phases`` receives the seconds
+    spent verifying ("verify") and planning and committing ("commit")."""
+    # One collector pause for all three steps: the parsed events live through all of them.
+    with gc_paused():
+        t0 = time.perf_counter()
+        c = check(bundle, trust, vault=vault)
+        t1 = time.perf_counter()
+        try:
+            plan = importer.plan(vault, c, accept_untrusted=accept_untrusted,
+                                 with_beliefs=dry_run)
+        except importer.ImportRefused as exc:
+            exc.check = c
+            raise
+        if not dry_run:
+            if signer is None:
+                raise ValueError("an import that writes needs the importing user's key")
+            importer.commit(vault, plan, signer=signer)
+    if phases is not None:
+        phases.update(verify=t1 - t0, commit=time.perf_counter() - t1)
+    return plan
 
 
 def human_check(c: BundleCheck) -> list[str]:

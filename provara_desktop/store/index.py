@@ -497,29 +497,11 @@ class EventIndex(TimelineQueries):
             # Read inside the transaction: a truncate earlier in the same transaction has
             # already lowered the count.
             count = self.coverage().event_count
-            params: list[tuple[Any, ...]] = []
             for i, row in enumerate(rows):
                 if row.pos != count + i:
                     raise ValueError(
                         f"index rows must continue at position {count + i}, got {row.pos}"
                     )
-                params.append(
-                    (
-                        row.pos,
-                        row.event_id,
-                        row.type,
-                        row.actor,
-                        row.actor_key_id,
-                        row.timestamp_utc,
-                        row.namespace,
-                        row.subject,
-                        row.predicate,
-                        row.prev_event_hash,
-                        row.offset,
-                        row.length,
-                        row.first_seen_utc,
-                    )
-                )
             if rows and log_bytes < rows[-1].offset + rows[-1].length:
                 raise ValueError(
                     f"log_bytes={log_bytes} ends before the last row "
@@ -534,7 +516,7 @@ class EventIndex(TimelineQueries):
             # million-row rebuild several times slower. Schema creation still goes through
             # sqlite-utils.
             try:
-                self._conn.executemany(_INSERT_SQL, params)
+                self._conn.executemany(_INSERT_SQL, rows)
             except sqlite3.IntegrityError as exc:
                 # The only constraint a position-checked row can break is UNIQUE(event_id):
                 # the same event twice in the log. Surface it as a value problem.

@@ -3,7 +3,7 @@ query mixins."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 # Column order of the events table == field order of IndexRow, so a SELECT of _COLUMNS maps
 # positionally onto IndexRow(*row) without building a dict per row.
@@ -26,9 +26,13 @@ _COLUMNS: tuple[str, ...] = (
 _SELECT_COLUMNS = ", ".join(f'"{c}"' for c in _COLUMNS)
 
 
-@dataclass(frozen=True, slots=True)
-class IndexRow:
-    """One indexed log line. Field order matches the ``events`` table's column order."""
+class IndexRow(NamedTuple):
+    """One indexed log line. Field order matches the ``events`` table's column order.
+
+    A named tuple rather than a frozen dataclass: an import or a rebuild makes one per event
+    and a query one per fetched row, and a tuple is built several times faster (a frozen
+    dataclass sets each field through object.__setattr__); it is also exactly the parameter
+    tuple an INSERT binds, so rows go to SQLite without being copied into another tuple."""
 
     pos: int
     event_id: str

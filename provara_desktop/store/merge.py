@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from provara_desktop.core.canonical import canonical_bytes
 from provara_desktop.core.errors import UserCancelled
 from provara_desktop.core.event import order_key, utc_now_iso
+from provara_desktop.core.gcpause import gc_paused
 from provara_desktop.core.logline import parse_line_or_raise
 from provara_desktop.core.order import total_order
 from provara_desktop.store import layout, txn
@@ -62,6 +63,7 @@ def _clean_entry(entry: Mapping[str, Any]) -> dict[str, Any]:
     return {k: entry[k] for k in _KEY_FIELDS if k in entry}
 
 
+@gc_paused()
 def merge_foreign(vault: Vault, events: Sequence[Event], *, signer: SigningKey,
                   key_entries: Sequence[Mapping[str, Any]] = (),
                   attachments: Mapping[str, Callable[[Path], None]] | None = None,

@@ -315,16 +315,21 @@ def test_refused_import_still_prints_its_json(cli: Cli, alice: Person, bob: Pers
     assert doc["signer"]["trusted"] is False
 
 
-def test_bundle_reader_keeps_integers_beyond_64_bits() -> None:
+def test_import_preview_keeps_integers_beyond_64_bits(cli: Cli, alice: Person, bob: Person,
+                                                     tmp_path: Path) -> None:
     """A faster JSON reader must not turn a huge integer of someone's evidence into a
-    float (orjson does, silently): the event the import plans with is the one signed."""
-    from provara_desktop.bundle.check import _events
-
+    float (orjson does, silently): the preview shows, and the import writes, the value
+    that was signed."""
     big = 123456789012345678901234567890
-    lines = [b'{"event_id":"evt_a","payload":{"value":' + str(big).encode() + b'}}',
-             b'{"event_id": "evt_b", "payload": {"value": -9223372036854775809}}']
-    events, raw_by_id = _events(lines, non_canonical={2})
-    assert events[0]["payload"]["value"] == big
-    assert type(events[0]["payload"]["value"]) is int
-    assert events[1]["payload"]["value"] == -9223372036854775809
-    assert set(raw_by_id) == {"evt_a"}
+    cli.json(alice, "observe", str(alice.vault), "--subject", "ledger", "--predicate",
+             "total", "--value", str(big))
+    out = tmp_path / "a.provara-bundle"
+    export(cli, alice, out)
+    preview = cli.json(bob, "import", str(bob.vault), str(out), "--dry-run",
+                       "--accept-untrusted")
+    changed = {c["key"]: c["after"] for c in preview["beliefs"]["changed"]}
+    assert changed["ledger:total"] == big
+    assert type(changed["ledger:total"]) is int
+    cli.json(bob, "import", str(bob.vault), str(out), "--accept-untrusted")
+    assert cli.json(bob, "state", str(bob.vault))["local"]["ledger:total"]["value"] == big
+    verify_ok(cli, bob)

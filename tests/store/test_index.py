@@ -7,7 +7,6 @@ import json
 import logging
 import sqlite3
 import threading
-from dataclasses import fields, replace
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -153,7 +152,7 @@ def test_wal_mode_and_schema(index: EventIndex, db_path: Path) -> None:
             "events_actor_key_id",
         } <= names
         cols = [r[1] for r in conn.execute("PRAGMA table_info(events)")]
-        assert cols == [f.name for f in fields(IndexRow)]
+        assert cols == list(IndexRow._fields)
     finally:
         conn.close()
 
@@ -283,10 +282,10 @@ def test_positions_must_continue_the_log(index: EventIndex) -> None:
     before = index.coverage()
     good = row_from_event(make_event(3), pos=3, offset=999, length=5, first_seen_utc=FIRST_SEEN)
     for bad in (
-        [replace(good, pos=4)],
-        [replace(good, pos=2)],
-        [good, replace(good, pos=5, event_id="evt_other")],  # a gap after a good row
-        [good, replace(good, event_id="evt_other")],  # the same position twice
+        [good._replace(pos=4)],
+        [good._replace(pos=2)],
+        [good, good._replace(pos=5, event_id="evt_other")],  # a gap after a good row
+        [good, good._replace(event_id="evt_other")],  # the same position twice
     ):
         with pytest.raises(ValueError, match="position"):
             index.append(bad, log_bytes=2000, last_line_sha256="x")
@@ -311,7 +310,7 @@ def test_empty_append_only_moves_coverage(index: EventIndex) -> None:
 
 def test_duplicate_event_id_is_a_value_error(filled: tuple[EventIndex, list[IndexRow]]) -> None:
     index, rows = filled
-    dup = replace(rows[10], pos=150)
+    dup = rows[10]._replace(pos=150)
     with pytest.raises(ValueError, match="event_id"):
         index.append([dup], log_bytes=10**9, last_line_sha256=None)
     assert index.coverage().event_count == 150

@@ -4,6 +4,7 @@ reading path (orjson) must read every line exactly as the standard library does.
 
 from __future__ import annotations
 
+import gc
 import json
 
 import pytest
@@ -12,6 +13,7 @@ from hypothesis import strategies as st
 
 from provara_desktop.core.canonical import canonical_bytes
 from provara_desktop.core.event import build_event
+from provara_desktop.core.gcpause import gc_paused
 from provara_desktop.core.logline import fast_load
 from provara_desktop.core.order import total_order
 from provara_desktop.core.verify import verify_lines
@@ -64,6 +66,45 @@ def test_process_path_reports_a_clean_log_clean() -> None:
     assert report["ok"]
     assert report["count"] == 3000
     assert not report["problems"]
+
+
+@pytest.mark.parametrize("processes", [False, True])
+def test_every_line_is_handed_to_on_lines_once_in_order(processes: bool) -> None:
+    # An import parses the events it verifies from these chunks: a line lost or repeated
+    # here would be an event lost or doubled by the import.
+    log = make_log([(i % 3, i % 2, "s", 0) for i in range(4500)])
+    lines = list(enumerate((canonical_bytes(e) for e in log), 1))
+    lines[7] = (8, b"{not json")  # damaged lines are handed over too
+    got: list[tuple[int, bytes]] = []
+    verify_lines(lines, RING, processes=processes, on_lines=got.extend)
+    assert got == lines
+
+
+def test_verification_leaves_the_garbage_collector_as_it_found_it() -> None:
+    log = make_log([(0, 0, "s", 0)] * 50)
+    lines = list(enumerate((canonical_bytes(e) for e in log), 1))
+    assert gc.isenabled()
+    seen: list[bool] = []
+    verify_lines(lines, RING, processes=False, on_lines=lambda _: seen.append(gc.isenabled()))
+    assert seen == [False]  # paused while it ran...
+    assert gc.isenabled()   # ...and back on after
+    gc.disable()
+    try:
+        verify_lines(lines, RING, processes=False)
+        assert not gc.isenabled()  # a collector the caller turned off stays off
+    finally:
+        gc.enable()
+
+
+def test_nested_and_failing_pauses_restore_the_collector() -> None:
+    with gc_paused():
+        with gc_paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled()  # the outer pause still holds
+    assert gc.isenabled()
+    with pytest.raises(RuntimeError), gc_paused():
+        raise RuntimeError("boom")
+    assert gc.isenabled()
 
 
 JSON_SCALARS = (st.none() | st.booleans() | st.integers(min_value=-(2**80), max_value=2**80)
