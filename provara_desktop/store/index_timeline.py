@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 from provara_desktop.store.index_rows import _SELECT_COLUMNS, IndexRow
 
 if TYPE_CHECKING:
+    import contextlib
     import sqlite3
-    import threading
     from collections.abc import Sequence
 
 # A time window holding fewer events than this is read through the timestamp index.
@@ -24,14 +24,12 @@ _NARROW_RANGE = 20_000
 
 
 class TimelineQueries:
-    """Read-only queries; EventIndex supplies the connection, its lock and the deferred
-    secondary indexes these queries need."""
+    """Read-only queries; EventIndex supplies the connection to read through (see
+    EventIndex._reading) and builds the deferred secondary indexes these queries need."""
 
-    _conn: sqlite3.Connection
-    _lock: threading.RLock
-
-    def _needs_indexes(self) -> None:
-        raise NotImplementedError  # EventIndex builds deferred indexes here
+    def _reading(self, *, indexed: bool = False
+                 ) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+        raise NotImplementedError  # EventIndex: the connection a read goes through
 
     @staticmethod
     def _where(
@@ -111,9 +109,8 @@ class TimelineQueries:
         if limit is not None:
             sql += " LIMIT ?"
             params.append(limit)
-        with self._lock:
-            self._needs_indexes()
-            return [int(r[0]) for r in self._conn.execute(sql, params)]
+        with self._reading(indexed=True) as conn:
+            return [int(r[0]) for r in conn.execute(sql, params)]
 
     def time_bounds(self, *, actor: str | None = None) -> tuple[str, str] | None:
         """(earliest, latest) claimed timestamp, of one actor or of all; None if none.
@@ -128,10 +125,9 @@ class TimelineQueries:
                       "WHERE actor = ? AND timestamp_utc > ''")
             hi_sql = "SELECT max(timestamp_utc) FROM events WHERE actor = ?"
             params = [actor]
-        with self._lock:
-            self._needs_indexes()
-            lo = self._conn.execute(lo_sql, params).fetchone()[0]
-            hi = self._conn.execute(hi_sql, params).fetchone()[0]
+        with self._reading(indexed=True) as conn:
+            lo = conn.execute(lo_sql, params).fetchone()[0]
+            hi = conn.execute(hi_sql, params).fetchone()[0]
         if lo is None or hi is None:
             return None
         return str(lo), str(hi)
@@ -158,9 +154,8 @@ class TimelineQueries:
         if limit is not None:
             sql += " LIMIT ?"
             params.append(limit)
-        with self._lock:
-            self._needs_indexes()
-            rows = self._conn.execute(sql, params).fetchall()
+        with self._reading(indexed=True) as conn:
+            rows = conn.execute(sql, params).fetchall()
         return [IndexRow(*r) for r in rows]
 
     def count_time_range(
@@ -185,9 +180,8 @@ class TimelineQueries:
         if cap is not None:
             inner += " LIMIT ?"
             params.append(cap)
-        with self._lock:
-            self._needs_indexes()
-            (n,) = self._conn.execute(f"SELECT count(*) FROM ({inner})", params).fetchone()
+        with self._reading(indexed=True) as conn:
+            (n,) = conn.execute(f"SELECT count(*) FROM ({inner})", params).fetchone()
         return int(n)
 
     def time_samples(
@@ -212,10 +206,9 @@ class TimelineQueries:
         sql = (f"SELECT {_SELECT_COLUMNS} FROM events WHERE " + " AND ".join(clauses)
                + " ORDER BY timestamp_utc, pos LIMIT 1")
         out: list[IndexRow] = []
-        with self._lock:
-            self._needs_indexes()
+        with self._reading(indexed=True) as conn:
             for lo, hi in itertools.pairwise(boundaries):
-                row = self._conn.execute(sql, [*params, lo, hi]).fetchone()
+                row = conn.execute(sql, [*params, lo, hi]).fetchone()
                 if row is not None:
                     out.append(IndexRow(*row))
         return out
@@ -223,9 +216,8 @@ class TimelineQueries:
     def successors(self, event_id: str) -> list[IndexRow]:
         """Rows naming ``event_id`` as their ``prev_event_hash`` (any actor), by pos. More
         than one of the same actor is a fork."""
-        with self._lock:
-            self._needs_indexes()
-            rows = self._conn.execute(
+        with self._reading(indexed=True) as conn:
+            rows = conn.execute(
                 f"SELECT {_SELECT_COLUMNS} FROM events WHERE prev_event_hash = ? ORDER BY pos",
                 (event_id,),
             ).fetchall()
@@ -233,9 +225,8 @@ class TimelineQueries:
 
     def chain_rank(self, actor: str, pos: int) -> int:
         """How many events of ``actor`` sit at positions ``<= pos`` (1 for its first)."""
-        with self._lock:
-            self._needs_indexes()
-            (n,) = self._conn.execute(
+        with self._reading(indexed=True) as conn:
+            (n,) = conn.execute(
                 "SELECT count(*) FROM events WHERE actor = ? AND pos <= ?", (actor, pos)
             ).fetchone()
         return int(n)
@@ -245,15 +236,14 @@ class TimelineQueries:
         actor signed more than one successor of (a null predecessor counts: two "first"
         events), as core.order.detect_forks defines a fork. Grouped from the
         (prev_event_hash, actor) index alone; the ids are fetched only for the groups."""
-        with self._lock:
-            self._needs_indexes()
-            groups = self._conn.execute(
+        with self._reading(indexed=True) as conn:
+            groups = conn.execute(
                 "SELECT prev_event_hash, actor FROM events WHERE actor IS NOT NULL "
                 "GROUP BY prev_event_hash, actor HAVING count(*) > 1"
             ).fetchall()
             out: list[tuple[str, str | None, list[str]]] = []
             for prev, actor in groups:
-                ids = self._conn.execute(
+                ids = conn.execute(
                     "SELECT event_id FROM events WHERE prev_event_hash IS ? AND actor = ? "
                     "ORDER BY pos",
                     (prev, actor),

@@ -624,3 +624,35 @@ def test_first_pos_sorting_after(index: EventIndex) -> None:
     assert after(-1, ("", "evt_b")) == 0  # no timestamp: every stamped event sorts after
     assert after(2, ("", "evt_b")) == 3  # ... and an unstamped one by event_id
     assert after(2, ("", "evt_c")) == 4
+
+
+def test_reads_on_other_threads_do_not_wait_for_a_write_in_progress(index: EventIndex) -> None:
+    """A writer thread holding the index (a batch being indexed) must not freeze a reader
+    (the GUI thread): the reader sees the last committed state at once, and the new rows
+    once they are committed."""
+    log = Log()
+    log.append_to(index, [make_event(i) for i in range(20)])
+    written, release = threading.Event(), threading.Event()
+
+    def writer() -> None:
+        with index.transaction():
+            log.append_to(index, [make_event(i) for i in range(20, 30)])
+            written.set()
+            release.wait(10)
+
+    t = threading.Thread(target=writer)
+    t.start()
+    try:
+        assert written.wait(10)
+        # With one shared connection these would wait for the writer's release (10 s) and
+        # then see its rows; they must answer now, from the last commit.
+        assert index.count() == 20
+        assert index.get(str(make_event(25)["event_id"])) is None
+        assert [r.pos for r in index.query(after_pos=17)] == [18, 19]
+        assert index.count(actor=str(make_event(0)["actor"])) >= 1
+        assert not release.is_set()
+    finally:
+        release.set()
+        t.join()
+    assert index.count() == 30
+    assert index.get(str(make_event(25)["event_id"])) is not None
