@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -28,7 +29,7 @@ from provara_desktop.runtime.progress import CancelToken, Progress
 from provara_desktop.store import evidence
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Iterator, Sequence
     from pathlib import Path
 
     from provara_desktop.core.keys import SigningKey
@@ -279,6 +280,14 @@ class VaultSession:
             for row in rows:
                 self._reducer.apply(self.vault.read_row(row))
             self._reduced_count += len(rows)
+
+    @contextmanager
+    def reading_beliefs(self) -> Iterator[Reducer | None]:
+        """The current reducer (None while it is being built), held still: the writer
+        thread waits to apply new events until the block ends. For reads that walk many
+        entries on another thread (the beliefs table's search and sort)."""
+        with self._reducer_lock:
+            yield self._reducer
 
     def belief_rows(self) -> Future[list[BeliefRow]]:
         """Every (namespace, key) of the current beliefs, for the beliefs table; [] while

@@ -35,13 +35,3 @@ def test_too_many_changes_ask_for_a_reset() -> None:
     new = [("local", f"a{i:05d}") for i in range(1, 4000, 2)]
     assert diff_rows(old, new) is None
     assert diff_rows(old, old) == []
-
-
-def test_append_rows_keeps_the_model_consistent(qtmodeltester) -> None:
-    model = BeliefsModel()
-    rows = [("local", f"k{i:04d}") for i in range(30)]
-    model.set_rows(rows[:10], None)
-    model.append_rows(rows[10:25])
-    model.append_rows(rows[25:])
-    qtmodeltester.check(model)
-    assert model.rows == rows

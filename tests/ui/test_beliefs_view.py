@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QPoint, Qt
 from PySide6.QtWidgets import QComboBox, QLabel, QLineEdit, QTableView
 
-from provara_desktop.ui.models.beliefs_model import BeliefFilterProxy, BeliefsModel, KeyRole
+from provara_desktop.ui.models.beliefs_model import BeliefsModel, KeyRole, arrange
 from provara_desktop.ui.models.history_model import HistoryModel
 
 
@@ -49,7 +49,8 @@ def test_belief_moves_through_namespaces_with_its_history(qtbot, make_window, se
     # the namespace filter and the search box narrow the table
     combo = view.findChild(QComboBox, "namespaceFilter")
     combo.setCurrentIndex(combo.findData("canonical"))
-    assert {ns for ns, _ in _visible_keys(view)} == {"canonical"}
+    qtbot.waitUntil(lambda: {ns for ns, _ in _visible_keys(view)} == {"canonical"},
+                    timeout=3000)
     search = view.findChild(QLineEdit, "beliefSearch")
     qtbot.keyClicks(search, "EXHIBIT-7")
     qtbot.waitUntil(lambda: _visible_keys(view) == [("canonical", "exhibit-7:location")],
@@ -111,17 +112,60 @@ def test_models_pass_the_model_tester(qtmodeltester, session, unlocked) -> None:
     model.set_rows(session.belief_rows().result(10), reducer)
     qtmodeltester.check(model)
     assert model.rowCount() >= 3
-    proxy = BeliefFilterProxy()
-    proxy.setSourceModel(model)
-    proxy.set_namespace("contested")
-    qtmodeltester.check(proxy)
-    assert proxy.rowCount() == 1
-    assert proxy.index(0, 2).data().startswith("2 values")
-    proxy.set_namespace(None)
-    proxy.set_search("Z:")
-    assert proxy.rowCount() == 1
+    everything = model.rows
+    hay: dict = {}
+    contested = arrange(everything, reducer, namespace="contested", needle="", sort=None,
+                        haystacks=hay)
+    model.set_rows(contested, reducer, everything)
+    qtmodeltester.check(model)
+    assert model.rowCount() == 1
+    assert model.index(0, 2).data().startswith("2 values")
+    found = arrange(everything, reducer, namespace=None, needle="z:", sort=None,
+                    haystacks=hay)
+    assert found == [("local", "z:y")]
+    by_key = arrange(everything, reducer, namespace=None, needle="", sort=(1, True),
+                     haystacks=hay)
+    assert [k for _ns, k in by_key] == sorted((k for _ns, k in everything), reverse=True)
+    assert sorted(by_key) == sorted(everything)  # sorting keeps every row
     history = HistoryModel()
     qtmodeltester.check(history)
     history.set_history("x:y", session.history("x:y").result(10))
     qtmodeltester.check(history)
     assert history.rowCount() == 2
+
+
+def test_header_click_sorts_and_search_keeps_the_sort(qtbot, make_window, session,
+                                                      unlocked) -> None:
+    _ident, key = unlocked
+    window = make_window(session, key=key)
+    view = window.views["Beliefs"]
+    window.tabs.setCurrentWidget(view)
+    for subject, value in (("b-item", "zebra"), ("a-item", "apple"), ("c-item", "mango")):
+        session.observe(subject=subject, predicate="colour", value=value).result(timeout=10)
+    search = view.findChild(QLineEdit, "beliefSearch")
+    qtbot.keyClicks(search, "-ITEM:colour")
+    table = view.findChild(QTableView, "beliefsTable")
+    header = table.horizontalHeader()
+
+    def click_header(col: int) -> None:
+        x = header.sectionViewportPosition(col) + header.sectionSize(col) // 2
+        qtbot.mouseClick(header.viewport(), Qt.MouseButton.LeftButton,
+                         pos=QPoint(x, header.height() // 2))
+
+    def values() -> list[str]:
+        m = table.model()
+        return [m.index(r, 2).data() for r in range(m.rowCount())]
+
+    # found by the search, in namespace and key order
+    qtbot.waitUntil(lambda: values() == ["apple", "zebra", "mango"], timeout=5000)
+    click_header(2)  # Value, ascending
+    qtbot.waitUntil(lambda: values() == ["apple", "mango", "zebra"], timeout=5000)
+    click_header(2)  # and descending
+    qtbot.waitUntil(lambda: values() == ["zebra", "mango", "apple"], timeout=5000)
+    # a new matching belief lands in its sorted place, and the count says what is shown
+    session.observe(subject="d-item", predicate="colour", value="kiwi").result(timeout=10)
+    qtbot.waitUntil(lambda: values() == ["zebra", "mango", "kiwi", "apple"], timeout=5000)
+    status = view.findChild(QLabel, "beliefsStatus")
+    assert status.text().startswith("4 of ")
+    click_header(0)  # Namespace, ascending: the snapshot order again
+    qtbot.waitUntil(lambda: values() == ["apple", "zebra", "mango", "kiwi"], timeout=5000)

@@ -3,7 +3,8 @@ history of the selected belief underneath.
 
 Refreshes are throttled (STYLE rule 2): a change only marks the view dirty and a 250 ms
 timer takes one snapshot; while the tab is hidden nothing is refreshed until it is shown.
-Snapshots and histories are read on the session's query thread, never on the GUI thread.
+Snapshots, their filtering, searching and sorting (``arrange``) and histories all run on the
+session's query thread, never on the GUI thread: the GUI thread only swaps in the result.
 """
 
 from __future__ import annotations
@@ -26,11 +27,13 @@ from PySide6.QtWidgets import (
 )
 
 from provara_desktop.core.reducer import NAMESPACES
+from provara_desktop.runtime.session import belief_rows
 from provara_desktop.ui.models.beliefs_model import (
-    BeliefFilterProxy,
     BeliefsModel,
+    Column,
     KeyRole,
     NamespaceRole,
+    arrange,
     diff_rows,
 )
 from provara_desktop.ui.models.history_model import EventIdRole, HistoryModel
@@ -41,17 +44,13 @@ if TYPE_CHECKING:
 
     from provara_desktop.runtime.bus import Changes
     from provara_desktop.runtime.session import BeliefRow, HistoryStep, VaultSession
-    from provara_desktop.ui.models.beliefs_model import RowOp
+    from provara_desktop.ui.models.beliefs_model import RowOp, SortSpec
+
+    # (snapshot, the rows shown, ops turning the shown rows into them or None, generation)
+    Arranged = tuple[list[BeliefRow], list[BeliefRow], list[RowOp] | None, int]
 
 log = logging.getLogger(__name__)
 REFRESH_MS = 250
-# Sorting goes through Python data() for every comparison (n log n calls): fine for tens of
-# thousands of beliefs, a multi-second freeze for 150k. Above this, rows stay in namespace
-# and key order and the header explains why.
-MAX_SORTABLE_ROWS = 30_000
-# A first snapshot of a big vault is shown in slices, one per event-loop turn: the filter
-# proxy looks at every new row in Python, and 150k rows at once stall the GUI ~0.3 s.
-FILL_CHUNK = 5_000
 
 
 def set_widths(table: QTableView, widths: list[int]) -> None:
@@ -89,7 +88,16 @@ class BeliefsView(QWidget):
         self._dirty = True
         self._history_key: str | None = None
         self._applying = False
-        self._fill_generation = 0
+        # What the table is asked to show; each change starts an arrangement on the query
+        # thread, and only the latest one's result is applied.
+        self._namespace: str | None = None
+        self._needle = ""
+        self._sort: SortSpec = None
+        self._generation = 0
+        # A snapshot was asked for and not applied yet: a filter change that supersedes it
+        # must take the snapshot too, or the refresh would be lost.
+        self._snapshot_pending = False
+        self._haystacks: dict[BeliefRow, str] = {}  # search text per row, per snapshot
 
         self.namespace = QComboBox(self)
         self.namespace.setObjectName("namespaceFilter")
@@ -106,16 +114,11 @@ class BeliefsView(QWidget):
         self.status.setObjectName("beliefsStatus")
 
         self.model = BeliefsModel(self)
-        self.proxy = BeliefFilterProxy(self)
-        # Not dynamic: an edited value must not re-run the filter over every row (150k on a
-        # big vault); inserted rows are still filtered, and a header click still sorts.
-        self.proxy.setDynamicSortFilter(False)
-        self.proxy.setSourceModel(self.model)
-        self.proxy.setSortCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
         self.table = make_table(self, "beliefsTable")
-        self.table.setModel(self.proxy)
-        self.table.setSortingEnabled(True)
+        self.table.setModel(self.model)
         self.table.horizontalHeader().setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
+        self.table.setSortingEnabled(True)
+        self.model.sort_requested.connect(self.on_sort_requested)
         self.table.selectionModel().currentRowChanged.connect(self.on_current_changed)
         set_widths(self.table, [90, 230, 260, 330])
 
@@ -195,11 +198,33 @@ class BeliefsView(QWidget):
             self._progress_timer.start()
             return
         self._progress_timer.stop()
-        old, session = list(self.model.rows), self._session
+        self._haystacks = {}  # values may have changed: search text is re-read
+        self._arrange(snapshot=True)
 
-        def job() -> tuple[list[BeliefRow], list[RowOp] | None]:
-            new = session.belief_rows_now()
-            return new, (diff_rows(old, new) if old else None)
+    def _arrange(self, *, snapshot: bool) -> None:
+        """Choose and order the rows on the query thread: a new snapshot of the beliefs
+        (``snapshot``) or the current one under a new filter, search or sort."""
+        if self._session.closed:
+            return
+        snapshot = self._snapshot_pending = snapshot or self._snapshot_pending
+        self._generation += 1
+        generation, session = self._generation, self._session
+        shown, everything = self.model.rows, self.model.all_rows  # never mutated in place
+        namespace, needle, sort = self._namespace, self._needle, self._sort
+        haystacks = self._haystacks  # only the query thread touches it from here on
+
+        def job() -> Arranged:
+            with session.reading_beliefs() as reducer:
+                if snapshot:
+                    rows = belief_rows(reducer) if reducer is not None else []
+                else:
+                    rows = everything
+                visible = arrange(rows, reducer, namespace=namespace, needle=needle,
+                                  sort=sort, haystacks=haystacks)
+            # Insertions and removals keep the selection and scroll position, but only
+            # rows in snapshot order can be diffed.
+            ops = diff_rows(shown, visible) if shown and sort is None else None
+            return rows, visible, ops, generation
 
         run_op(self, lambda: session.query(job)).success(self.on_rows)
 
@@ -217,23 +242,24 @@ class BeliefsView(QWidget):
         self.status.setText(f"Computing beliefs… {p.done:,} of {p.total:,} events"
                             if p.total > 1 else "Computing beliefs…")
 
-    def on_rows(self, result: tuple[list[BeliefRow], list[RowOp] | None]) -> None:
-        rows, ops = result
+    def on_rows(self, result: Arranged) -> None:
+        rows, visible, ops, generation = result
+        if generation != self._generation:
+            return  # the user asked for something else meanwhile: its result follows
+        self._snapshot_pending = False
         selected = self.selected_belief()
         reducer = self._session.beliefs()
         self._applying = True  # the selection may blink while rows move: not a user choice
         try:
-            self._fill_generation += 1  # a slice-by-slice fill still running is stale now
             if ops is not None and len(self.model.rows) + sum(
-                    len(ins) - rem for _at, rem, ins in ops) == len(rows):
-                self.model.apply_rows(ops, reducer)  # keeps selection and scroll position
+                    len(ins) - rem for _at, rem, ins in ops) == len(visible):
+                self.model.apply_rows(ops, reducer, rows)  # keeps selection and scroll
             else:
-                self.model.set_rows(rows[:FILL_CHUNK], reducer)
-                if len(rows) > FILL_CHUNK:
-                    self._fill_rest(rows, FILL_CHUNK, self._fill_generation)
+                self.model.set_rows(visible, reducer, rows)
             if selected is not None and self.selected_belief() != selected:
-                # the selected belief moved namespace (local -> contested...): follow it
-                present = set(rows)
+                # the selected belief moved namespace (local -> contested...), or the rows
+                # were replaced: follow it
+                present = set(visible)
                 ns = next((n for n in NAMESPACES if (n, selected[1]) in present), None)
                 if ns is not None:
                     self.select_belief(ns, selected[1])
@@ -249,44 +275,38 @@ class BeliefsView(QWidget):
         else:
             self.on_current_changed()  # the belief is gone: say so, not a stale history
 
-    def _fill_rest(self, rows: list[BeliefRow], start: int, generation: int) -> None:
-        if generation != self._fill_generation or self._session.closed:
-            return
-        end = min(len(rows), start + FILL_CHUNK)
-        self.model.append_rows(rows[start:end])
-        self._update_status()
-        if end < len(rows):
-            QTimer.singleShot(0, self, lambda: self._fill_rest(rows, end, generation))
-
-    def _update_sorting(self) -> None:
-        sortable = self.model.rowCount() <= MAX_SORTABLE_ROWS
-        if sortable != self.table.isSortingEnabled():
-            self.table.setSortingEnabled(sortable)
-            if not sortable:
-                self.proxy.sort(-1)  # back to namespace, key order
-        self.table.horizontalHeader().setToolTip(
-            "" if sortable else f"More than {MAX_SORTABLE_ROWS:,} beliefs: they are listed by "
-            "namespace and key; filter or search to narrow them")
-
     def _update_status(self) -> None:
-        self._update_sorting()
-        shown, total = self.proxy.rowCount(), self.model.rowCount()
+        shown, total = len(self.model.rows), len(self.model.all_rows)
         self.status.setText(f"{total:,} beliefs" if shown == total else
                             f"{shown:,} of {total:,} beliefs")
 
     # -- filtering -------------------------------------------------------------------------
 
     def on_namespace_changed(self) -> None:
-        self.proxy.set_namespace(self.namespace.currentData())
-        self._update_status()
+        namespace = self.namespace.currentData()
+        if namespace != self._namespace:
+            self._namespace = namespace
+            self._arrange(snapshot=False)
 
     def on_search_edited(self) -> None:
-        # a search re-filters every belief: on a big vault wait for a pause in the typing
-        self._search_timer.start(150 if self.model.rowCount() < 20_000 else 400)
+        # Each pause in the typing starts one search (on the query thread): waiting for the
+        # pause spares it a search per keystroke on a big vault.
+        self._search_timer.start(150 if len(self.model.all_rows) < 20_000 else 300)
 
     def on_search_timer(self) -> None:
-        self.proxy.set_search(self.search.text())
-        self._update_status()
+        needle = self.search.text().strip().casefold()
+        if needle != self._needle:
+            self._needle = needle
+            self._arrange(snapshot=False)
+
+    def on_sort_requested(self, column: int, order: Qt.SortOrder) -> None:
+        descending = order == Qt.SortOrder.DescendingOrder
+        # Namespace ascending is the snapshot's own order: rows can then be diffed again.
+        sort = (None if column < 0 or (column == Column.NAMESPACE and not descending)
+                else (column, descending))
+        if sort != self._sort:
+            self._sort = sort
+            self._arrange(snapshot=False)
 
     # -- selection and history ---------------------------------------------------------------
 
@@ -303,12 +323,10 @@ class BeliefsView(QWidget):
 
     def select_belief(self, namespace: str, key: str) -> bool:
         try:
-            src_row = self.model.rows.index((namespace, key))
+            row = self.model.rows.index((namespace, key))
         except ValueError:
-            return False
-        idx = self.proxy.mapFromSource(self.model.index(src_row, 0))
-        if not idx.isValid():
-            return False
+            return False  # not a belief, or hidden by the filter or search
+        idx = self.model.index(row, 0)
         self.table.selectionModel().setCurrentIndex(
             idx, QItemSelectionModel.SelectionFlag.ClearAndSelect
             | QItemSelectionModel.SelectionFlag.Rows)
