@@ -25,6 +25,7 @@ from provara_desktop.core.errors import UserCancelled
 from provara_desktop.core.logline import parse_line_or_raise
 from provara_desktop.core.reducer import NAMESPACES, Reducer
 from provara_desktop.runtime.bus import Changes, EventBus, VaultChanged
+from provara_desktop.runtime.gentle import sorted_gently
 from provara_desktop.runtime.progress import CancelToken, Progress
 from provara_desktop.store import evidence
 
@@ -79,7 +80,7 @@ def belief_rows(reducer: Reducer) -> list[BeliefRow]:
     tables: dict[str, Any] = {"canonical": reducer.canonical, "local": reducer.local,
                               "contested": reducer.contested_keys,
                               "archived": reducer.archived}
-    return [(ns, key) for ns in NAMESPACES for key in sorted(tables[ns])]
+    return [(ns, key) for ns in NAMESPACES for key in sorted_gently(tables[ns])]
 
 
 def _key_splits(key: str) -> list[tuple[str, str]]:

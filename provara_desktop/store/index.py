@@ -202,7 +202,9 @@ class EventIndex(TimelineQueries):
         # Connections for reads on threads that find the lock taken (see _reading): one per
         # thread, made on first need, all closed with the index.
         self._local = threading.local()
-        self._readers: list[sqlite3.Connection] = []
+        # Each with a lock its thread holds while reading: close() takes it before closing,
+        # so a connection is never closed under a query running on it.
+        self._readers: list[tuple[sqlite3.Connection, threading.RLock]] = []
         self._readers_lock = threading.Lock()  # not _lock: that one is busy when we need it
         self._savepoints = itertools.count()
         # Present only while this object is bulk-loading a table whose indexes are deferred:
@@ -325,8 +327,9 @@ class EventIndex(TimelineQueries):
     def close(self) -> None:
         with self._lock:
             with self._readers_lock:
-                for conn in self._readers:
-                    conn.close()
+                for conn, busy in self._readers:
+                    with busy:
+                        conn.close()
                 self._readers.clear()
             self._db.close()
 
@@ -350,27 +353,30 @@ class EventIndex(TimelineQueries):
             finally:
                 self._lock.release()
             return
-        conn = self._reader()
-        if indexed and not self._indexes_built(conn):
-            with self._lock:
-                self._needs_indexes()
-                yield self._conn
-            return
-        yield conn
+        conn, busy = self._reader()
+        with busy:
+            built = not indexed or self._indexes_built(conn)
+            if built:
+                yield conn
+                return
+        with self._lock:
+            self._needs_indexes()
+            yield self._conn
 
-    def _reader(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
+    def _reader(self) -> tuple[sqlite3.Connection, threading.RLock]:
+        reader: tuple[sqlite3.Connection, threading.RLock] | None = getattr(
+            self._local, "reader", None)
+        if reader is None:
             # check_same_thread=False only so that close() may close it from another
             # thread; it is used by the thread that made it and no other.
             conn = sqlite3.connect(str(self.path), check_same_thread=False,
                                    isolation_level=None)
             conn.execute("PRAGMA query_only = 1")
             conn.execute("PRAGMA cache_size = -8192")
-            self._local.conn = conn
+            reader = self._local.reader = (conn, threading.RLock())
             with self._readers_lock:
-                self._readers.append(conn)
-        return conn
+                self._readers.append(reader)
+        return reader
 
     def __enter__(self) -> Self:
         return self

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Generator
 from typing import Any
 
-from PySide6.QtCore import QEvent, QObject, Qt, QTimer
+from PySide6.QtCore import QCoreApplication, QEvent, QObject, Qt, QTimer
 from PySide6.QtWidgets import QApplication, QMainWindow, QTabWidget, QWidget
 
 # What a script yields: ("sleep", ms) or ("until", predicate, timeout_ms).
@@ -98,11 +98,16 @@ def show_tab(tabs: QTabWidget, name: str) -> QWidget | None:
 class PaintWatch(QObject):
     """App-wide event filter: when the main window first painted, and paints per object."""
 
-    def __init__(self, started: float | None = None) -> None:
+    def __init__(self, started: float | None = None, *, until_first_paint: bool = False
+                 ) -> None:
         super().__init__()
         self.started = time.perf_counter() if started is None else started
         self.first_paint: float | None = None
         self.paints: dict[str, int] = {}
+        # An app-wide filter is a Python call for every event the app handles, each needing
+        # the GIL: under load that alone stalls the GUI thread. A benchmark of stalls must
+        # take it away once it has what it came for.
+        self._until_first_paint = until_first_paint
 
     def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt override
         if event.type() == QEvent.Type.Paint and isinstance(obj, QWidget):
@@ -113,6 +118,9 @@ class PaintWatch(QObject):
                 win = obj.window()
                 if win.objectName() == "mainWindow" or isinstance(win, QMainWindow):
                     self.first_paint = time.perf_counter()
+                    app = QCoreApplication.instance()
+                    if self._until_first_paint and app is not None:
+                        app.removeEventFilter(self)
         return False
 
     def first_paint_ms(self) -> float | None:
@@ -179,6 +187,15 @@ class StallSampler:
         self._stop = threading.Event()
         self.samples: dict[str, dict[str, int]] = {}
         self._thread = threading.Thread(target=self._run, name="stall-sampler", daemon=True)
+        import os
+        from pathlib import Path
+
+        native = os.environ.get("PROVARA_STALL_NATIVE")
+        self._native_dir = Path(native) if native else None
+        self._native_left = 12
+        self._native_after = 0.08  # seconds into a stall
+        if self._native_dir is not None:
+            self._native_dir.mkdir(parents=True, exist_ok=True)
 
     def start(self) -> None:
         self._thread.start()
@@ -202,6 +219,27 @@ class StallSampler:
         tail = "" if inner is pick else f" > {inner.name}"
         return f"{short}:{pick.lineno} {pick.name}{tail}"
 
+    def _others(self) -> list[str]:
+        import sys
+        import threading
+        import traceback
+
+        names = {t.ident: t.name for t in threading.enumerate()}
+        out = []
+        for ident, frame in sys._current_frames().items():
+            if ident in (self._gui_ident, threading.get_ident()):
+                continue
+            stack = traceback.extract_stack(frame)
+            ours = [f for f in stack if f"/{self._package}/" in f.filename.replace("\\", "/")]
+            if not ours:
+                continue  # idle in the thread pool, or not our code
+            pick = ours[-1]
+            short = pick.filename.replace("\\", "/").split(f"/{self._package}/")[-1]
+            inner = stack[-1]
+            tail = "" if inner is pick else f" > {inner.name}"
+            out.append(f"[{names.get(ident, '?')}] {short}:{pick.lineno} {pick.name}{tail}")
+        return out
+
     def _run(self) -> None:
         while not self._stop.wait(self._every):
             last = self._beat.last_tick
@@ -211,7 +249,33 @@ class StallSampler:
             if where is not None:
                 phase = self.samples.setdefault(self._beat.phase, {})
                 phase[where] = phase.get(where, 0) + 1
+                # What the other threads were doing: a thread inside one long C call
+                # (a big sort) holds the GIL, and the GUI thread cannot even run a slot.
+                for other in self._others():
+                    phase[other] = phase.get(other, 0) + 1
+            if (self._native_dir is not None and self._native_left > 0
+                    and time.perf_counter() - last > self._native_after):
+                self._native_left -= 1
+                self._native_stack(where)
+                last_seen = self._beat.last_tick
+                while not self._stop.wait(0.01) and self._beat.last_tick == last_seen:
+                    pass  # one native stack per stall
 
-    def top(self, n: int = 5) -> dict[str, list[tuple[str, int]]]:
+    def _native_stack(self, where: str | None) -> None:
+        """The GUI thread's native stack, by attaching gdb (a Python stack that ends in
+        Qt's event loop says nothing about what Qt, or the GIL, is doing). Opt-in:
+        PROVARA_STALL_NATIVE=DIR; the process is paused while gdb reads it."""
+        import os
+        import subprocess
+
+        assert self._native_dir is not None
+        out = subprocess.run(
+            ["gdb", "-q", "-batch", "-p", str(os.getpid()), "-ex", "thread 1",
+             "-ex", "bt 40"], capture_output=True, text=True, timeout=60, check=False)
+        n = len(list(self._native_dir.glob("stall-*.txt")))
+        (self._native_dir / f"stall-{n:02d}-{self._beat.phase}.txt").write_text(
+            f"phase {self._beat.phase}; python: {where}\n\n{out.stdout}\n{out.stderr}")
+
+    def top(self, n: int = 10) -> dict[str, list[tuple[str, int]]]:
         return {phase: sorted(counts.items(), key=lambda kv: -kv[1])[:n]
                 for phase, counts in self.samples.items()}

@@ -23,7 +23,12 @@ def test_contested_text_is_the_canonical_encoding(evs: list[dict], ids: list) ->
             ev["event_id"] = odd
     reducer = reduce_events(evs)
     for key in reducer.contested_keys:
-        assert reducer.contested_text(key) == canonical_dumps(reducer.contested_entry(key))
+        entry = reducer.contested_entry(key)
+        assert reducer.contested_text(key) == canonical_dumps(entry)
+        # the beliefs table's one-line summary says what the entry says
+        assert reducer.contested_values(key) == (
+            entry["reason"], entry["total_evidence_count"], list(entry["evidence_by_value"]))
+    assert reducer.contested_values("not:contested") is None
 
 
 def test_hot_key_text_matches_with_many_values() -> None:
@@ -35,3 +40,6 @@ def test_hot_key_text_matches_with_many_values() -> None:
     reducer = reduce_events(evs)
     assert reducer.contested_keys == ["s:p"]
     assert reducer.contested_text("s:p") == canonical_dumps(reducer.contested_entry("s:p"))
+    reason, count, values = reducer.contested_values("s:p")  # type: ignore[misc]
+    assert count == 300
+    assert values == sorted({canonical_dumps(v) for v in (0, 1, 2, 3, "x", -0.0)})

@@ -28,6 +28,7 @@ from PySide6.QtCore import (
 
 from provara_desktop.core.canonical import canonical_dumps
 from provara_desktop.core.reducer import NAMESPACES
+from provara_desktop.runtime.gentle import sorted_gently
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -126,15 +127,14 @@ def _cells(reducer: Reducer, ns: str, key: str) -> tuple[str, str, str | None] |
                 f"confidence {loc.get('confidence')} · {loc.get('actor')} · "
                 f"{loc.get('evidence_count')} evidence", loc.get("provenance"))
     if ns == "contested":
-        entry = reducer.contested_entry(key)
-        if entry is None:
+        summary = reducer.contested_values(key)
+        if summary is None:
             return None
-        values = list(entry["evidence_by_value"])
+        reason, evidence_count, values = summary
         shown = " | ".join(v if len(v) < 40 else v[:39] + "…" for v in values[:4])
         more = f" (+{len(values) - 4})" if len(values) > 4 else ""
         return (f"{len(values)} values: {shown}{more}",
-                f"{entry['reason'].replace('_', ' ')} · {entry['total_evidence_count']} evidence",
-                None)
+                f"{reason.replace('_', ' ')} · {evidence_count} evidence", None)
     archived = reducer.archived.get(key)
     if not archived:
         return None
@@ -190,7 +190,7 @@ def arrange(rows: list[BeliefRow], reducer: Reducer | None, *, namespace: str | 
         rows = out
     if sort is not None:
         column, descending = sort
-        rows = sorted(rows, key=_sort_key(reducer, column), reverse=descending)
+        rows = sorted_gently(rows, key=_sort_key(reducer, column), reverse=descending)
     return rows
 
 
