@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QPushButton,
     QScrollBar,
+    QSizePolicy,
     QSplitter,
     QTableView,
     QVBoxLayout,
@@ -95,18 +96,25 @@ class TimelineView(QWidget):
         clear = QPushButton("Clear filters", self)
         clear.setObjectName("clearFilters")
         clear.clicked.connect(self.clear_filters)
-        bar = QHBoxLayout()
+        # Two rows, so the window still fits half of a laptop screen: in one row the
+        # filters alone asked for 1,170 px.
+        who = QHBoxLayout()
         for label, w in (("Actor", self.actor_filter), ("Type", self.type_filter),
                          ("Subject", self.subject_filter),
                          ("Namespace", self.namespace_filter)):
-            bar.addWidget(QLabel(label, self))
-            bar.addWidget(w)
-        bar.addWidget(self.time_filter)
-        bar.addWidget(self.time_from)
-        bar.addWidget(QLabel("to", self))
-        bar.addWidget(self.time_to)
-        bar.addWidget(clear)
-        bar.addStretch(1)
+            who.addWidget(QLabel(label, self))
+            who.addWidget(w)
+        who.addStretch(1)
+        when = QHBoxLayout()
+        when.addWidget(self.time_filter)
+        when.addWidget(self.time_from)
+        when.addWidget(QLabel("to", self))
+        when.addWidget(self.time_to)
+        when.addWidget(clear)
+        when.addStretch(1)
+        bar = QVBoxLayout()
+        bar.addLayout(who)
+        bar.addLayout(when)
         for box in (self.actor_filter, self.type_filter, self.namespace_filter):
             box.currentIndexChanged.connect(self.on_filter_edited)
         self.subject_filter.editingFinished.connect(self.on_filter_edited)
@@ -131,6 +139,8 @@ class TimelineView(QWidget):
             b.clicked.connect(slot)
             zoom_bar.addWidget(b)
         self.status = QLabel("", self)
+        # Its text may be cut rather than widen the window (the tooltip has all of it).
+        self.status.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.status.setObjectName("timelineStatus")
         zoom_bar.addWidget(self.status, 1)
         legend = QLabel(legend_html(), self)
@@ -138,6 +148,7 @@ class TimelineView(QWidget):
         legend.setToolTip("Wheel or +/- to zoom, drag or Shift+wheel or arrows to pan, "
                           "Home/End to jump, 0 to see everything; click a mark to inspect it, "
                           "N / P for the next / previous event")
+        legend.setWordWrap(True)
         zoom_bar.addWidget(legend)
         self.scrollbar = QScrollBar(Qt.Orientation.Horizontal, self)
         self.scrollbar.setObjectName("timelineScroll")
@@ -428,6 +439,7 @@ class TimelineView(QWidget):
         self.status.setText(f"{marks} marks on screen{sampled} · window {span:.6g} s · "
                             f"{self.model.rowCount()} rows in the table"
                             + ("+" if self.model.canFetchMore() else ""))
+        self.status.setToolTip(self.status.text())
 
     # -- live updates ----------------------------------------------------------------------
 
