@@ -322,3 +322,29 @@ def test_a_rewritten_tail_updates_rows_in_place(qtmodeltester, case: Case) -> No
     assert model.row_at(pos).event_id == late_stamp["event_id"]
     assert [model.row_at(r).event_id for r in range(model.rowCount())] == [
         r.event_id for r in index.query()]
+
+
+def test_chain_links_are_drawn_between_marks(qtbot, session: VaultSession) -> None:
+    from provara_desktop.ui.views.timeline_canvas import LANE_H
+
+    view = _view(qtbot, session)
+    canvas = view.canvas
+    qtbot.wait(100)
+    image = canvas.grab().toImage()
+    background = canvas.palette().base().color().rgb()
+    checked = 0
+    for m in canvas.marks():
+        prev = m.row.prev_event_hash
+        a = canvas.mark_position(prev) if prev else None
+        b = canvas.mark_position(m.row.event_id)
+        if a is None or b is None or abs(b.x() - a.x()) < 40 or a.y() != b.y():
+            continue
+        # the link is a curve lifted above the lane: its middle is above the midpoint
+        lift = min(0.45 * LANE_H, 6 + abs(b.x() - a.x()) * 0.25)
+        x, y = round((a.x() + b.x()) / 2), round(a.y() - lift / 2)
+        dpr = image.devicePixelRatio()
+        near = [image.pixelColor(round((x + dx) * dpr), round((y + dy) * dpr)).rgb()
+                for dx in (-1, 0, 1) for dy in (-1, 0, 1)]
+        assert any(c != background for c in near), (m.row.event_id, x, y)
+        checked += 1
+    assert checked >= 1

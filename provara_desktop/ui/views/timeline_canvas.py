@@ -101,6 +101,7 @@ class TimelineCanvas(QWidget):
         self._forked: set[str] = set()
         self._groups: tuple[dict[str, QPolygonF], QPolygonF, list[QPointF],
                             list[tuple[QPointF, str]]] = ({}, QPolygonF(), [], [])
+        self._links: tuple[QPainterPath, QPainterPath] = (QPainterPath(), QPainterPath())
         self._press: QPointF | None = None
         self._press_range = (0.0, 1.0)
         self._dragged = False
@@ -274,6 +275,15 @@ class TimelineCanvas(QWidget):
 
     def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802
         p = QPainter(self)
+        try:
+            self._paint(p)
+        finally:
+            # Ended here, not when the object is collected: after an exception the
+            # traceback keeps the painter alive past the end of the paint event, and Qt
+            # finishing a backing store under an active painter can crash the process.
+            p.end()
+
+    def _paint(self, p: QPainter) -> None:
         p.setRenderHint(QPainter.RenderHint.Antialiasing)
         pal = self.palette()
         p.fillRect(self.rect(), pal.base())
@@ -301,7 +311,7 @@ class TimelineCanvas(QWidget):
                 p.drawText(QRectF(6, top + 20, LABEL_W - 10, 16), Qt.AlignmentFlag.AlignLeft,
                            f"dense: one mark per {PX_PER_BUCKET} px")
                 p.setFont(self.font())
-        self._paint_links(p, win)
+        self._paint_links(p)
         self._paint_marks(p)
         if not win.marks:
             p.setPen(text)
@@ -325,26 +335,40 @@ class TimelineCanvas(QWidget):
                        _tick_label(t, step))
             t += step
 
-    def _paint_links(self, p: QPainter, win: Window) -> None:
-        pts = self._points
+    def _paint_links(self, p: QPainter) -> None:
         link = QColor(self.palette().text().color())
         link.setAlpha(110)
-        sampled = {lane for lane, actor in enumerate(win.lanes) if actor in win.sampled}
-        for m in win.marks:
-            if m.lane in sampled:
-                continue  # samples are not chain neighbours: a link would mislead
-            prev = m.row.prev_event_hash
-            a = pts.get(prev) if prev else None
-            b = pts.get(m.row.event_id)
-            if a is None or b is None:
-                continue
-            forked = m.row.event_id in self._forked
-            p.setPen(QPen(FORK_COLOR if forked else link, 2 if forked else 1))
-            path = QPainterPath(a)
-            lift = min(LANE_H * 0.45, 6 + abs(b.x() - a.x()) * 0.25)
-            path.quadTo(QPointF((a.x() + b.x()) / 2, a.y() - lift), b)
-            p.setBrush(Qt.BrushStyle.NoBrush)
-            p.drawPath(path)
+        plain, forked = self._links
+        p.setBrush(Qt.BrushStyle.NoBrush)
+        if not plain.isEmpty():
+            p.setPen(QPen(link, 1))
+            p.drawPath(plain)
+        if not forked.isEmpty():
+            p.setPen(QPen(FORK_COLOR, 2))
+            p.drawPath(forked)
+
+    def _build_links(self) -> None:
+        """The chain links of the on-screen marks as two paths (plain and fork), built once
+        per layout: a frame then draws them in two calls instead of a pen, a path and a
+        draw per link (thousands of Python calls into Qt on the GUI thread per repaint)."""
+        plain, forked = QPainterPath(), QPainterPath()
+        win = self._window
+        if win is not None:
+            pts = self._points
+            sampled = {lane for lane, actor in enumerate(win.lanes) if actor in win.sampled}
+            for m in win.marks:
+                if m.lane in sampled:
+                    continue  # samples are not chain neighbours: a link would mislead
+                prev = m.row.prev_event_hash
+                a = pts.get(prev) if prev else None
+                b = pts.get(m.row.event_id)
+                if a is None or b is None:
+                    continue
+                path = forked if m.row.event_id in self._forked else plain
+                lift = min(LANE_H * 0.45, 6 + abs(b.x() - a.x()) * 0.25)
+                path.moveTo(a)
+                path.quadTo(QPointF((a.x() + b.x()) / 2, a.y() - lift), b)
+        self._links = (plain, forked)
 
     def _group_marks(self) -> None:
         """Sort the on-screen marks into batches by colour, once per layout (not per paint):
@@ -370,6 +394,7 @@ class TimelineCanvas(QWidget):
                 special.append((c, m.row.event_id))
         self._groups = ({t: QPolygonF(pts) for t, pts in fills.items()}, QPolygonF(warn),
                         bad, special)
+        self._build_links()
 
     def _paint_marks(self, p: QPainter) -> None:
         fills, warn, bad, special = self._groups
