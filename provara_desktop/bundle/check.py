@@ -269,7 +269,7 @@ def _check_against_vault(result: BundleCheck, vault: Vault) -> None:
                 "EVENT_ID_CONFLICT", f"{eid} is already in the vault with different content: "
                 "it conflicts with the vault's chains", event_id=eid, path=EVENTS_PATH))
     first_key: dict[str, str | None] = {}
-    heads: dict[str, str | None] = {}
+    has_events: dict[str, bool] = {}
     for ev in result.events:
         actor, kid = str(ev.get("actor")), ev.get("actor_key_id")
         eid = str(ev.get("event_id"))
@@ -278,8 +278,7 @@ def _check_against_vault(result: BundleCheck, vault: Vault) -> None:
         if actor not in first_key:
             rows = index.query(actor=actor, limit=1)
             first_key[actor] = rows[0].actor_key_id if rows else None
-            head = index.query(actor=actor, descending=True, limit=1)
-            heads[actor] = head[0].event_id if head else None
+            has_events[actor] = bool(rows)
         owner = first_key[actor]
         if owner is not None and isinstance(kid, str) and kid != owner and not _promoted(
                 result.events, owner, kid):
@@ -298,12 +297,15 @@ def _check_against_vault(result: BundleCheck, vault: Vault) -> None:
                     "CHAIN_BROKEN", f"{eid} (actor {actor}) chains to {prev}, an event of "
                     f"another actor ({row.actor}) in the vault", event_id=eid, actor=actor,
                     path=EVENTS_PATH))
-            elif row is not None and heads.get(actor) not in (None, prev):
-                # The vault already continues this chain after prev: equivocation.
-                nxt = index.query(actor=actor, after_pos=row.pos, limit=1)
-                other = nxt[0].event_id if nxt else "(a later event in the vault)"
-                result.forks.append(Fork(actor, prev, (other, eid)))
-        elif prev is None and heads.get(actor) is not None:
+            elif row is not None:
+                # The vault already continues the chain after prev with another event of
+                # this actor: equivocation. Asked of prev's own successors, not of the
+                # actor's latest event, which is wrong when the vault already holds a fork.
+                other = next((r.event_id for r in index.successors(prev)
+                              if r.actor == actor and r.event_id != eid), None)
+                if other is not None:
+                    result.forks.append(Fork(actor, prev, (other, eid)))
+        elif prev is None and has_events[actor]:
             first = index.query(actor=actor, limit=1)
             if first and first[0].prev_event_hash is None:
                 result.forks.append(Fork(actor, None, (first[0].event_id, eid)))

@@ -333,3 +333,33 @@ def test_import_preview_keeps_integers_beyond_64_bits(cli: Cli, alice: Person, b
     cli.json(bob, "import", str(bob.vault), str(out), "--accept-untrusted")
     assert cli.json(bob, "state", str(bob.vault))["local"]["ledger:total"]["value"] == big
     verify_ok(cli, bob)
+
+
+def test_continuing_one_branch_of_a_known_fork_is_not_a_new_fork(cli: Cli, alice: Person,
+                                                                tmp_path: Path) -> None:
+    """Once a fork is in the vault, an event that extends either branch is an ordinary
+    continuation, whichever branch the vault happens to list last."""
+    import shutil
+
+    laptop, desk = tmp_path / "laptop-vault", tmp_path / "desk-vault"
+    shutil.copytree(alice.vault, laptop)
+    mine = observe(cli, alice, "door", "open")
+    shutil.copytree(alice.vault, desk)  # holds the branch "mine"
+    theirs = cli.json(alice, "observe", str(laptop), "--subject", "door", "--predicate",
+                      "state", "--value", '"shut"')["event_id"]
+    out = tmp_path / "laptop.provara-bundle"
+    cli.json(alice, "export", str(laptop), str(out))
+    assert len(cli.json(alice, "import", str(alice.vault), str(out))["forks"]) == 1
+    # the desk copy extends the branch that sorts first ("mine"), the vault's last is "theirs"
+    after_mine = cli.json(alice, "observe", str(desk), "--subject", "door", "--predicate",
+                          "state", "--value", '"ajar"')["event_id"]
+    out2 = tmp_path / "desk.provara-bundle"
+    cli.json(alice, "export", str(desk), str(out2))
+    preview = cli.json(alice, "import", str(alice.vault), str(out2), "--dry-run")
+    assert preview["forks"] == []
+    assert preview["new_events"] == 1
+    got = cli.json(alice, "import", str(alice.vault), str(out2))
+    assert got["imported"] == 1
+    assert after_mine in event_ids(alice.vault)
+    code, raw, _err = cli(alice, "verify", str(alice.vault), "--json")
+    assert [set(f["event_ids"]) for f in json.loads(raw)["forks"]] == [{mine, theirs}]
