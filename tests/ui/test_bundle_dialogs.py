@@ -201,6 +201,50 @@ def test_report_dialog_writes_a_pdf(qtbot: Any, ready: VaultSession, tmp_path: P
     assert dialog.written == out
 
 
+def test_report_dialog_reports_on_a_bundle_without_importing_it(
+        qtbot: Any, ready: VaultSession, sender: Any, tmp_path: Path) -> None:
+    from PySide6.QtWidgets import QComboBox, QLineEdit
+
+    bundle, ident, key = sender
+    before = tree_digest(ready.vault.root)
+    dialog = bundle_dialogs.ReportDialog(ready)
+    qtbot.addWidget(dialog)
+    source = dialog.findChild(QComboBox, "reportSource")
+    source.setCurrentIndex(source.findData("bundle"))
+    path = dialog.findChild(QLineEdit, "reportBundlePath")
+    assert path.isEnabled()
+    qtbot.keyClicks(path, str(bundle))
+    dialog.format.setCurrentIndex(dialog.format.findData("html"))
+    out = tmp_path / "from-bundle.html"
+    dialog.path.setText(str(out))
+    dialog.write_button.click()
+    settle(qtbot)
+    qtbot.waitUntil(out.is_file, timeout=20_000)
+    text = out.read_text()
+    assert "sam.provara-bundle" in text  # where the evidence came from
+    assert key.public.fingerprint in text  # who signed it, as the sender can confirm
+    assert ident.actor in text
+    assert tree_digest(ready.vault.root) == before  # reporting imports nothing
+
+
+def test_report_dialog_says_when_the_bundle_is_missing(qtbot: Any, ready: VaultSession,
+                                                       tmp_path: Path, monkeypatch) -> None:
+    from PySide6.QtWidgets import QMessageBox
+
+    shown: list[str] = []
+    monkeypatch.setattr(QMessageBox, "warning", lambda *a: shown.append(a[2]))
+    dialog = bundle_dialogs.ReportDialog(ready)
+    qtbot.addWidget(dialog)
+    dialog.source.setCurrentIndex(dialog.source.findData("bundle"))
+    dialog.bundle_path.setText(str(tmp_path / "nowhere.provara-bundle"))
+    dialog.path.setText(str(tmp_path / "r.html"))
+    dialog.write_button.click()
+    assert len(shown) == 1
+    assert "no such bundle file" in shown[0]
+    assert not (tmp_path / "r.html").exists()
+    assert dialog.write_button.isEnabled()
+
+
 def test_dropping_a_bundle_on_the_window_opens_the_preview(
         qtbot: Any, make_window: Any, ready: VaultSession, unlocked: Any,
         sender: Any) -> None:

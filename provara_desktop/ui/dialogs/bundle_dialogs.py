@@ -432,6 +432,24 @@ class ReportDialog(QDialog):
         self.session = session
         self.setWindowTitle("Evidence report")
         form = QFormLayout()
+        # What the report is about: this vault, or a bundle received on removable media
+        # (checked as `bundle verify` checks it, without importing anything).
+        self.source = QComboBox()
+        self.source.setObjectName("reportSource")
+        self.source.addItem("This vault", "vault")
+        self.source.addItem("A bundle file", "bundle")
+        self.bundle_path = QLineEdit()
+        self.bundle_path.setObjectName("reportBundlePath")
+        self.bundle_path.setPlaceholderText(".provara-bundle or provara_delta_v1 file")
+        self.browse = QPushButton("Browse…")
+        self.browse.clicked.connect(self.on_browse)
+        bundle_row = QHBoxLayout()
+        bundle_row.addWidget(self.bundle_path, 1)
+        bundle_row.addWidget(self.browse)
+        form.addRow("Source", self.source)
+        form.addRow("Bundle", bundle_row)
+        self.source.currentIndexChanged.connect(self._on_source)
+        self._on_source()
         self.subject = QComboBox()
         self.subject.setEditable(True)
         self.subject.addItem("")
@@ -457,16 +475,40 @@ class ReportDialog(QDialog):
         layout.addWidget(buttons)
         self.written: Path | None = None
 
+    def _on_source(self) -> None:
+        from_bundle = self.source.currentData() == "bundle"
+        self.bundle_path.setEnabled(from_bundle)
+        self.browse.setEnabled(from_bundle)
+
+    def on_browse(self) -> None:
+        chosen, _ = QFileDialog.getOpenFileName(
+            self, "Bundle to report on", self.bundle_path.text() or str(Path.home()),
+            f"Provara bundles (*{bundle_format.EXTENSION} *.ndjson);;All files (*)")
+        if chosen:
+            self.bundle_path.setText(chosen)
+
     def on_write(self) -> None:
         from provara_desktop.bundle import report
+        from provara_desktop.bundle.service import verify_bundle
 
         scope = report.ReportScope(subject=self.subject.currentText().strip() or None,
                                    actor=self.actor.currentText().strip() or None)
         out, fmt = Path(self.path.text()), str(self.format.currentData())
         vault = self.session.vault
+        bundle = (Path(self.bundle_path.text().strip())
+                  if self.source.currentData() == "bundle" else None)
+        if bundle is not None and not bundle.is_file():
+            QMessageBox.warning(self, "Evidence report",
+                                f"{bundle}: no such bundle file. Choose the bundle to report on "
+                                "(Browse…), or report on this vault.")
+            return
         self.write_button.setEnabled(False)
 
         def job(progress: Progress, token: CancelToken) -> Any:
+            if bundle is not None:
+                progress.label = "verifying the bundle for the report…"
+                return report.render(report.from_bundle(
+                    verify_bundle(bundle, vault.home, cancelled=token), scope))
             progress.label = "verifying the vault for the report…"
             return report.render(report.from_vault(vault, scope))
 
