@@ -262,6 +262,11 @@ class MainWindow(VaultLifecycle):
         for view in self.views.values():
             for timer in view.findChildren(QTimer):
                 timer.stop()
+            # Views with threads of their own (the timeline's fetcher) stop them and wait:
+            # they are deleted soon after, and their thread must not outlive them.
+            shutdown = getattr(view, "shutdown", None)
+            if callable(shutdown):
+                shutdown()
             view.setEnabled(False)
 
     def _make_views(self, session: VaultSession) -> dict[str, QWidget]:

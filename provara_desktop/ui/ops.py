@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 import shiboken6
-from PySide6.QtCore import QObject, Qt, QTimer, Signal
+from PySide6.QtCore import QCoreApplication, QObject, Qt, QTimer, Signal
 from PySide6.QtWidgets import QApplication
 
 from provara_desktop.ui.errors import show_exception
@@ -39,7 +39,12 @@ class OpHandle(QObject):
     _done = Signal(object, object)  # (result, exception), delivered on the GUI thread
 
     def __init__(self, parent: QWidget | None) -> None:
-        super().__init__(None)
+        # Owned by the application object, not by Python. The worker thread holds this
+        # handle (through its future's done-callback) until it drops the finished work
+        # item, which can happen after on_done has run here; a QObject owned by Python
+        # would then be deleted on that thread, and with it, through the references
+        # below, perhaps the widget that asked: a crash (seen in the UI tests).
+        super().__init__(QCoreApplication.instance())
         self._parent = parent
         self._on_success: Callable[[Any], None] | None = None
         self._on_failure: Callable[[BaseException], None] | None = None
@@ -77,15 +82,18 @@ class OpHandle(QObject):
             QApplication.restoreOverrideCursor()
         _live.discard(self)
         self.deleteLater()
-        if self._parent is not None and not shiboken6.isValid(self._parent):
+        # Let go of the widget and the callbacks here, on the GUI thread (see __init__).
+        parent, on_success, on_failure = self._parent, self._on_success, self._on_failure
+        self._parent = self._on_success = self._on_failure = None
+        if parent is not None and not shiboken6.isValid(parent):
             return  # the widget that asked is gone (window closed, vault switched)
         if exc is not None:
-            if self._on_failure is not None:
-                self._on_failure(exc)
+            if on_failure is not None:
+                on_failure(exc)
             else:
-                show_exception(self._parent, exc)
-        elif self._on_success is not None:
-            self._on_success(result)
+                show_exception(parent, exc)
+        elif on_success is not None:
+            on_success(result)
 
 
 def run_op(parent: QWidget | None, fn: Callable[[], Future[Any]]) -> OpHandle:

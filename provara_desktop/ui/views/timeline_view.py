@@ -210,8 +210,13 @@ class TimelineView(QWidget):
         edit.setCalendarPopup(True)
         return edit
 
-    def closeEvent(self, event: object) -> None:  # noqa: N802
+    def shutdown(self) -> None:
+        """Stop fetching and wait for a fetch in flight: the window calls this before the
+        view is deleted (a fetch thread still emitting into a deleted canvas crashes)."""
         self.canvas.shutdown()
+
+    def closeEvent(self, event: object) -> None:  # noqa: N802
+        self.shutdown()
         super().closeEvent(event)  # type: ignore[arg-type]
 
     # -- filters ---------------------------------------------------------------------------
