@@ -148,7 +148,10 @@ class TimelineView(QWidget):
         legend.setToolTip("Wheel or +/- to zoom, drag or Shift+wheel or arrows to pan, "
                           "Home/End to jump, 0 to see everything; click a mark to inspect it, "
                           "N / P for the next / previous event")
+        # Wrapped (one long row asked for most of the window's minimum width), but not into
+        # a narrow column that would push the canvas down.
         legend.setWordWrap(True)
+        legend.setMinimumWidth(400)
         zoom_bar.addWidget(legend)
         self.scrollbar = QScrollBar(Qt.Orientation.Horizontal, self)
         self.scrollbar.setObjectName("timelineScroll")
