@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 from provara_desktop.bundle.selection import attachment_refs
 from provara_desktop.core.errors import VaultError
 from provara_desktop.core.order import total_order
-from provara_desktop.core.reducer import Reducer
-from provara_desktop.store.merge import merge_foreign
+from provara_desktop.core.reducer import Reducer, belief_key, key_splits
+from provara_desktop.store.merge import merge_foreign, placement
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -80,7 +80,7 @@ class ImportPlan:
 
 
 def plan(vault: Vault, check: BundleCheck, *, accept_untrusted: bool,
-         with_beliefs: bool = False) -> ImportPlan:
+         with_beliefs: bool = False, beliefs_by_key: bool = False) -> ImportPlan:
     """Decide what an import would do, or raise ImportRefused saying why it cannot."""
     if not check.vault_checked:
         raise ValueError("check the bundle against the vault first")
@@ -124,17 +124,44 @@ def plan(vault: Vault, check: BundleCheck, *, accept_untrusted: bool,
                        f"imported: {names}; check the fingerprints with their owners and "
                        "`trust add` them, or pass --accept-untrusted")
     if with_beliefs and p.new_events:
-        p.beliefs = belief_changes(vault, p.new_events)
+        p.beliefs = (belief_changes_by_key(vault, p.new_events) if beliefs_by_key
+                     else belief_changes(vault, p.new_events))
     return p
 
 
 def belief_changes(vault: Vault, new_events: list[dict[str, Any]]) -> dict[str, Any]:
     """Beliefs that would become contested, change value, or appear, if the events were
-    added (the whole log is reduced twice, in total order, as the vault will hold it)."""
+    added (the whole log is reduced twice, in total order, as the vault will hold it), and
+    the state hash before and after."""
     old = list(vault.events())
     before = Reducer().apply_all(old)
     merged = old + new_events
     after = Reducer().apply_all(merged[i] for i in total_order(merged))
+    return _compare(before, after, hashes=True)
+
+
+def belief_changes_by_key(vault: Vault, new_events: list[dict[str, Any]]) -> dict[str, Any]:
+    """belief_changes() for what the app's preview shows, at any vault size: only the
+    beliefs the new events touch are reduced, from their own events (read through the
+    index), in the order the import will give them. No state hashes (those need the whole
+    state: ``state_hash_before``/``state_hash_after`` are None). On a million-event vault
+    the whole-log version read every event into memory twice over (over 1 GB)."""
+    touched = {k for ev in new_events if (k := belief_key(ev)) is not None}
+    start, tail = placement(vault, new_events)
+    index = vault.index
+    rows = {r.pos: r for key in touched for subject, predicate in key_splits(key)
+            for r in index.query(subject=subject, predicate=predicate)}
+    old = [(pos, vault.read_row(rows[pos])) for pos in sorted(rows)]
+    old = [(pos, ev) for pos, ev in old if belief_key(ev) in touched]
+    before = Reducer().apply_all(ev for _pos, ev in old)
+    # After the import: the vault's events before ``start`` keep their places, the rest
+    # (new events and any old ones they sort before) follow in their final order.
+    after = Reducer().apply_all([ev for pos, ev in old if pos < start]
+                                + [ev for ev in tail if belief_key(ev) in touched])
+    return _compare(before, after, hashes=False)
+
+
+def _compare(before: Reducer, after: Reducer, *, hashes: bool) -> dict[str, Any]:
     became_contested = sorted(set(after.contested_keys) - set(before.contested_keys))
     changed = []
     for ns in ("canonical", "local"):
@@ -149,7 +176,8 @@ def belief_changes(vault: Vault, new_events: list[dict[str, Any]]) -> dict[str, 
     return {"became_contested": became_contested[:_MAX_LISTED],
             "became_contested_count": len(became_contested),
             "changed": changed[:_MAX_LISTED], "changed_count": len(changed),
-            "state_hash_before": before.state_hash(), "state_hash_after": after.state_hash()}
+            "state_hash_before": before.state_hash() if hashes else None,
+            "state_hash_after": after.state_hash() if hashes else None}
 
 
 def commit(vault: Vault, p: ImportPlan, *, signer: SigningKey,

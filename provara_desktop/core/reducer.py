@@ -79,6 +79,28 @@ class _Contest:
     evidence_len: int  # the entry shows the first evidence_len pieces of evidence
 
 
+_BELIEF_TYPES = frozenset({"OBSERVATION", "ASSERTION", "ATTESTATION", "RETRACTION"})
+
+
+def belief_key(event: Mapping[str, Any]) -> str | None:
+    """The belief ("subject:predicate") an event can change, or None: the same test and
+    text the reducer uses. A belief's state depends only on the events of its own key (in
+    order), which is what lets a preview reduce a handful of keys instead of a whole log."""
+    if not isinstance(event, dict) or event.get("type") not in _BELIEF_TYPES:
+        return None
+    payload = event.get("payload")
+    if not isinstance(payload, dict):
+        return None
+    subject, predicate = payload.get("subject"), payload.get("predicate")
+    return f"{subject}:{predicate}" if subject and predicate else None
+
+
+def key_splits(key: str) -> list[tuple[str, str]]:
+    """Every (subject, predicate) pair a belief key may come from: the reducer joins them
+    with ":" and either may contain one."""
+    return [(key[:i], key[i + 1:]) for i, ch in enumerate(key) if ch == ":"]
+
+
 class Reducer:
     """Feed events in the vault's total order; read beliefs and the state hash."""
 

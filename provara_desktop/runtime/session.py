@@ -25,7 +25,7 @@ from provara_desktop.core.canonical import canonical_dumps
 from provara_desktop.core.errors import UserCancelled
 from provara_desktop.core.gcpause import gc_paused
 from provara_desktop.core.logline import parse_line_or_raise
-from provara_desktop.core.reducer import NAMESPACES, Reducer
+from provara_desktop.core.reducer import NAMESPACES, Reducer, key_splits
 from provara_desktop.runtime.bus import Changes, EventBus, VaultChanged
 from provara_desktop.runtime.gentle import sorted_gently
 from provara_desktop.runtime.progress import CancelToken, Progress
@@ -85,14 +85,8 @@ def belief_rows(reducer: Reducer) -> list[BeliefRow]:
     return [(ns, key) for ns in NAMESPACES for key in sorted_gently(tables[ns])]
 
 
-def _key_splits(key: str) -> list[tuple[str, str]]:
-    # The reducer joins subject and predicate with ":" and either may contain one, so a key
-    # may come from several (subject, predicate) pairs: every split is asked for.
-    return [(key[:i], key[i + 1:]) for i, ch in enumerate(key) if ch == ":"]
-
-
 def belief_history(vault: Vault, key: str) -> list[HistoryStep]:
-    rows = sorted({r.pos: r for s, p in _key_splits(key)
+    rows = sorted({r.pos: r for s, p in key_splits(key)
                    for r in vault.index.query(subject=s, predicate=p)}.values(),
                   key=lambda r: r.pos)
     reducer = Reducer()  # a belief's state depends only on the events of its own key

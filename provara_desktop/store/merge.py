@@ -142,6 +142,16 @@ def merge_foreign(vault: Vault, events: Sequence[Event], *, signer: SigningKey,
     return result
 
 
+def placement(vault: Vault, new: Sequence[Event]) -> tuple[int, list[Event]]:
+    """Where ``new`` would go in the vault's total order: (the first log position that
+    would be rewritten, the events from there on in their final order). Positions before
+    it keep their events; normally it is the vault's event count (everything new sorts
+    after what is there). Reads the vault, changes nothing."""
+    size = vault.events_path.stat().st_size
+    start, merged, _old_tail = _placement(vault, new, size, vault.index.count())
+    return start, merged
+
+
 def _placement(vault: Vault, new: Sequence[Event], size: int,
                count: int) -> tuple[int, list[Event], bytes]:
     """Where the new events go in the total order: (first log position rewritten, the

@@ -402,7 +402,7 @@ def import_bundle(parent: QWidget, session: VaultSession, path: str | None = Non
                 return bundle, c, None
             signer_ok = bundle.signer is None or c.signer_trusted
             plan = importer.plan(session.vault, c, accept_untrusted=not signer_ok,
-                                 with_beliefs=True)
+                                 with_beliefs=True, beliefs_by_key=True)
         except BaseException:
             bundle.close()
             raise
