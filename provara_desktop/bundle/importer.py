@@ -80,8 +80,13 @@ class ImportPlan:
 
 
 def plan(vault: Vault, check: BundleCheck, *, accept_untrusted: bool,
-         with_beliefs: bool = False, beliefs_by_key: bool = False) -> ImportPlan:
-    """Decide what an import would do, or raise ImportRefused saying why it cannot."""
+         with_beliefs: bool = False, beliefs_by_key: bool = False,
+         live: Reducer | None = None) -> ImportPlan:
+    """Decide what an import would do, or raise ImportRefused saying why it cannot.
+
+    ``with_beliefs``: say which beliefs change (the whole log reduced twice, with state
+    hashes); ``beliefs_by_key``: only the touched beliefs, no state hashes, starting from
+    ``live`` (the vault's current beliefs, not changed) when the caller has them."""
     if not check.vault_checked:
         raise ValueError("check the bundle against the vault first")
     if not check.intact:
@@ -124,8 +129,12 @@ def plan(vault: Vault, check: BundleCheck, *, accept_untrusted: bool,
                        f"imported: {names}; check the fingerprints with their owners and "
                        "`trust add` them, or pass --accept-untrusted")
     if with_beliefs and p.new_events:
-        p.beliefs = (belief_changes_by_key(vault, p.new_events) if beliefs_by_key
-                     else belief_changes(vault, p.new_events))
+        if not beliefs_by_key:
+            p.beliefs = belief_changes(vault, p.new_events)
+        elif live is not None:
+            p.beliefs = belief_changes_from(live, vault, p.new_events)
+        else:
+            p.beliefs = belief_changes_by_key(vault, p.new_events)
     return p
 
 
@@ -138,6 +147,22 @@ def belief_changes(vault: Vault, new_events: list[dict[str, Any]]) -> dict[str, 
     merged = old + new_events
     after = Reducer().apply_all(merged[i] for i in total_order(merged))
     return _compare(before, after, hashes=True)
+
+
+def belief_changes_from(live: Reducer, vault: Vault,
+                        new_events: list[dict[str, Any]]) -> dict[str, Any]:
+    """belief_changes_by_key(), starting from ``live``, the vault's current beliefs (the
+    app holds them): the touched beliefs are copied out of it and the new events applied to
+    the copy, without reading the vault's events at all. Only when every new event sorts
+    after the vault's and ``live`` is up to date with the index; otherwise (a backdated
+    bundle, a reducer still catching up) it is belief_changes_by_key()."""
+    start, tail = placement(vault, new_events)
+    if start != vault.index.count() or live.event_count != start:
+        return belief_changes_by_key(vault, new_events)
+    touched = {k for ev in new_events if (k := belief_key(ev)) is not None}
+    before = live.copy_keys(touched)
+    after = live.copy_keys(touched).apply_all(ev for ev in tail if belief_key(ev) in touched)
+    return _compare(before, after, hashes=False)
 
 
 def belief_changes_by_key(vault: Vault, new_events: list[dict[str, Any]]) -> dict[str, Any]:

@@ -114,6 +114,27 @@ class Reducer:
         self.event_count = 0
         self.current_epoch: dict[str, Any] | None = None
 
+    def copy_keys(self, keys: Iterable[str]) -> Reducer:
+        """A reducer holding only the state of ``keys``, which can be fed more events
+        without changing this one: entries and contests are never mutated, only replaced,
+        so they are shared; the lists that grow (evidence, archived) are copied."""
+        other = Reducer()
+        for key in keys:
+            if key in self.canonical:
+                other.canonical[key] = self.canonical[key]
+            if key in self.local:
+                other.local[key] = self.local[key]
+            if key in self.archived:
+                other.archived[key] = list(self.archived[key])
+            if key in self._contested:
+                other._contested[key] = self._contested[key]
+            if key in self._evidence:
+                other._evidence[key] = list(self._evidence[key])
+        other.last_event_id = self.last_event_id
+        other.event_count = self.event_count
+        other.current_epoch = self.current_epoch
+        return other
+
     # -- feeding ---------------------------------------------------------------------------
 
     def apply_all(self, events: Iterable[Mapping[str, Any]]) -> Reducer:

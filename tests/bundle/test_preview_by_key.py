@@ -8,9 +8,14 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from provara_desktop.bundle.importer import belief_changes, belief_changes_by_key
+from provara_desktop.bundle.importer import (
+    belief_changes,
+    belief_changes_by_key,
+    belief_changes_from,
+)
 from provara_desktop.core.event import build_event
 from provara_desktop.core.keys import SigningKey
+from provara_desktop.core.reducer import Reducer
 from provara_desktop.store import evidence
 from provara_desktop.store.vault import Vault
 
@@ -31,6 +36,8 @@ def _vault(tmp_path: Path) -> tuple[Vault, str]:
     evidence.observe(vault, alice, "alice", subject="ex:1", predicate="x", value="colon")
     evidence.attest(vault, alice, "alice", subject="ex-2", predicate="location",
                     value="room 2")
+    evidence.attest(vault, alice, "alice", subject="ex-2", predicate="location",
+                    value="room 2b")  # the first attestation is now archived
     return vault, str(vault.index.query(descending=True, limit=1)[0].timestamp_utc)
 
 
@@ -70,6 +77,18 @@ def test_by_key_preview_says_what_the_whole_log_says(tmp_path: Path, when: str) 
         by_key = belief_changes_by_key(vault, new)
         assert _without_hashes(by_key) == _without_hashes(whole)
         assert by_key["state_hash_before"] is None
+        # The app starts from the beliefs it already holds, and must leave them as they are.
+        live = Reducer().apply_all(vault.events())
+        keys = [f"ex-{i}:location" for i in range(10)] + ["ex:1:x"]
+
+        def held() -> tuple[str, list[Any], dict[str, Any]]:
+            return (live.state_hash(), [live.evidence_for(k) for k in keys],
+                    {k: list(v) for k, v in live.archived.items()})
+
+        before = held()
+        from_live = belief_changes_from(live, vault, new)
+        assert _without_hashes(from_live) == _without_hashes(whole)
+        assert held() == before
         assert "ex-0:location" in by_key["became_contested"]
         assert {c["key"] for c in by_key["changed"]} >= {"ex-9:location", "ex-1:location"}
     finally:

@@ -401,8 +401,10 @@ def import_bundle(parent: QWidget, session: VaultSession, path: str | None = Non
             if not c.intact:
                 return bundle, c, None
             signer_ok = bundle.signer is None or c.signer_trusted
+            # On the writer thread: the session's beliefs do not move while it reads them.
             plan = importer.plan(session.vault, c, accept_untrusted=not signer_ok,
-                                 with_beliefs=True, beliefs_by_key=True)
+                                 with_beliefs=True, beliefs_by_key=True,
+                                 live=session.beliefs())
         except BaseException:
             bundle.close()
             raise
