@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 import shiboken6
-from PySide6.QtCore import QCoreApplication, QObject, Qt, QTimer, Signal
+from PySide6.QtCore import QCoreApplication, QEvent, QObject, Qt, QTimer
 from PySide6.QtWidgets import QApplication
 
 from provara_desktop.ui.errors import show_exception
@@ -35,8 +35,15 @@ def pending_ops() -> int:
     return len(_live)
 
 
+# The worker tells the GUI thread it is done by posting an event, not by emitting a signal:
+# a queued signal emitted from a Python thread makes Qt call back into Python (to copy the
+# arguments) while it holds one of its connection mutexes, and the GUI thread, holding the
+# GIL, can be waiting for that very mutex (any connect() hashes to one of a small pool):
+# both threads then wait for ever (seen in the UI test suite). postEvent never calls Python.
+_DONE_EVENT = QEvent.Type(QEvent.registerEventType())
+
+
 class OpHandle(QObject):
-    _done = Signal(object, object)  # (result, exception), delivered on the GUI thread
 
     def __init__(self, parent: QWidget | None) -> None:
         # Owned by the application object, not by Python. The worker thread holds this
@@ -52,7 +59,7 @@ class OpHandle(QObject):
         self._cursor_timer.setSingleShot(True)
         self._cursor_timer.timeout.connect(self.on_slow)
         self._busy = False
-        self._done.connect(self.on_done, Qt.ConnectionType.QueuedConnection)
+        self._outcome: tuple[Any, BaseException | None] = (None, None)
 
     def success(self, cb: Callable[[Any], None]) -> OpHandle:
         self._on_success = cb
@@ -70,7 +77,14 @@ class OpHandle(QObject):
 
     def _from_worker(self, future: Future[Any]) -> None:
         exc = future.exception()
-        self._done.emit(None if exc else future.result(), exc)
+        self._outcome = (None if exc else future.result(), exc)
+        QCoreApplication.postEvent(self, QEvent(_DONE_EVENT))
+
+    def customEvent(self, event: QEvent) -> None:  # noqa: N802 - Qt override
+        if event.type() == _DONE_EVENT:
+            result, exc = self._outcome
+            self._outcome = (None, None)
+            self.on_done(result, exc)
 
     def on_slow(self) -> None:
         self._busy = True

@@ -10,16 +10,18 @@ shows, on a background thread, and kept; the row shows "…" until then.
 from __future__ import annotations
 
 import logging
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from enum import IntEnum
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import (
     QAbstractTableModel,
+    QCoreApplication,
+    QEvent,
     QModelIndex,
     QPersistentModelIndex,
     Qt,
-    Signal,
 )
 from PySide6.QtGui import QBrush, QColor
 
@@ -63,8 +65,12 @@ _HEADERS = {Column.ACTOR: "Actor", Column.FINGERPRINT: "Key fingerprint",
             Column.ATTACHMENTS: "Attachments", Column.EVENT_ID: "Event id"}
 
 
+# Details come back from the worker as a posted event, not a queued signal emitted on the
+# worker thread (which can deadlock with the GUI thread: see ui/ops.py).
+_DETAILS_READY = QEvent.Type(QEvent.registerEventType())
+
+
 class EvidenceModel(QAbstractTableModel):
-    _detail_ready = Signal(int, object)  # from the worker; delivered on the GUI thread
 
     def __init__(self, provenance: Provenance, evidence: Sequence[dict[str, Any]],
                  forked: set[str] | None = None, parent: Any = None) -> None:
@@ -74,7 +80,7 @@ class EvidenceModel(QAbstractTableModel):
         self._forked = forked or set()
         self._details: dict[int, dict[Column, tuple[str, str | None, QColor | None]]] = {}
         self._pending: set[int] = set()
-        self._detail_ready.connect(self.on_detail_ready)
+        self._ready: deque[tuple[int, object]] = deque()  # filled by the worker
 
     def details_complete(self, rows: int | None = None) -> bool:
         """Every one of the first ``rows`` rows (all by default) has its details."""
@@ -146,10 +152,16 @@ class EvidenceModel(QAbstractTableModel):
         except Exception:
             log.exception("cannot compute the details of evidence row %d", i)
             detail = dict.fromkeys(Column, ("error", "see the log panel", _BAD))
+        self._ready.append((i, detail))
         try:
-            self._detail_ready.emit(i, detail)
+            QCoreApplication.postEvent(self, QEvent(_DETAILS_READY))
         except RuntimeError:  # the model was deleted meanwhile
             pass
+
+    def customEvent(self, event: QEvent) -> None:  # noqa: N802 - Qt override
+        if event.type() == _DETAILS_READY:
+            while self._ready:
+                self.on_detail_ready(*self._ready.popleft())
 
     def _detail(self, i: int) -> dict[Column, tuple[str, str | None, QColor | None]]:
         eid = str(self._evidence[i].get("event_id"))

@@ -12,12 +12,13 @@ a newer request makes older results stale and they are dropped.
 from __future__ import annotations
 
 import logging
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QCoreApplication, QEvent, QObject, Signal
 
 from provara_desktop.store.provenance import parse_time
 
@@ -138,8 +139,15 @@ class Facets:
     forked: set[str]  # every event that takes part in a fork
 
 
+_WAKE = QEvent.Type(QEvent.registerEventType())
+
+
 class WindowFetcher(QObject):
-    """One background thread; ``fetched`` carries each Window (on the GUI thread)."""
+    """One background thread; ``fetched`` carries each Window (on the GUI thread).
+
+    The thread never emits a signal itself: it queues what it has and posts an event, and
+    the signals are emitted here on the GUI thread (a queued signal emitted from a Python
+    thread can deadlock with the GUI thread: see ui/ops.py)."""
 
     fetched = Signal(object)
     facets = Signal(object)
@@ -154,6 +162,7 @@ class WindowFetcher(QObject):
         self._latest = -1
         self._pending: Future[Window | None] | None = None
         self._closed = False
+        self._outbox: deque[tuple[Any, Any]] = deque()
         # A view deleted without being closed (the window swapped vaults) must not leave
         # its thread behind; the pool object outlives this QObject in the closure.
         pool = self._pool
@@ -167,12 +176,22 @@ class WindowFetcher(QObject):
             self._pending.cancel()  # not started yet: skip it (a newer window is wanted)
         self._pending = self._pool.submit(self._run, req)
 
+    def _post(self, signal: Any, value: Any) -> None:
+        self._outbox.append((signal, value))
+        QCoreApplication.postEvent(self, QEvent(_WAKE))
+
+    def customEvent(self, event: QEvent) -> None:  # noqa: N802 - Qt override
+        if event.type() == _WAKE:
+            while self._outbox:
+                signal, value = self._outbox.popleft()
+                signal.emit(value)
+
     def _run(self, req: Request) -> Window | None:
         try:
             return self._fetch_and_check(req)
         except Exception as exc:
             log.exception("timeline fetch failed")
-            self.failed.emit(str(exc))
+            self._post(self.failed, str(exc))
             raise
 
     def _fetch_and_check(self, req: Request) -> Window | None:
@@ -184,16 +203,16 @@ class WindowFetcher(QObject):
         window = fetch_window(self._index, self._prov, req)
         if stale():
             return None
-        self.fetched.emit(window)
+        self._post(self.fetched, window)
         if self._prov is not None and req.check_signatures and not window.checked:
             checked = check_window(window, self._prov, stale)
             if checked is not None:
-                self.fetched.emit(checked)
+                self._post(self.fetched, checked)
                 window = checked
         if req.want_types and not stale():
             forks = self._prov.forks() if self._prov is not None else []
-            self.facets.emit(Facets([t for t, _ in self._index.types()],
-                                    {r.event_id for f in forks for r in f.rows}))
+            self._post(self.facets, Facets([t for t, _ in self._index.types()],
+                                            {r.event_id for f in forks for r in f.rows}))
         return window
 
     def shutdown(self) -> None:
