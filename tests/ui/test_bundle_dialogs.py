@@ -158,7 +158,12 @@ def test_untrusted_signer_needs_an_explicit_tick(qtbot: Any, ready: VaultSession
     assert not dialog.import_button.isEnabled()
     assert "not trusted" in dialog.status.text()
     dialog.accept_untrusted.setChecked(True)
-    assert dialog.import_button.isEnabled()
+    # the plan is made again off the GUI thread; Import waits for it
+    qtbot.waitUntil(dialog.import_button.isEnabled, timeout=10_000)
+    assert dialog.plan.new_events
+    dialog.accept_untrusted.setChecked(False)
+    settle(qtbot)
+    assert not dialog.import_button.isEnabled()
     dialog.reject()
 
 

@@ -330,15 +330,33 @@ class ImportPreviewDialog(QDialog):
         layout.addWidget(buttons)
         self.finished.connect(self.on_finished)
         self.imported: int | None = None
-        self.on_toggled(False)
+        self._show_ready(False)  # the plan given is the one for an unticked box
 
     def on_toggled(self, checked: bool) -> None:
+        """A new decision about untrusted keys: the plan is made again, on the query thread
+        (it reads the index's actor list and looks at every event: ~0.2 s on a big vault,
+        which froze the window when it ran here)."""
         from provara_desktop.bundle import importer
 
         signer_untrusted = self.bundle.signer is not None and not self.check.signer_trusted
-        self.plan = importer.plan(self.session.vault, self.check, accept_untrusted=checked,
-                                  with_beliefs=False) if (checked or not signer_untrusted) \
-            else self.plan
+        if not (checked or not signer_untrusted):
+            self._show_ready(checked)  # nothing can be imported without the tick
+            return
+        self.import_button.setEnabled(False)
+        self.status.setText("Working out what would be imported…")
+        session, c = self.session, self.check
+        run_op(self, lambda: session.query(lambda: importer.plan(
+            session.vault, c, accept_untrusted=checked, with_beliefs=False))).success(
+                lambda plan: self._planned(plan, checked))
+
+    def _planned(self, plan: ImportPlan, checked: bool) -> None:
+        if checked != self.accept_untrusted.isChecked():
+            return  # the box changed again meanwhile: that plan follows
+        self.plan = plan
+        self._show_ready(checked)
+
+    def _show_ready(self, checked: bool) -> None:
+        signer_untrusted = self.bundle.signer is not None and not self.check.signer_trusted
         ready = bool(self.plan.new_events) and (checked or not signer_untrusted)
         self.import_button.setEnabled(ready)
         self.status.setText("" if ready else "Nothing to import." if not
