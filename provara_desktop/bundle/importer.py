@@ -129,12 +129,8 @@ def plan(vault: Vault, check: BundleCheck, *, accept_untrusted: bool,
                        f"imported: {names}; check the fingerprints with their owners and "
                        "`trust add` them, or pass --accept-untrusted")
     if with_beliefs and p.new_events:
-        if not beliefs_by_key:
-            p.beliefs = belief_changes(vault, p.new_events)
-        elif live is not None:
-            p.beliefs = belief_changes_from(live, vault, p.new_events)
-        else:
-            p.beliefs = belief_changes_by_key(vault, p.new_events)
+        p.beliefs = (belief_changes_by_key(vault, p.new_events, live) if beliefs_by_key
+                     else belief_changes(vault, p.new_events))
     return p
 
 
@@ -149,40 +145,34 @@ def belief_changes(vault: Vault, new_events: list[dict[str, Any]]) -> dict[str, 
     return _compare(before, after, hashes=True)
 
 
-def belief_changes_from(live: Reducer, vault: Vault,
-                        new_events: list[dict[str, Any]]) -> dict[str, Any]:
-    """belief_changes_by_key(), starting from ``live``, the vault's current beliefs (the
-    app holds them): the touched beliefs are copied out of it and the new events applied to
-    the copy, without reading the vault's events at all. Only when every new event sorts
-    after the vault's and ``live`` is up to date with the index; otherwise (a backdated
-    bundle, a reducer still catching up) it is belief_changes_by_key()."""
-    start, tail = placement(vault, new_events)
-    if start != vault.index.count() or live.event_count != start:
-        return belief_changes_by_key(vault, new_events)
-    touched = {k for ev in new_events if (k := belief_key(ev)) is not None}
-    before = live.copy_keys(touched)
-    after = live.copy_keys(touched).apply_all(ev for ev in tail if belief_key(ev) in touched)
-    return _compare(before, after, hashes=False)
-
-
-def belief_changes_by_key(vault: Vault, new_events: list[dict[str, Any]]) -> dict[str, Any]:
+def belief_changes_by_key(vault: Vault, new_events: list[dict[str, Any]],
+                          live: Reducer | None = None) -> dict[str, Any]:
     """belief_changes() for what the app's preview shows, at any vault size: only the
-    beliefs the new events touch are reduced, from their own events (read through the
-    index), in the order the import will give them. No state hashes (those need the whole
-    state: ``state_hash_before``/``state_hash_after`` are None). On a million-event vault
-    the whole-log version read every event into memory twice over (over 1 GB)."""
+    beliefs the new events touch are reduced, in the order the import will give them. No
+    state hashes (those need the whole state: ``state_hash_before``/``state_hash_after``
+    are None). On a million-event vault the whole-log version read every event into memory
+    twice over (over 1 GB).
+
+    ``live``, the vault's current beliefs when the caller holds them (the app), is where the
+    touched beliefs start from: copied out of it, untouched, so no event is read at all.
+    That needs every new event to sort after the vault's and ``live`` to be up to date;
+    otherwise the touched beliefs are reduced from their own events, read through the
+    index."""
     touched = {k for ev in new_events if (k := belief_key(ev)) is not None}
     start, tail = placement(vault, new_events)
+    # After the import: the vault's events before ``start`` keep their places, the rest
+    # (new events and any old ones they sort before) follow in their final order.
+    tail = [ev for ev in tail if belief_key(ev) in touched]
+    if live is not None and start == vault.index.count() == live.event_count:
+        before = live.copy_keys(touched)
+        return _compare(before, live.copy_keys(touched).apply_all(tail), hashes=False)
     index = vault.index
     rows = {r.pos: r for key in touched for subject, predicate in key_splits(key)
             for r in index.query(subject=subject, predicate=predicate)}
     old = [(pos, vault.read_row(rows[pos])) for pos in sorted(rows)]
     old = [(pos, ev) for pos, ev in old if belief_key(ev) in touched]
     before = Reducer().apply_all(ev for _pos, ev in old)
-    # After the import: the vault's events before ``start`` keep their places, the rest
-    # (new events and any old ones they sort before) follow in their final order.
-    after = Reducer().apply_all([ev for pos, ev in old if pos < start]
-                                + [ev for ev in tail if belief_key(ev) in touched])
+    after = Reducer().apply_all([ev for pos, ev in old if pos < start] + tail)
     return _compare(before, after, hashes=False)
 
 

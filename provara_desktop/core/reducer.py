@@ -333,15 +333,18 @@ class Reducer:
         if contest is None:
             return None
         texts: set[str] = set()
-        scalars: dict[tuple[type, Any], str] = {}
+        # A hot key holds thousands of pieces of evidence but few distinct values: scalars
+        # are collected first (by type too: 1, 1.0 and True must stay apart) and encoded
+        # once each; floats are encoded every time because -0.0 == 0.0 yet reads apart.
+        scalars: set[tuple[type, Any]] = set()
         for ev in self._evidence[key][: contest.evidence_len]:
             value = ev[4]
             vtype = type(value)
             if vtype is str or vtype is int or vtype is bool or value is None:
-                if (vtype, value) not in scalars:
-                    texts.add(scalars.setdefault((vtype, value), canonical_dumps(value)))
+                scalars.add((vtype, value))
             else:
                 texts.add(canonical_dumps(value))
+        texts.update(canonical_dumps(value) for _vtype, value in scalars)
         return contest.reason, contest.evidence_len, sorted(texts)
 
     def contested_text(self, key: str) -> str:

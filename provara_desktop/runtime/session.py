@@ -77,8 +77,11 @@ def belief_state(reducer: Reducer, key: str) -> str:
     return " + ".join(present) or "none"
 
 
-def belief_rows(reducer: Reducer) -> list[BeliefRow]:
-    """All (namespace, key) pairs, namespaces in protocol order, keys sorted."""
+def belief_rows(reducer: Reducer | None) -> list[BeliefRow]:
+    """All (namespace, key) pairs, namespaces in protocol order, keys sorted ([] while
+    there are no beliefs yet)."""
+    if reducer is None:
+        return []
     tables: dict[str, Any] = {"canonical": reducer.canonical, "local": reducer.local,
                               "contested": reducer.contested_keys,
                               "archived": reducer.archived}
@@ -298,13 +301,11 @@ class VaultSession:
     def belief_rows(self) -> Future[list[BeliefRow]]:
         """Every (namespace, key) of the current beliefs, for the beliefs table; [] while
         the beliefs are still being computed. Runs on the query thread."""
-        return self.query(self.belief_rows_now)
+        def job() -> list[BeliefRow]:
+            with self.reading_beliefs() as reducer:
+                return belief_rows(reducer)
 
-    def belief_rows_now(self) -> list[BeliefRow]:
-        """belief_rows() in the calling thread (a job already on the query thread)."""
-        with self._reducer_lock:
-            reducer = self._reducer
-            return belief_rows(reducer) if reducer is not None else []
+        return self.query(job)
 
     def history(self, key: str) -> Future[list[HistoryStep]]:
         """Every event that touched the belief ``key`` ("subject:predicate"), in log order,

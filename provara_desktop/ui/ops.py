@@ -13,10 +13,11 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 import shiboken6
-from PySide6.QtCore import QCoreApplication, QEvent, QObject, Qt, QTimer
+from PySide6.QtCore import QCoreApplication, QObject, Qt, QTimer
 from PySide6.QtWidgets import QApplication
 
 from provara_desktop.ui.errors import show_exception
+from provara_desktop.ui.inbox import Inbox
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -35,14 +36,6 @@ def pending_ops() -> int:
     return len(_live)
 
 
-# The worker tells the GUI thread it is done by posting an event, not by emitting a signal:
-# a queued signal emitted from a Python thread makes Qt call back into Python (to copy the
-# arguments) while it holds one of its connection mutexes, and the GUI thread, holding the
-# GIL, can be waiting for that very mutex (any connect() hashes to one of a small pool):
-# both threads then wait for ever (seen in the UI test suite). postEvent never calls Python.
-_DONE_EVENT = QEvent.Type(QEvent.registerEventType())
-
-
 class OpHandle(QObject):
 
     def __init__(self, parent: QWidget | None) -> None:
@@ -59,7 +52,7 @@ class OpHandle(QObject):
         self._cursor_timer.setSingleShot(True)
         self._cursor_timer.timeout.connect(self.on_slow)
         self._busy = False
-        self._outcome: tuple[Any, BaseException | None] = (None, None)
+        self._inbox = Inbox(self)  # the worker reports back through it (see ui/inbox.py)
 
     def success(self, cb: Callable[[Any], None]) -> OpHandle:
         self._on_success = cb
@@ -77,14 +70,7 @@ class OpHandle(QObject):
 
     def _from_worker(self, future: Future[Any]) -> None:
         exc = future.exception()
-        self._outcome = (None if exc else future.result(), exc)
-        QCoreApplication.postEvent(self, QEvent(_DONE_EVENT))
-
-    def customEvent(self, event: QEvent) -> None:  # noqa: N802 - Qt override
-        if event.type() == _DONE_EVENT:
-            result, exc = self._outcome
-            self._outcome = (None, None)
-            self.on_done(result, exc)
+        self._inbox.call(self.on_done, None if exc else future.result(), exc)
 
     def on_slow(self) -> None:
         self._busy = True

@@ -8,11 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from provara_desktop.bundle.importer import (
-    belief_changes,
-    belief_changes_by_key,
-    belief_changes_from,
-)
+from provara_desktop.bundle.importer import belief_changes, belief_changes_by_key
 from provara_desktop.core.event import build_event
 from provara_desktop.core.keys import SigningKey
 from provara_desktop.core.reducer import Reducer
@@ -86,7 +82,7 @@ def test_by_key_preview_says_what_the_whole_log_says(tmp_path: Path, when: str) 
                     {k: list(v) for k, v in live.archived.items()})
 
         before = held()
-        from_live = belief_changes_from(live, vault, new)
+        from_live = belief_changes_by_key(vault, new, live)
         assert _without_hashes(from_live) == _without_hashes(whole)
         assert held() == before
         assert "ex-0:location" in by_key["became_contested"]

@@ -10,15 +10,12 @@ shows, on a background thread, and kept; the row shows "…" until then.
 from __future__ import annotations
 
 import logging
-from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from enum import IntEnum
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import (
     QAbstractTableModel,
-    QCoreApplication,
-    QEvent,
     QModelIndex,
     QPersistentModelIndex,
     Qt,
@@ -26,6 +23,7 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QBrush, QColor
 
 from provara_desktop.store.provenance import SigStatus
+from provara_desktop.ui.inbox import Inbox
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -65,11 +63,6 @@ _HEADERS = {Column.ACTOR: "Actor", Column.FINGERPRINT: "Key fingerprint",
             Column.ATTACHMENTS: "Attachments", Column.EVENT_ID: "Event id"}
 
 
-# Details come back from the worker as a posted event, not a queued signal emitted on the
-# worker thread (which can deadlock with the GUI thread: see ui/ops.py).
-_DETAILS_READY = QEvent.Type(QEvent.registerEventType())
-
-
 class EvidenceModel(QAbstractTableModel):
 
     def __init__(self, provenance: Provenance, evidence: Sequence[dict[str, Any]],
@@ -80,7 +73,8 @@ class EvidenceModel(QAbstractTableModel):
         self._forked = forked or set()
         self._details: dict[int, dict[Column, tuple[str, str | None, QColor | None]]] = {}
         self._pending: set[int] = set()
-        self._ready: deque[tuple[int, object]] = deque()  # filled by the worker
+        # The worker hands its results to the GUI thread here (see ui/inbox.py).
+        self._inbox = Inbox(self)
 
     def details_complete(self, rows: int | None = None) -> bool:
         """Every one of the first ``rows`` rows (all by default) has its details."""
@@ -152,16 +146,7 @@ class EvidenceModel(QAbstractTableModel):
         except Exception:
             log.exception("cannot compute the details of evidence row %d", i)
             detail = dict.fromkeys(Column, ("error", "see the log panel", _BAD))
-        self._ready.append((i, detail))
-        try:
-            QCoreApplication.postEvent(self, QEvent(_DETAILS_READY))
-        except RuntimeError:  # the model was deleted meanwhile
-            pass
-
-    def customEvent(self, event: QEvent) -> None:  # noqa: N802 - Qt override
-        if event.type() == _DETAILS_READY:
-            while self._ready:
-                self.on_detail_ready(*self._ready.popleft())
+        self._inbox.call(self.on_detail_ready, i, detail)  # dropped if the model is gone
 
     def _detail(self, i: int) -> dict[Column, tuple[str, str | None, QColor | None]]:
         eid = str(self._evidence[i].get("event_id"))

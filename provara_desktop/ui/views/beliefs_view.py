@@ -215,10 +215,7 @@ class BeliefsView(QWidget):
 
         def job() -> Arranged:
             with session.reading_beliefs() as reducer:
-                if snapshot:
-                    rows = belief_rows(reducer) if reducer is not None else []
-                else:
-                    rows = everything
+                rows = belief_rows(reducer) if snapshot else everything
                 visible = arrange(rows, reducer, namespace=namespace, needle=needle,
                                   sort=sort, haystacks=haystacks)
             # Insertions and removals keep the selection and scroll position, but only

@@ -12,15 +12,15 @@ a newer request makes older results stale and they are dropped.
 from __future__ import annotations
 
 import logging
-from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QCoreApplication, QEvent, QObject, Signal
+from PySide6.QtCore import QObject, Signal
 
 from provara_desktop.store.provenance import parse_time
+from provara_desktop.ui.inbox import Inbox
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -139,15 +139,11 @@ class Facets:
     forked: set[str]  # every event that takes part in a fork
 
 
-_WAKE = QEvent.Type(QEvent.registerEventType())
-
-
 class WindowFetcher(QObject):
     """One background thread; ``fetched`` carries each Window (on the GUI thread).
 
-    The thread never emits a signal itself: it queues what it has and posts an event, and
-    the signals are emitted here on the GUI thread (a queued signal emitted from a Python
-    thread can deadlock with the GUI thread: see ui/ops.py)."""
+    The thread never emits a signal itself: the signals are emitted on the GUI thread
+    through an Inbox (a signal emitted on the worker can deadlock: see ui/inbox.py)."""
 
     fetched = Signal(object)
     facets = Signal(object)
@@ -162,7 +158,7 @@ class WindowFetcher(QObject):
         self._latest = -1
         self._pending: Future[Window | None] | None = None
         self._closed = False
-        self._outbox: deque[tuple[Any, Any]] = deque()
+        self._inbox = Inbox(self)
         # A view deleted without being closed (the window swapped vaults) must not leave
         # its thread behind; the pool object outlives this QObject in the closure.
         pool = self._pool
@@ -176,22 +172,12 @@ class WindowFetcher(QObject):
             self._pending.cancel()  # not started yet: skip it (a newer window is wanted)
         self._pending = self._pool.submit(self._run, req)
 
-    def _post(self, signal: Any, value: Any) -> None:
-        self._outbox.append((signal, value))
-        QCoreApplication.postEvent(self, QEvent(_WAKE))
-
-    def customEvent(self, event: QEvent) -> None:  # noqa: N802 - Qt override
-        if event.type() == _WAKE:
-            while self._outbox:
-                signal, value = self._outbox.popleft()
-                signal.emit(value)
-
     def _run(self, req: Request) -> Window | None:
         try:
             return self._fetch_and_check(req)
         except Exception as exc:
             log.exception("timeline fetch failed")
-            self._post(self.failed, str(exc))
+            self._inbox.call(self.failed.emit, str(exc))
             raise
 
     def _fetch_and_check(self, req: Request) -> Window | None:
@@ -203,15 +189,15 @@ class WindowFetcher(QObject):
         window = fetch_window(self._index, self._prov, req)
         if stale():
             return None
-        self._post(self.fetched, window)
+        self._inbox.call(self.fetched.emit, window)
         if self._prov is not None and req.check_signatures and not window.checked:
             checked = check_window(window, self._prov, stale)
             if checked is not None:
-                self._post(self.fetched, checked)
+                self._inbox.call(self.fetched.emit, checked)
                 window = checked
         if req.want_types and not stale():
             forks = self._prov.forks() if self._prov is not None else []
-            self._post(self.facets, Facets([t for t, _ in self._index.types()],
+            self._inbox.call(self.facets.emit, Facets([t for t, _ in self._index.types()],
                                             {r.event_id for f in forks for r in f.rows}))
         return window
 
