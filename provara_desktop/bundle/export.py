@@ -22,6 +22,7 @@ from provara_desktop.core.canonical import canonical_bytes
 from provara_desktop.core.errors import StoreError, UsageError
 from provara_desktop.core.event import utc_now_iso
 from provara_desktop.core.keys import b64encode
+from provara_desktop.core.logline import join_lines
 from provara_desktop.store import layout
 
 if TYPE_CHECKING:
@@ -104,7 +105,7 @@ def _write_bundle(vault: Vault, tmp: Path, sel: Selected, *, key: SigningKey, ac
     now = utc_now_iso()
     stamp = _zip_time(now)
     members: list[dict[str, Any]] = []
-    events_bytes = b"".join(line + b"\n" for line in sel.lines)
+    events_bytes = join_lines(sel.lines)
     signer_ids = {str(ev.get("actor_key_id")) for ev in sel.events
                   if isinstance(ev.get("actor_key_id"), str)}
     keys_bytes = canonical_bytes({"keys": _key_entries(vault, signer_ids)}) + b"\n"
@@ -190,7 +191,7 @@ def export_delta_v1(vault: Vault, out: Path, *, selection: Selection) -> ExportR
     header = {"event_count": len(sel.lines), "exported_at": utc_now_iso(),
               "keys": _key_entries(vault, signer_ids), "since_hash": None,
               "type": fmt.DELTA_V1_TYPE}
-    data = b"\n".join([canonical_bytes(header), *sel.lines]) + b"\n"
+    data = join_lines([canonical_bytes(header), *sel.lines])
     tmp = _temp_beside(out)
     try:
         with tmp.open("wb") as f:

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from provara_desktop.core.canonical import MAX_LINE_BYTES, canonical_bytes, strict_loads
 from provara_desktop.core.errors import InputError
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,3 +99,11 @@ def load_event(raw: bytes, *, where: str) -> dict[str, Any]:
     except (ValueError, RecursionError):
         pass
     return parse_line_or_raise(raw, where=where)
+
+
+def join_lines(lines: Iterable[bytes]) -> bytes:
+    """NDJSON bytes: every line followed by a newline, built in one allocation. (The
+    obvious ``b"".join(line + b"\n" for line in lines)`` first holds a newline-ended copy
+    of every line: twice the memory, 100 MB at the peak of a 100k-event import.)"""
+    return b"\n".join([*lines, b""])
+

@@ -156,27 +156,20 @@ def verify_lines(
     progress: Callable[[int], None] | None = None,
     processes: bool | None = None,
     size_hint: int | None = None,
-    on_lines: Callable[[Sequence[tuple[int, bytes]]], None] | None = None,
 ) -> LogReport:
     """Verify every event of a log given as (line number, raw bytes without newline).
 
     ``processes``: check in worker processes (True), on this thread with signature threads
     (False), or decide by the number of lines (None; ``size_hint`` says how many an
-    iterator will yield). Both give the same report.
-
-    ``on_lines`` is called on this thread with every line, in order and in chunks, as they
-    are handed to the checks. A caller that needs the lines again (an import parses every
-    event for its plan) does that work there: with worker processes it then runs while
-    they check the chunk, instead of after the whole log."""
+    iterator will yield). Both give the same report."""
     report = LogReport()
     asm = _Assembler(report, path)
     use_processes = (_use_processes(lines, workers, size_hint) if processes is None
                      else processes)
     if use_processes:
-        bad = _run_processes(lines, keyring, asm, max(1, workers), cancelled, progress,
-                             on_lines)
+        bad = _run_processes(lines, keyring, asm, max(1, workers), cancelled, progress)
     else:
-        bad = _run_threads(lines, keyring, asm, workers, cancelled, progress, on_lines)
+        bad = _run_threads(lines, keyring, asm, workers, cancelled, progress)
     recs = asm.recs
     for i in sorted(bad):
         r = recs[i]
@@ -204,24 +197,17 @@ def _tick(lineno: int, cancelled: Callable[[], bool] | None,
 
 def _run_threads(lines: Iterable[tuple[int, bytes]], keyring: KeyRing, asm: _Assembler,
                  workers: int, cancelled: Callable[[], bool] | None,
-                 progress: Callable[[int], None] | None,
-                 on_lines: Callable[[Sequence[tuple[int, bytes]]], None] | None) -> list[int]:
+                 progress: Callable[[int], None] | None) -> list[int]:
     """Scan here, check signatures on a thread pool (PyNaCl releases the GIL)."""
     pending: list[Future[list[int]]] = []
     batch: list[tuple[int, bytes, bytes, bytes]] = []
     keys = keyring.entries
     path = asm.path
-    seen: list[tuple[int, bytes]] = []
     pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="verify")
     try:
         for lineno, raw in lines:
             if not lineno & 4095:
                 _tick(lineno, cancelled, progress)
-            if on_lines is not None:
-                seen.append((lineno, raw))
-                if len(seen) >= _CHUNK_LINES:
-                    on_lines(seen)
-                    seen = []
             kind, rec, problems, legacy, task = scan_line(lineno, raw, keys, path)
             idx = asm.add(kind, rec, problems, legacy)
             if idx < 0 or task is None:
@@ -235,8 +221,6 @@ def _run_threads(lines: Iterable[tuple[int, bytes]], keyring: KeyRing, asm: _Ass
                     pending[0].result()
         if batch:
             pending.append(pool.submit(_check_sigs, batch))
-        if on_lines is not None and seen:
-            on_lines(seen)
         return [i for fut in pending for i in fut.result()]
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
@@ -244,9 +228,7 @@ def _run_threads(lines: Iterable[tuple[int, bytes]], keyring: KeyRing, asm: _Ass
 
 def _run_processes(lines: Iterable[tuple[int, bytes]], keyring: KeyRing, asm: _Assembler,
                    workers: int, cancelled: Callable[[], bool] | None,
-                   progress: Callable[[int], None] | None,
-                   on_lines: Callable[[Sequence[tuple[int, bytes]]], None] | None
-                   ) -> list[int]:
+                   progress: Callable[[int], None] | None) -> list[int]:
     """Scan and check signatures in worker processes, fold the outcomes here in order."""
     # Asked for explicitly where fork is unsafe: the fork server (a clean parent).
     method = _start_method() or (
@@ -269,8 +251,6 @@ def _run_processes(lines: Iterable[tuple[int, bytes]], keyring: KeyRing, asm: _A
             while chunk := list(itertools.islice(it, _CHUNK_LINES)):
                 _tick(chunk[-1][0], cancelled, progress)
                 pending.append(pool.submit(scan_chunk, chunk, asm.path))
-                if on_lines is not None:
-                    on_lines(chunk)
                 # Keep a few chunks per worker in flight: enough never to starve them, few
                 # enough that memory stays bounded on a huge log.
                 while len(pending) > 4 * workers:

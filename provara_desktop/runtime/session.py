@@ -13,7 +13,6 @@ a verifier (whole-vault verification can take minutes on a large vault) and a qu
 
 from __future__ import annotations
 
-import gc
 import logging
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -35,6 +34,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
     from pathlib import Path
 
+    from provara_desktop.bundle.importer import ImportPlan
+    from provara_desktop.core.event import Event
     from provara_desktop.core.keys import SigningKey
     from provara_desktop.store.identity import Identity
     from provara_desktop.store.vault import OpResult, Vault
@@ -43,6 +44,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 _CANCEL_EVERY = 8192  # events between checks for "the session is closing" while reducing
+_APPLY_SLICE = 2048  # events applied to the live beliefs per hold of their lock
 
 # (namespace, belief key): one row of the beliefs table. The entry itself is looked up in the
 # reducer when shown, so a snapshot of 150k beliefs costs two references per row.
@@ -239,7 +241,14 @@ class VaultSession:
         quitting never waits for a million-event replay."""
         progress = self.beliefs_progress
         try:
-            with gc_paused():
+            # The beliefs of a big vault are millions of objects that live as long as the
+            # vault is open and hold no reference cycles. Left to the cyclic collector,
+            # every pass over them holds the GIL for 0.1-0.2 s on a million-event vault, in
+            # which no thread runs, the GUI thread included (measured: the GC was the
+            # busiest function of the writer thread while the window stalled). Frozen
+            # before the collector comes back (core/gcpause.py), they are skipped by it;
+            # reference counting still frees them when a rebuild replaces them.
+            with gc_paused(keep_survivors=True):
                 reducer = self._replay(progress)
         except UserCancelled:
             raise
@@ -251,14 +260,6 @@ class VaultSession:
         with self._reducer_lock:
             self._reducer = reducer
             self._reduced_count = reducer.event_count
-        # The beliefs of a big vault are millions of objects that live as long as the vault
-        # is open and hold no reference cycles. Left to the cyclic collector, every full
-        # collection walks them all with the GIL held: on a million-event vault, pauses of
-        # 0.1-0.2 s in which no thread runs, the GUI thread included (measured: the GC was
-        # the busiest function of the writer thread while the window stalled). Frozen,
-        # they are skipped by the collector; reference counting still frees them when a
-        # rebuild replaces them.
-        gc.freeze()
         self.beliefs_error = None
         self.bus.publish(VaultChanged(Changes(beliefs=True)))
         return reducer
@@ -284,11 +285,29 @@ class VaultSession:
             # only a full replay is right.
             self.rebuild_beliefs()
             return
-        rows = self.vault.index.query(after_pos=self._reduced_count - 1)
-        with self._reducer_lock:
-            for row in rows:
-                self._reducer.apply(self.vault.read_row(row))
-            self._reduced_count += len(rows)
+        reducer = self._reducer
+        added = self.vault.index.count() - self._reduced_count
+        if result is not None and result.in_log_order and len(result.events) == added:
+            # The operation's own events, already parsed, are what the log now ends with.
+            pending: Iterator[list[Event]] = (
+                result.events[i:i + _APPLY_SLICE] for i in range(0, added, _APPLY_SLICE))
+        else:
+            pending = self._unreduced_pages()
+        # A slice at a time, the lock let go in between: the GUI thread asks for the
+        # beliefs (under this lock) while a 100k-event import is applied, and must never
+        # wait for all of it. A reader between two slices sees the beliefs as of an earlier
+        # position in the log, which is what they were a moment before.
+        for page in pending:
+            with self._reducer_lock:
+                for event in page:
+                    reducer.apply(event)
+                self._reduced_count += len(page)
+
+    def _unreduced_pages(self) -> Iterator[list[Event]]:
+        """The events after the last one reduced, read from the log a page at a time."""
+        while rows := self.vault.index.query(after_pos=self._reduced_count - 1,
+                                             limit=_APPLY_SLICE):
+            yield [self.vault.read_row(row) for row in rows]
 
     @contextmanager
     def reading_beliefs(self) -> Iterator[Reducer | None]:
@@ -314,12 +333,23 @@ class VaultSession:
 
     # -- operations (each returns a Future; runs on the writer thread) ----------------------
 
-    def _write(self, fn: Callable[[SigningKey, str], OpResult]) -> Future[OpResult]:
+    def _write(self, fn: Callable[[SigningKey, str], OpResult], *,
+               bulk: bool = False) -> Future[OpResult]:
+        """Run ``fn`` (which writes) on the writer thread, then bring the beliefs and the
+        views up to date. ``bulk``: it adds many events (an import), so it runs with the
+        cyclic collector paused and what it leaves alive (the beliefs it added) frozen out
+        of the collector's reach (core/gcpause.py): otherwise the collector's passes over
+        them hold the GIL, and stall the GUI thread, for over 100 ms each."""
         def job() -> OpResult:
             key, actor = self._need_key()
             before = self.vault.index.count()
-            result = fn(key, actor)
-            self._advance_beliefs(result)
+            if bulk:
+                with gc_paused(keep_survivors=True):
+                    result = fn(key, actor)
+                    self._advance_beliefs(result)
+            else:
+                result = fn(key, actor)
+                self._advance_beliefs(result)
             first = result.reordered_from if result.reordered_from is not None else before
             self._seen_count = self.vault.index.count()
             self.bus.publish(VaultChanged(Changes(events=True, beliefs=True,
@@ -346,6 +376,19 @@ class VaultSession:
                 reason: str | None = None) -> Future[OpResult]:
         return self._write(lambda key, actor: evidence.retract(
             self.vault, key, actor, subject=subject, predicate=predicate, reason=reason))
+
+    def commit_import(self, plan: ImportPlan, *,
+                      cancelled: Callable[[], bool] | None = None) -> Future[OpResult]:
+        """Write a bundle's import plan (bundle/importer.py) into the vault, signed by the
+        unlocked identity; the views are told what changed as for any other write."""
+        from provara_desktop.bundle import importer
+
+        def commit(key: SigningKey, _actor: str) -> OpResult:
+            done = importer.commit(self.vault, plan, signer=key, cancelled=cancelled).result
+            assert done is not None  # commit() always records what it changed
+            return done
+
+        return self._write(commit, bulk=True)
 
     def check_external(self) -> Future[bool]:
         """Pick up appends made by another program (the CLI, a sync); True if any."""

@@ -23,7 +23,7 @@ from provara_desktop.core.canonical import canonical_bytes
 from provara_desktop.core.errors import UserCancelled
 from provara_desktop.core.event import order_key, utc_now_iso
 from provara_desktop.core.gcpause import gc_paused
-from provara_desktop.core.logline import parse_line_or_raise
+from provara_desktop.core.logline import join_lines, parse_line_or_raise
 from provara_desktop.core.order import total_order
 from provara_desktop.store import layout, txn
 from provara_desktop.store.index import IndexRow, row_from_event
@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from provara_desktop.store.vault import Vault
 
 log = logging.getLogger(__name__)
+_ROWS_PER_APPEND = 20_000
 
 # The fields of a keys.json entry we carry over from another vault (nothing else: a bundle
 # must not be able to plant arbitrary data in identity/keys.json).
@@ -89,7 +90,6 @@ def merge_foreign(vault: Vault, events: Sequence[Event], *, signer: SigningKey,
         new = [e for e in events if e.get("event_id") not in held]
         if not new:
             return result
-        result.events = list(new)
         signing = {e.get("actor_key_id") for e in new}
         size = vault.events_path.stat().st_size
         count = vault.index.count()
@@ -98,8 +98,13 @@ def merge_foreign(vault: Vault, events: Sequence[Event], *, signer: SigningKey,
             result.reordered_from = start
             result.notes.append(f"imported events sort before {count - start} existing "
                                 "event(s); the log tail was rewritten in total order")
+            fresh = {e.get("event_id") for e in new}
+            result.events = [e for e in merged if e.get("event_id") in fresh]
+        else:
+            result.events = merged  # the new events only, in their log order
+        result.in_log_order = True
         raws = [(lines or {}).get(str(e.get("event_id"))) or canonical_bytes(e) for e in merged]
-        tail = b"".join(r + b"\n" for r in raws)
+        tail = join_lines(raws)
         change = txn.Change(events_offset=vault._offset_of(start, size), events_tail=tail)
         keys_doc = vault._keys_with(signer)
         listed = {k.get("key_id") for k in keys_doc["keys"] if isinstance(k, dict)}
@@ -194,14 +199,22 @@ def _reindex(vault: Vault, start: int, count: int, offset: int, events: Sequence
             seen.update((r.event_id, r.first_seen_utc) for r in rows)
             after = rows[-1].pos
     now = utc_now_iso()
-    out: list[IndexRow] = []
+    # Rows go in a slice at a time (one transaction all the same): 100k rows held at once
+    # were ~25 MB more at the peak of an import. Slices of at least _ROWS_PER_APPEND keep a
+    # deferred-index bulk load deferred (store/index.py BULK_MIN_ROWS).
+    slices = max(1, len(events) // _ROWS_PER_APPEND)
+    step = max(1, -(-len(events) // slices))
     off = offset
-    for i, (ev, raw) in enumerate(zip(events, raws, strict=True)):
-        out.append(row_from_event(ev, pos=start + i, offset=off, length=len(raw),
-                                  first_seen_utc=seen.get(str(ev.get("event_id")), now)))
-        off += len(raw) + 1
-    last = hashlib.sha256(raws[-1]).hexdigest() if raws else None
     with index.transaction():
         if start < count:
             index.truncate(start, log_bytes=offset, last_line_sha256=None)
-        index.append(out, log_bytes=off, last_line_sha256=last)
+        for lo in range(0, len(events), step):
+            batch: list[IndexRow] = []
+            for i in range(lo, min(lo + step, len(events))):
+                ev, raw = events[i], raws[i]
+                batch.append(row_from_event(
+                    ev, pos=start + i, offset=off, length=len(raw),
+                    first_seen_utc=seen.get(str(ev.get("event_id")), now)))
+                off += len(raw) + 1
+            index.append(batch, log_bytes=off,
+                         last_line_sha256=hashlib.sha256(raws[i]).hexdigest())

@@ -26,7 +26,7 @@ from provara_desktop.core.errors import (
 )
 from provara_desktop.core.event import Event, build_event, order_key, utc_now_iso
 from provara_desktop.core.keyring import KeyRing
-from provara_desktop.core.logline import fast_load, load_event, parse_line_or_raise
+from provara_desktop.core.logline import fast_load, join_lines, load_event, parse_line_or_raise
 from provara_desktop.core.order import total_order
 from provara_desktop.core.reducer import Reducer
 from provara_desktop.store import layout, txn
@@ -83,6 +83,9 @@ class OpResult:
     events: list[Event] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     reordered_from: int | None = None  # first log position rewritten (None: pure append)
+    # True when ``events`` are exactly the events appended, in the order the log now holds
+    # them (the app then applies them to its beliefs without reading them back).
+    in_log_order: bool = False
 
 
 def _read_json_file(path: Path) -> Any:
@@ -495,7 +498,7 @@ class Vault:
                 start = min(start, later)
         if start >= count:
             order = total_order(new_events)
-            return count, b"".join(canonical_bytes(new_events[i]) + b"\n" for i in order), b""
+            return count, join_lines(canonical_bytes(new_events[i]) for i in order), b""
         offset = self._offset_of(start, size)
         with self.events_path.open("rb") as f:
             f.seek(offset)
@@ -504,7 +507,7 @@ class Vault:
                       for i, raw in enumerate(old_tail.split(b"\n")) if raw.strip()]
         merged = old_events + list(new_events)
         order = total_order(merged)
-        tail = b"".join(canonical_bytes(merged[i]) + b"\n" for i in order)
+        tail = join_lines(canonical_bytes(merged[i]) for i in order)
         return start, tail, old_tail
 
     def _offset_of(self, pos: int, size: int) -> int:

@@ -184,3 +184,64 @@ def test_appends_by_another_program_are_picked_up(session: VaultSession) -> None
     assert r.local["door:status"]["value"] == "shut"
     assert rec.events[-1].source == "external"
     assert rec.events[-1].changes.first_new_pos == 2
+
+
+@pytest.mark.parametrize("when", ["after", "before"])
+def test_an_import_leaves_the_beliefs_a_replay_of_the_whole_log_gives(
+        session: VaultSession, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        when: str) -> None:
+    """The session applies an import's events to its live beliefs straight from the plan,
+    a few at a time; the result must be what reducing the whole log gives, both for the
+    usual import (everything sorts after the vault) and for a backdated one (the log's
+    tail is rewritten, and the beliefs are rebuilt)."""
+    from provara_desktop.bundle import importer
+    from provara_desktop.bundle.check import Trust, check
+    from provara_desktop.bundle.export import export_bundle
+    from provara_desktop.bundle.load import load
+    from provara_desktop.bundle.selection import Selection
+    from provara_desktop.core.event import build_event
+    from provara_desktop.core.keys import SigningKey
+    from provara_desktop.core.reducer import Reducer
+    from provara_desktop.runtime import session as session_module
+
+    monkeypatch.setattr(session_module, "_APPLY_SLICE", 4)  # many slices, not one
+    session.start().result(timeout=10)
+    for i in range(5):
+        session.observe(subject=f"ex-{i}", predicate="location", value=f"room {i}",
+                        confidence=0.8).result(timeout=10)
+    bob = SigningKey.generate()
+    theirs = Vault.init(tmp_path / "bob", key=bob, actor="bob", home=tmp_path / "bob-home")
+    stamp = "2999-01-01T00:00:{:02d}+00:00" if when == "after" else \
+        "2000-01-01T00:00:{:02d}+00:00"
+    # A chain of its own (a field device of bob's), so that backdated events are not held
+    # after the vault's genesis by their predecessor.
+    prev_id = None
+    made = []
+    for i in range(15):  # disagreements (contested), agreements and new beliefs
+        ev = build_event(event_type="OBSERVATION", actor="bob-field", key=bob,
+                         payload={"subject": f"ex-{i % 7}", "predicate": "location",
+                                  "value": f"room {i % 3}", "confidence": 0.9},
+                         prev_event_hash=prev_id, timestamp_utc=stamp.format(i),
+                         namespace="local")
+        made.append(ev)
+        prev_id = ev["event_id"]
+    theirs.append(made, signer=bob)
+    out = tmp_path / "bob.provara-bundle"
+    export_bundle(theirs, out, key=bob, actor="bob", selection=Selection())
+    theirs.close()
+
+    with load(out) as bundle:
+        c = check(bundle, Trust({bob.key_id: "bob"}), vault=session.vault)
+        plan = importer.plan(session.vault, c, accept_untrusted=False)
+        before = session.vault.index.count()
+        result = session.commit_import(plan).result(timeout=30)
+    assert (result.reordered_from is None) == (when == "after")
+    if when == "after":  # the events handed back are the log's new tail, in its order
+        tail = session.vault.index.query(after_pos=before - 1)
+        assert [e["event_id"] for e in result.events] == [r.event_id for r in tail]
+    live = session.beliefs()
+    assert live is not None
+    replayed = Reducer().apply_all(session.vault.events())
+    assert live.event_count == replayed.event_count == session.vault.index.count()
+    assert live.state_hash() == replayed.state_hash()
+    assert live.contested_keys  # bob disagrees with ana: the import did change beliefs

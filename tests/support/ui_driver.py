@@ -137,6 +137,10 @@ class Heartbeat(QObject):
         self.phase = "start"
         self.max_gap_ms: dict[str, float] = {}
         self.gaps_over_100: dict[str, int] = {}
+        # Each gap over 100 ms: (phase, seconds into the phase when it ended, gap in ms),
+        # to line a stall up with what the app was doing then.
+        self.long_gaps: list[tuple[str, float, float]] = []
+        self._phase_started = time.perf_counter()
         self._last: float | None = None
         self._timer = QTimer(self)
         self._timer.setTimerType(Qt.TimerType.PreciseTimer)
@@ -157,6 +161,7 @@ class Heartbeat(QObject):
     def set_phase(self, phase: str) -> None:
         self.on_tick()  # close the running gap under the old phase
         self.phase = phase
+        self._phase_started = time.perf_counter()
 
     def on_tick(self) -> None:
         now = time.perf_counter()
@@ -166,7 +171,39 @@ class Heartbeat(QObject):
                 self.max_gap_ms[self.phase] = gap
             if gap > 100:
                 self.gaps_over_100[self.phase] = self.gaps_over_100.get(self.phase, 0) + 1
+                self.long_gaps.append((self.phase, now - self._phase_started, gap))
         self._last = now
+
+
+class GcWatch:
+    """Every cyclic-collector pass longer than ``threshold_ms``, with the heartbeat's phase:
+    (phase, generation, ms, objects collected). A pass holds the GIL throughout, so every
+    thread (the GUI thread included) stands still for as long as it runs."""
+
+    def __init__(self, beat: Heartbeat, threshold_ms: float = 10) -> None:
+        self._beat = beat
+        self._threshold = threshold_ms
+        self._t0 = 0.0
+        self.passes: list[tuple[str, int, float, int]] = []
+
+    def __call__(self, stage: str, info: dict[str, int]) -> None:
+        if stage == "start":
+            self._t0 = time.perf_counter()
+            return
+        ms = (time.perf_counter() - self._t0) * 1000
+        if ms >= self._threshold:
+            self.passes.append((self._beat.phase, info["generation"], ms, info["collected"]))
+
+    def start(self) -> None:
+        import gc
+
+        gc.callbacks.append(self)
+
+    def stop(self) -> None:
+        import gc
+
+        if self in gc.callbacks:
+            gc.callbacks.remove(self)
 
 
 class StallSampler:
@@ -194,6 +231,9 @@ class StallSampler:
         self._native_dir = Path(native) if native else None
         self._native_left = 12
         self._native_after = 0.08  # seconds into a stall
+        # PROVARA_STALL_NATIVE_PHASES=a,b: only stalls in these heartbeat phases.
+        only = os.environ.get("PROVARA_STALL_NATIVE_PHASES")
+        self._native_phases = set(only.split(",")) if only else None
         if self._native_dir is not None:
             self._native_dir.mkdir(parents=True, exist_ok=True)
 
@@ -254,6 +294,8 @@ class StallSampler:
                 for other in self._others():
                     phase[other] = phase.get(other, 0) + 1
             if (self._native_dir is not None and self._native_left > 0
+                    and (self._native_phases is None
+                         or self._beat.phase in self._native_phases)
                     and time.perf_counter() - last > self._native_after):
                 self._native_left -= 1
                 self._native_stack(where)
@@ -262,7 +304,7 @@ class StallSampler:
                     pass  # one native stack per stall
 
     def _native_stack(self, where: str | None) -> None:
-        """The GUI thread's native stack, by attaching gdb (a Python stack that ends in
+        """Every thread's native stack, by attaching gdb (a Python stack that ends in
         Qt's event loop says nothing about what Qt, or the GIL, is doing). Opt-in:
         PROVARA_STALL_NATIVE=DIR; the process is paused while gdb reads it."""
         import os
@@ -270,8 +312,8 @@ class StallSampler:
 
         assert self._native_dir is not None
         out = subprocess.run(
-            ["gdb", "-q", "-batch", "-p", str(os.getpid()), "-ex", "thread 1",
-             "-ex", "bt 40"], capture_output=True, text=True, timeout=60, check=False)
+            ["gdb", "-q", "-batch", "-p", str(os.getpid()), "-ex", "thread apply all bt 30"],
+            capture_output=True, text=True, timeout=60, check=False)
         n = len(list(self._native_dir.glob("stall-*.txt")))
         (self._native_dir / f"stall-{n:02d}-{self._beat.phase}.txt").write_text(
             f"phase {self._beat.phase}; python: {where}\n\n{out.stdout}\n{out.stderr}")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gc
 import json
+from typing import TYPE_CHECKING
 
 import pytest
 from hypothesis import given, settings
@@ -14,10 +15,13 @@ from hypothesis import strategies as st
 from provara_desktop.core.canonical import canonical_bytes
 from provara_desktop.core.event import build_event
 from provara_desktop.core.gcpause import gc_paused
-from provara_desktop.core.logline import fast_load
+from provara_desktop.core.logline import fast_load, join_lines
 from provara_desktop.core.order import total_order
 from provara_desktop.core.verify import verify_lines
 from tests.unit.test_order_and_tamper import ACTORS, KEYS, RING, make_log
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 
 def _report(lines: list[tuple[int, bytes]], processes: bool) -> dict:
@@ -68,25 +72,20 @@ def test_process_path_reports_a_clean_log_clean() -> None:
     assert not report["problems"]
 
 
-@pytest.mark.parametrize("processes", [False, True])
-def test_every_line_is_handed_to_on_lines_once_in_order(processes: bool) -> None:
-    # An import parses the events it verifies from these chunks: a line lost or repeated
-    # here would be an event lost or doubled by the import.
-    log = make_log([(i % 3, i % 2, "s", 0) for i in range(4500)])
-    lines = list(enumerate((canonical_bytes(e) for e in log), 1))
-    lines[7] = (8, b"{not json")  # damaged lines are handed over too
-    got: list[tuple[int, bytes]] = []
-    verify_lines(lines, RING, processes=processes, on_lines=got.extend)
-    assert got == lines
-
-
 def test_verification_leaves_the_garbage_collector_as_it_found_it() -> None:
     log = make_log([(0, 0, "s", 0)] * 50)
     lines = list(enumerate((canonical_bytes(e) for e in log), 1))
     assert gc.isenabled()
     seen: list[bool] = []
-    verify_lines(lines, RING, processes=False, on_lines=lambda _: seen.append(gc.isenabled()))
-    assert seen == [False]  # paused while it ran...
+
+    def watched() -> Iterator[tuple[int, bytes]]:  # read by verify_lines as it runs
+        for line in lines:
+            seen.append(gc.isenabled())
+            yield line
+
+    verify_lines(watched(), RING, processes=False)
+    assert len(seen) == len(lines)
+    assert not any(seen)  # paused while it ran...
     assert gc.isenabled()   # ...and back on after
     gc.disable()
     try:
@@ -105,6 +104,41 @@ def test_nested_and_failing_pauses_restore_the_collector() -> None:
     with pytest.raises(RuntimeError), gc_paused():
         raise RuntimeError("boom")
     assert gc.isenabled()
+
+
+def test_joined_lines_each_end_with_a_newline() -> None:
+    assert join_lines([]) == b""
+    assert join_lines([b"{}"]) == b"{}\n"
+    assert join_lines(iter([b'{"a":1}', b"{}"])) == b'{"a":1}\n{}\n'
+
+
+class _Node:
+    """A plain object the collector tracks (and a weak reference can point at)."""
+
+
+def test_kept_survivors_are_out_of_the_collectors_reach_and_still_freed() -> None:
+    import weakref
+
+    with gc_paused(keep_survivors=True):
+        kept = [_Node() for _ in range(1000)]
+    try:
+        assert gc.isenabled()
+        # Frozen: no generation holds them, so no pass of the collector walks them...
+        tracked = {id(o) for o in gc.get_objects()}
+        assert not any(id(o) in tracked for o in kept)
+        # ...yet dropping them still frees them (reference counting).
+        probe = weakref.ref(kept[0])
+        del kept
+        assert probe() is None
+    finally:
+        gc.unfreeze()
+
+
+def test_a_pause_without_keep_leaves_survivors_to_the_collector() -> None:
+    with gc_paused():
+        kept = [_Node() for _ in range(10)]
+    tracked = {id(o) for o in gc.get_objects()}
+    assert all(id(o) in tracked for o in kept)
 
 
 JSON_SCALARS = (st.none() | st.booleans() | st.integers(min_value=-(2**80), max_value=2**80)

@@ -366,17 +366,14 @@ class ImportPreviewDialog(QDialog):
     def on_import(self) -> None:
         if not _need_key(self.parentWidget() or self, self.session, self.on_import):
             return
-        from provara_desktop.bundle import importer
-
         plan, session = self.plan, self.session
         self.import_button.setEnabled(False)
 
         def job(progress: Progress, token: CancelToken) -> Any:
             progress.label = f"importing {len(plan.new_events)} events…"
             # Through the session's writer, which also advances its beliefs and tells the
-            # views what changed (a private hook of VaultSession; see the report to the lead).
-            return session._write(lambda key, actor: importer.commit(
-                session.vault, plan, signer=key, cancelled=token).result).result()
+            # views what changed.
+            return session.commit_import(plan, cancelled=token).result()
 
         # The session's writer runs the commit; this job only waits for it.
         _run(self, "Importing…", job, _thread, self.on_imported)
@@ -409,20 +406,25 @@ def import_bundle(parent: QWidget, session: VaultSession, path: str | None = Non
         from provara_desktop.bundle.check import check
         from provara_desktop.bundle.load import load
         from provara_desktop.bundle.service import trust_for
+        from provara_desktop.core.gcpause import gc_paused
 
         progress.label = f"checking {source.name}…"
         bundle = load(source)
         try:
-            progress.total = max(1, len(bundle.lines))
-            c = check(bundle, trust_for(session.vault.home, session.vault), vault=session.vault,
-                      cancelled=token, progress=progress.update)
-            if not c.intact:
-                return bundle, c, None
-            signer_ok = bundle.signer is None or c.signer_trusted
-            # On the writer thread: the session's beliefs do not move while it reads them.
-            plan = importer.plan(session.vault, c, accept_untrusted=not signer_ok,
-                                 with_beliefs=True, beliefs_by_key=True,
-                                 live=session.beliefs())
+            # The checked events live as long as the preview: kept out of the cyclic
+            # collector, whose passes over 100k parsed events stalled the window.
+            with gc_paused(keep_survivors=True):
+                progress.total = max(1, len(bundle.lines))
+                c = check(bundle, trust_for(session.vault.home, session.vault),
+                          vault=session.vault, cancelled=token, progress=progress.update)
+                if not c.intact:
+                    return bundle, c, None
+                signer_ok = bundle.signer is None or c.signer_trusted
+                # On the writer thread: the session's beliefs do not move while it reads
+                # them.
+                plan = importer.plan(session.vault, c, accept_untrusted=not signer_ok,
+                                     with_beliefs=True, beliefs_by_key=True,
+                                     live=session.beliefs())
         except BaseException:
             bundle.close()
             raise
