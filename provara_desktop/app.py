@@ -72,9 +72,13 @@ def run_app(*, home: str | None = None, vault: str | None = None,
     screenshot checks). Returns the process exit code."""
     # The reducer and verifier threads run pure Python for seconds at a time; each time the
     # GUI thread hands the GIL to Qt it waits up to the switch interval to get it back, and
-    # a repaint does that hundreds of times. 1 ms instead of 5 ms: on the 1M-event vault,
-    # GUI stalls over 100 ms while beliefs are computed went from 10 to 2 (max 138 ms).
-    sys.setswitchinterval(0.001)
+    # a repaint does that hundreds of times (a table's paint calls the model's data() for
+    # every role of every visible cell, each call one wait). On the 1M-event vault, GUI
+    # stalls over 100 ms while beliefs are computed went from 10 to 2 (max 138 ms) with
+    # 1 ms instead of 5 ms; 0.2 ms took the longest stall at start-up, the beliefs arriving
+    # in a table while the writer lists the contested ones, from 131-170 ms to 93 ms. The
+    # switch only happens while another thread waits for the GIL (mostly the GUI thread).
+    sys.setswitchinterval(0.0002)
     app = QApplication.instance() or QApplication(sys.argv[:1])
     assert isinstance(app, QApplication)
     app.setApplicationName("provara-desktop")

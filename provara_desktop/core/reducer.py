@@ -324,6 +324,14 @@ class Reducer:
             "total_evidence_count": contest.evidence_len,
         }
 
+    def contested_ids(self, key: str) -> list[Any]:
+        """The event ids of a contested key's evidence, in order ([] when it is not
+        contested)."""
+        contest = self._contested.get(key)
+        if contest is None:
+            return []
+        return [ev[0] for ev in self._evidence[key][: contest.evidence_len]]
+
     def contested_values(self, key: str) -> tuple[str, int, list[str]] | None:
         """(reason, evidence count, the distinct values' canonical texts in sorted order) of
         a contested key, or None: the reason, ``total_evidence_count`` and the keys of

@@ -139,10 +139,14 @@ def merge_foreign(vault: Vault, events: Sequence[Event], *, signer: SigningKey,
             raise
         txn.commit(vault.root, handle, change)  # the commit point: no cancel after this
         vault.keys_doc = keys_doc
-        vault._log_size = change.events_offset + len(tail)
+        offset = change.events_offset
+        vault._log_size = offset + len(tail)
         vault._manifest_seen = vault._manifest_stamp()
         vault._log_hasher = log_hash
-        _reindex(vault, start, count, change.events_offset, merged, raws)
+        # The written tail is as large as the events' NDJSON (50 MB per 100k events): let
+        # it go before the index rows are made, rather than hold both at the peak.
+        del change, tail, old_tail
+        _reindex(vault, start, count, offset, merged, raws)
     log.info("imported %d event(s) into %s", len(new), vault.root)
     return result
 

@@ -388,3 +388,25 @@ def test_forks_among_new_rows_finds_a_new_fork(tmp_path: Path) -> None:
     [alert] = prov.forks_among(new_rows)
     assert {r.event_id for r in alert.rows} == {case.ids["fork_a"], case.ids["fork_b"]}
     assert prov.forks_among(case.vault.index.query(actor=case.actors["alice"])) == []
+
+
+def test_contested_rows_say_what_the_grouped_evidence_says(tmp_path: Path) -> None:
+    """The list's rows are made without grouping the evidence (too slow for hot keys on a
+    big vault); each must still say what the grouped entry says."""
+    case = build_case(tmp_path, fork=True)
+    reducer = case.vault.reduce()
+    forks = Provenance(case.vault).forks()
+    one_contest = {str(ev["event_id"]) for ev in reducer.evidence_for("EX-01:location")[:1]}
+    for forked in ({r.event_id for f in forks for r in f.rows}, one_contest, set()):
+        rows = contested_summaries(reducer, case.vault, forked)
+        assert rows
+        for row in rows:
+            entry = reducer.contested_entry(row.key)
+            assert entry is not None
+            groups = entry["evidence_by_value"]
+            assert row.values == len(groups)
+            assert row.evidence == entry["total_evidence_count"]
+            assert row.reason == entry["reason"]
+            assert row.involves_fork == any(ev["event_id"] in forked
+                                            for group in groups.values() for ev in group)
+    assert any(r.involves_fork for r in contested_summaries(reducer, case.vault, one_contest))

@@ -214,6 +214,7 @@ class StallSampler:
 
     def __init__(self, beat: Heartbeat, *, threshold_ms: float = 50, every_ms: float = 10,
                  package: str = "provara_desktop") -> None:
+        import os
         import threading
 
         self._beat = beat
@@ -223,8 +224,10 @@ class StallSampler:
         self._gui_ident = threading.get_ident()
         self._stop = threading.Event()
         self.samples: dict[str, dict[str, int]] = {}
+        # The highest resident memory seen in each phase (every 5th sample).
+        self.peak_rss_mb: dict[str, float] = {}
+        self._page = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
         self._thread = threading.Thread(target=self._run, name="stall-sampler", daemon=True)
-        import os
         from pathlib import Path
 
         native = os.environ.get("PROVARA_STALL_NATIVE")
@@ -280,8 +283,22 @@ class StallSampler:
             out.append(f"[{names.get(ident, '?')}] {short}:{pick.lineno} {pick.name}{tail}")
         return out
 
+    def _rss_mb(self) -> float | None:
+        """This process's resident memory now (Linux), for the peak of each phase."""
+        try:
+            with open("/proc/self/statm", "rb") as f:
+                return int(f.read().split()[1]) * self._page / 2**20
+        except (OSError, ValueError, IndexError):
+            return None
+
     def _run(self) -> None:
+        ticks = 0
         while not self._stop.wait(self._every):
+            ticks += 1
+            if ticks % 5 == 0 and (rss := self._rss_mb()) is not None:
+                phase_name = self._beat.phase
+                if rss > self.peak_rss_mb.get(phase_name, 0.0):
+                    self.peak_rss_mb[phase_name] = rss
             last = self._beat.last_tick
             if last is None or time.perf_counter() - last < self._threshold:
                 continue
