@@ -268,3 +268,28 @@ def test_dropping_a_bundle_on_the_window_opens_the_preview(
     dialog = preview_of(window)
     assert "3 new event(s)" in dialog.view.toPlainText()
     dialog.reject()
+
+
+def test_import_preview_counts_every_change_and_says_how_many_are_not_listed(
+        qtbot: Any, ready: VaultSession, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(bundle_dialogs, "PREVIEW_LISTED", 3)  # a big bundle, in small
+    home = tmp_path / "many-home"
+    store = IdentityStore(home, **FAST)
+    ident = store.create("Mo Many", PASSPHRASE)
+    key = store.unlock(PASSPHRASE)
+    with Vault.init(tmp_path / "many-vault", key=key, actor=ident.actor, home=home) as v:
+        for i in range(5):
+            observe(v, key, ident.actor, subject=f"item-{i}", predicate="location",
+                    value=f"shelf {i}")
+        out = tmp_path / "many.provara-bundle"
+        export_bundle(v, out, key=key, actor=ident.actor, selection=Selection())
+    TrustStore(ready.vault.home).add(key.key_id, key.public.b64, "Mo")
+    parent = QWidget()
+    qtbot.addWidget(parent)
+    bundle_dialogs.import_bundle(parent, ready, str(out))
+    settle(qtbot)
+    text = preview_of(parent).view.toPlainText()
+    assert "0 belief(s) become contested, 5 change value." in text
+    assert sum(f"item-{i}:location" in text for i in range(5)) == 3
+    assert "… and 2 more that change value." in text
