@@ -204,10 +204,12 @@ def _parse_events(lines: Sequence[bytes], non_canonical: set[int]
     Parsed after the verification, not while its workers run: the verification's
     per-event records are freed when it ends, and objects that outlive them (these events
     stay alive until the import is done) would otherwise be scattered among them, keeping
-    their memory from being reused (about 100 MB more at the peak of a 100k-event import).
-    Repeated strings are shared for the same reason: the events of a 100k-event bundle
-    are ~140 MB of objects while the import runs."""
+    their memory from being reused (about 80-100 MB more at the peak of a 100k-event
+    import). Repeated strings are shared for the same reason: the events of a 100k-event
+    bundle are ~140 MB of objects while the import runs. (The loop is written out: as
+    helper calls it took 0.7 s per 100k events instead of 0.5 s.)"""
     shared: dict[str, str] = {}
+    share = shared.setdefault
     events: list[dict[str, Any]] = []
     raw_by_id: dict[str, bytes] = {}
     for lineno, raw in enumerate(lines, start=1):
@@ -219,24 +221,23 @@ def _parse_events(lines: Sequence[bytes], non_canonical: set[int]
                 ev = json.loads(raw)
             except (ValueError, RecursionError):
                 continue  # reported by verify_lines (MALFORMED_EVENT)
-        if type(ev) is not dict:
-            continue
-        _share(ev, _SHARED_FIELDS, shared)
+            if type(ev) is not dict:
+                continue
+        for name in _SHARED_FIELDS:
+            value = ev.get(name)
+            if type(value) is str:
+                ev[name] = share(value, value)
         payload = ev.get("payload")
         if type(payload) is dict:
-            _share(payload, _SHARED_PAYLOAD_FIELDS, shared)
+            for name in _SHARED_PAYLOAD_FIELDS:
+                value = payload.get(name)
+                if type(value) is str:
+                    payload[name] = share(value, value)
         events.append(ev)
         eid = ev.get("event_id")
-        if isinstance(eid, str) and lineno not in non_canonical:
+        if type(eid) is str and lineno not in non_canonical:
             raw_by_id[eid] = raw
     return events, raw_by_id
-
-
-def _share(obj: dict[str, Any], fields: tuple[str, ...], shared: dict[str, str]) -> None:
-    for name in fields:
-        value = obj.get(name)
-        if type(value) is str:
-            obj[name] = shared.setdefault(value, value)
 
 
 def _key_infos(events: list[dict[str, Any]], keyring: KeyRing, trust: Trust,
