@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -343,11 +343,7 @@ class VaultSession:
         def job() -> OpResult:
             key, actor = self._need_key()
             before = self.vault.index.count()
-            if bulk:
-                with gc_paused(keep_survivors=True):
-                    result = fn(key, actor)
-                    self._advance_beliefs(result)
-            else:
+            with gc_paused(keep_survivors=True) if bulk else nullcontext():
                 result = fn(key, actor)
                 self._advance_beliefs(result)
             first = result.reordered_from if result.reordered_from is not None else before
