@@ -17,6 +17,7 @@ pytest.importorskip("PySide6")
 from PySide6.QtCore import QTimer  # noqa: E402
 
 from tests.support.ui_driver import (  # noqa: E402
+    GcWatch,
     Heartbeat,
     Script,
     ScriptGen,
@@ -49,6 +50,28 @@ def test_heartbeat_and_sampler_catch_a_block(qtbot: QtBot) -> None:
     where = dict(sampler.top()["blocked"])
     assert any("_block_gui_thread" in place for place in where), where
     assert "quiet" not in sampler.samples
+    # the long gap is listed with its phase, and the watchdog saw the process's memory
+    assert [phase for phase, _t, _ms in beat.long_gaps] == ["blocked"]
+    assert sampler.peak_rss_mb.get("blocked", 0) > 10
+
+
+def test_gc_watch_lists_a_long_collector_pass() -> None:
+    import gc
+
+    beat = Heartbeat(5)
+    beat.set_phase("collecting")
+    watch = GcWatch(beat, threshold_ms=0)
+    watch.start()
+    try:
+        junk = [[i] for i in range(200_000)]  # tracked objects for a full pass to walk
+        gc.collect()
+        del junk
+    finally:
+        watch.stop()
+    assert any(p[0] == "collecting" and p[1] == 2 for p in watch.passes), watch.passes
+    count = len(watch.passes)
+    gc.collect()  # stopped: no longer listening
+    assert len(watch.passes) == count
 
 
 def test_script_runs_steps_in_order_and_waits(qtbot: QtBot) -> None:
