@@ -19,8 +19,10 @@ every thread (the app's GUI thread included) stands still. After a 100k-event im
 app those passes took 110-180 ms each. Work whose results live on (the beliefs of an open
 vault, a bundle checked for an import) therefore ends its pause with ``keep_survivors``: what
 is alive then is frozen out of the collector's reach (``gc.freeze()``), before it runs again.
-Reference counting still frees those objects when they are dropped; the price is that a
-reference cycle that became garbage during the pause is never collected.
+Reference counting still frees those objects when they are dropped; the price is that
+cyclic garbage not yet collected at that moment (made during the pause, on any thread, or
+just before it) is kept until the app ends. The app's bulk work makes none of its own; what
+other threads make meanwhile is small.
 """
 
 from __future__ import annotations
