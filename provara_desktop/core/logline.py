@@ -106,4 +106,3 @@ def join_lines(lines: Iterable[bytes]) -> bytes:
     obvious ``b"".join(line + b"\n" for line in lines)`` first holds a newline-ended copy
     of every line: twice the memory, 100 MB at the peak of a 100k-event import.)"""
     return b"\n".join([*lines, b""])
-

@@ -317,15 +317,6 @@ class VaultSession:
         with self._reducer_lock:
             yield self._reducer
 
-    def belief_rows(self) -> Future[list[BeliefRow]]:
-        """Every (namespace, key) of the current beliefs, for the beliefs table; [] while
-        the beliefs are still being computed. Runs on the query thread."""
-        def job() -> list[BeliefRow]:
-            with self.reading_beliefs() as reducer:
-                return belief_rows(reducer)
-
-        return self.query(job)
-
     def history(self, key: str) -> Future[list[HistoryStep]]:
         """Every event that touched the belief ``key`` ("subject:predicate"), in log order,
         with the state the belief moved through."""

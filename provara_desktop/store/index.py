@@ -698,18 +698,14 @@ class EventIndex(TimelineQueries):
 
     def get(self, event_id: str) -> IndexRow | None:
         """The row of ``event_id``, or None if it is not indexed."""
-        with self._reading(indexed=True) as conn:
-            row = conn.execute(
-                f"SELECT {_SELECT_COLUMNS} FROM events WHERE event_id = ?", (event_id,)
-            ).fetchone()
-        return None if row is None else IndexRow(*row)
+        return self._one("event_id = ?", event_id, indexed=True)
 
     def row_at(self, pos: int) -> IndexRow | None:
         """The row at position ``pos``, or None past the end."""
         return self._one("pos = ?", pos)
 
-    def _one(self, where: str, value: object) -> IndexRow | None:
-        with self._reading() as conn:
+    def _one(self, where: str, value: object, *, indexed: bool = False) -> IndexRow | None:
+        with self._reading(indexed=indexed) as conn:
             row = conn.execute(
                 f"SELECT {_SELECT_COLUMNS} FROM events WHERE {where}", (value,)
             ).fetchone()

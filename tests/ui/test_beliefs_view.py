@@ -5,6 +5,7 @@ from __future__ import annotations
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtWidgets import QComboBox, QLabel, QLineEdit, QTableView
 
+from provara_desktop.runtime.session import belief_rows
 from provara_desktop.ui.models.beliefs_model import BeliefsModel, KeyRole, arrange
 from provara_desktop.ui.models.history_model import HistoryModel
 
@@ -13,6 +14,15 @@ def _visible_keys(view) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def
     t = view.findChild(QTableView, "beliefsTable")
     m = t.model()
     return [(m.index(r, 0).data(), m.index(r, 1).data()) for r in range(m.rowCount())]
+
+
+def _beliefs_tab(make_window, session, unlocked):  # type: ignore[no-untyped-def]
+    """A window for the unlocked identity, showing its Beliefs view (returned)."""
+    _ident, key = unlocked
+    window = make_window(session, key=key)
+    view = window.views["Beliefs"]
+    window.tabs.setCurrentWidget(view)
+    return view
 
 
 def _click_row_of(qtbot, view, key: str) -> None:  # type: ignore[no-untyped-def]
@@ -25,10 +35,7 @@ def _click_row_of(qtbot, view, key: str) -> None:  # type: ignore[no-untyped-def
 
 def test_belief_moves_through_namespaces_with_its_history(qtbot, make_window, session,
                                                           unlocked) -> None:
-    _ident, key = unlocked
-    window = make_window(session, key=key)
-    view = window.views["Beliefs"]
-    window.tabs.setCurrentWidget(view)
+    view = _beliefs_tab(make_window, session, unlocked)
     status = view.findChild(QLabel, "beliefsStatus")
     qtbot.waitUntil(lambda: "beliefs" in status.text() and "Computing" not in status.text(),
                     timeout=10000)
@@ -109,7 +116,7 @@ def test_models_pass_the_model_tester(qtmodeltester, session, unlocked) -> None:
     reducer = session.start().result(10)
     model = BeliefsModel()
     qtmodeltester.check(model)
-    model.set_rows(session.belief_rows().result(10), reducer)
+    model.set_rows(belief_rows(reducer), reducer)
     qtmodeltester.check(model)
     assert model.rowCount() >= 3
     everything = model.rows
@@ -136,10 +143,7 @@ def test_models_pass_the_model_tester(qtmodeltester, session, unlocked) -> None:
 
 def test_header_click_sorts_and_search_keeps_the_sort(qtbot, make_window, session,
                                                       unlocked) -> None:
-    _ident, key = unlocked
-    window = make_window(session, key=key)
-    view = window.views["Beliefs"]
-    window.tabs.setCurrentWidget(view)
+    view = _beliefs_tab(make_window, session, unlocked)
     for subject, value in (("b-item", "zebra"), ("a-item", "apple"), ("c-item", "mango")):
         session.observe(subject=subject, predicate="colour", value=value).result(timeout=10)
     search = view.findChild(QLineEdit, "beliefSearch")
