@@ -38,6 +38,7 @@ from provara_desktop.ui.models.beliefs_model import (
 )
 from provara_desktop.ui.models.history_model import EventIdRole, HistoryModel
 from provara_desktop.ui.ops import run_op
+from provara_desktop.ui.views.elided_label import ElidedLabel
 
 if TYPE_CHECKING:
     from PySide6.QtGui import QShowEvent
@@ -122,7 +123,8 @@ class BeliefsView(QWidget):
         self.table.selectionModel().currentRowChanged.connect(self.on_current_changed)
         set_widths(self.table, [90, 230, 260, 330])
 
-        self.history_title = QLabel("Select a belief to see its history.", self)
+        # one line however long the history: a plain label would widen the window to fit it
+        self.history_title = ElidedLabel("Select a belief to see its history.", self)
         self.history_title.setObjectName("historyTitle")
         self.history_model = HistoryModel(self)
         self.history = make_table(self, "historyTable")
