@@ -35,6 +35,7 @@ from provara_desktop.runtime.session import VaultSession
 from provara_desktop.ui import theme
 from provara_desktop.ui.errors import show_exception
 from provara_desktop.ui.log_panel import LogPanel, install_handler
+from provara_desktop.ui.models.problems_model import rows_from_report, tally
 from provara_desktop.ui.ops import run_op
 from provara_desktop.ui.settings import (
     CURRENT_TAB,
@@ -390,8 +391,7 @@ class MainWindow(VaultLifecycle):
             self.verify_label.setText("Not verified")
             self.verify_label.setStyleSheet("")
         else:
-            bad = sum(1 for p in report.all_problems if p.severity == "error") + len(
-                report.log.forks)
+            bad = tally(rows_from_report(report)).errors  # as the Verify tab counts them
             self.verify_label.setText(f"Verified {report.log.event_count:,} events: OK"
                                       if report.ok else f"Verification FAILED: {bad} problem"
                                       + ("" if bad == 1 else "s"))

@@ -108,3 +108,39 @@ def test_problems_model_passes_the_model_tester(qtmodeltester, session, unlocked
     model.set_rows(rows_from_report(session.verify().result(timeout=30)))
     qtmodeltester.check(model)
     assert model.rowCount() >= 1
+
+
+def test_summary_counts_agree_with_the_rows(qtbot, make_window, tmp_path: Path) -> None:
+    """A vault with a fork and a clock-skew warning: the summary's error and warning counts
+    are the rows' own (a fork fails verification, so it is an error in both places)."""
+    import re
+
+    from tests.store.test_provenance import build_case
+
+    case = build_case(tmp_path, fork=True, skew=True)
+    session = VaultSession(case.vault, bus=EventBus())
+    window = make_window(session)
+    view = window.views["Verify"]
+    window.tabs.setCurrentWidget(view)
+    qtbot.mouseClick(view.findChild(QPushButton, "verifyButton"), Qt.MouseButton.LeftButton)
+    summary = view.findChild(QLabel, "verifySummary")
+    qtbot.waitUntil(lambda: summary.text().startswith("FAILED"), timeout=10000)
+    model = view.findChild(QTableView, "problemsTable").model()
+    severities = [model.index(r, 0).data() for r in range(model.rowCount())]
+    codes = [model.index(r, 1).data() for r in range(model.rowCount())]
+    assert severities.count("error") >= 1
+    assert codes.count("FORK") == 1
+    assert severities[codes.index("FORK")] == "error"
+
+    def count(word: str) -> int:
+        m = re.search(rf"(\d[\d,]*) {word}s?\b", summary.text())
+        return int(m.group(1).replace(",", "")) if m else 0
+
+    assert count("error") == severities.count("error"), summary.text()
+    assert count("warning") == severities.count("warning"), summary.text()
+    assert count("fork") == codes.count("FORK"), summary.text()
+    # the status bar says the same number of problems that fail the vault
+    bad = severities.count("error")
+    assert window.verify_label.text() == (
+        f"Verification FAILED: {bad} problem{'' if bad == 1 else 's'}")
+    session.close()

@@ -2,7 +2,9 @@
 
 Problems come from ``VaultReport.all_problems``; a fork (one actor signing two events on the
 same predecessor) is shown as a row of its own with code FORK and its first event, so a
-reviewer can jump to the proof.
+reviewer can jump to the proof. A fork fails verification (``LogReport.ok``), so its row is
+an error. The tab's summary and the status bar count these rows (``tally``): what they say
+and what the table lists cannot disagree.
 """
 
 from __future__ import annotations
@@ -55,6 +57,19 @@ def rows_from_report(report: VaultReport) -> list[ProblemRow]:
             f"{fork.actor} signed {len(ids)} events on the same predecessor "
             f"{fork.prev_event_hash}: {', '.join(ids)}"))
     return rows
+
+
+@dataclass(frozen=True)
+class Tally:
+    errors: int  # rows of severity "error", forks included
+    warnings: int
+    forks: int  # of the errors, how many are forks
+
+
+def tally(rows: list[ProblemRow]) -> Tally:
+    errors = sum(1 for r in rows if r.severity == "error")
+    return Tally(errors=errors, warnings=len(rows) - errors,
+                 forks=sum(1 for r in rows if r.code == "FORK"))
 
 
 class ProblemsModel(QAbstractTableModel):

@@ -23,7 +23,12 @@ from provara_desktop.core.errors import UserCancelled
 from provara_desktop.runtime.progress import CancelToken, Progress
 from provara_desktop.ui import theme
 from provara_desktop.ui.errors import show_exception
-from provara_desktop.ui.models.problems_model import EventIdRole, ProblemsModel, rows_from_report
+from provara_desktop.ui.models.problems_model import (
+    EventIdRole,
+    ProblemsModel,
+    rows_from_report,
+    tally,
+)
 from provara_desktop.ui.ops import run_op
 from provara_desktop.ui.views.beliefs_view import make_table, set_widths
 
@@ -31,22 +36,23 @@ if TYPE_CHECKING:
     from provara_desktop.runtime.bus import Changes
     from provara_desktop.runtime.session import VaultSession
     from provara_desktop.store.verify_vault import VaultReport
+    from provara_desktop.ui.models.problems_model import ProblemRow
 
 
 def plural(n: int, word: str) -> str:
     return f"{n:,} {word}{'' if n == 1 else 's'}"
 
 
-def summary_of(report: VaultReport) -> str:
-    errors = sum(1 for p in report.all_problems if p.severity == "error")
-    warnings = len(report.all_problems) - errors
-    forks = len(report.log.forks)
+def summary_of(report: VaultReport, rows: list[ProblemRow]) -> str:
+    """One line over the table, counted from its rows (``rows_from_report(report)``)."""
+    counts = tally(rows)
     if report.ok:
         head = (f"Verified: {plural(report.log.event_count, 'event')}, every signature and "
                 "chain intact")
-        return head + (f" ({plural(warnings, 'warning')})" if warnings else "")
-    return (f"FAILED: {plural(report.log.event_count, 'event')}, {plural(errors, 'error')}, "
-            f"{plural(warnings, 'warning')}, {plural(forks, 'fork')}")
+        return head + (f" ({plural(counts.warnings, 'warning')})" if counts.warnings else "")
+    forks = f" ({plural(counts.forks, 'fork')})" if counts.forks else ""
+    return (f"FAILED: {plural(report.log.event_count, 'event')}, "
+            f"{plural(counts.errors, 'error')}{forks}, {plural(counts.warnings, 'warning')}")
 
 
 class VerifyView(QWidget):
@@ -148,8 +154,9 @@ class VerifyView(QWidget):
             show_exception(self, exc)
 
     def show_report(self, report: VaultReport) -> None:
-        self.model.set_rows(rows_from_report(report))
-        self.summary.setText(summary_of(report))
+        rows = rows_from_report(report)
+        self.model.set_rows(rows)
+        self.summary.setText(summary_of(report, rows))
         colour = theme.accent("ok" if report.ok else "error").name()
         self.summary.setStyleSheet(f"color: {colour}; font-weight: bold")
 
