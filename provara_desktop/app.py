@@ -19,7 +19,7 @@ from PySide6.QtWidgets import QApplication
 
 from provara_desktop.core.errors import ProvaraDesktopError
 from provara_desktop.runtime.bus import EventBus
-from provara_desktop.runtime.session import VaultSession
+from provara_desktop.session import VaultSession
 from provara_desktop.store.identity import IdentityStore, read_passphrase, resolve_home
 from provara_desktop.ui.bridge import QtBridge
 from provara_desktop.ui.errors import CrashReporter, install_excepthooks, standalone_error

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Signal
 
-from provara_desktop.ui.inbox import Inbox
+from provara_desktop.ui.gui_thread_calls import Inbox
 
 if TYPE_CHECKING:
     from provara_desktop.runtime.bus import EventBus

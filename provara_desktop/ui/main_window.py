@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
 )
 
 from provara_desktop.runtime.bus import VaultChanged
-from provara_desktop.runtime.session import VaultSession
+from provara_desktop.session import VaultSession
 from provara_desktop.ui import theme
 from provara_desktop.ui.errors import show_exception
 from provara_desktop.ui.log_panel import LogPanel, install_handler

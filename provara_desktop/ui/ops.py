@@ -17,7 +17,7 @@ from PySide6.QtCore import QCoreApplication, QObject, Qt, QTimer
 from PySide6.QtWidgets import QApplication
 
 from provara_desktop.ui.errors import show_exception
-from provara_desktop.ui.inbox import Inbox
+from provara_desktop.ui.gui_thread_calls import Inbox
 
 if TYPE_CHECKING:
     from collections.abc import Callable

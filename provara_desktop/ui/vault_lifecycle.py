@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from PySide6.QtWidgets import QMenu
 
     from provara_desktop.core.keys import SigningKey
-    from provara_desktop.runtime.session import VaultSession
+    from provara_desktop.session import VaultSession
     from provara_desktop.store.identity import Identity, IdentityStore
     from provara_desktop.ui.settings import Settings
 

@@ -14,7 +14,7 @@ pytest.importorskip("PySide6")
 from PySide6.QtCore import QSettings  # noqa: E402
 
 from provara_desktop.runtime.bus import EventBus  # noqa: E402
-from provara_desktop.runtime.session import VaultSession  # noqa: E402
+from provara_desktop.session import VaultSession  # noqa: E402
 from provara_desktop.store.identity import IdentityStore  # noqa: E402
 from provara_desktop.store.vault import Vault  # noqa: E402
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtWidgets import QComboBox, QLabel, QLineEdit, QTableView
 
-from provara_desktop.runtime.session import belief_rows
+from provara_desktop.session import belief_rows
 from provara_desktop.ui.models.beliefs_model import BeliefsModel, KeyRole, arrange
 from provara_desktop.ui.models.history_model import HistoryModel
 

@@ -27,7 +27,7 @@ from tests.ui.conftest import FAST, PASSPHRASE, tree_digest
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from provara_desktop.runtime.session import VaultSession
+    from provara_desktop.session import VaultSession
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ pytest.importorskip("PySide6")
 
 from PySide6.QtCore import Qt  # noqa: E402
 
-from provara_desktop.runtime.session import VaultSession  # noqa: E402
+from provara_desktop.session import VaultSession  # noqa: E402
 from provara_desktop.store.vault import Vault  # noqa: E402
 from tests.bench.gen_vault import cached  # noqa: E402
 from tests.ui.test_timeline_scale import N_EVENTS, _Heartbeat, pytestmark  # noqa: E402, F401

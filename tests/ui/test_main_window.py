@@ -67,7 +67,7 @@ def test_table_columns_survive_a_restart(qtbot, make_window, session) -> None:
     header.moveSection(2, 0)  # the user drags the Value column first
     window.close()
     from provara_desktop.runtime.bus import EventBus
-    from provara_desktop.runtime.session import VaultSession
+    from provara_desktop.session import VaultSession
 
     s2 = VaultSession(Vault.open(session.vault.root, home=session.vault.home), bus=EventBus())
     again = make_window(s2)

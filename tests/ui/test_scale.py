@@ -13,7 +13,7 @@ import pytest
 from PySide6.QtCore import QEvent, QObject, QTimer
 from PySide6.QtWidgets import QLabel, QTableView
 
-from provara_desktop.runtime.session import VaultSession
+from provara_desktop.session import VaultSession
 from provara_desktop.store.vault import Vault
 from tests.bench.gen_vault import cached
 

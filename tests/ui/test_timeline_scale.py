@@ -20,7 +20,7 @@ pytest.importorskip("PySide6")
 
 from PySide6.QtCore import QElapsedTimer, Qt, QTimer  # noqa: E402
 
-from provara_desktop.runtime.session import VaultSession  # noqa: E402
+from provara_desktop.session import VaultSession  # noqa: E402
 from provara_desktop.store.vault import Vault  # noqa: E402
 from tests.bench.gen_vault import cached  # noqa: E402
 

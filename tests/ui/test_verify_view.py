@@ -8,7 +8,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QProgressBar, QPushButton, QTableView
 
 from provara_desktop.runtime.bus import EventBus
-from provara_desktop.runtime.session import VaultSession
+from provara_desktop.session import VaultSession
 from provara_desktop.store.vault import Vault
 from provara_desktop.ui.models.problems_model import ProblemsModel, rows_from_report
 from tests.bench.gen_vault import generate

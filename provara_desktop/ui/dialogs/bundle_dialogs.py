@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     from provara_desktop.bundle.check import BundleCheck
     from provara_desktop.bundle.importer import ImportPlan
     from provara_desktop.bundle.load import LoadedBundle
-    from provara_desktop.runtime.session import VaultSession
+    from provara_desktop.session import VaultSession
 
 _REMOVABLE_ROOTS = ("/media/", "/run/media/", "/mnt/", "/Volumes/")
 

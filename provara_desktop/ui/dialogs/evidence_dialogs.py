@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 
     from PySide6.QtGui import QDragEnterEvent, QDropEvent
 
-    from provara_desktop.runtime.session import VaultSession
+    from provara_desktop.session import VaultSession
     from provara_desktop.store.vault import OpResult
 
     Unlocker = Callable[[Callable[[], None]], None]

@@ -28,13 +28,13 @@ from PySide6.QtCore import (
 
 from provara_desktop.core.canonical import canonical_dumps
 from provara_desktop.core.reducer import NAMESPACES
-from provara_desktop.runtime.gentle import sorted_gently
+from provara_desktop.runtime.piecewise_sort import sorted_gently
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from provara_desktop.core.reducer import Reducer
-    from provara_desktop.runtime.session import BeliefRow
+    from provara_desktop.session import BeliefRow
 
 KeyRole = Qt.ItemDataRole.UserRole + 1
 NamespaceRole = Qt.ItemDataRole.UserRole + 2

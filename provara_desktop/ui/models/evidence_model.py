@@ -23,7 +23,7 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QBrush, QColor
 
 from provara_desktop.store.provenance import SigStatus
-from provara_desktop.ui.inbox import Inbox
+from provara_desktop.ui.gui_thread_calls import Inbox
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

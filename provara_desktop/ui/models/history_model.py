@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
 
 if TYPE_CHECKING:
-    from provara_desktop.runtime.session import HistoryStep
+    from provara_desktop.session import HistoryStep
 
 EventIdRole = Qt.ItemDataRole.UserRole + 1
 

@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from provara_desktop.core.reducer import NAMESPACES
-from provara_desktop.runtime.session import belief_rows
+from provara_desktop.session import belief_rows
 from provara_desktop.ui.models.beliefs_model import (
     BeliefsModel,
     Column,
@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     from PySide6.QtGui import QShowEvent
 
     from provara_desktop.runtime.bus import Changes
-    from provara_desktop.runtime.session import BeliefRow, HistoryStep, VaultSession
+    from provara_desktop.session import BeliefRow, HistoryStep, VaultSession
     from provara_desktop.ui.models.beliefs_model import RowOp, SortSpec
 
     # (snapshot, the rows shown, ops turning the shown rows into them or None, generation)

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QObject, Signal
 
 from provara_desktop.store.provenance import parse_time
-from provara_desktop.ui.inbox import Inbox
+from provara_desktop.ui.gui_thread_calls import Inbox
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -46,7 +46,7 @@ if TYPE_CHECKING:
     from PySide6.QtGui import QShowEvent
 
     from provara_desktop.runtime.bus import Changes
-    from provara_desktop.runtime.session import VaultSession
+    from provara_desktop.session import VaultSession
     from provara_desktop.store.index import IndexRow
 
 log = logging.getLogger(__name__)

@@ -34,7 +34,7 @@ from provara_desktop.ui.views.beliefs_view import make_table, set_widths
 
 if TYPE_CHECKING:
     from provara_desktop.runtime.bus import Changes
-    from provara_desktop.runtime.session import VaultSession
+    from provara_desktop.session import VaultSession
     from provara_desktop.store.verify_vault import VaultReport
     from provara_desktop.ui.models.problems_model import ProblemRow
 

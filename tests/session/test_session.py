@@ -12,7 +12,7 @@ import pytest
 from provara_desktop.core.errors import IdentityError, UserCancelled
 from provara_desktop.runtime.bus import EventBus, VaultChanged
 from provara_desktop.runtime.progress import CancelToken, Progress
-from provara_desktop.runtime.session import VaultSession, belief_rows
+from provara_desktop.session import VaultSession, belief_rows
 from provara_desktop.store.identity import IdentityStore
 from provara_desktop.store.vault import Vault
 
@@ -139,7 +139,7 @@ def test_reindex_rebuilds_index_and_beliefs(session: VaultSession) -> None:
 def test_close_cancels_a_running_rebuild(session: VaultSession, monkeypatch) -> None:
     # Make the replay slow enough to be caught mid-way, then close: close must not wait
     # for the whole replay, and the rebuild reports cancellation.
-    import provara_desktop.runtime.session as mod
+    import provara_desktop.session as mod
 
     monkeypatch.setattr(mod, "_CANCEL_EVERY", 1)
     started = threading.Event()
@@ -192,6 +192,7 @@ def test_an_import_leaves_the_beliefs_a_replay_of_the_whole_log_gives(
     a few at a time; the result must be what reducing the whole log gives, both for the
     usual import (everything sorts after the vault) and for a backdated one (the log's
     tail is rewritten, and the beliefs are rebuilt)."""
+    from provara_desktop import session as session_module
     from provara_desktop.bundle import importer
     from provara_desktop.bundle.check import Trust, check
     from provara_desktop.bundle.export import export_bundle
@@ -200,7 +201,6 @@ def test_an_import_leaves_the_beliefs_a_replay_of_the_whole_log_gives(
     from provara_desktop.core.event import build_event
     from provara_desktop.core.keys import SigningKey
     from provara_desktop.core.reducer import Reducer
-    from provara_desktop.runtime import session as session_module
 
     monkeypatch.setattr(session_module, "_APPLY_SLICE", 4)  # many slices, not one
     session.start().result(timeout=10)

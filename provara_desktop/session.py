@@ -26,7 +26,7 @@ from provara_desktop.core.gcpause import gc_paused
 from provara_desktop.core.logline import parse_line_or_raise
 from provara_desktop.core.reducer import NAMESPACES, Reducer, key_splits
 from provara_desktop.runtime.bus import Changes, EventBus, VaultChanged
-from provara_desktop.runtime.gentle import sorted_gently
+from provara_desktop.runtime.piecewise_sort import sorted_gently
 from provara_desktop.runtime.progress import CancelToken, Progress
 from provara_desktop.store import evidence
 

@@ -8,8 +8,8 @@ import time
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from provara_desktop.runtime import gentle
-from provara_desktop.runtime.gentle import sorted_gently
+from provara_desktop.runtime import piecewise_sort
+from provara_desktop.runtime.piecewise_sort import sorted_gently
 
 
 @settings(max_examples=200, deadline=None)
@@ -17,15 +17,15 @@ from provara_desktop.runtime.gentle import sorted_gently
        st.booleans(), st.integers(1, 7))
 def test_same_result_as_sorted_stability_included(items: list[tuple[str, int]],
                                                   reverse: bool, piece: int) -> None:
-    old = gentle._PIECE
-    gentle._PIECE = piece  # tiny pieces: many merges even on short lists
+    old = piecewise_sort._PIECE
+    piecewise_sort._PIECE = piece  # tiny pieces: many merges even on short lists
     try:
         key = lambda t: t[0]  # noqa: E731 - ties on the key show whether order is stable
         assert sorted_gently(items, key=key, reverse=reverse) == sorted(
             items, key=key, reverse=reverse)
         assert sorted_gently(items, reverse=reverse) == sorted(items, reverse=reverse)
     finally:
-        gentle._PIECE = old
+        piecewise_sort._PIECE = old
 
 
 def test_another_thread_gets_the_interpreter_during_a_big_sort() -> None:

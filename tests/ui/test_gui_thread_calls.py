@@ -8,7 +8,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject
 
-from provara_desktop.ui.inbox import Inbox
+from provara_desktop.ui.gui_thread_calls import Inbox
 
 
 def test_calls_from_a_worker_run_on_the_gui_thread_in_order(qtbot: Any) -> None:
