@@ -11,12 +11,17 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
+from itertools import accumulate
 from typing import Any
 
 # Limits for untrusted input. A real event is a few hundred bytes; these leave plenty of room
 # for evidence payloads while keeping a hostile line from exhausting memory or the stack.
 MAX_LINE_BYTES = 1 << 20
 MAX_DEPTH = 64
+# Python refuses to turn longer integers into text (sys.get_int_max_str_digits); fixed
+# here so the rule is the same whatever the interpreter's setting.
+MAX_INT_DIGITS = 4300
 
 _ENCODER = json.JSONEncoder(
     sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
@@ -69,6 +74,27 @@ def _reject_constant(name: str) -> Any:
     raise _StrictDecodeError(f"{name} is not allowed (JSON has no NaN or Infinity)")
 
 
+def _finite_float(text: str) -> float:
+    """A JSON number as a float, refusing the ones a float cannot hold: ``1e999`` would
+    become infinity, which no canonical line can carry (the encoder refuses it)."""
+    value = float(text)
+    if not math.isfinite(value):
+        shown = text if len(text) <= 24 else f"{text[:20]}... ({len(text)} characters)"
+        raise _StrictDecodeError(f"number {shown} is out of range (JSON numbers here must "
+                                 "fit a 64-bit float)")
+    return value
+
+
+def _bounded_int(text: str) -> int:
+    """A JSON integer, refusing one too long to convert back to text (Python's own limit,
+    fixed here so that the rule does not depend on the interpreter's settings)."""
+    digits = len(text) - (text[0] == "-")
+    if digits > MAX_INT_DIGITS:
+        raise _StrictDecodeError(f"an integer of {digits} digits (at most {MAX_INT_DIGITS} "
+                                 "are allowed)")
+    return int(text)
+
+
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in pairs:
@@ -78,44 +104,49 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
-_DECODER = json.JSONDecoder(
-    object_pairs_hook=_no_duplicates, parse_constant=_reject_constant
-)
+_DECODER = json.JSONDecoder(object_pairs_hook=_no_duplicates, parse_constant=_reject_constant,
+                            parse_float=_finite_float, parse_int=_bounded_int)
+
+# What the depth check looks at: strings removed (a bracket inside one is text), then only
+# the brackets, each opening one a step down (+1) and each closing one a step up (-1).
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_BRACKET_STEP = tuple(1 if b in b"[{" else -1 for b in range(256))
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[{]}")
+# A \uD800-\uDFFF escape: a surrogate, which must come in a high-low pair.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 
 
-def _depth_exceeds(text: str, limit: int) -> bool:
-    """True when brackets nest deeper than ``limit`` (strings are skipped).
+def nested_deeper_than(data: bytes, limit: int = MAX_DEPTH) -> bool:
+    """True when brackets nest deeper than ``limit`` (brackets in strings do not count).
 
-    Checked before parsing so a hostile line cannot drive the recursive decoder into a
-    RecursionError or spend time building a huge tree.
-    """
-    depth = 0
-    in_string = False
-    escaped = False
-    for ch in text:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == '"':
-                in_string = False
-        elif ch == '"':
-            in_string = True
-        elif ch in "[{":
-            depth += 1
-            if depth > limit:
-                return True
-        elif ch in "]}":
-            depth -= 1
+    Checked before any parser sees the text, so that no line can drive a recursive decoder
+    into a RecursionError or build a huge tree. Only texts holding more than ``limit``
+    brackets need more than two counts, and then only C-level passes: strings cut out, the
+    brackets kept, their running depth summed by accumulate()."""
+    if data.count(b"[") + data.count(b"{") <= limit:
+        return False
+    brackets = _JSON_STRING.sub(b"", data).translate(None, _NOT_BRACKETS)
+    return max(accumulate(map(_BRACKET_STEP.__getitem__, brackets)), default=0) > limit
+
+
+def lone_surrogate(obj: Any) -> bool:
+    """True when a string of ``obj`` holds half of a surrogate pair, which UTF-8 cannot
+    encode: the canonical bytes of such a value do not exist."""
+    try:
+        _ENCODER.encode(obj).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    except ValueError:
+        return False
     return False
 
 
 def strict_loads(
     data: bytes | str, *, where: str = "input", max_bytes: int = MAX_LINE_BYTES
 ) -> Any:
-    """Parse JSON the way a careful reader must: UTF-8 only, no NaN/Infinity, no duplicate
-    keys, bounded size and depth. Errors are :class:`InputError` naming ``where``.
+    """Parse JSON the way a careful reader must: UTF-8 only, no NaN/Infinity, no number a
+    float or a printable integer cannot hold, no lone surrogate, no duplicate keys, bounded
+    size and depth. Errors are :class:`InputError` naming ``where``; nothing else escapes.
     """
     from provara_desktop.core.errors import InputError
 
@@ -127,19 +158,26 @@ def strict_loads(
             text = data.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise InputError(f"not valid UTF-8 at byte {exc.start}", where=where) from None
+        raw = data
     else:
         text = data
-    # Cheap pre-check: only texts with many brackets can be too deep.
-    if text.count("[") + text.count("{") > MAX_DEPTH and _depth_exceeds(text, MAX_DEPTH):
+        raw = data.encode("utf-8", "surrogatepass")
+    if nested_deeper_than(raw):
         raise InputError(f"nested deeper than {MAX_DEPTH} levels", where=where)
     try:
-        return _DECODER.decode(text)
+        doc = _DECODER.decode(text)
     except _StrictDecodeError as exc:
         raise InputError(str(exc), where=where) from None
     except json.JSONDecodeError as exc:
         raise InputError(f"malformed JSON: {exc.msg} at column {exc.colno}", where=where) from None
     except RecursionError:
         raise InputError("nested too deeply", where=where) from None
+    except ValueError as exc:  # whatever else the decoder refuses: still the input's fault
+        raise InputError(f"malformed JSON ({exc})", where=where) from None
+    if _SURROGATE_ESCAPE.search(text) is not None and lone_surrogate(doc):
+        raise InputError("a string holds a lone surrogate (\\ud800-\\udfff without its "
+                         "pair): not valid Unicode", where=where)
+    return doc
 
 
 def contains_non_finite(obj: Any) -> bool:

@@ -1,8 +1,15 @@
-"""Reading one line of events.ndjson: fast when it is canonical, precise when it is not.
+"""Reading one line of events.ndjson (or of a bundle's events, or a peer's): the one place
+where bytes become an event.
 
-Our own logs are canonical, so the common path is one C-speed ``json.loads`` plus one
-``json.dumps`` whose bytes must equal the line. Only a line that differs is parsed again by
-the strict parser, which names the exact problem (duplicate key, NaN, bad UTF-8...).
+Every reader goes through here, so every reader refuses the same lines with the same words:
+a line over :data:`MAX_LINE_BYTES`, brackets nested deeper than :data:`MAX_DEPTH`, bytes that
+are not UTF-8, NaN or a number a float cannot hold (``1e999``), an integer too long to print
+back, a lone surrogate (``"\\ud800"``), a duplicate key. Size and depth are checked before
+any parser runs; the rest by the parsers themselves.
+
+Our own logs are canonical, so the common path is one C-speed parse plus one encode whose
+bytes must equal the line. Only a line that differs is parsed again by the strict parser
+(core.canonical.strict_loads), which names the exact problem.
 """
 
 from __future__ import annotations
@@ -13,7 +20,14 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from provara_desktop.core.canonical import MAX_LINE_BYTES, canonical_bytes, strict_loads
+from provara_desktop.core.canonical import (
+    MAX_DEPTH,
+    MAX_LINE_BYTES,
+    canonical_bytes,
+    lone_surrogate,
+    nested_deeper_than,
+    strict_loads,
+)
 from provara_desktop.core.errors import InputError
 
 if TYPE_CHECKING:
@@ -27,17 +41,27 @@ class ParsedLine:
     error: str | None = None
 
 
-def parse_line(raw: bytes, *, where: str) -> ParsedLine:
-    """Parse one log line (without its newline). Never raises for bad content."""
+def line_problem(raw: bytes) -> str | None:
+    """What makes ``raw`` unreadable before any parser looks at it (its size, its depth),
+    or None. The same words for every command: "line too large (N bytes, limit M)"."""
     if len(raw) > MAX_LINE_BYTES:
-        return ParsedLine(
-            None, False, f"{where}: line too large ({len(raw)} bytes, limit {MAX_LINE_BYTES})"
-        )
+        return f"line too large ({len(raw)} bytes, limit {MAX_LINE_BYTES})"
+    if nested_deeper_than(raw):
+        return f"nested deeper than {MAX_DEPTH} levels"
+    return None
+
+
+def parse_line(raw: bytes, *, where: str) -> ParsedLine:
+    """Parse one log line (without its newline). Never raises for bad content: a line that
+    cannot be read comes back with ``error``, a one-line message starting with ``where``."""
+    problem = line_problem(raw)
+    if problem is not None:
+        return ParsedLine(None, False, f"{where}: {problem}")
     try:
         event = json.loads(raw)
         if isinstance(event, dict) and canonical_bytes(event) == raw:
             return ParsedLine(event, True)
-    except (ValueError, RecursionError, UnicodeDecodeError):
+    except (ValueError, RecursionError):  # UnicodeError and surrogates are ValueErrors
         pass
     try:
         event = strict_loads(raw, where=where)
@@ -60,25 +84,34 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not allowed")
 
 
-# NaN/Infinity tokens are the only thing json.loads accepts that JSON forbids and that would
-# break the state hash later; this hook costs nothing on ordinary lines.
-_LENIENT = json.JSONDecoder(parse_constant=_reject_constant)
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if value - value != 0.0:  # inf or nan: the strict parser says which number
+        raise ValueError("out of range")
+    return value
+
+
+# NaN/Infinity tokens and numbers that overflow a float (1e999) are what json.loads accepts
+# that a canonical line can never hold; these hooks cost one call per float.
+_LENIENT = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite_float)
 
 
 # orjson parses about twice as fast as the standard library, and reading the log is most of
-# what reduce costs. It differs from ``json.loads`` in what it refuses (NaN, lone surrogates,
-# infinities: those lines take the standard path) and in one thing it accepts differently:
-# an integer outside the 64-bit range silently becomes a float. So any line holding a run of
-# 19 or more digits (which is where such an integer would have to be) goes the standard way
-# too; translate() + a substring search is a C-speed test for that run.
+# what reduce costs. It refuses NaN, infinities and lone surrogates itself, but it differs
+# from ``json.loads`` in one thing it accepts: an integer outside the 64-bit range silently
+# becomes a float. So any line holding a run of 19 or more digits (which is where such an
+# integer would have to be) goes the standard way; translate() + a substring search is a
+# C-speed test for that run. It has no depth limit we can set (its own is 1024): a line with
+# more brackets than MAX_DEPTH goes the standard way too, where the depth is checked.
 _DIGITS_AS_ZERO = bytes(0x30 if 0x30 <= b <= 0x39 else b for b in range(256))
 _LONG_DIGIT_RUN = b"0" * 19
 
 
 def fast_load(raw: bytes) -> dict[str, Any] | None:
-    """The event on ``raw`` exactly as ``json.loads`` would give it, or None when this
+    """The event on ``raw`` exactly as :func:`load_event` would give it, or None when this
     quick path cannot vouch for that (the caller then uses :func:`load_event`)."""
-    if len(raw) > MAX_LINE_BYTES or _LONG_DIGIT_RUN in raw.translate(_DIGITS_AS_ZERO):
+    if (len(raw) > MAX_LINE_BYTES or raw.count(b"[") + raw.count(b"{") > MAX_DEPTH
+            or _LONG_DIGIT_RUN in raw.translate(_DIGITS_AS_ZERO)):
         return None
     try:
         event = orjson.loads(raw)
@@ -90,15 +123,29 @@ def fast_load(raw: bytes) -> dict[str, Any] | None:
 def load_event(raw: bytes, *, where: str) -> dict[str, Any]:
     """Parse a line for reading (reduce, display): the C parser, falling back to the strict
     one only to explain a failure. Duplicate keys are not hunted for here (the reference
-    reader lets the last one win, and so do we); ``verify`` reports them."""
-    try:
-        if len(raw) <= MAX_LINE_BYTES:
+    reader lets the last one win, and so do we); ``verify`` reports them. Raises
+    :class:`InputError` naming ``where`` for any line it cannot read."""
+    if line_problem(raw) is None:
+        try:
             event = _LENIENT.decode(raw.decode("utf-8"))
-            if type(event) is dict:
+            # A \u escape may be half of a surrogate pair, which no canonical line holds.
+            if type(event) is dict and (b"\\u" not in raw or not lone_surrogate(event)):
                 return event
-    except (ValueError, RecursionError):
-        pass
+        except (ValueError, RecursionError):
+            pass
     return parse_line_or_raise(raw, where=where)
+
+
+def load_or_none(raw: bytes) -> dict[str, Any] | None:
+    """The event on ``raw``, or None for any line :func:`load_event` would refuse (for a
+    caller that has already reported every bad line and only collects the good ones)."""
+    event = fast_load(raw)
+    if event is not None:
+        return event
+    try:
+        return load_event(raw, where="line")
+    except InputError:
+        return None
 
 
 def join_lines(lines: Iterable[bytes]) -> bytes:

@@ -108,7 +108,8 @@ class _Assembler:
         first = self.seen.get(eid)
         if first is not None:
             report.problems.append(Problem(
-                "DUPLICATE_EVENT_ID", f"{eid} appears on line {first} and again on line {rec[0]}",
+                "DUPLICATE_EVENT_ID",
+                f"{self.path} line {rec[0]} repeats line {first} (event {eid})",
                 event_id=eid, actor=rec[2], line=rec[0], path=self.path))
             return -1
         self.seen[eid] = rec[0]

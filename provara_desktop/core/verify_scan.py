@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from provara_desktop.core.canonical import canonical_dumps
+from provara_desktop.core.canonical import MAX_DEPTH, MAX_LINE_BYTES, canonical_dumps
 from provara_desktop.core.event import IdForm, classify_event_id, signing_bytes
 from provara_desktop.core.keys import verify_raw
 from provara_desktop.core.logline import parse_line
@@ -96,6 +96,8 @@ def parse_fast(raw: bytes) -> dict[str, Any] | None:
     orjson reads faster than the standard library; whatever it might read differently (a
     huge integer becomes a float) cannot survive the comparison with the canonical bytes,
     which are written by the standard encoder exactly as the reference writes them."""
+    if len(raw) > MAX_LINE_BYTES or raw.count(b"[") + raw.count(b"{") > MAX_DEPTH:
+        return None  # the limits every line obeys: parse_line checks them exactly
     try:
         obj = orjson.loads(raw)
         if type(obj) is not dict:
