@@ -6,13 +6,63 @@ import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
+import importlib  # noqa: E402
+import json  # noqa: E402
+import shutil  # noqa: E402
+import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
+from typing import TYPE_CHECKING, Any, NoReturn  # noqa: E402
 
 import pytest  # noqa: E402
 
+if TYPE_CHECKING:
+    from types import ModuleType
+
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
-CONFORMANCE = SHARED / "conformance"
+# Every fixture lives in the repository, written by scripts/gen_fixtures with the reference.
+FIXTURES = REPO / "tests" / "fixtures"
+
+
+def in_ci() -> bool:
+    """CI=true (GitHub Actions, most CI systems, and .ci/run) makes missing prerequisites fail."""
+    return os.environ.get("CI", "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def missing(reason: str) -> NoReturn:
+    """A prerequisite of a test is absent: a failure in CI (a skipped interop test there would
+    hide that the check never ran), a skip with the reason on a developer's machine."""
+    if in_ci():
+        pytest.fail(f"{reason} (CI=true: required, not skipped)", pytrace=False)
+    pytest.skip(reason, allow_module_level=True)
+
+
+def require_reference(module: str = "provara") -> ModuleType:
+    """The reference package (PyPI provara-protocol, a dev dependency), or missing()."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        missing(f"reference package not installed: cannot import {module} ({exc})")
+
+
+def require_reference_cli() -> str:
+    """The reference's `provara` command: the one beside this interpreter, else on PATH."""
+    exe = Path(sys.executable).parent / "provara"
+    found = str(exe) if exe.exists() else shutil.which("provara")
+    if found is None:
+        missing("reference `provara` CLI not installed (pip install provara-protocol)")
+    return found
+
+
+def require_fixture(relative: str) -> Path:
+    """tests/fixtures/RELATIVE, or missing() (regenerate them with scripts/gen_fixtures)."""
+    path = FIXTURES / relative
+    if not path.exists():
+        missing(f"fixture tests/fixtures/{relative} is missing: run scripts/gen_fixtures")
+    return path
+
+
+def fixture_json(relative: str) -> Any:
+    return json.loads(require_fixture(relative).read_text("utf-8"))
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ from provara_desktop.core.event import build_event
 from provara_desktop.store.vault import Vault
 from provara_desktop.store.verify_vault import verify_vault
 from tests.bench.gen_vault import GeneratedVault, cached, copy_vault, generate
+from tests.conftest import require_reference
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -59,7 +60,7 @@ def test_generated_vault_verifies_and_matches_build_event(small: GeneratedVault)
 
 @pytest.mark.interop
 def test_reference_verify_passes(small: GeneratedVault) -> None:
-    pytest.importorskip("provara", reason="reference oracle not installed")
+    require_reference("provara")
     proc = subprocess.run([sys.executable, "-m", "provara", "verify", str(small.path)],
                           capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -68,7 +69,7 @@ def test_reference_verify_passes(small: GeneratedVault) -> None:
 
 @pytest.mark.interop
 def test_reference_reducer_agrees(small: GeneratedVault) -> None:
-    reducer_v0 = pytest.importorskip("provara.reducer_v0")
+    reducer_v0 = require_reference("provara.reducer_v0")
     events = [json.loads(x) for x in
               small.path.joinpath("events/events.ndjson").read_bytes().splitlines()]
     ref = reducer_v0.SovereignReducerV0()

@@ -15,12 +15,16 @@ import json
 import shutil
 import subprocess
 import sys
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from tests.bundle import conftest as people
 from tests.bundle.conftest import Cli, Person, event_ids, trust
+from tests.conftest import require_reference, require_reference_cli
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 # The bundle tests' people and CLI driver, shared here (pytest finds fixtures by name).
 identity_files = people.identity_files
@@ -28,14 +32,13 @@ cli = people.cli
 alice = people.alice
 bob = people.bob
 
-pytest.importorskip("provara.sync_v0", reason="reference not installed")
+require_reference("provara.sync_v0")
 pytestmark = pytest.mark.interop
 
 
 def reference(*argv: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    exe = Path(sys.executable).parent / "provara"
-    return subprocess.run([str(exe), *argv], capture_output=True, text=True, timeout=120,
-                          check=False, cwd=cwd)
+    return subprocess.run([require_reference_cli(), *argv], capture_output=True, text=True,
+                          timeout=120, check=False, cwd=cwd)
 
 
 def sync_v0(*argv: str) -> subprocess.CompletedProcess[str]:

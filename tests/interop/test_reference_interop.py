@@ -2,8 +2,9 @@
 
 * every vault we write passes the reference's ``provara verify`` after every operation we
   offer, and the reference reducer gives our state_hash for our events.ndjson;
-* every conformance vault the reference wrote reads with us: the same state_hash as the
-  reference, and a verification report that explains exactly what is wrong with the bad ones;
+* every vault the reference wrote (tests/fixtures, made by scripts/gen_fixtures) reads with
+  us: the same state_hash as the reference, and a verification report that explains exactly
+  what is wrong with the bad ones;
 * a vault made and extended by the reference CLI takes our appends and stays valid for it.
 """
 
@@ -16,9 +17,7 @@ import os
 import shutil
 import stat
 import subprocess
-import sys
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import nacl.pwhash.argon2id
 import pytest
@@ -30,29 +29,24 @@ from provara_desktop.core.keys import SigningKey
 from provara_desktop.store.evidence import observe
 from provara_desktop.store.identity import IdentityStore
 from provara_desktop.store.vault import Vault
+from tests.conftest import fixture_json, require_fixture, require_reference, require_reference_cli
 
-reducer_v0 = pytest.importorskip("provara.reducer_v0", reason="reference not installed")
+if TYPE_CHECKING:
+    from pathlib import Path
+
+reducer_v0 = require_reference("provara.reducer_v0")
 
 pytestmark = pytest.mark.interop
 
-CONFORMANCE = Path(__file__).resolve().parents[2].parent / "shared" / "conformance"
-EXPECTED = json.loads((CONFORMANCE / "expected_reference_results.json").read_text())
+EXPECTED = fixture_json("expected.json")
 PASS = "correct horse battery staple"
 FAST = {"opslimit": nacl.pwhash.argon2id.OPSLIMIT_MIN,
         "memlimit": nacl.pwhash.argon2id.MEMLIMIT_MIN}
 
 
-def provara_exe() -> str:
-    exe = Path(sys.executable).parent / "provara"
-    found = str(exe) if exe.exists() else shutil.which("provara")
-    if found is None:
-        pytest.skip("reference `provara` CLI not installed")
-    return found
-
-
 def provara(*argv: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([provara_exe(), *argv], capture_output=True, text=True, timeout=120,
-                          check=False)
+    return subprocess.run([require_reference_cli(), *argv], capture_output=True, text=True,
+                          timeout=120, check=False)
 
 
 def assert_reference_verifies(vault: Path) -> None:
@@ -102,9 +96,9 @@ def homes(home: Path, tmp_path: Path, identity_files: dict[str, Path],
 
 
 def copy_fixture(name: str, tmp_path: Path) -> Path:
-    """A writable copy of a conformance vault (the originals are read-only and shared)."""
+    """A writable copy of a fixture vault (the committed originals must stay untouched)."""
     dest = tmp_path / name.replace("/", "_")
-    shutil.copytree(CONFORMANCE / name, dest)
+    shutil.copytree(require_fixture(name), dest)
     for p in [dest, *dest.rglob("*")]:
         p.chmod(p.stat().st_mode | stat.S_IWUSR)
     return dest
@@ -177,7 +171,7 @@ CASES = ["reference_backpack", "demo_backpack", "legacy_genesis_vault",
 def test_conformance_state_matches_the_reference(name: str, home: Path, tmp_path: Path,
                                                  capsys: pytest.CaptureFixture[str]) -> None:
     v = copy_fixture(name, tmp_path)
-    expected = EXPECTED[name]
+    expected = EXPECTED["vaults"][name]
     state = ok_json(capsys, "state", str(v))
     assert state["state_hash"] == expected["state_hash"]
     assert state["event_count"] == expected["event_count"]
@@ -270,9 +264,9 @@ def test_vault_c_reports_the_fork_and_the_unknown_key(home: Path, tmp_path: Path
 def test_vault_q_accepts_events_up_to_the_trust_boundary(
         home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """vaultQ after key rotation (rekey_backpack.rotate_key). Its KEY_REVOCATION revokes
-    alice's root key bp1_dffe9b40717fbd3d with trust_boundary_event_id = the seed
-    OBSERVATION (evt_5d9e…). The reference's `provara verify` rejects the GENESIS and that
-    OBSERVATION (E204: key revoked). We report what the contract (A §7) says:
+    alice's root key (expected.json facts.vaultQ.revoked_key_id) with
+    trust_boundary_event_id = the seed OBSERVATION. The reference's `provara verify` rejects
+    the GENESIS and that OBSERVATION (E204: key revoked). We report what the contract (A §7) says:
 
     * both pre-rotation events are the boundary and its chain ancestor, so they stay valid:
       no REVOKED_KEY problem, the vault verifies ok (legacy ids listed, manifest.sig stale as
@@ -292,7 +286,8 @@ def test_vault_q_accepts_events_up_to_the_trust_boundary(
 
     priv = {k["key_id"]: SigningKey(base64.b64decode(k["private_key_b64"])) for k in
             json.loads((v / "identity/private_keys.json").read_text())["keys"]}
-    revoked, quorum = priv["bp1_dffe9b40717fbd3d"], priv["bp1_8e398c188512bbae"]
+    rotation = EXPECTED["facts"]["vaultQ"]
+    revoked, quorum = priv[rotation["revoked_key_id"]], priv[rotation["signing_key_id"]]
     with Vault.open(v, home=home) as vault:
         before = (v / "events/events.ndjson").read_bytes()
         with pytest.raises(UsageError, match="revoked"):

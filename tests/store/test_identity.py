@@ -28,6 +28,7 @@ from provara_desktop.store.identity import (
     read_passphrase,
     resolve_home,
 )
+from tests.conftest import require_fixture, require_reference
 
 # libsodium's minimum Argon2id cost keeps the suite fast; one test below uses the defaults.
 FAST = {
@@ -36,13 +37,8 @@ FAST = {
 }
 PASS = "correct horse battery staple"
 
-REFERENCE_VAULT = (
-    Path(__file__).resolve().parents[2].parent
-    / "shared"
-    / "conformance"
-    / "reference_generated"
-    / "vaultB"
-)
+# a vault `provara init` wrote (tests/fixtures, made by scripts/gen_fixtures)
+REFERENCE_VAULT = "reference_generated/vaultB"
 
 posix_only = pytest.mark.skipif(sys.platform == "win32", reason="POSIX file modes")
 
@@ -488,12 +484,11 @@ def test_import_refuses_existing_identity(store: IdentityStore, tmp_path: Path) 
 
 
 def test_import_real_reference_private_keys(tmp_path: Path) -> None:
-    private_keys = REFERENCE_VAULT / "identity" / "private_keys.json"
-    if not private_keys.is_file():
-        pytest.skip(f"reference conformance vault not present at {REFERENCE_VAULT}")
+    private_keys = require_fixture(f"{REFERENCE_VAULT}/identity/private_keys.json")
     store = make_store(tmp_path / "h")
     imported = store.import_reference(private_keys, PASS, "Reference Root")
-    public_keys = json.loads((REFERENCE_VAULT / "identity" / "keys.json").read_text("utf-8"))
+    public_keys = json.loads(
+        require_fixture(f"{REFERENCE_VAULT}/identity/keys.json").read_text("utf-8"))
     by_id = {k["key_id"]: k for k in public_keys["keys"]}
     assert imported.key_id in by_id
     assert imported.public_key_b64 == by_id[imported.key_id]["public_key_b64"]
@@ -502,7 +497,7 @@ def test_import_real_reference_private_keys(tmp_path: Path) -> None:
 
 @pytest.mark.interop
 def test_exported_key_loads_in_reference(store: IdentityStore, tmp_path: Path) -> None:
-    signing = pytest.importorskip("provara.backpack_signing")
+    signing = require_reference("provara.backpack_signing")
     store.create("Alex", PASS)
     out = store.export_reference(tmp_path / "private_keys.json", PASS)
     (entry,) = json.loads(out.read_text(encoding="utf-8"))["keys"]

@@ -31,7 +31,7 @@ from provara_desktop.store.provenance import (
     contested_summaries,
 )
 from provara_desktop.store.vault import Vault
-from tests.conftest import CONFORMANCE
+from tests.conftest import require_fixture
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -305,9 +305,7 @@ def test_new_indexes_are_built_on_an_index_file_from_before_them(tmp_path: Path)
 
 def test_reference_vault_with_a_fork(tmp_path: Path) -> None:
     """vaultA, written by the reference, carries a fork in alice's chain and rule-B ids."""
-    src = CONFORMANCE / "reference_generated" / "vaultA"
-    if not src.is_dir():
-        pytest.skip("conformance fixtures not present")
+    src = require_fixture("reference_generated/vaultA")
     root = tmp_path / "vaultA"
     shutil.copytree(src, root)
     vault = Vault.open(root, home=tmp_path / "home")
@@ -339,10 +337,8 @@ def test_batch_checks_agree_with_the_slow_path(tmp_path: Path, source: str) -> N
         case = build_case(tmp_path, fork=True)
         vault = tamper_signature(case, "b_loc")
     else:
-        src = CONFORMANCE / source if source.startswith("legacy") else (
-            CONFORMANCE / "reference_generated" / source)
-        if not src.is_dir():
-            pytest.skip("conformance fixtures not present")
+        src = require_fixture(source if source.startswith("legacy")
+                              else f"reference_generated/{source}")
         shutil.copytree(src, tmp_path / source)
         vault = Vault.open(tmp_path / source, home=tmp_path / "home")
     prov = Provenance(vault)

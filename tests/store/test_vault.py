@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import base64
 import json
-import shutil
 import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -26,24 +24,15 @@ from provara_desktop.store.evidence import attest, observe, retract, stage_attac
 from provara_desktop.store.manifest import check_manifest_sig, entry_for, merkle_root, walk_files
 from provara_desktop.store.vault import Vault
 from provara_desktop.store.verify_vault import verify_vault
+from tests.conftest import require_reference_cli
 
 ALICE, BOB = SigningKey(b"\x0a" * 32), SigningKey(b"\x0b" * 32)
 A_ACTOR, B_ACTOR = "alice-" + ALICE.key_id[4:12], "bob-" + BOB.key_id[4:12]
 
 
-def reference_cli() -> Path | None:
-    exe = Path(sys.executable).parent / "provara"
-    if exe.exists():
-        return exe
-    found = shutil.which("provara")
-    return Path(found) if found else None
-
-
 def reference_verify(vault: Path) -> None:
-    """`provara verify` (the reference, 1.0.3) must pass; skipped if it is not installed."""
-    exe = reference_cli()
-    if exe is None:
-        pytest.skip("reference provara CLI not installed")
+    """`provara verify` (the reference, 1.0.3) must pass (not installed: see missing())."""
+    exe = require_reference_cli()
     done = subprocess.run([str(exe), "verify", str(vault)], capture_output=True, text=True,
                           timeout=120, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
@@ -51,9 +40,7 @@ def reference_verify(vault: Path) -> None:
 
 def reference_append(vault: Path, key: SigningKey, actor: str, data: dict[str, Any],
                      keyfile: Path) -> None:
-    exe = reference_cli()
-    if exe is None:
-        pytest.skip("reference provara CLI not installed")
+    exe = require_reference_cli()
     keyfile.write_text(json.dumps({"keys": [{
         "key_id": key.key_id, "algorithm": "Ed25519",
         "private_key_b64": base64.b64encode(key.seed).decode()}]}))
@@ -314,9 +301,7 @@ def test_files_another_tool_adds_and_manifests_are_kept(vault: Vault) -> None:
     """The app keeps a Vault open across operations. Between two of them the reference's
     `query` adds .index/events.db inside the vault and `provara manifest` lists it; our next
     manifest must still list it (it dropped it: PHANTOM_FILE, and `provara verify` failed)."""
-    exe = reference_cli()
-    if exe is None:
-        pytest.skip("reference provara CLI not installed")
+    exe = require_reference_cli()
     observe(vault, ALICE, A_ACTOR, subject="door", predicate="status", value="open")
     for argv in (["query", str(vault.root), "--actor", A_ACTOR], ["manifest", str(vault.root)]):
         subprocess.run([str(exe), *argv], capture_output=True, timeout=120, check=True)

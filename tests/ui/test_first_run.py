@@ -9,7 +9,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDialog, QLabel, QLineEdit, QPushButton, QToolButton
 
 from provara_desktop.ui.settings import RECENT_VAULTS, Settings
-from tests.conftest import CONFORMANCE
+from tests.conftest import require_fixture
 from tests.ui.conftest import PASSPHRASE
 
 if TYPE_CHECKING:
@@ -105,7 +105,7 @@ def test_open_reference_vault_and_recent_vaults(qtbot, make_window, session, unl
     _ident, key = unlocked
     window = make_window(session, key=key)
     ref = tmp_path / "reference_backpack"
-    shutil.copytree(CONFORMANCE / "reference_backpack", ref)
+    shutil.copytree(require_fixture("reference_backpack"), ref)
     # The user picks the folder in the (native) directory picker.
     from PySide6.QtWidgets import QFileDialog
     monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(ref))

@@ -16,7 +16,7 @@ from PySide6.QtCore import Qt  # noqa: E402
 from provara_desktop.store import layout  # noqa: E402
 from provara_desktop.store.provenance import Provenance  # noqa: E402
 from provara_desktop.store.vault import Vault  # noqa: E402
-from tests.conftest import CONFORMANCE  # noqa: E402
+from tests.conftest import require_fixture  # noqa: E402
 from tests.store.test_provenance import build_case  # noqa: E402
 
 if TYPE_CHECKING:
@@ -33,9 +33,7 @@ def _inspector(qtbot, vault: Vault):
 
 
 def test_cross_actor_chain_in_a_reference_vault_is_called_out(qtbot, tmp_path: Path) -> None:
-    src = CONFORMANCE / "legacy_genesis_vault"
-    if not src.is_dir():
-        pytest.skip("conformance fixtures not present")
+    src = require_fixture("legacy_genesis_vault")
     shutil.copytree(src, tmp_path / "legacy")
     vault = Vault.open(tmp_path / "legacy", home=tmp_path / "home")
     view = _inspector(qtbot, vault)

@@ -4,14 +4,14 @@ unicode keys, confidences around 0.5, missing fields, unknown types)."""
 
 from __future__ import annotations
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from provara_desktop.core.canonical import canonical_hash
 from provara_desktop.core.reducer import reduce_events
+from tests.conftest import require_reference
 
-reference = pytest.importorskip("provara.reducer_v0", reason="reference oracle not installed")
+reference = require_reference("provara.reducer_v0")
 
 SUBJECTS = st.sampled_from(["door", "temp", "Türschloss", "\U0001F600", "", "x:y"])
 PREDICATES = st.sampled_from(["status", "celsius", "ключ", "", "p"])

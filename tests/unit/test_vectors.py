@@ -1,4 +1,5 @@
-"""Every conformance vector and every expected reference hash, reproduced by our core."""
+"""Every vector and every expected reference hash in tests/fixtures (written by
+scripts/gen_fixtures with the reference), reproduced by our core."""
 
 from __future__ import annotations
 
@@ -10,15 +11,14 @@ from hypothesis import strategies as st
 
 from provara_desktop.core.canonical import canonical_bytes, canonical_hash
 from provara_desktop.core.event import event_id_rule_a
-from provara_desktop.core.keys import PublicKey, key_id_for
+from provara_desktop.core.keys import PublicKey, SigningKey, key_id_for
 from provara_desktop.core.reducer import Reducer, reduce_events
 from provara_desktop.store.manifest import merkle_root
-from tests.conftest import CONFORMANCE
+from tests.conftest import FIXTURES, fixture_json
 
-VECTORS = {v["id"]: v for v in json.loads(
-    (CONFORMANCE / "vectors" / "vectors.json").read_text())["vectors"]}
-CANONICAL = json.loads((CONFORMANCE / "vectors" / "canonical_conformance.json").read_text())
-EXPECTED = json.loads((CONFORMANCE / "expected_reference_results.json").read_text())
+VECTORS = {v["id"]: v for v in fixture_json("vectors/vectors.json")["vectors"]}
+CANONICAL = fixture_json("vectors/canonical_conformance.json")
+EXPECTED = fixture_json("expected.json")["vaults"]
 
 
 def test_canonical_json_vector() -> None:
@@ -38,8 +38,9 @@ def test_event_id_vector() -> None:
     assert event_id_rule_a(v["input"]) == v["expected"]
 
 
-def test_key_id_vector() -> None:
-    v = VECTORS["key_id_derivation_01"]
+@pytest.mark.parametrize("name", ["key_id_derivation_01", "key_id_derivation_02"])
+def test_key_id_vector(name: str) -> None:
+    v = VECTORS[name]
     assert key_id_for(bytes.fromhex(v["input"])) == v["expected"]
 
 
@@ -54,6 +55,19 @@ def test_signature_vector_verifies_and_rejects_tampering() -> None:
     sig = base64.b64decode(v["expected"])
     assert pk.verify(msg, sig)
     assert not pk.verify(msg.replace(b"sign me", b"sign me!"), sig)
+
+
+def test_signature_from_a_fixed_seed_is_the_references() -> None:
+    """Ed25519 is deterministic: our key from the vector's seed signs the event bytes exactly
+    as the reference's sign_event did, and the key id is the reference's."""
+    import base64
+
+    v = VECTORS["ed25519_sign_02"]
+    key = SigningKey(base64.b64decode(v["input"]["private_key_b64"]))
+    assert key.key_id == v["input"]["key_id"]
+    assert key.public == PublicKey.from_b64(v["input"]["public_key_b64"])
+    msg = canonical_bytes({**v["input"]["message"], "actor_key_id": key.key_id})
+    assert base64.b64encode(key.sign(msg)).decode() == v["expected"]
 
 
 def test_merkle_vector_uses_entries_verbatim() -> None:
@@ -89,7 +103,7 @@ def test_canonical_matches_python_json_not_jcs(value: object, expected: bytes) -
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_expected_reference_state_hash(name: str) -> None:
-    lines = (CONFORMANCE / name / "events" / "events.ndjson").read_text().splitlines()
+    lines = (FIXTURES / name / "events" / "events.ndjson").read_text().splitlines()
     events = [json.loads(x) for x in lines if x.strip()]
     r = reduce_events(events)
     exp = EXPECTED[name]
@@ -104,7 +118,7 @@ def test_expected_reference_state_hash(name: str) -> None:
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_expected_merkle_root(name: str) -> None:
-    manifest = json.loads((CONFORMANCE / name / "manifest.json").read_text())
+    manifest = json.loads((FIXTURES / name / "manifest.json").read_text())
     assert merkle_root(manifest["files"]) == EXPECTED[name]["merkle_root_txt"]
 
 
