@@ -22,10 +22,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from provara_desktop.core.canonical import canonical_dumps
 from provara_desktop.core.errors import UserCancelled
-from provara_desktop.core.gcpause import gc_paused
 from provara_desktop.core.logline import parse_line_or_raise
 from provara_desktop.core.reducer import NAMESPACES, Reducer, key_splits
 from provara_desktop.runtime.bus import Changes, EventBus, VaultChanged
+from provara_desktop.runtime.gcpause import gc_paused
 from provara_desktop.runtime.piecewise_sort import sorted_gently
 from provara_desktop.runtime.progress import CancelToken, Progress
 from provara_desktop.store import evidence

@@ -13,12 +13,13 @@ from typing import TYPE_CHECKING, Any
 
 from provara_desktop.bundle.selection import attachment_refs
 from provara_desktop.core.errors import InputError
-from provara_desktop.core.gcpause import gc_paused
 from provara_desktop.core.keyring import KeyRing
 from provara_desktop.core.logline import fast_load
 from provara_desktop.core.order import Fork
-from provara_desktop.core.verify import ERROR, WARNING, Problem, verify_lines
+from provara_desktop.core.verify import ERROR, WARNING, Problem
+from provara_desktop.runtime.gcpause import gc_paused
 from provara_desktop.store.merge import present_ids
+from provara_desktop.store.parallel_verify import verify_lines
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence

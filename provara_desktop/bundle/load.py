@@ -10,30 +10,67 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from provara_desktop.bundle import format as fmt
 from provara_desktop.bundle.reader import BundleReader, Signer, sniff
 from provara_desktop.core.canonical import MAX_LINE_BYTES, strict_loads
 from provara_desktop.core.errors import InputError, StoreError
-from provara_desktop.core.logline import parse_line
+from provara_desktop.core.logline import parse_line, split_lines
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator
     from pathlib import Path
 
 VAULT_DIRECTORY = "vault-directory"
 _HEX64 = re.compile(r"[0-9a-f]{64}")
+_CHUNK = 1 << 20
 
 
 @dataclass
 class LoadedBundle:
+    """A bundle whose container was checked and whose event lines are read on demand, as a
+    stream (:meth:`numbered_lines`): a caller that decides from the signed manifest alone
+    (who signed it, what it declares) reads no event at all, and one that stops at the
+    first problems reads no further."""
+
     path: Path
     kind: str  # "provara-bundle" or "provara_delta_v1"
-    lines: list[bytes]  # event lines without newline, as in the file
+    source: Iterator[bytes] | None  # the event lines not read yet (None: all read)
     key_entries: list[dict[str, Any]]
     signer: Signer | None = None  # None: unsigned (delta v1)
     manifest: dict[str, Any] = field(default_factory=dict)
     reader: BundleReader | None = None  # open while attachments may still be read
+    read_lines: list[bytes] = field(default_factory=list)  # event lines read so far
+
+    @property
+    def lines(self) -> list[bytes]:
+        """Every event line without its newline, as in the file (reads them all)."""
+        for _ in self.numbered_lines():
+            pass
+        return self.read_lines
+
+    @property
+    def size_hint(self) -> int:
+        """How many event lines there are: counted once read, else as declared."""
+        if self.source is None:
+            return len(self.read_lines)
+        declared = self.manifest.get("event_count")
+        return declared if isinstance(declared, int) and declared >= 0 else 0
+
+    def numbered_lines(self) -> Iterator[tuple[int, bytes]]:
+        """(line number, line) of every event line, read from the source as they are asked
+        for and kept in ``read_lines``. A problem of the container (a line over the limit,
+        a member that does not match its hash, more or fewer events than declared) stops
+        the reading with an InputError."""
+        yield from enumerate(self.read_lines, start=1)
+        source, self.source = self.source, None
+        if source is None:
+            return
+        keep = self.read_lines.append
+        for raw in source:
+            keep(raw)
+            yield len(self.read_lines), raw
 
     @property
     def signed(self) -> bool:
@@ -99,18 +136,29 @@ class LoadedBundle:
         self.close()
 
 
-def _split_lines(data: bytes, where: str, first: int = 1) -> list[bytes]:
-    lines = data.split(b"\n")
-    if lines and lines[-1] == b"":
-        lines.pop()
-    for i, raw in enumerate(lines, start=first):
-        if len(raw) > MAX_LINE_BYTES:  # before any parser sees it
-            raise InputError(f"line {i} is too large ({len(raw)} bytes, limit "
-                             f"{MAX_LINE_BYTES})", where=where)
-    return lines
+def _counted(lines: Iterable[bytes], declared: Any, where: str, what: str) -> Iterator[bytes]:
+    """``lines``, refused as soon as they hold more events (non-blank lines) than
+    ``declared`` says, or at the end when they hold fewer: a stream never runs past what
+    its signer announced. No check when nothing (no integer) is declared."""
+    if not isinstance(declared, int) or isinstance(declared, bool):
+        yield from lines
+        return
+    count = 0
+    for lineno, raw in enumerate(lines, start=1):
+        if raw and not raw.isspace():
+            count += 1
+            if count > declared:
+                raise InputError(f"more events than the {declared} {what} declares "
+                                 "(event_count); refused", where=f"{where} line {lineno}")
+        yield raw
+    if count != declared:
+        raise InputError(f"{count} events, but {what} declares {declared} (event_count): "
+                         "truncated or padded; refused", where=where)
 
 
 def load(path: Path) -> LoadedBundle:
+    """Open a bundle, a delta file or a vault directory: its container checked (for a
+    bundle: structure, signature, keys.json), its event lines not read yet."""
     if path.is_dir():
         return _load_vault_dir(path)
     kind = sniff(path)
@@ -118,49 +166,75 @@ def load(path: Path) -> LoadedBundle:
         return _load_delta(path)
     reader = BundleReader(path)
     try:
-        lines = _split_lines(reader.events_bytes(), f"{path}: {fmt.EVENTS}")
         keys = reader.key_entries()
     except BaseException:
         reader.close()
         raise
+    where = f"{path}: {fmt.EVENTS}"
+    lines = _counted(reader.event_lines(), reader.manifest.get("event_count"), where,
+                     f"the signed {fmt.MANIFEST}")
     return LoadedBundle(path, "provara-bundle", lines, keys, reader.signer, reader.manifest,
                         reader)
 
 
+def _file_chunks(f: BinaryIO, where: str) -> Iterator[bytes]:
+    try:
+        with f:
+            while chunk := f.read(_CHUNK):
+                yield chunk
+    except OSError as exc:
+        raise StoreError(f"{where}: cannot read ({exc.strerror})") from None
+
+
 def _load_delta(path: Path) -> LoadedBundle:
     where = str(path)
+    header_limit = max(MAX_LINE_BYTES, fmt.MAX_KEYS_BYTES)  # the header carries the keys
     try:
         size = path.stat().st_size
         if size > fmt.MAX_EVENTS_BYTES:
             raise InputError(f"{size} bytes, over the {fmt.MAX_EVENTS_BYTES} allowed",
                              where=where)
-        data = path.read_bytes()
+        f = path.open("rb")
+        first = f.readline(header_limit + 1)
     except OSError as exc:
         raise StoreError(f"{path}: cannot read ({exc.strerror})") from None
-    lines = data.split(b"\n", 1)
-    if len(lines) == 2:
-        lines = [lines[0], *_split_lines(lines[1], where, first=2)]
-    if not lines or lines == [b""]:
+    try:
+        header, keys = _delta_header(first, where, header_limit)
+    except BaseException:
+        f.close()
+        raise
+    body = _counted(split_lines(_file_chunks(f, where), where=where, first=2),
+                    header.get("event_count"), where, "its header")
+    return LoadedBundle(path, fmt.DELTA_V1_TYPE, _readable(body, where), keys,
+                        manifest={"scope": {"kind": "delta-v1"},
+                                  "exported_at": header.get("exported_at"),
+                                  "event_count": header.get("event_count"),
+                                  "prerequisites": [], "dangling": []})
+
+
+def _delta_header(first: bytes, where: str, limit: int) -> tuple[dict[str, Any],
+                                                                  list[dict[str, Any]]]:
+    if not first.strip():
         raise InputError("empty file", where=where)
-    header = strict_loads(lines[0], where=f"{where} line 1 (header)",
-                          max_bytes=max(MAX_LINE_BYTES, fmt.MAX_KEYS_BYTES))
+    header = strict_loads(first.rstrip(b"\n"), where=f"{where} line 1 (header)",
+                          max_bytes=limit)
     if not isinstance(header, dict) or header.get("type") != fmt.DELTA_V1_TYPE:
         raise InputError(f"line 1 is not a {fmt.DELTA_V1_TYPE} header", where=where)
     keys = header.get("keys", [])
     if not isinstance(keys, list) or not all(isinstance(k, dict) for k in keys):
         raise InputError("header keys must be a list of key entries", where=f"{where} line 1")
-    count = header.get("event_count")
-    body = lines[1:]
-    if isinstance(count, int) and count != sum(1 for b in body if b.strip()):
-        raise InputError(f"header announces {count} events but the file holds "
-                         f"{sum(1 for b in body if b.strip())} (truncated?)", where=where)
-    for i, raw in enumerate(body, start=2):
-        if raw.strip() and parse_line(raw, where=f"{where} line {i}").event is None:
-            raise InputError(parse_line(raw, where=f"{where} line {i}").error or "bad line")
-    return LoadedBundle(path, fmt.DELTA_V1_TYPE, body, keys,
-                        manifest={"scope": {"kind": "delta-v1"},
-                                  "exported_at": header.get("exported_at"),
-                                  "prerequisites": [], "dangling": []})
+    return header, keys
+
+
+def _readable(lines: Iterable[bytes], where: str) -> Iterator[bytes]:
+    """A delta's lines, stopped at the first one that is not a readable event: an unsigned
+    file gets no benefit of the doubt (line numbers count the header as line 1)."""
+    for lineno, raw in enumerate(lines, start=2):
+        if raw.strip():
+            parsed = parse_line(raw, where=f"{where} line {lineno}")
+            if parsed.event is None:
+                raise InputError(parsed.error or f"{where} line {lineno}: unreadable")
+        yield raw
 
 
 def _load_vault_dir(path: Path) -> LoadedBundle:
@@ -171,14 +245,16 @@ def _load_vault_dir(path: Path) -> LoadedBundle:
         raise InputError("a directory given as a bundle must be a vault (events/events.ndjson "
                          "and identity/keys.json)", where=str(path))
     try:
-        data = events.read_bytes()
         keys_doc = strict_loads(keys.read_bytes(), where=str(keys), max_bytes=fmt.MAX_KEYS_BYTES)
+        f = events.open("rb")
     except OSError as exc:
         raise StoreError(f"{path}: cannot read ({exc.strerror})") from None
     entries = keys_doc.get("keys") if isinstance(keys_doc, dict) else None
     if not isinstance(entries, list) or not all(isinstance(k, dict) for k in entries):
+        f.close()
         raise InputError("no \"keys\" list of objects", where=str(keys))
-    return LoadedBundle(path, VAULT_DIRECTORY, _split_lines(data, str(events)), entries,
+    lines = split_lines(_file_chunks(f, str(events)), where=str(events))
+    return LoadedBundle(path, VAULT_DIRECTORY, lines, entries,
                         manifest={"scope": {"kind": VAULT_DIRECTORY},
                                   "prerequisites": [], "dangling": []},
                         directory=path)

@@ -24,8 +24,10 @@ from provara_desktop.bundle import format as fmt
 from provara_desktop.core.canonical import strict_loads
 from provara_desktop.core.errors import InputError, StoreError, UnsupportedVersionError
 from provara_desktop.core.keys import PublicKey, b64decode_strict
+from provara_desktop.core.logline import split_lines
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from pathlib import Path
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
@@ -33,6 +35,7 @@ _ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, Va
 # Reading a member of a damaged archive can also fail with an OSError (a seek to a negative
 # offset computed from corrupt headers): for an open archive that means "damaged" too.
 _MEMBER_ERRORS = (*_ZIP_ERRORS, OSError)
+_CHUNK = 1 << 20  # bytes inflated at a time: what reading a member holds, with one line
 
 
 @dataclass(frozen=True)
@@ -263,6 +266,34 @@ class BundleReader:
                              f"{fmt.MANIFEST}: it was changed or damaged")
         return b"".join(chunks)
 
+    def iter_lines(self, name: str, limit: int) -> Iterator[bytes]:
+        """The lines of member ``name`` (without their newlines), read as a stream: never
+        more than one chunk and one line in memory, whatever the member's size. Stops with
+        an InputError at the first line over the line limit, past ``limit`` bytes or past
+        the size the signed manifest gives; the sha256 is checked at the end, before the
+        last line is handed out (so a consumer that got every line got checked bytes)."""
+        return split_lines(self._chunks(name, limit), where=f"{self._where}: {name}")
+
+    def _chunks(self, name: str, limit: int) -> Iterator[bytes]:
+        m = self.members[name]
+        if m.size > limit:
+            raise self._fail(f"member {name} is {m.size} bytes, over the {limit} allowed")
+        h = hashlib.sha256()
+        got = 0
+        try:
+            with self._zip.open(self._infos[name]) as f:
+                while chunk := f.read(_CHUNK):
+                    got += len(chunk)
+                    if got > m.size:
+                        raise self._fail(f"member {name} holds more than its {m.size} bytes")
+                    h.update(chunk)
+                    yield chunk
+        except _MEMBER_ERRORS as exc:
+            raise self._fail(f"member {name} is damaged ({exc})") from None
+        if got != m.size or h.hexdigest() != m.sha256:
+            raise self._fail(f"member {name} does not match the sha256 in the signed "
+                             f"{fmt.MANIFEST}: it was changed or damaged")
+
     def check_member(self, name: str) -> None:
         """Read member ``name`` through, checking its size and sha256; keep nothing."""
         self._stream(name, _Sink(), fmt.MAX_TOTAL_BYTES)
@@ -270,8 +301,8 @@ class BundleReader:
     def read(self, name: str, limit: int) -> bytes:
         return self._stream(name, None, limit)
 
-    def events_bytes(self) -> bytes:
-        return self.read(fmt.EVENTS, fmt.MAX_EVENTS_BYTES)
+    def event_lines(self) -> Iterator[bytes]:
+        return self.iter_lines(fmt.EVENTS, fmt.MAX_EVENTS_BYTES)
 
     def key_entries(self) -> list[dict[str, Any]]:
         doc = strict_loads(self.read(fmt.KEYS, fmt.MAX_KEYS_BYTES),

@@ -13,8 +13,8 @@ from provara_desktop.bundle.export import export_bundle, export_delta_v1
 from provara_desktop.bundle.load import load
 from provara_desktop.bundle.selection import Selection
 from provara_desktop.core.errors import IdentityError
-from provara_desktop.core.gcpause import gc_paused
 from provara_desktop.core.keyring import KeyRing
+from provara_desktop.runtime.gcpause import gc_paused
 from provara_desktop.store.trust import TrustStore
 
 if TYPE_CHECKING:

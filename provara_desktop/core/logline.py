@@ -31,7 +31,7 @@ from provara_desktop.core.canonical import (
 from provara_desktop.core.errors import InputError
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Iterator
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,11 +41,17 @@ class ParsedLine:
     error: str | None = None
 
 
+def line_too_large() -> str:
+    """The one message for a line over the limit, whoever reads it (a stream reader stops
+    at the limit, so the line's full size is not part of it)."""
+    return f"line too large (over the limit of {MAX_LINE_BYTES} bytes per line)"
+
+
 def line_problem(raw: bytes) -> str | None:
     """What makes ``raw`` unreadable before any parser looks at it (its size, its depth),
-    or None. The same words for every command: "line too large (N bytes, limit M)"."""
+    or None. The same words for every command and every file."""
     if len(raw) > MAX_LINE_BYTES:
-        return f"line too large ({len(raw)} bytes, limit {MAX_LINE_BYTES})"
+        return line_too_large()
     if nested_deeper_than(raw):
         return f"nested deeper than {MAX_DEPTH} levels"
     return None
@@ -146,6 +152,26 @@ def load_or_none(raw: bytes) -> dict[str, Any] | None:
         return load_event(raw, where="line")
     except InputError:
         return None
+
+
+def split_lines(chunks: Iterable[bytes], *, where: str, first: int = 1) -> Iterator[bytes]:
+    """The lines (without newlines) of a file given as chunks, split as they arrive: no
+    more than one chunk and one line in memory. Stops with an InputError naming ``where``
+    and the line at the first line over the limit, before it grows any further."""
+    rest = b""
+    lineno = first - 1
+    for chunk in chunks:
+        parts = (rest + chunk).split(b"\n") if rest else chunk.split(b"\n")
+        rest = parts.pop()
+        for raw in parts:
+            lineno += 1
+            if len(raw) > MAX_LINE_BYTES:
+                raise InputError(line_too_large(), where=f"{where} line {lineno}")
+            yield raw
+        if len(rest) > MAX_LINE_BYTES:
+            raise InputError(line_too_large(), where=f"{where} line {lineno + 1}")
+    if rest:
+        yield rest
 
 
 def join_lines(lines: Iterable[bytes]) -> bytes:

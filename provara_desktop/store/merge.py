@@ -22,9 +22,9 @@ from typing import TYPE_CHECKING, Any
 from provara_desktop.core.canonical import canonical_bytes
 from provara_desktop.core.errors import UserCancelled
 from provara_desktop.core.event import order_key, utc_now_iso
-from provara_desktop.core.gcpause import gc_paused
 from provara_desktop.core.logline import join_lines, parse_line_or_raise
 from provara_desktop.core.order import total_order
+from provara_desktop.runtime.gcpause import gc_paused
 from provara_desktop.store import layout, txn
 from provara_desktop.store.index import IndexRow, row_from_event
 from provara_desktop.store.vault import OpResult

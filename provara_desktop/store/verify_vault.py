@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from provara_desktop.core.canonical import strict_loads
 from provara_desktop.core.errors import InputError
 from provara_desktop.core.logline import parse_line
-from provara_desktop.core.verify import ERROR, WARNING, LogReport, Problem, verify_lines
+from provara_desktop.core.verify import ERROR, WARNING, LogReport, Problem
 from provara_desktop.store import layout
 from provara_desktop.store.manifest import (
     check_manifest_sig,
@@ -18,6 +18,7 @@ from provara_desktop.store.manifest import (
     merkle_root,
     walk_files,
 )
+from provara_desktop.store.parallel_verify import verify_lines
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator

@@ -14,7 +14,7 @@ from provara_desktop.core.keyring import KeyRing
 from provara_desktop.core.keys import SigningKey
 from provara_desktop.core.order import detect_forks, insertion_point, total_order
 from provara_desktop.core.reducer import reduce_events
-from provara_desktop.core.verify import verify_lines
+from provara_desktop.store.parallel_verify import verify_lines
 
 if TYPE_CHECKING:
     import random

@@ -14,10 +14,10 @@ from hypothesis import strategies as st
 
 from provara_desktop.core.canonical import canonical_bytes
 from provara_desktop.core.event import build_event
-from provara_desktop.core.gcpause import gc_paused
 from provara_desktop.core.logline import fast_load, join_lines
 from provara_desktop.core.order import total_order
-from provara_desktop.core.verify import verify_lines
+from provara_desktop.runtime.gcpause import gc_paused
+from provara_desktop.store.parallel_verify import verify_lines
 from tests.unit.test_order_and_tamper import ACTORS, KEYS, RING, make_log
 
 if TYPE_CHECKING:

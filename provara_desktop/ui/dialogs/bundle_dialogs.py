@@ -421,7 +421,7 @@ def import_bundle(parent: QWidget, session: VaultSession, path: str | None = Non
         from provara_desktop.bundle.check import check
         from provara_desktop.bundle.load import load
         from provara_desktop.bundle.service import trust_for
-        from provara_desktop.core.gcpause import gc_paused
+        from provara_desktop.runtime.gcpause import gc_paused
 
         progress.label = f"checking {source.name}…"
         bundle = load(source)
