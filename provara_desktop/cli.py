@@ -1,6 +1,7 @@
 """provara-desktop: the headless face of the same services the desktop app uses.
 
-Exit codes: 0 success; 1 verification or validation failure; 2 usage or I/O error. Every
+Exit codes: 0 success; 1 verification or validation failure; 2 usage or I/O error; 3 an
+internal error (a bug: one line on stderr, the details in the profile's log file). Every
 failure prints one human line on stderr; ``--json`` prints one JSON document on stdout.
 """
 
@@ -523,7 +524,49 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _internal_error(exc: BaseException, home: str | None) -> int:
+    """The last resort for a bug (an exception nobody raised on purpose): one line for the
+    user, the traceback in the profile's log file (where the app logs too), exit code 3."""
+    import tempfile
+    import traceback
+
+    details = "".join(traceback.format_exception(exc))
+    candidates = []
+    try:
+        from provara_desktop.store.identity import resolve_home
+
+        candidates.append(resolve_home(home) / "logs" / "provara-desktop.log")
+    except Exception:  # noqa: BLE001 - the profile may be what is broken
+        pass
+    candidates.append(Path(tempfile.gettempdir()) / "provara-desktop-internal-error.log")
+    written = None
+    for path in candidates:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with path.open("a", encoding="utf-8") as f:
+                f.write(f"internal error in provara-desktop {__version__}:\n{details}\n")
+            written = path
+            break
+        except OSError:
+            continue
+    what = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
+    where = f"details in the log file {written}" if written else "no log file could be written"
+    sys.stderr.write(f"internal error: {what} ({where}); please report it\n")
+    return 3
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except Exception as exc:  # noqa: BLE001 - no traceback ever reaches a user
+        words = list(sys.argv[1:] if argv is None else argv)
+        home = next((w.split("=", 1)[1] for w in words if w.startswith("--home=")), None)
+        if "--home" in words[:-1]:
+            home = words[words.index("--home") + 1]
+        return _internal_error(exc, home)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
