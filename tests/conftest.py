@@ -44,11 +44,24 @@ def require_reference(module: str = "provara") -> ModuleType:
         missing(f"reference package not installed: cannot import {module} ({exc})")
 
 
+def _reference_cli() -> str | None:
+    exe = Path(sys.executable).parent / "provara"
+    return str(exe) if exe.exists() else shutil.which("provara")
+
+
 def require_reference_cli() -> str:
     """The reference's `provara` command: the one beside this interpreter, else on PATH."""
-    exe = Path(sys.executable).parent / "provara"
-    found = str(exe) if exe.exists() else shutil.which("provara")
+    found = _reference_cli()
     if found is None:
+        missing("reference `provara` CLI not installed (pip install provara-protocol)")
+    return found
+
+
+def optional_reference_cli() -> str | None:
+    """For tests where the reference is an extra oracle: None on a developer's machine
+    without it (the test still checks everything else), a failure in CI."""
+    found = _reference_cli()
+    if found is None and in_ci():
         missing("reference `provara` CLI not installed (pip install provara-protocol)")
     return found
 

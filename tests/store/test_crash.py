@@ -12,11 +12,9 @@ import random
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -28,6 +26,10 @@ from provara_desktop.store.evidence import observe
 from provara_desktop.store.manifest import check_manifest_sig, entry_for, merkle_root, walk_files
 from provara_desktop.store.vault import Vault
 from provara_desktop.store.verify_vault import verify_vault
+from tests.conftest import optional_reference_cli
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 KEY = SigningKey(b"\x42" * 32)
 ACTOR = "crash-tester-" + KEY.key_id[4:12]
@@ -40,10 +42,9 @@ def tree_digest(root: Path) -> dict[str, str]:
 
 
 def reference_verify(vault: Path) -> None:
-    exe = Path(sys.executable).parent / "provara"
-    found = str(exe) if exe.exists() else shutil.which("provara")
+    found = optional_reference_cli()
     if found is None:
-        return  # the reference is an optional oracle; tests/interop requires it
+        return  # an extra oracle here (outside CI); tests/interop requires it
     done = subprocess.run([found, "verify", str(vault)], capture_output=True, text=True,
                           timeout=120, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
