@@ -3,26 +3,19 @@
 Each problem carries a code, the event and actor it concerns, the line it is on and a sentence
 a person can act on. Forks carry both competing events as proof.
 
-Each line is checked by core.verify_scan; a large log is checked in worker processes (parsing
-holds the GIL, so threads could not keep both cores busy), a small one on this thread with
-signatures on a thread pool (PyNaCl releases the GIL inside Ed25519). The checks that need
-the whole log (duplicates, chains, revocations, actor keys, order, forks) run here after.
+Each line is checked by core.verify_scan, wherever the caller runs it (store/parallel_verify.py
+spreads the lines over worker processes or threads); its outcomes are folded here, in log
+order, by a LogAssembler, whose ``finish`` runs the checks that need the whole log
+(duplicates, chains, revocations, actor keys, order, forks). Nothing here starts a thread or
+a process or touches a file.
 """
 
 from __future__ import annotations
 
-import itertools
-import multiprocessing as mp
-import sys
-import threading
-from collections import deque
-from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from provara_desktop.core.errors import UserCancelled
 from provara_desktop.core.event import order_key
-from provara_desktop.core.gcpause import gc_paused
 from provara_desktop.core.keys import verify_raw
 from provara_desktop.core.order import Fork, detect_forks, total_order
 from provara_desktop.core.verify_scan import (
@@ -32,17 +25,15 @@ from provara_desktop.core.verify_scan import (
     WARNING,
     Problem,
     Rec,
-    init_worker,
-    scan_chunk,
-    scan_line,
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Sequence
+    from collections.abc import Iterable, Sequence
 
     from provara_desktop.core.keyring import KeyRing
 
-__all__ = ["ERROR", "EVENT", "WARNING", "LogReport", "Problem", "verify_lines"]
+__all__ = ["ERROR", "EVENT", "WARNING", "LogAssembler", "LogReport", "Problem",
+           "check_signatures"]
 
 
 @dataclass
@@ -73,23 +64,19 @@ class _Rec:
     payload_hint: Any  # KEY_* payloads only, else None
 
 
-_SIG_CHUNK = 512
-_CHUNK_LINES = 2048  # lines per worker-process task
-# Below this many lines a process pool costs more to start (~0.2 s) than it saves.
-PROCESS_MIN_LINES = 20_000
-
-
-def _check_sigs(batch: list[tuple[int, bytes, bytes, bytes]]) -> list[int]:
-    """Return the indices (into the caller's record list) whose signature fails."""
+def check_signatures(batch: list[tuple[int, bytes, bytes, bytes]]) -> list[int]:
+    """Of (record index, public key, message, signature) tuples, the indices whose signature
+    fails. PyNaCl releases the GIL inside Ed25519, so batches run well on threads."""
     return [i for i, pk, msg, sig in batch if not verify_raw(pk, msg, sig)]
 
 
-class _Assembler:
+class LogAssembler:
     """Folds line outcomes, in log order, into the report: duplicate ids need every line
-    before them, so this part always runs on the caller's thread."""
+    before them, so the folding always runs on one thread, in order."""
 
-    def __init__(self, report: LogReport, path: str) -> None:
-        self.report = report
+    def __init__(self, keyring: KeyRing, path: str) -> None:
+        self.report = LogReport()
+        self.keyring = keyring
         self.path = path
         self.recs: list[_Rec] = []
         self.seen: dict[str, int] = {}
@@ -108,8 +95,7 @@ class _Assembler:
         first = self.seen.get(eid)
         if first is not None:
             report.problems.append(Problem(
-                "DUPLICATE_EVENT_ID",
-                f"{self.path} line {rec[0]} repeats line {first} (event {eid})",
+                "DUPLICATE_EVENT_ID", f"{eid} appears on line {first} and again on line {rec[0]}",
                 event_id=eid, actor=rec[2], line=rec[0], path=self.path))
             return -1
         self.seen[eid] = rec[0]
@@ -120,149 +106,24 @@ class _Assembler:
         self.recs.append(_Rec(*rec))
         return len(self.recs) - 1
 
-
-def _start_method() -> str | None:
-    """How worker processes may start here, or None when they should not.
-
-    fork from a process with one thread is safe and starts in milliseconds (the CLI). A
-    process with other threads (the app) must not fork; the fork server is safe there but
-    re-imports the main module in every worker, so threads are used instead."""
-    if getattr(sys, "frozen", False):
-        return None  # a PyInstaller bundle cannot start interpreter children the usual way
-    if "fork" in mp.get_all_start_methods() and threading.active_count() == 1:
-        return "fork"
-    return None
-
-
-def _use_processes(lines: Iterable[tuple[int, bytes]], workers: int,
-                   size_hint: int | None) -> bool:
-    if workers < 2 or _start_method() is None:
-        return False
-    if size_hint is None:
-        try:
-            size_hint = len(lines)  # type: ignore[arg-type]
-        except TypeError:  # an iterator of unknown length: a real log, most likely large
-            return True
-    return size_hint >= PROCESS_MIN_LINES
-
-
-@gc_paused()
-def verify_lines(
-    lines: Iterable[tuple[int, bytes]],
-    keyring: KeyRing,
-    *,
-    path: str = "events/events.ndjson",
-    workers: int = 2,
-    cancelled: Callable[[], bool] | None = None,
-    progress: Callable[[int], None] | None = None,
-    processes: bool | None = None,
-    size_hint: int | None = None,
-) -> LogReport:
-    """Verify every event of a log given as (line number, raw bytes without newline).
-
-    ``processes``: check in worker processes (True), on this thread with signature threads
-    (False), or decide by the number of lines (None; ``size_hint`` says how many an
-    iterator will yield). Both give the same report."""
-    report = LogReport()
-    asm = _Assembler(report, path)
-    use_processes = (_use_processes(lines, workers, size_hint) if processes is None
-                     else processes)
-    if use_processes:
-        bad = _run_processes(lines, keyring, asm, max(1, workers), cancelled, progress)
-    else:
-        bad = _run_threads(lines, keyring, asm, workers, cancelled, progress)
-    recs = asm.recs
-    for i in sorted(bad):
-        r = recs[i]
-        report.problems.append(Problem(
-            "BAD_SIGNATURE",
-            f"{r.event_id} (line {r.line}) does not match its signature by {r.key_id}: the "
-            "event was altered, or it was not signed by that key",
-            event_id=r.event_id, actor=r.actor, line=r.line, path=path))
-    report.lines_by_id = asm.seen
-    _check_chains(recs, report, path)
-    _check_revocations(recs, keyring, report, path)
-    _check_actor_keys(recs, report, path)
-    _check_order(recs, report, path)
-    report.forks = _forks(recs)
-    return report
-
-
-def _tick(lineno: int, cancelled: Callable[[], bool] | None,
-          progress: Callable[[int], None] | None) -> None:
-    if cancelled is not None and cancelled():
-        raise UserCancelled("verification cancelled")
-    if progress is not None:
-        progress(lineno)
-
-
-def _run_threads(lines: Iterable[tuple[int, bytes]], keyring: KeyRing, asm: _Assembler,
-                 workers: int, cancelled: Callable[[], bool] | None,
-                 progress: Callable[[int], None] | None) -> list[int]:
-    """Scan here, check signatures on a thread pool (PyNaCl releases the GIL)."""
-    pending: list[Future[list[int]]] = []
-    batch: list[tuple[int, bytes, bytes, bytes]] = []
-    keys = keyring.entries
-    path = asm.path
-    pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="verify")
-    try:
-        for lineno, raw in lines:
-            if not lineno & 4095:
-                _tick(lineno, cancelled, progress)
-            kind, rec, problems, legacy, task = scan_line(lineno, raw, keys, path)
-            idx = asm.add(kind, rec, problems, legacy)
-            if idx < 0 or task is None:
-                continue
-            batch.append((idx, *task))
-            if len(batch) >= _SIG_CHUNK:
-                pending.append(pool.submit(_check_sigs, batch))
-                batch = []
-                if len(pending) > 8 * max(1, workers):
-                    # Bound memory: wait for the oldest batch before queueing more.
-                    pending[0].result()
-        if batch:
-            pending.append(pool.submit(_check_sigs, batch))
-        return [i for fut in pending for i in fut.result()]
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
-
-
-def _run_processes(lines: Iterable[tuple[int, bytes]], keyring: KeyRing, asm: _Assembler,
-                   workers: int, cancelled: Callable[[], bool] | None,
-                   progress: Callable[[int], None] | None) -> list[int]:
-    """Scan and check signatures in worker processes, fold the outcomes here in order."""
-    # Asked for explicitly where fork is unsafe: the fork server (a clean parent).
-    method = _start_method() or (
-        "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn")
-    bad: list[int] = []
-    pending: deque[Future[list[Any]]] = deque()
-
-    def fold(fut: Future[list[Any]]) -> None:
-        for kind, rec, problems, legacy, sig_bad in fut.result():
-            idx = asm.add(kind, rec, problems, legacy)
-            if sig_bad and idx >= 0:
-                bad.append(idx)
-
-    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context(method),
-                             initializer=init_worker, initargs=(dict(keyring.entries),)) as pool:
-        try:
-            it = iter(lines)
-            # islice cuts the chunks in C: this process's share of the CPU goes to folding
-            # results, not to handling lines one by one on their way to the workers.
-            while chunk := list(itertools.islice(it, _CHUNK_LINES)):
-                _tick(chunk[-1][0], cancelled, progress)
-                pending.append(pool.submit(scan_chunk, chunk, asm.path))
-                # Keep a few chunks per worker in flight: enough never to starve them, few
-                # enough that memory stays bounded on a huge log.
-                while len(pending) > 4 * workers:
-                    fold(pending.popleft())
-            while pending:
-                fold(pending.popleft())
-        except BaseException:
-            for fut in pending:
-                fut.cancel()
-            raise
-    return bad
+    def finish(self, bad_signatures: Iterable[int]) -> LogReport:
+        """The report, once every line was added: ``bad_signatures`` are the indices (as
+        ``add`` returned them) of the records whose signature failed."""
+        report, recs, path = self.report, self.recs, self.path
+        for i in sorted(bad_signatures):
+            r = recs[i]
+            report.problems.append(Problem(
+                "BAD_SIGNATURE",
+                f"{r.event_id} (line {r.line}) does not match its signature by {r.key_id}: "
+                "the event was altered, or it was not signed by that key",
+                event_id=r.event_id, actor=r.actor, line=r.line, path=path))
+        report.lines_by_id = self.seen
+        _check_chains(recs, report, path)
+        _check_revocations(recs, self.keyring, report, path)
+        _check_actor_keys(recs, report, path)
+        _check_order(recs, report, path)
+        report.forks = _forks(recs)
+        return report
 
 
 def _forks(recs: Sequence[_Rec]) -> list[Fork]:
