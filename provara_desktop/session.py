@@ -28,6 +28,7 @@ from provara_desktop.runtime.bus import Changes, EventBus, VaultChanged
 from provara_desktop.runtime.gcpause import gc_paused
 from provara_desktop.runtime.piecewise_sort import sorted_gently
 from provara_desktop.runtime.progress import CancelToken, Progress
+from provara_desktop.runtime.seen_positions import SeenPositions
 from provara_desktop.store import evidence
 
 if TYPE_CHECKING:
@@ -146,6 +147,8 @@ class VaultSession:
         # Events this session has announced; another program writing to the same index
         # (the CLI with this profile) moves the index's count without us noticing otherwise.
         self._seen_count = vault.index.count()
+        # Which event it showed at sampled positions: where another program's rewrite began.
+        self._seen = SeenPositions(vault.index.row_at, self._seen_count)
         self._closing = threading.Event()
         self._verify_cancel: CancelToken | None = None
         self.key: SigningKey | None = None
@@ -339,6 +342,7 @@ class VaultSession:
                 self._advance_beliefs(result)
             first = result.reordered_from if result.reordered_from is not None else before
             self._seen_count = self.vault.index.count()
+            self._seen.record(first, self._seen_count)
             self.bus.publish(VaultChanged(Changes(events=True, beliefs=True,
                                                   keys=bool(result.notes),
                                                   first_new_pos=first)))
@@ -378,16 +382,24 @@ class VaultSession:
         return self._write(commit, bulk=True)
 
     def check_external(self) -> Future[bool]:
-        """Pick up appends made by another program (the CLI, a sync); True if any."""
+        """Pick up what another program (the CLI, a sync) wrote: appends, or a rewrite of
+        the log's tail from an earlier position (a merge of older events), announced from
+        where it began so the views refetch every changed row; True if anything changed."""
         def job() -> bool:
             self.vault.sync_index()
-            before, after = self._seen_count, self.vault.index.count()
-            if after == before and not self._log_rewritten():
+            after = self.vault.index.count()
+            # One lookup when the log is intact; one per mark after its start otherwise.
+            first = self._seen.first_changed()
+            if first == self._seen_count == after:
                 return False
             self._seen_count = after
-            self._advance_beliefs(None)
+            if self._reducer is not None and first < self._reduced_count:
+                self.rebuild_beliefs()  # events it reduced changed: only a replay is right
+            else:
+                self._advance_beliefs(None)
+            self._seen.record(first, after)
             self.bus.publish(VaultChanged(Changes(events=True, beliefs=True,
-                                                  first_new_pos=min(before, after)),
+                                                  first_new_pos=first),
                                           source="external"))
             return True
 
@@ -408,6 +420,7 @@ class VaultSession:
             self.vault.index.reset()
             self.vault.sync_index()
             self._seen_count = self.vault.index.count()
+            self._seen.record(0, self._seen_count)
             self.rebuild_beliefs()
             self.bus.publish(VaultChanged(Changes(events=True, beliefs=True, first_new_pos=0)))
             return self.vault.index.count()
