@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 EventIdRole = Qt.ItemDataRole.UserRole + 1
-_PENDING = ("…", "checking…", None)
+_PENDING: tuple[str, str | None, QColor | None] = ("…", "checking…", None)
 # One thread for every evidence table: the work is index reads and Ed25519 verifies, and
 # the order rows are asked for (top of each visible table first) is the order that matters.
 _DETAILS = ThreadPoolExecutor(max_workers=1, thread_name_prefix="evidence-details")

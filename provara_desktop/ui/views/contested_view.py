@@ -304,8 +304,9 @@ class ContestedView(QWidget):
                 widget.deleteLater()
 
     def cards(self) -> list[ValueCard]:
-        return [w for i in range(self.cards_layout.count())
-                if isinstance(w := self.cards_layout.itemAt(i).widget(), ValueCard)]
+        items = (self.cards_layout.itemAt(i) for i in range(self.cards_layout.count()))
+        return [w for item in items
+                if item is not None and isinstance(w := item.widget(), ValueCard)]
 
     def _show_detail(self, detail: ContestedDetail) -> None:
         self._detail = detail

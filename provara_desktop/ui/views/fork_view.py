@@ -47,8 +47,9 @@ class ForkProofView(QWidget):
             "this key holder equivocated. Both events are shown in full as proof.")
         while self._events.count():
             item = self._events.takeAt(0)
-            if item is not None and item.widget() is not None:
-                item.widget().deleteLater()
+            widget = item.widget() if item is not None else None
+            if widget is not None:
+                widget.deleteLater()
         self.proofs = []
         for r in fork.rows:
             box = QGroupBox(r.event_id, self)

@@ -43,6 +43,7 @@ from provara_desktop.ui.views.timeline_canvas import TimelineCanvas, legend_html
 from provara_desktop.ui.views.timeline_fetch import to_epoch, to_iso
 
 if TYPE_CHECKING:
+    from PySide6.QtCore import QModelIndex
     from PySide6.QtGui import QShowEvent
 
     from provara_desktop.runtime.bus import Changes
@@ -383,7 +384,7 @@ class TimelineView(QWidget):
     def on_canvas_clicked(self, event_id: str) -> None:
         self._select(event_id)
 
-    def on_table_row(self, current: object, _previous: object) -> None:
+    def on_table_row(self, current: QModelIndex, _previous: QModelIndex) -> None:
         if self._syncing:
             return
         eid = self.model.data(current, EventIdRole)
