@@ -66,7 +66,23 @@ def _unlock(args: argparse.Namespace) -> tuple[Any, Any]:
 def _open_vault(args: argparse.Namespace) -> Any:
     from provara_desktop.store.vault import Vault
 
-    return Vault.open(Path(args.vault), home=_home(args))
+    vault = Vault.open(Path(args.vault), home=_home(args))
+    if vault.loss is not None:
+        # Every command says it, reading ones included: evidence this profile saw is gone.
+        sys.stderr.write(f"warning: {vault.loss.message(str(vault.root))}\n")
+    return vault
+
+
+def cmd_acknowledge_loss(args: argparse.Namespace) -> int:
+    if not args.reason.strip():
+        raise UsageError("--reason must say why the missing events are acceptable")
+    with _open_vault(args) as vault:
+        loss = vault.acknowledge_loss(args.reason.strip())
+    doc = {"vault": str(Path(args.vault)), "acknowledged": loss is not None,
+           "reason": args.reason.strip(), **(loss.to_json() if loss else {"missing": []})}
+    _emit(args, doc, "acknowledged: " + (loss.message(args.vault) if loss else
+                                          "nothing was missing"))
+    return 0
 
 
 def _value(text: str) -> Any:
@@ -470,6 +486,10 @@ def build_parser() -> argparse.ArgumentParser:
                             ("keys", cmd_keys, "keys the vault knows"),
                             ("reindex", cmd_reindex, "rebuild the SQLite index")):
         cmd(name, fn, help_).add_argument("vault")
+    sp = cmd("acknowledge-loss", cmd_acknowledge_loss,
+             "accept a vault that lost events this profile saw (writes are refused until then)")
+    sp.add_argument("vault")
+    sp.add_argument("--reason", required=True, help="why, recorded in your profile")
     sp = cmd("log", cmd_log, "list events from the index")
     sp.add_argument("vault")
     sp.add_argument("--actor")

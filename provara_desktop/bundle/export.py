@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import sys
 import zipfile
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -66,6 +67,45 @@ def _key_entries(vault: Vault, key_ids: set[str]) -> list[dict[str, Any]]:
     return out
 
 
+_PARTIAL = re.compile(r"\..+\.partial-([0-9]+)")
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    if sys.platform == "win32":  # os.kill would end the process there: assume it runs
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # it exists (another user's process)
+        return True
+    return True
+
+
+def remove_stale_partials(folder: Path) -> list[str]:
+    """Remove what killed exports left in ``folder`` (``.NAME.partial-PID`` files of
+    processes that no longer run) and say so: they are never a finished bundle, and no one
+    else would ever remove them."""
+    notes = []
+    try:
+        entries = list(folder.iterdir())
+    except OSError:
+        return []
+    for path in entries:
+        m = _PARTIAL.fullmatch(path.name)
+        if m is None or _pid_alive(int(m.group(1))) or path.is_symlink() or not path.is_file():
+            continue
+        try:
+            path.unlink()
+        except OSError:
+            continue
+        notes.append(f"removed {path.name}, left in {folder} by an export that was "
+                     "interrupted (it was never a complete file)")
+    return notes
+
+
 def _temp_beside(out: Path) -> Path:
     if out.exists():
         raise UsageError(f"{out}: already exists; choose another name (nothing is overwritten)")
@@ -84,6 +124,7 @@ def export_bundle(vault: Vault, out: Path, *, key: SigningKey, actor: str,
                   progress: Callable[[int, int], None] | None = None) -> ExportResult:
     sel = select(vault, selection)
     tmp = _temp_beside(out)
+    stale = remove_stale_partials(out.parent)
     try:
         result = _write_bundle(vault, tmp, sel, key=key, actor=actor, selection=selection,
                                cancelled=cancelled, progress=progress)
@@ -96,6 +137,7 @@ def export_bundle(vault: Vault, out: Path, *, key: SigningKey, actor: str,
         raise
     result.path = out
     result.size = out.stat().st_size
+    result.notes.extend(stale)
     return result
 
 
@@ -193,6 +235,7 @@ def export_delta_v1(vault: Vault, out: Path, *, selection: Selection) -> ExportR
               "type": fmt.DELTA_V1_TYPE}
     data = join_lines([canonical_bytes(header), *sel.lines])
     tmp = _temp_beside(out)
+    stale = remove_stale_partials(out.parent)
     try:
         with tmp.open("wb") as f:
             f.write(data)
@@ -204,7 +247,7 @@ def export_delta_v1(vault: Vault, out: Path, *, selection: Selection) -> ExportR
         raise StoreError(f"{out}: cannot write ({exc.strerror or exc})") from None
     n_att = len({r["sha256"] for ev in sel.events for r in attachment_refs(ev)})
     notes = ["provara_delta_v1 is unsigned: the receiver can check each event's signature, "
-             "but not who made the file"]
+             "but not who made the file", *stale]
     if n_att:
         notes.append(f"provara_delta_v1 cannot carry attachments: {n_att} referenced "
                      "attachment(s) were left out (use --format provara-bundle)")

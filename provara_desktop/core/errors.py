@@ -43,6 +43,11 @@ class InputError(VaultError):
         super().__init__(f"{where}: {message}" if where else message)
 
 
+class TamperedVaultError(VaultError):
+    """The vault's files no longer match its manifest, or events this replica saw are
+    gone: a write would seal the change in, so it is refused (exit 1)."""
+
+
 class SignatureError(VaultError):
     """A signature does not verify."""
 

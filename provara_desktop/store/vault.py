@@ -11,6 +11,7 @@ import hashlib
 import json
 import logging
 import os
+import sqlite3
 import threading
 import uuid
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from provara_desktop.core.canonical import canonical_bytes, strict_loads
 from provara_desktop.core.errors import (
     InputError,
     StoreError,
+    TamperedVaultError,
     UnsupportedVersionError,
     UsageError,
 )
@@ -29,7 +31,7 @@ from provara_desktop.core.keyring import KeyRing
 from provara_desktop.core.logline import fast_load, join_lines, load_event, parse_line_or_raise
 from provara_desktop.core.order import total_order
 from provara_desktop.core.reducer import Reducer
-from provara_desktop.store import layout, txn
+from provara_desktop.store import layout, seen_heads, txn
 from provara_desktop.store.index import EventIndex, IndexRow, index_path_for, row_from_event
 from provara_desktop.store.manifest import (
     FileEntry,
@@ -43,9 +45,10 @@ from provara_desktop.store.manifest import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Mapping, Sequence
+    from collections.abc import Callable, Iterator, Mapping, Sequence
 
     from provara_desktop.core.keys import SigningKey
+    from provara_desktop.store.seen_heads import Loss, SeenEvent
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +110,13 @@ class Vault:
         self.keys_doc: dict[str, Any] = {}
         self._index: EventIndex | None = None
         self._log_hasher: Any = None  # sha256 of events.ndjson as this process last wrote it
-        self._log_size = -1
+        # What the log was when this Vault last read or wrote it: (size, inode, mtime).
+        # The size alone missed a same-length edit made behind our back, and the kept hash
+        # then re-sealed it (see _log_hash_after).
+        self._log_seen: tuple[int, int, int] = (-1, -1, -1)
+        # Evidence this profile saw that the vault no longer holds (store/seen_heads.py),
+        # found when the vault was opened; writes are refused until the user acknowledges.
+        self.loss: Loss | None = None
         self._entries: dict[str, FileEntry] = {}
         self._entries_checked = False
         self._manifest_seen: tuple[int, int, int] | None = None  # stat of what we read/wrote
@@ -155,6 +164,7 @@ class Vault:
         vault._load_documents()
         if sync_index:
             vault.sync_index()
+            vault.look_for_losses()
         return vault
 
     def _load_documents(self) -> None:
@@ -196,6 +206,8 @@ class Vault:
 
     def close(self) -> None:
         if self._index is not None:
+            with contextlib.suppress(OSError, sqlite3.Error):
+                self._remember_heads()
             self._index.close()
             self._index = None
 
@@ -222,6 +234,75 @@ class Vault:
                     os.close(fd)
             finally:
                 self._lock_depth -= 1
+
+    # -- what this profile saw before (store/seen_heads.py) ------------------------------
+
+    def _seen_heads(self) -> seen_heads.SeenHeads:
+        return seen_heads.for_vault(self.home, self.root, self.uid)
+
+    def _current_heads(self, previous: Mapping[str, SeenEvent]) -> dict[str, SeenEvent]:
+        rows = []
+        for actor in self.index.actor_names():  # one index seek per actor
+            head = self.chain_head(actor)
+            if head is not None:
+                rows.append((head.event_id, actor, head.type, head.timestamp_utc))
+        return seen_heads.heads_from_rows(rows, previous)
+
+    def look_for_losses(self) -> Loss | None:
+        """Compare the (indexed) log with what this profile saw of it before, remember what
+        it holds now, and keep in ``self.loss`` whatever went missing: events this replica
+        saw, gone even if the manifest was re-sealed over their removal."""
+        memory = self._seen_heads()
+        index = self.index
+        previous = memory.load().heads
+        self.loss = memory.check(present=lambda eid: index.get(eid) is not None,
+                                 event_count=index.count(),
+                                 heads=self._current_heads(previous))
+        if self.loss is not None:
+            log.warning("%s", self.loss.message(str(self.root)))
+        return self.loss
+
+    def acknowledge_loss(self, reason: str) -> Loss | None:
+        """The user accepts the vault as it is now: the loss found on opening is recorded
+        as acknowledged (with ``reason``, in the profile) and writes are allowed again."""
+        with self._locked():
+            memory = self._seen_heads()
+            loss = memory.acknowledge(event_count=self.index.count(),
+                                      heads=self._current_heads(memory.load().heads),
+                                      reason=reason)
+            self.loss = None
+            return loss
+
+    def _remember_heads(self) -> None:
+        """Record the heads as they are now (after our own writes), unless a loss is
+        pending: that one stays until the user acknowledges it."""
+        if self.loss is None:
+            memory = self._seen_heads()
+            index = self.index
+            memory.check(present=lambda eid: index.get(eid) is not None,
+                         event_count=index.count(),
+                         heads=self._current_heads(memory.load().heads))
+
+    def _remember_written(self, events: Sequence[Event]) -> None:
+        """The heads of the actors just written, one index seek each."""
+        if self.loss is not None:
+            return
+        rows = []
+        for actor in sorted({str(e.get("actor")) for e in events}):
+            head = self.chain_head(actor)
+            if head is not None:
+                rows.append((head.event_id, actor, head.type, head.timestamp_utc))
+        try:
+            self._seen_heads().advance(seen_heads.heads_from_rows(rows), self.index.count())
+        except OSError as exc:  # a safeguard, not evidence: never fail a write over it
+            log.warning("cannot remember the heads of %s: %s", self.root, exc)
+
+    def _refuse_if_lost(self) -> None:
+        if self.loss is not None:
+            raise TamperedVaultError(
+                f"{self.loss.message(str(self.root))}; refusing to write, nothing was "
+                f"written. If you know why (an older backup restored, say), record it with "
+                f"`provara-desktop acknowledge-loss {self.root} --reason TEXT`")
 
     # -- reading the log -----------------------------------------------------------------
 
@@ -434,13 +515,19 @@ class Vault:
         with self._locked():
             self._check_external_change(OpResult(events=[]))
             size = self.events_path.stat().st_size
-            self._log_hash_after(txn.Change(events_offset=size, events_tail=b""), size, b"")
-            if not self._entries_checked:
-                fresh = self._fresh_entries(txn.Change(events_offset=size, events_tail=b""))
-                listed = self._entries.get(layout.EVENTS)
-                if listed is not None:
-                    fresh[layout.EVENTS] = listed
-                self._entries = fresh
+            try:
+                self._log_hash_after(txn.Change(events_offset=size, events_tail=b""), size,
+                                     b"")
+                if not self._entries_checked:
+                    fresh = self._fresh_entries(txn.Change(events_offset=size,
+                                                           events_tail=b""))
+                    listed = self._entries.get(layout.EVENTS)
+                    if listed is not None:
+                        fresh[layout.EVENTS] = listed
+                    self._entries = fresh
+            except TamperedVaultError as exc:
+                # Nothing to write yet: the first write will refuse with this message.
+                log.warning("%s", exc)
 
     def _manifest_stamp(self) -> tuple[int, int, int] | None:
         try:
@@ -465,6 +552,22 @@ class Vault:
                     f"{ev.get('actor')} while this event was being made; nothing was "
                     "written, please try again")
 
+    @property
+    def _log_size(self) -> int:
+        return self._log_seen[0]
+
+    @_log_size.setter
+    def _log_size(self, size: int) -> None:
+        self._log_seen = (size, *self._log_identity())
+
+    def _log_identity(self) -> tuple[int, int]:
+        st = self.events_path.stat()
+        return st.st_ino, st.st_mtime_ns
+
+    def _log_unchanged(self, size: int) -> bool:
+        """The log is as this Vault last saw or wrote it."""
+        return self._log_seen == (size, *self._log_identity())
+
     def _check_external_change(self, result: OpResult) -> None:
         """Another program may have written the vault since we last looked."""
         size = self.events_path.stat().st_size
@@ -472,7 +575,7 @@ class Vault:
         # query` + `provara manifest`) without touching the log. Our cached entries then
         # lacked those files, and our next manifest dropped them: PHANTOM_FILE, and the
         # reference's verify failed.
-        if self._log_size != size or self._manifest_stamp() != self._manifest_seen:
+        if not self._log_unchanged(size) or self._manifest_stamp() != self._manifest_seen:
             self._log_hasher = None
             self._entries_checked = False
             self._load_documents()
@@ -534,7 +637,7 @@ class Vault:
         """sha256 of events.ndjson after the change. The running app keeps the hash state of
         what it last wrote, so an append costs only the new bytes; a fresh process or a
         rewrite hashes the kept prefix once."""
-        if self._log_hasher is not None and self._log_size == size and not old_tail:
+        if self._log_hasher is not None and self._log_unchanged(size) and not old_tail:
             h = self._log_hasher.copy()
         else:
             h = hashlib.sha256()
@@ -543,24 +646,30 @@ class Vault:
                 while remaining > 0 and (chunk := f.read(min(1 << 22, remaining))):
                     h.update(chunk)
                     remaining -= len(chunk)
-            if not old_tail and change.events_offset == size:
-                self._log_hasher, self._log_size = h.copy(), size
             # The whole old log is hashed here anyway: if it no longer matches the manifest,
             # it was changed outside any Provara tool, and the manifest we are about to write
-            # would silently cover that change (e.g. a deleted line). Say so.
+            # would silently cover that change (a deleted line, say): refuse. The hash state
+            # is kept only once the log is known to match.
             before = h.copy()
             before.update(old_tail)
             listed = self._entries.get(layout.EVENTS)
             if listed is not None and (listed.get("sha256"), listed.get("size")) != (
                     before.hexdigest(), size):
-                self.notes.append(
-                    f"{layout.EVENTS} did not match manifest.json before this operation "
-                    "(changed outside provara-desktop?); run verify to see what changed")
+                raise TamperedVaultError(
+                    f"{self.root}: refusing to write: {layout.EVENTS} does not match "
+                    f"manifest.json ({size} bytes, sha256 {before.hexdigest()[:16]}…; the "
+                    f"manifest lists {listed.get('size')} bytes, sha256 "
+                    f"{str(listed.get('sha256'))[:16]}…), so it was changed outside any "
+                    "Provara tool; nothing was written. `provara-desktop verify "
+                    f"{self.root}` shows what changed")
+            if not old_tail and change.events_offset == size:
+                self._log_hasher, self._log_size = h.copy(), size
         h.update(change.events_tail)
         return h
 
     def _write_manifest(self, change: txn.Change, signer: SigningKey, log_hash: Any,
                         log_size: int) -> None:
+        self._refuse_if_lost()
         entries = self._fresh_entries(change)
         entries[layout.EVENTS] = {"path": layout.EVENTS, "sha256": log_hash.hexdigest(),
                                   "size": log_size}
@@ -597,13 +706,21 @@ class Vault:
                 fresh[rel] = cached
             else:
                 fresh[rel] = entry_for(self.root, rel)
-        stale = sorted(
-            rel for rel in set(fresh) | (set(self._entries) - {layout.EVENTS})
-            if fresh.get(rel) != self._entries.get(rel) and rel not in change.files)
-        if stale:
-            log.warning("manifest of %s was stale for: %s", self.root, ", ".join(stale))
-            self.notes.append("manifest.json did not match these files before this operation "
-                              f"(changed outside provara-desktop?): {', '.join(stale)}")
+        # A listed file that changed or went is refused: re-sealing it would hide the
+        # change. A file that is on disk but not listed hides nothing (the reference's own
+        # `provara query` leaves .index/events.db in the vault) and is sealed in, with a note.
+        listed = set(self._entries) - {layout.EVENTS}
+        changed = sorted(rel for rel in listed if fresh.get(rel) != self._entries.get(rel))
+        if changed:
+            raise TamperedVaultError(
+                f"{self.root}: refusing to write: these files do not match manifest.json "
+                f"(changed or removed outside any Provara tool): {', '.join(changed)}; "
+                f"nothing was written. `provara-desktop verify {self.root}` shows what changed")
+        added = sorted(set(fresh) - listed)
+        if added:
+            log.warning("files not in the manifest of %s: %s", self.root, ", ".join(added))
+            self.notes.append("these files were not listed in manifest.json and are now "
+                              f"(added outside provara-desktop?): {', '.join(added)}")
         self._entries_checked = True
         return fresh
 

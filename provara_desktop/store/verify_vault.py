@@ -11,7 +11,7 @@ from provara_desktop.core.canonical import strict_loads
 from provara_desktop.core.errors import InputError
 from provara_desktop.core.logline import parse_line
 from provara_desktop.core.verify import ERROR, WARNING, LogReport, Problem
-from provara_desktop.store import layout
+from provara_desktop.store import layout, seen_heads
 from provara_desktop.store.manifest import (
     check_manifest_sig,
     entry_for,
@@ -156,6 +156,19 @@ def _check_attachments(vault: Vault, out: list[Problem]) -> None:
                                    line=lineno, path=rel))
 
 
+def _check_seen(vault: Vault, log: LogReport, out: list[Problem]) -> None:
+    """Events this profile saw before and the log no longer holds (store/seen_heads.py):
+    a re-sealed manifest hides their removal from every check above, not from this one.
+    Only looks; the memory moves on when the vault is opened for use, not by verify."""
+    loss = seen_heads.for_vault(vault.home, vault.root, vault.uid).check(
+        present=log.lines_by_id.__contains__, event_count=log.event_count, heads=None)
+    if loss is not None:
+        first = loss.missing[0] if loss.missing else None
+        out.append(Problem("EVENTS_REMOVED", loss.message(str(vault.root)),
+                           event_id=first.event_id if first else None,
+                           actor=first.actor if first else None, path=layout.EVENTS))
+
+
 def _numbered_lines(path: Path, digest: Any, size: list[int]) -> Iterator[tuple[int, bytes]]:
     """(line number, bytes without newline) of every line, the last one too when it lacks
     its newline. Split in bulk: verification reads a million lines at the pace of two
@@ -190,6 +203,7 @@ def verify_vault(vault: Vault, *, workers: int = 2,
         "path": layout.EVENTS, "sha256": digest.hexdigest(), "size": size[0]}})
     report = VaultReport(log=log, problems=problems)
     _check_attachments(vault, problems)
+    _check_seen(vault, log, problems)
     wanted = {eid: log.lines_by_id[eid] for f in log.forks for eid in f.event_ids}
     if wanted:
         by_line = {v: k for k, v in wanted.items()}

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from provara_desktop.cli import main
-from provara_desktop.core.errors import StoreError, UsageError
+from provara_desktop.core.errors import StoreError, TamperedVaultError, UsageError
 from provara_desktop.core.event import Event, build_event
 from provara_desktop.core.keys import SigningKey
 from provara_desktop.core.order import total_order
@@ -153,19 +153,25 @@ def test_index_follows_appends_made_by_the_reference_cli(
 
 
 def test_index_is_rebuilt_when_the_log_is_rewritten_shorter(vault: Vault, home: Path) -> None:
-    for v in ("open", "shut", "open"):
-        observe(vault, ALICE, A_ACTOR, subject="door", predicate="status", value=v)
+    written = [observe(vault, ALICE, A_ACTOR, subject="door", predicate="status", value=v)
+               for v in ("open", "shut", "open")]
     log = vault.root / layout.EVENTS
     log.write_bytes(b"".join(log.read_bytes().splitlines(keepends=True)[:3]))
     with Vault.open(vault.root, home=home) as again:
         assert again.index.count() == 3
         assert [r.event_id for r in again.index.query()] == [
             e["event_id"] for e in file_events(vault.root)]
-        res = observe(again, ALICE, A_ACTOR, subject="door", predicate="status", value="gone")
-        # The new event chains to what is really the last event now, and we say that the
-        # log had been changed behind the manifest's back (it is about to be re-covered).
-        assert res.events[0]["prev_event_hash"] == file_events(vault.root)[2]["event_id"]
-        assert any("did not match manifest.json" in n for n in again.notes)
+        # The log was cut behind the manifest's back: a write would seal the cut in, so it
+        # is refused and nothing changes (it used to go through with a note).
+        before = log.read_bytes(), (vault.root / layout.MANIFEST).read_bytes()
+        with pytest.raises(TamperedVaultError, match="does not match manifest.json"):
+            observe(again, ALICE, A_ACTOR, subject="door", predicate="status", value="gone")
+        assert (log.read_bytes(), (vault.root / layout.MANIFEST).read_bytes()) == before
+        # And this profile saw the events that were cut: it names the newest it saw.
+        assert again.loss is not None
+        assert again.loss.fewer_events == 2
+        assert [e.event_id for e in again.loss.missing] == [
+            written[-1].events[0]["event_id"]]
 
 
 def test_two_writers_with_separate_indexes_never_fork_a_chain(
@@ -333,5 +339,6 @@ def test_prepared_vault_appends_the_same_bytes_and_still_notices_outside_edits(
     with vault.events_path.open("ab") as f:
         f.write(b"\n")
     other.prepare_writes()
-    assert any("did not match manifest.json" in n for n in other.notes)
+    with pytest.raises(TamperedVaultError, match="does not match manifest.json"):
+        observe(other, ALICE, A_ACTOR, subject="door", predicate="status", value="shut")
     other.close()
