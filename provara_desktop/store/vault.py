@@ -33,6 +33,7 @@ from provara_desktop.core.order import total_order
 from provara_desktop.core.reducer import Reducer
 from provara_desktop.store import layout, seen_heads, txn
 from provara_desktop.store.index import EventIndex, IndexRow, index_path_for, row_from_event
+from provara_desktop.store.index_build import IndexBuildProgress, index_log
 from provara_desktop.store.manifest import (
     FileEntry,
     entry_for,
@@ -57,7 +58,6 @@ try:  # POSIX advisory locks keep two writers (the app and a CLI) from interleav
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
-_INDEX_BATCH = 20_000
 
 
 @dataclass(frozen=True)
@@ -152,7 +152,10 @@ class Vault:
         return cls.open(path, home=home)
 
     @classmethod
-    def open(cls, path: Path, *, home: Path, sync_index: bool = True) -> Vault:
+    def open(cls, path: Path, *, home: Path, sync_index: bool = True,
+             index_progress: Callable[[IndexBuildProgress], None] | None = None) -> Vault:
+        """Open the vault at ``path`` and bring its index up to date (``index_progress``
+        hears how a long indexing run goes: see :meth:`sync_index`)."""
         root = Path(path).absolute()
         if not root.is_dir():
             raise StoreError(f"{root}: no such vault directory")
@@ -163,7 +166,7 @@ class Vault:
             vault.notes.append(note)
         vault._load_documents()
         if sync_index:
-            vault.sync_index()
+            vault.sync_index(progress=index_progress)
             vault.look_for_losses()
         return vault
 
@@ -367,17 +370,20 @@ class Vault:
                                           vault_uid=self.uid)
         return self._index
 
-    def sync_index(self) -> None:
+    def sync_index(self, *,
+                   progress: Callable[[IndexBuildProgress], None] | None = None) -> None:
         """Bring the index up to date with the log: index the new tail, or rebuild when the
-        log was rewritten under it (by another tool, or by a reorder).
+        log was rewritten under it (by another tool, or by a reorder). ``progress`` is
+        called after every batch of rows (store.index_build) while lines are indexed.
 
         Under the vault lock: another process sharing this profile (and so this index) may
         be between writing its log tail and indexing it. Looking then, we took its new lines
         for a rewritten log, emptied the index, and its own indexing failed after its commit."""
         with self._locked():
-            self._sync_index_locked()
+            self._sync_index_locked(progress)
 
-    def _sync_index_locked(self) -> None:
+    def _sync_index_locked(
+            self, progress: Callable[[IndexBuildProgress], None] | None = None) -> None:
         index = self.index
         size = self.events_path.stat().st_size
         cov = index.coverage()
@@ -387,7 +393,7 @@ class Vault:
             log.info("index of %s does not match the log; rebuilding", self.root)
             index.reset()
             cov = index.coverage()
-        self._index_from(cov.event_count, cov.log_bytes)
+        self._index_from(cov.event_count, cov.log_bytes, progress)
 
     def _tail_matches(self, log_bytes: int, sha: str | None) -> bool:
         if log_bytes == 0:
@@ -403,33 +409,12 @@ class Vault:
         line = data[: -1].rsplit(b"\n", 1)[-1]
         return hashlib.sha256(line).hexdigest() == sha
 
-    def _index_from(self, pos: int, offset: int) -> None:
-        now = utc_now_iso()
-        rows: list[IndexRow] = []
-        last_sha: str | None = None
-        end = offset
-        size = self.events_path.stat().st_size  # was a stat() per line
-        for lineno, off, raw in self.iter_raw_lines(offset, pos + 1):
-            if off + len(raw) >= size and not self._ends_with_nl():
-                raise InputError(
-                    "the last line is torn (no newline) and no journal exists to repair it; "
-                    "the vault was not changed", where=f"{self.events_path} line {lineno}")
-            if not raw.strip():
-                # A blank line is no event: the reference verifies such a log and its merge
-                # drops them; refusing to open the vault at all would strand its evidence.
-                # Not indexed (rows stay consecutive); verification warns (BLANK_LINE).
-                continue
-            event = parse_line_or_raise(raw, where=f"{self.events_path} line {lineno}")
-            rows.append(row_from_event(event, pos=len(rows) + pos, offset=off, length=len(raw),
-                                       first_seen_utc=now))
-            end = off + len(raw) + 1
-            last_sha = hashlib.sha256(raw).hexdigest()
-            if len(rows) >= _INDEX_BATCH:
-                self.index.append(rows, log_bytes=end, last_line_sha256=last_sha)
-                pos += len(rows)
-                rows = []
-        if rows:
-            self.index.append(rows, log_bytes=end, last_line_sha256=last_sha)
+    def _index_from(self, pos: int, offset: int,
+                    progress: Callable[[IndexBuildProgress], None] | None = None) -> None:
+        # The lines from ``offset`` on, parsed and indexed in batches (store.index_build:
+        # the fast path that the first open of a large vault waits for).
+        index_log(self.index.append, self.events_path, pos=pos, offset=offset,
+                  first_seen_utc=utc_now_iso(), progress=progress)
 
     def _ends_with_nl(self) -> bool:
         with self.events_path.open("rb") as f:
