@@ -489,6 +489,7 @@ class Vault:
             self._manifest_seen = self._manifest_stamp()
             self._log_hasher = log_hash
             self._reindex_tail(start, change.events_offset, tail)
+            self._remember_written(new_events)
         return result
 
     def prepare_writes(self) -> None:
