@@ -13,7 +13,8 @@ pytest.importorskip("PySide6")
 from PySide6.QtCore import Qt  # noqa: E402
 
 from provara_desktop.session import VaultSession  # noqa: E402
-from provara_desktop.store.provenance import Provenance, contested_detail  # noqa: E402
+from provara_desktop.store.belief_standing import contested_detail  # noqa: E402
+from provara_desktop.ui.provenance_cache import Provenance  # noqa: E402
 from tests.store.test_provenance import Case, build_case, tamper_signature  # noqa: E402
 
 if TYPE_CHECKING:
@@ -72,9 +73,9 @@ def _card(view: ContestedView, value_json: str):
 
 
 def test_models_pass_the_model_tester(qtmodeltester, qtbot, tmp_path: Path) -> None:
-    from provara_desktop.store.provenance import contested_summaries
     from provara_desktop.ui.models.contested_model import ContestedModel
     from provara_desktop.ui.models.evidence_model import EvidenceModel
+    from tests.store.test_provenance import contested_summaries
 
     case = build_case(tmp_path)
     reducer = case.vault.reduce()

@@ -14,8 +14,8 @@ pytest.importorskip("PySide6")
 from PySide6.QtCore import Qt  # noqa: E402
 
 from provara_desktop.store import layout  # noqa: E402
-from provara_desktop.store.provenance import Provenance  # noqa: E402
 from provara_desktop.store.vault import Vault  # noqa: E402
+from provara_desktop.ui.provenance_cache import Provenance  # noqa: E402
 from tests.conftest import require_fixture  # noqa: E402
 from tests.store.test_provenance import build_case  # noqa: E402
 

@@ -12,7 +12,7 @@ pytest.importorskip("PySide6")
 from PySide6.QtCore import Qt  # noqa: E402
 
 from provara_desktop.session import VaultSession  # noqa: E402
-from provara_desktop.store.provenance import Provenance  # noqa: E402
+from provara_desktop.ui.provenance_cache import Provenance  # noqa: E402
 from tests.store.test_provenance import Case, build_case, tamper_signature  # noqa: E402
 
 if TYPE_CHECKING:

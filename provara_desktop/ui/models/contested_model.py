@@ -16,7 +16,7 @@ from PySide6.QtGui import QBrush, QColor
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from provara_desktop.store.provenance import ContestedSummary
+    from provara_desktop.store.belief_standing import ContestedSummary
 
 KeyRole = Qt.ItemDataRole.UserRole + 1
 SummaryRole = Qt.ItemDataRole.UserRole + 2

@@ -22,13 +22,13 @@ from PySide6.QtCore import (
 )
 from PySide6.QtGui import QBrush, QColor
 
-from provara_desktop.store.provenance import SigStatus
+from provara_desktop.store.event_check import SigStatus
 from provara_desktop.ui.gui_thread_calls import Inbox
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from provara_desktop.store.provenance import Provenance
+    from provara_desktop.ui.provenance_cache import Provenance
 
 log = logging.getLogger(__name__)
 EventIdRole = Qt.ItemDataRole.UserRole + 1

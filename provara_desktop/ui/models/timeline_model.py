@@ -26,7 +26,7 @@ from PySide6.QtGui import QBrush, QColor
 
 if TYPE_CHECKING:
     from provara_desktop.store.index import EventIndex, IndexRow
-    from provara_desktop.store.provenance import Provenance
+    from provara_desktop.ui.provenance_cache import Provenance
 
 EventIdRole = Qt.ItemDataRole.UserRole + 1
 PosRole = Qt.ItemDataRole.UserRole + 2

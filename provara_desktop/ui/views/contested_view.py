@@ -36,14 +36,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from provara_desktop.store.provenance import (
-    ContestedCache,
-    Provenance,
-    contested_detail,
-)
+from provara_desktop.store.belief_standing import contested_detail
+from provara_desktop.ui.contested_cache import ContestedCache
 from provara_desktop.ui.models.contested_model import ContestedModel, KeyRole
 from provara_desktop.ui.models.evidence_model import EvidenceModel
 from provara_desktop.ui.ops import run_op
+from provara_desktop.ui.provenance_cache import Provenance
 from provara_desktop.ui.views.contested_cards import ValueCard
 from provara_desktop.ui.views.fork_view import ForkProofView
 
@@ -52,7 +50,8 @@ if TYPE_CHECKING:
 
     from provara_desktop.runtime.bus import Changes
     from provara_desktop.session import VaultSession
-    from provara_desktop.store.provenance import ContestedDetail, ContestedSummary, ForkAlert
+    from provara_desktop.store.belief_standing import ContestedDetail, ContestedSummary
+    from provara_desktop.ui.provenance_cache import ForkAlert
 
 log = logging.getLogger(__name__)
 _FORK_COLOR = QColor("#c2185b")

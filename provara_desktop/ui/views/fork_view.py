@@ -18,10 +18,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from provara_desktop.store.provenance import SigStatus
+from provara_desktop.store.event_check import SigStatus
 
 if TYPE_CHECKING:
-    from provara_desktop.store.provenance import ForkAlert, Provenance
+    from provara_desktop.ui.provenance_cache import ForkAlert, Provenance
 
 
 class ForkProofView(QWidget):

@@ -28,15 +28,16 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from provara_desktop.store.provenance import IdStatus, SigStatus, belief_key, belief_standing
+from provara_desktop.store.belief_standing import belief_key, belief_standing
+from provara_desktop.store.event_check import IdStatus, SigStatus
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from provara_desktop.core.reducer import Reducer
     from provara_desktop.store.index import IndexRow
-    from provara_desktop.store.provenance import Provenance
     from provara_desktop.store.verify_vault import VaultReport
+    from provara_desktop.ui.provenance_cache import Provenance
 
 _OK = "#2e7d32"
 _BAD = "#c62828"

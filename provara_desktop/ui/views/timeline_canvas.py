@@ -16,7 +16,7 @@ from PySide6.QtCore import QPointF, QRectF, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QFont, QPainter, QPainterPath, QPen, QPolygonF
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
-from provara_desktop.store.provenance import SigStatus
+from provara_desktop.store.event_check import SigStatus
 from provara_desktop.ui.models.timeline_model import TimelineFilter
 from provara_desktop.ui.views.timeline_fetch import (
     Facets,
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from PySide6.QtGui import QKeyEvent, QMouseEvent, QPaintEvent, QResizeEvent, QWheelEvent
 
     from provara_desktop.store.index import EventIndex
-    from provara_desktop.store.provenance import Provenance
+    from provara_desktop.ui.provenance_cache import Provenance
 
 TYPE_COLORS = {
     "GENESIS": QColor("#455a64"),

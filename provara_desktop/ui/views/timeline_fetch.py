@@ -19,16 +19,17 @@ from typing import TYPE_CHECKING, TypedDict
 
 from PySide6.QtCore import QObject, Signal
 
-from provara_desktop.store.provenance import parse_time
 from provara_desktop.ui.gui_thread_calls import Inbox
+from provara_desktop.ui.provenance_cache import parse_time
 
 if TYPE_CHECKING:
     from collections.abc import Callable
     from concurrent.futures import Future
 
+    from provara_desktop.store.event_check import EventCheck
     from provara_desktop.store.index import EventIndex, IndexRow
-    from provara_desktop.store.provenance import EventCheck, Provenance
     from provara_desktop.ui.models.timeline_model import TimelineFilter
+    from provara_desktop.ui.provenance_cache import Provenance
 
 log = logging.getLogger(__name__)
 

@@ -31,13 +31,13 @@ from PySide6.QtWidgets import (
 
 from provara_desktop.core.event import CORE_TYPES
 from provara_desktop.core.reducer import NAMESPACES
-from provara_desktop.store.provenance import Provenance
 from provara_desktop.ui.models.timeline_model import (
     Column,
     EventIdRole,
     TimelineFilter,
     TimelineModel,
 )
+from provara_desktop.ui.provenance_cache import Provenance
 from provara_desktop.ui.views.inspector_view import InspectorView
 from provara_desktop.ui.views.timeline_canvas import TimelineCanvas, legend_html
 from provara_desktop.ui.views.timeline_fetch import to_epoch, to_iso
