@@ -254,6 +254,13 @@ class MainWindow(VaultLifecycle):
         self.setWindowTitle(f"{session.vault.root.name} — provara-desktop")
         for note in session.vault.notes:
             log.warning("%s: %s", session.vault.root, note)
+        if session.vault.loss is not None:
+            # Not modal: the views stay readable (and Verify shows EVENTS_REMOVED) while the
+            # user decides; writes are refused by the vault until they accept.
+            from provara_desktop.ui.dialogs.loss_dialog import LossAlertDialog
+
+            self.loss_dialog = LossAlertDialog(session, session.vault.loss, self)
+            self.loss_dialog.open()
         self._poll.start()
         self._update_actions()
         self.update_status()
