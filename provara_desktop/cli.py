@@ -305,7 +305,7 @@ def cmd_gui(args: argparse.Namespace) -> int:
 # -- bundles and trust (air-gapped exchange) ----------------------------------------------------
 
 def cmd_frontier(args: argparse.Namespace) -> int:
-    from provara_desktop.bundle.service import write_frontier
+    from provara_desktop.bundle.actions import write_frontier
 
     with _open_vault(args) as vault:
         doc = write_frontier(vault, Path(args.out))
@@ -315,9 +315,9 @@ def cmd_frontier(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from provara_desktop.bundle import service
+    from provara_desktop.bundle import actions
 
-    selection = service.selection_from(
+    selection = actions.selection_from(
         actors=args.actor, namespaces=args.namespace, since=args.since, until=args.until,
         since_frontier=Path(args.since_frontier) if args.since_frontier else None)
     key = actor = None
@@ -325,7 +325,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         ident, key = _unlock(args)
         actor = ident.actor
     with _open_vault(args) as vault:
-        result = service.export(vault, Path(args.out), selection, fmt=args.format, key=key,
+        result = actions.export(vault, Path(args.out), selection, fmt=args.format, key=key,
                                 actor=actor)
     for note in result.notes:
         sys.stderr.write(f"note: {note}\n")
@@ -335,7 +335,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_bundle_verify(args: argparse.Namespace) -> int:
-    from provara_desktop.bundle.service import human_check, verify_bundle
+    from provara_desktop.bundle.actions import human_check, verify_bundle
 
     if args.vault:
         with _open_vault(args) as vault:
@@ -350,9 +350,9 @@ def cmd_bundle_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from provara_desktop.bundle import importer
+    from provara_desktop.bundle.actions import human_plan, import_bundle, trust_for
     from provara_desktop.bundle.load import load
-    from provara_desktop.bundle.service import human_plan, import_bundle, trust_for
+    from provara_desktop.intake.plan import ImportRefused
 
     key = None
     if not args.dry_run:  # the regenerated manifest.sig is signed by the importing user
@@ -362,7 +362,7 @@ def cmd_import(args: argparse.Namespace) -> int:
             plan = import_bundle(vault, bundle, trust_for(_home(args), vault),
                                  accept_untrusted=args.accept_untrusted,
                                  dry_run=args.dry_run, signer=key)
-        except importer.ImportRefused as exc:
+        except ImportRefused as exc:
             if args.json and exc.check is not None:  # the check says why, field by field
                 _emit(args, {**exc.check.to_json(), "ok": False, "imported": 0}, "")
             raise
@@ -406,7 +406,7 @@ def cmd_trust_remove(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     from provara_desktop.bundle import report
-    from provara_desktop.bundle.service import verify_bundle
+    from provara_desktop.bundle.actions import verify_bundle
 
     scope = report.ReportScope(subject=args.subject, actor=args.actor)
     source = Path(args.source)

@@ -35,9 +35,9 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
     from pathlib import Path
 
-    from provara_desktop.bundle.importer import ImportPlan
     from provara_desktop.core.event import Event
     from provara_desktop.core.keys import SigningKey
+    from provara_desktop.intake.plan import ImportPlan
     from provara_desktop.store.identity import Identity
     from provara_desktop.store.vault import OpResult, Vault
     from provara_desktop.store.verify_vault import VaultReport
@@ -368,14 +368,15 @@ class VaultSession:
         return self._write(lambda key, actor: evidence.retract(
             self.vault, key, actor, subject=subject, predicate=predicate, reason=reason))
 
-    def commit_import(self, plan: ImportPlan, *,
+    def commit_import(self, plan: ImportPlan[Any], *,
                       cancelled: Callable[[], bool] | None = None) -> Future[OpResult]:
-        """Write a bundle's import plan (bundle/importer.py) into the vault, signed by the
-        unlocked identity; the views are told what changed as for any other write."""
-        from provara_desktop.bundle import importer
+        """Write an import plan (intake/plan.py) into the vault, signed by the unlocked
+        identity; the views are told what changed as for any other write."""
+        from provara_desktop.intake import commit as intake_commit
 
         def commit(key: SigningKey, _actor: str) -> OpResult:
-            done = importer.commit(self.vault, plan, signer=key, cancelled=cancelled).result
+            done = intake_commit.commit(self.vault, plan, signer=key,
+                                        cancelled=cancelled).result
             assert done is not None  # commit() always records what it changed
             return done
 

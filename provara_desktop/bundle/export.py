@@ -18,12 +18,13 @@ from typing import TYPE_CHECKING, Any
 
 from provara_desktop import __version__
 from provara_desktop.bundle import format as fmt
-from provara_desktop.bundle.selection import Selection, attachment_refs, select
+from provara_desktop.bundle.selection import Selection, select
 from provara_desktop.core.canonical import canonical_bytes
 from provara_desktop.core.errors import StoreError, UsageError
 from provara_desktop.core.event import utc_now_iso
 from provara_desktop.core.keys import b64encode
 from provara_desktop.core.logline import join_lines
+from provara_desktop.intake.attachment_refs import attachment_refs
 from provara_desktop.store import layout
 
 if TYPE_CHECKING:

@@ -16,14 +16,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from provara_desktop import __version__
-from provara_desktop.bundle.selection import attachment_refs
 from provara_desktop.core.event import utc_now_iso
 from provara_desktop.core.keyring import KeyRing
+from provara_desktop.intake.attachment_refs import attachment_refs
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from provara_desktop.bundle.check import BundleCheck
+    from provara_desktop.bundle.intake_batch import BundleCheck
     from provara_desktop.core.verify import Problem
     from provara_desktop.store.vault import Vault
 
@@ -185,7 +185,7 @@ def from_vault(vault: Vault, scope: ReportScope) -> ReportData:
 
 
 def from_bundle(c: BundleCheck, scope: ReportScope) -> ReportData:
-    b = c.bundle
+    b = c.batch.bundle
     events = [ev for ev in c.events if scope.wants(ev)]
     keys = {k.key_id: (k.fingerprint or "(unusable)",
                        "trusted: " + k.vouched_by if k.trusted else "NOT trusted by the reader")

@@ -4,7 +4,6 @@ and/or a selection by actors, namespaces and a time range (all filters combine w
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -19,7 +18,6 @@ if TYPE_CHECKING:
     from provara_desktop.store.vault import Vault
 
 NAMESPACES = ("canonical", "local", "contested", "archived")
-_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 def parse_time(text: str, *, what: str) -> datetime:
@@ -129,15 +127,6 @@ def select(vault: Vault, selection: Selection) -> Selected:
             (prereq if prev in chain else dangling).add(prev)
     return Selected(lines, events, sorted(prereq), sorted(dangling),
                     frontier_mod.compute(chain, vault.uid), len(all_events))
-
-
-def attachment_refs(ev: dict[str, Any]) -> list[dict[str, Any]]:
-    payload = ev.get("payload")
-    atts = payload.get("attachments") if isinstance(payload, dict) else None
-    if not isinstance(atts, list):
-        return []
-    return [a for a in atts if isinstance(a, dict) and isinstance(a.get("sha256"), str)
-            and _SHA256.fullmatch(a["sha256"])]
 
 
 def dumps_line(ev: dict[str, Any]) -> str:  # for humans (reports, messages)

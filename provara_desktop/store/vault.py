@@ -60,6 +60,13 @@ except ImportError:  # pragma: no cover - Windows
 
 
 
+# The fields of a keys.json entry carried over from another vault (nothing else: a bundle
+# or a peer must not be able to plant arbitrary data in identity/keys.json).
+_FOREIGN_KEY_FIELDS = ("key_id", "algorithm", "public_key_b64", "roles", "scopes", "status",
+                       "created_at_utc", "revoked_at_utc", "revocation_event_id",
+                       "promotion_event_id")
+
+
 @dataclass(frozen=True)
 class StagedAttachment:
     """A file to store in artifacts/cas/ and the payload reference that points at it."""
@@ -491,6 +498,86 @@ class Vault:
             self._reindex_tail(start, change.events_offset, tail)
             self._remember_written(new_events)
         return result
+
+    # -- foreign events: the intake's transaction ----------------------------------------
+    # The intake (provara_desktop/intake) decides which foreign events go in and where;
+    # these three calls are all it needs of the vault, so the rules of a write (lock,
+    # journal, keys.json, manifest, cached hashes) stay here, next to append().
+
+    @contextlib.contextmanager
+    def writing(self, result: OpResult) -> Iterator[None]:
+        """Hold the vault lock for a write decided under it, after catching up with what
+        another program wrote since this Vault last looked (notes go to ``result``)."""
+        with self._locked():
+            self._check_external_change(result)
+            yield
+
+    def log_tail(self, pos: int) -> tuple[int, bytes]:
+        """(byte offset of log position ``pos``, the log's bytes from there to the end);
+        (size, b"") when ``pos`` is the event count."""
+        size = self.events_path.stat().st_size
+        offset = self._offset_of(pos, size)
+        if offset >= size:
+            return offset, b""
+        with self.events_path.open("rb") as f:
+            f.seek(offset)
+            return offset, f.read()
+
+    def replace_tail(self, result: OpResult, *, start: int, tail: bytes, old_tail: bytes,
+                     signer: SigningKey, key_entries: Sequence[Mapping[str, Any]] = (),
+                     attachments: Mapping[str, Callable[[Path], None]] | None = None,
+                     check_cancel: Callable[[], None] | None = None) -> int:
+        """One journaled transaction, under ``writing()``: the log from position ``start`` on
+        becomes ``tail`` (whole lines, newline-terminated), the keys.json entries of
+        ``key_entries`` the vault does not list yet are added (only their protocol fields:
+        a foreign source must not plant arbitrary data there), each attachment (sha256 -> a
+        function writing its verified bytes to a path) is streamed into the journal's
+        staging and lands in artifacts/cas/, and the manifest is re-sealed by ``signer``.
+        ``old_tail`` is what the log holds from ``start`` now (``log_tail``). Returns the
+        byte offset the new tail starts at. The index is the caller's to update.
+        ``check_cancel`` may raise before the commit point; nothing is written then."""
+        size = self.events_path.stat().st_size
+        change = txn.Change(events_offset=self._offset_of(start, size), events_tail=tail)
+        keys_doc = self._keys_with(signer)
+        listed = {k.get("key_id") for k in keys_doc["keys"] if isinstance(k, dict)}
+        added = [{k: e[k] for k in _FOREIGN_KEY_FIELDS if k in e} for e in key_entries
+                 if e.get("key_id") not in listed]
+        if added:
+            keys_doc = {**keys_doc, "keys": [*keys_doc["keys"], *added]}
+            result.notes.append(f"{len(added)} key(s) added to identity/keys.json: "
+                                + ", ".join(str(k["key_id"]) for k in added))
+        if keys_doc is not self.keys_doc:
+            change.files[layout.KEYS] = layout.pretty_json(keys_doc)
+        if check_cancel is not None:
+            check_cancel()
+        handle = txn.begin(self.root)
+        try:
+            for sha, write in sorted((attachments or {}).items()):
+                rel = f"{layout.CAS_DIR}/{sha}"
+                if (self.root / rel).exists():
+                    continue
+                if check_cancel is not None:
+                    check_cancel()
+                dest = handle / "staged" / sha
+                write(dest)
+                change.staged[rel] = dest
+            if check_cancel is not None:
+                check_cancel()
+            log_hash = self._log_hash_after(change, size, old_tail)
+            self._write_manifest(change, signer, log_hash, len(tail) + change.events_offset)
+        except BaseException:
+            txn.abort(self.root, handle)
+            # The cached manifest entries may now name staged files that never landed:
+            # forget them and re-read what is on disk.
+            self._entries_checked = False
+            self._load_documents()
+            raise
+        txn.commit(self.root, handle, change)  # the commit point: no cancel after this
+        self.keys_doc = keys_doc
+        self._log_size = change.events_offset + len(tail)
+        self._manifest_seen = self._manifest_stamp()
+        self._log_hasher = log_hash
+        return change.events_offset
 
     def prepare_writes(self) -> None:
         """Do now what the first append after opening would otherwise do: hash the whole

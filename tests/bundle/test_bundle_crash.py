@@ -8,10 +8,11 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from provara_desktop.bundle import importer
-from provara_desktop.bundle.check import check
+from provara_desktop.bundle.actions import trust_for
+from provara_desktop.bundle.intake_batch import check_bundle as check
 from provara_desktop.bundle.load import load
-from provara_desktop.bundle.service import trust_for
+from provara_desktop.intake import commit as intake_commit
+from provara_desktop.intake import plan as intake_plan
 from provara_desktop.store import txn
 from provara_desktop.store.vault import Vault
 from provara_desktop.store.verify_vault import verify_vault
@@ -41,7 +42,8 @@ def _import(bob: Person, bundle: Path) -> None:
     key = bob.key()
     with Vault.open(bob.vault, home=bob.home) as vault, load(bundle) as b:
         c = check(b, trust_for(bob.home, vault), vault=vault)
-        importer.commit(vault, importer.plan(vault, c, accept_untrusted=False), signer=key)
+        intake_commit.commit(vault, intake_plan.plan(vault, c, accept_untrusted=False),
+                             signer=key)
 
 
 def test_crash_before_the_commit_point_changes_nothing(

@@ -299,11 +299,12 @@ def test_damaged_attachment_is_found_by_verify_and_refused(
 
 def test_cancel_and_failure_during_commit_leave_the_vault_unchanged(
         cli: Cli, alice: Person, bob: Person, sent: Path) -> None:
-    from provara_desktop.bundle import importer
-    from provara_desktop.bundle.check import check
+    from provara_desktop.bundle.actions import trust_for
+    from provara_desktop.bundle.intake_batch import check_bundle as check
     from provara_desktop.bundle.load import load
-    from provara_desktop.bundle.service import trust_for
     from provara_desktop.core.errors import UserCancelled
+    from provara_desktop.intake import commit as intake_commit
+    from provara_desktop.intake import plan as intake_plan
     from provara_desktop.store.vault import Vault
 
     before = tree_digest(bob.vault)
@@ -316,9 +317,9 @@ def test_cancel_and_failure_during_commit_leave_the_vault_unchanged(
     key = bob.key()
     with Vault.open(bob.vault, home=bob.home) as vault, load(sent) as bundle:
         c = check(bundle, trust_for(bob.home, vault), vault=vault)
-        p = importer.plan(vault, c, accept_untrusted=False)
+        p = intake_plan.plan(vault, c, accept_untrusted=False)
         with pytest.raises(UserCancelled):
-            importer.commit(vault, p, signer=key, cancelled=cancel_late)
+            intake_commit.commit(vault, p, signer=key, cancelled=cancel_late)
         assert tree_digest(bob.vault) == before
 
         def broken(dest: Path) -> None:
@@ -326,11 +327,11 @@ def test_cancel_and_failure_during_commit_leave_the_vault_unchanged(
             raise OSError(28, "No space left on device")
 
         with pytest.raises(OSError):
-            importer.merge_foreign(vault, p.new_events, signer=key,
-                                   attachments={p.attachments[0]: broken})
+            intake_commit.commit_events(vault, p.new_events, signer=key,
+                                        attachments={p.attachments[0]: broken})
         assert tree_digest(bob.vault) == before
         # And the same Vault object still imports cleanly afterwards.
-        importer.commit(vault, p, signer=key)
+        intake_commit.commit(vault, p, signer=key)
     assert cli.json(bob, "verify", str(bob.vault))["ok"]
     assert set(event_ids(alice.vault)) <= set(event_ids(bob.vault))
 

@@ -11,12 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from provara_desktop.bundle import importer
-from provara_desktop.bundle.check import Trust, check
 from provara_desktop.bundle.export import export_bundle
+from provara_desktop.bundle.intake_batch import check_bundle as check
 from provara_desktop.bundle.load import load
 from provara_desktop.bundle.selection import Selection
 from provara_desktop.core.keys import SigningKey
+from provara_desktop.intake import commit as intake_commit
+from provara_desktop.intake import plan as intake_plan
+from provara_desktop.intake.trust_view import Trust
 from provara_desktop.store.vault import Vault
 from provara_desktop.store.verify_vault import verify_vault
 from tests.bench.gen_vault import generate
@@ -39,7 +41,8 @@ def test_25k_events_round_trip(tmp_path: Path) -> None:
     with Vault.open(dest, home=tmp_path / "home") as vault, load(out) as b:
         c = check(b, trust, vault=vault)
         assert c.ok, c.summary()
-        p = importer.commit(vault, importer.plan(vault, c, accept_untrusted=False), signer=me)
+        p = intake_commit.commit(vault, intake_plan.plan(vault, c, accept_untrusted=False),
+                                 signer=me)
         assert p.imported == 25_000
         assert vault.index.count() == 25_002
         report = verify_vault(vault)
@@ -47,7 +50,8 @@ def test_25k_events_round_trip(tmp_path: Path) -> None:
     before = tree_digest(dest)
     with Vault.open(dest, home=tmp_path / "home") as vault, load(out) as b:
         c = check(b, trust, vault=vault)
-        p = importer.commit(vault, importer.plan(vault, c, accept_untrusted=False), signer=me)
+        p = intake_commit.commit(vault, intake_plan.plan(vault, c, accept_untrusted=False),
+                                 signer=me)
         assert p.imported == 0
     assert tree_digest(dest) == before
     exe = Path(sys.executable).parent / "provara"

@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from provara_desktop.bundle.importer import belief_changes, belief_changes_by_key
 from provara_desktop.core.event import build_event
 from provara_desktop.core.keys import SigningKey
 from provara_desktop.core.reducer import Reducer
+from provara_desktop.intake.belief_changes import belief_changes, belief_changes_by_key
 from provara_desktop.store import evidence
 from provara_desktop.store.vault import Vault
 

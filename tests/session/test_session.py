@@ -193,14 +193,15 @@ def test_an_import_leaves_the_beliefs_a_replay_of_the_whole_log_gives(
     usual import (everything sorts after the vault) and for a backdated one (the log's
     tail is rewritten, and the beliefs are rebuilt)."""
     from provara_desktop import session as session_module
-    from provara_desktop.bundle import importer
-    from provara_desktop.bundle.check import Trust, check
     from provara_desktop.bundle.export import export_bundle
+    from provara_desktop.bundle.intake_batch import check_bundle as check
     from provara_desktop.bundle.load import load
     from provara_desktop.bundle.selection import Selection
     from provara_desktop.core.event import build_event
     from provara_desktop.core.keys import SigningKey
     from provara_desktop.core.reducer import Reducer
+    from provara_desktop.intake import plan as intake_plan
+    from provara_desktop.intake.trust_view import Trust
 
     monkeypatch.setattr(session_module, "_APPLY_SLICE", 4)  # many slices, not one
     session.start().result(timeout=10)
@@ -230,7 +231,7 @@ def test_an_import_leaves_the_beliefs_a_replay_of_the_whole_log_gives(
 
     with load(out) as bundle:
         c = check(bundle, Trust({bob.key_id: "bob"}), vault=session.vault)
-        plan = importer.plan(session.vault, c, accept_untrusted=False)
+        plan = intake_plan.plan(session.vault, c, accept_untrusted=False)
         before = session.vault.index.count()
         result = session.commit_import(plan).result(timeout=30)
     assert (result.reordered_from is None) == (when == "after")

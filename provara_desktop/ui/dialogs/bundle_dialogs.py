@@ -42,9 +42,9 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from concurrent.futures import Future
 
-    from provara_desktop.bundle.check import BundleCheck
-    from provara_desktop.bundle.importer import ImportPlan
+    from provara_desktop.bundle.intake_batch import BundleCheck
     from provara_desktop.bundle.load import LoadedBundle
+    from provara_desktop.intake.plan import ImportPlan
     from provara_desktop.session import VaultSession
 
 _REMOVABLE_ROOTS = ("/media/", "/run/media/", "/mnt/", "/Volumes/")
@@ -205,13 +205,13 @@ class ExportDialog(QDialog):
         signed = self.format.currentData() == "provara-bundle"  # the delta needs no key
         if signed and not _need_key(self.parentWidget() or self, self.session, self.on_export):
             return
-        from provara_desktop.bundle import service
+        from provara_desktop.bundle import actions
 
         def split(text: str) -> list[str]:
             return [x.strip() for x in text.split(",") if x.strip()]
 
         try:
-            selection = service.selection_from(
+            selection = actions.selection_from(
                 actors=split(self.actors.text()), namespaces=split(self.namespaces.text()),
                 since=self.since.text().strip() or None, until=self.until.text().strip() or None,
                 since_frontier=Path(self.frontier.text()) if self.frontier.text().strip()
@@ -228,7 +228,7 @@ class ExportDialog(QDialog):
                 progress.total, progress.done = total, done
                 progress.label = f"copying attachments ({done}/{total})"
 
-            return service.export(session.vault, out, selection, fmt=fmt, key=key,
+            return actions.export(session.vault, out, selection, fmt=fmt, key=key,
                                   actor=actor, cancelled=token, progress=report).to_json()
 
         self.export_button.setEnabled(False)
@@ -260,11 +260,11 @@ def export_bundle(parent: QWidget, session: VaultSession) -> None:
 PREVIEW_LISTED = 200
 
 
-def preview_html(c: BundleCheck, p: ImportPlan) -> str:
+def preview_html(c: BundleCheck, p: ImportPlan[Any]) -> str:
     """The preview as the user reads it: who made the bundle and whether they are trusted,
     what it adds, what it puts in dispute, and what is held back."""
     e = html.escape
-    b = c.bundle
+    b = c.batch.bundle
     out = [f"<h3>{e(b.path.name)}</h3>"]
     if b.signer is None:
         out.append("<p><b>Unsigned</b> (a reference delta file or a vault copy): nothing says "
@@ -317,7 +317,7 @@ class ImportPreviewDialog(QDialog):
     events needs a tick in a box that names them."""
 
     def __init__(self, session: VaultSession, bundle: LoadedBundle, c: BundleCheck,
-                 plan: ImportPlan, parent: QWidget | None = None) -> None:
+                 plan: ImportPlan[Any], parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.session, self.bundle, self.check, self.plan = session, bundle, c, plan
         self.setWindowTitle("Import bundle")
@@ -351,7 +351,7 @@ class ImportPreviewDialog(QDialog):
         """A new decision about untrusted keys: the plan is made again, on the query thread
         (it reads the index's actor list and looks at every event: ~0.2 s on a big vault,
         which froze the window when it ran here)."""
-        from provara_desktop.bundle import importer
+        from provara_desktop.intake import plan as intake_plan
 
         signer_untrusted = self.bundle.signer is not None and not self.check.signer_trusted
         if not (checked or not signer_untrusted):
@@ -360,11 +360,11 @@ class ImportPreviewDialog(QDialog):
         self.import_button.setEnabled(False)
         self.status.setText("Working out what would be imported…")
         session, c = self.session, self.check
-        run_op(self, lambda: session.query(lambda: importer.plan(
+        run_op(self, lambda: session.query(lambda: intake_plan.plan(
             session.vault, c, accept_untrusted=checked, with_beliefs=False))).success(
                 lambda plan: self._planned(plan, checked))
 
-    def _planned(self, plan: ImportPlan, checked: bool) -> None:
+    def _planned(self, plan: ImportPlan[Any], checked: bool) -> None:
         if checked != self.accept_untrusted.isChecked():
             return  # the box changed again meanwhile: that plan follows
         self.plan = plan
@@ -417,10 +417,10 @@ def import_bundle(parent: QWidget, session: VaultSession, path: str | None = Non
     source = Path(path)
 
     def job(progress: Progress, token: CancelToken) -> Any:
-        from provara_desktop.bundle import importer
-        from provara_desktop.bundle.check import check
+        from provara_desktop.bundle.actions import trust_for
+        from provara_desktop.bundle.intake_batch import check_bundle
         from provara_desktop.bundle.load import load
-        from provara_desktop.bundle.service import trust_for
+        from provara_desktop.intake import plan as intake_plan
         from provara_desktop.runtime.gcpause import gc_paused
 
         progress.label = f"checking {source.name}…"
@@ -430,22 +430,23 @@ def import_bundle(parent: QWidget, session: VaultSession, path: str | None = Non
             # collector, whose passes over 100k parsed events stalled the window.
             with gc_paused(keep_survivors=True):
                 progress.total = max(1, len(bundle.lines))
-                c = check(bundle, trust_for(session.vault.home, session.vault),
-                          vault=session.vault, cancelled=token, progress=progress.update)
+                c = check_bundle(bundle, trust_for(session.vault.home, session.vault),
+                                 vault=session.vault, cancelled=token,
+                                 progress=progress.update)
                 if not c.intact:
                     return bundle, c, None
                 signer_ok = bundle.signer is None or c.signer_trusted
                 # On the writer thread: the session's beliefs do not move while it reads
                 # them.
-                plan = importer.plan(session.vault, c, accept_untrusted=not signer_ok,
-                                     with_beliefs=True, beliefs_by_key=True,
-                                     live=session.beliefs())
+                plan = intake_plan.plan(session.vault, c, accept_untrusted=not signer_ok,
+                                        with_beliefs=True, beliefs_by_key=True,
+                                        live=session.beliefs())
         except BaseException:
             bundle.close()
             raise
         return bundle, c, plan
 
-    def show(result: tuple[LoadedBundle, BundleCheck, ImportPlan | None]) -> None:
+    def show(result: tuple[LoadedBundle, BundleCheck, ImportPlan[Any] | None]) -> None:
         bundle, c, plan = result
         if plan is None:
             bundle.close()
@@ -526,7 +527,7 @@ class ReportDialog(QDialog):
 
     def on_write(self) -> None:
         from provara_desktop.bundle import report
-        from provara_desktop.bundle.service import verify_bundle
+        from provara_desktop.bundle.actions import verify_bundle
 
         scope = report.ReportScope(subject=self.subject.currentText().strip() or None,
                                    actor=self.actor.currentText().strip() or None)

@@ -1,5 +1,7 @@
-"""The bundle operations as the CLI and the app call them: one function per user action,
-each returning a JSON-ready document and the human lines to show (no printing here)."""
+"""The bundle actions a user takes, as the CLI and the app call them (write a frontier,
+export, verify, import): one function per action, each returning a JSON-ready document, and
+the human lines to show for a check and an import plan (no printing here). The events go
+through the intake (provara_desktop/intake); this module only loads and names the files."""
 
 from __future__ import annotations
 
@@ -7,13 +9,15 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from provara_desktop.bundle import frontier as frontier_mod
-from provara_desktop.bundle import importer
-from provara_desktop.bundle.check import BundleCheck, Trust, check
 from provara_desktop.bundle.export import export_bundle, export_delta_v1
+from provara_desktop.bundle.intake_batch import BundleBatch, BundleCheck, check_bundle
 from provara_desktop.bundle.load import load
 from provara_desktop.bundle.selection import Selection
 from provara_desktop.core.errors import IdentityError
 from provara_desktop.core.keyring import KeyRing
+from provara_desktop.intake import commit as intake_commit
+from provara_desktop.intake import plan as intake_plan
+from provara_desktop.intake.trust_view import Trust
 from provara_desktop.runtime.gcpause import gc_paused
 from provara_desktop.store.trust import TrustStore
 
@@ -72,12 +76,13 @@ def export(vault: Vault, out: Path, selection: Selection, *, fmt: str,
 def verify_bundle(path: Path, home: Path, vault: Vault | None = None,
                   cancelled: Callable[[], bool] | None = None) -> BundleCheck:
     with load(path) as bundle:
-        return check(bundle, trust_for(home, vault), vault=vault, cancelled=cancelled)
+        return check_bundle(bundle, trust_for(home, vault), vault=vault, cancelled=cancelled)
 
 
 def import_bundle(vault: Vault, bundle: LoadedBundle, trust: Trust, *, accept_untrusted: bool,
                   dry_run: bool, signer: SigningKey | None,
-                  phases: dict[str, float] | None = None) -> importer.ImportPlan:
+                  phases: dict[str, float] | None = None
+                  ) -> intake_plan.ImportPlan[BundleBatch]:
     """Check the bundle against the vault, plan the import and, unless ``dry_run``, commit
     it (``import VAULT BUNDLE``). Raises ImportRefused, carrying the check, when the bundle
     cannot be imported as asked; nothing is written then. ``phases`` receives the seconds
@@ -85,25 +90,25 @@ def import_bundle(vault: Vault, bundle: LoadedBundle, trust: Trust, *, accept_un
     # One collector pause for all three steps: the parsed events live through all of them.
     with gc_paused():
         t0 = time.perf_counter()
-        c = check(bundle, trust, vault=vault)
+        c = check_bundle(bundle, trust, vault=vault)
         t1 = time.perf_counter()
         try:
-            plan = importer.plan(vault, c, accept_untrusted=accept_untrusted,
-                                 with_beliefs=dry_run)
-        except importer.ImportRefused as exc:
+            plan = intake_plan.plan(vault, c, accept_untrusted=accept_untrusted,
+                                    with_beliefs=dry_run)
+        except intake_plan.ImportRefused as exc:
             exc.check = c
             raise
         if not dry_run:
             if signer is None:
                 raise ValueError("an import that writes needs the importing user's key")
-            importer.commit(vault, plan, signer=signer)
+            intake_commit.commit(vault, plan, signer=signer)
     if phases is not None:
         phases.update(verify=t1 - t0, commit=time.perf_counter() - t1)
     return plan
 
 
 def human_check(c: BundleCheck) -> list[str]:
-    b = c.bundle
+    b = c.batch.bundle
     lines = [f"{'OK' if c.ok else 'NOT OK'}: {b.path} ({b.kind}), {len(c.events)} events, "
              f"scope {b.scope.get('kind')}"]
     if b.signer is None:
@@ -130,7 +135,7 @@ def human_check(c: BundleCheck) -> list[str]:
     return lines
 
 
-def human_plan(p: importer.ImportPlan, *, dry_run: bool) -> list[str]:
+def human_plan(p: intake_plan.ImportPlan[Any], *, dry_run: bool) -> list[str]:
     verb = "would import" if dry_run else "imported"
     n = len(p.new_events) if dry_run else p.imported
     lines = [f"{verb} {n} event(s); {p.already_present} already present, "

@@ -1,0 +1,147 @@
+"""What a foreign batch means to a receiving vault: which events it already holds, whether
+the prerequisites are there, chains that continue the vault's (forks included), labels bound
+to one key, and attachments carried or held. Reads the vault; changes nothing."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from provara_desktop.core.errors import InputError
+from provara_desktop.core.order import Fork
+from provara_desktop.core.verify import WARNING, Problem
+from provara_desktop.intake.attachment_refs import attachment_refs
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from provara_desktop.intake.batch import ForeignBatch
+    from provara_desktop.store.vault import Vault
+
+EVENTS_PATH = "events.ndjson"
+
+
+def present_ids(vault: Vault, ids: set[str]) -> set[str]:
+    """Which of ``ids`` the vault already holds: one scan of the index when the batch is
+    large next to the vault, else one lookup per id."""
+    index = vault.index
+    if index.count() <= 4 * len(ids):
+        held: set[str] = set()
+        after = -1
+        while rows := index.query(after_pos=after, limit=50_000):
+            held.update(r.event_id for r in rows)
+            after = rows[-1].pos
+        return held & ids
+    return {eid for eid in ids if index.get(eid) is not None}
+
+
+def check_against_vault(vault: Vault, events: Sequence[dict[str, Any]], *,
+                        prerequisites: Sequence[str], legacy_ids: Sequence[str],
+                        problems: list[Problem], forks: list[Fork],
+                        missing: list[str]) -> set[str]:
+    """Add to ``problems``, ``forks`` and ``missing`` (prerequisites the vault lacks) what the
+    vault says about ``events``; return the ids it already holds."""
+    index = vault.index
+    present = present_ids(vault, {str(ev.get("event_id")) for ev in events})
+    missing.extend(eid for eid in prerequisites if index.get(eid) is None)
+    # A legacy (rule B) id does not cover actor_key_id: the same id can name two different
+    # events. Rule-A ids are content hashes, so a held one is the same event.
+    legacy = present & set(legacy_ids)
+    by_id = {ev.get("event_id"): ev for ev in events
+             if ev.get("event_id") in legacy} if legacy else {}
+    for eid in sorted(legacy):
+        row = index.get(eid)
+        mine = by_id.get(eid)
+        if row is not None and mine is not None and vault.read_row(row) != mine:
+            problems.append(Problem(
+                "EVENT_ID_CONFLICT", f"{eid} is already in the vault with different content: "
+                "it conflicts with the vault's chains", event_id=eid, path=EVENTS_PATH))
+    prereq_set = set(prerequisites)
+    first_key: dict[str, str | None] = {}
+    has_events: dict[str, bool] = {}
+    for ev in events:
+        actor, kid = str(ev.get("actor")), ev.get("actor_key_id")
+        eid = str(ev.get("event_id"))
+        if eid in present:
+            continue  # already held: nothing to add, nothing to check against
+        if actor not in first_key:
+            rows = index.query(actor=actor, limit=1)
+            first_key[actor] = rows[0].actor_key_id if rows else None
+            has_events[actor] = bool(rows)
+        owner = first_key[actor]
+        if owner is not None and isinstance(kid, str) and kid != owner and not _promoted(
+                events, owner, kid):
+            problems.append(Problem(
+                "ACTOR_KEY_CONFLICT",
+                f"{eid} claims actor {actor!r}, which belongs to key {owner} in the vault, but "
+                f"is signed by {kid}: it conflicts with the vault's chains",
+                event_id=eid, actor=actor, path=EVENTS_PATH))
+        prev = ev.get("prev_event_hash")
+        held_prev = isinstance(prev, str) and (prev in prereq_set or prev in present)
+        if held_prev and isinstance(prev, str):
+            row = index.get(prev)
+            if row is not None and row.actor != actor:
+                problems.append(Problem(
+                    "CHAIN_BROKEN", f"{eid} (actor {actor}) chains to {prev}, an event of "
+                    f"another actor ({row.actor}) in the vault", event_id=eid, actor=actor,
+                    path=EVENTS_PATH))
+            elif row is not None:
+                # The vault already continues the chain after prev with another event of
+                # this actor: equivocation. Asked of prev's own successors, not of the
+                # actor's latest event, which is wrong when the vault already holds a fork.
+                other = next((r.event_id for r in index.successors(prev)
+                              if r.actor == actor and r.event_id != eid), None)
+                if other is not None:
+                    forks.append(Fork(actor, prev, (other, eid)))
+        elif prev is None and has_events[actor]:
+            first = index.query(actor=actor, limit=1)
+            if first and first[0].prev_event_hash is None:
+                forks.append(Fork(actor, None, (first[0].event_id, eid)))
+    return present
+
+
+def _promoted(events: Sequence[dict[str, Any]], old: str, new: str) -> bool:
+    for ev in events:
+        p = ev.get("payload")
+        if (ev.get("type") == "KEY_PROMOTION" and isinstance(p, dict)
+                and p.get("replaces_key_id") == old and p.get("new_key_id") == new):
+            return True
+    return False
+
+
+def check_attachments(batch: ForeignBatch, events: Sequence[dict[str, Any]],
+                      vault: Vault | None) -> list[Problem]:
+    """Every attachment an event references is carried (undamaged, of the size the event
+    records), already in the vault, or left out on purpose by the source."""
+    problems: list[Problem] = []
+    if not batch.carries_attachments:
+        refs = {r["sha256"] for ev in events for r in attachment_refs(ev)}
+        if refs:
+            fmt = batch.describe().get("format", "this source")
+            problems.append(Problem(
+                "ATTACHMENTS_NOT_CARRIED",
+                f"{len(refs)} attachment(s) are referenced but a {fmt} file cannot "
+                "carry them", path=EVENTS_PATH, severity=WARNING))
+        return problems
+    carried = batch.carried_attachments()
+    for sha in sorted(carried):  # every carried one, not only those the events name
+        try:
+            batch.check_attachment(sha)
+        except InputError as exc:
+            problems.append(Problem("MEMBER_DAMAGED", str(exc), path=f"artifacts/cas/{sha}"))
+    for ev in events:
+        for ref in attachment_refs(ev):
+            sha = ref["sha256"]
+            if sha in carried:
+                if carried[sha] != ref.get("size"):
+                    problems.append(Problem(
+                        "ATTACHMENT_SIZE", f"attachment {sha[:12]}… of {ev.get('event_id')} "
+                        "is not the size its event records", event_id=ev.get("event_id"),
+                        path=EVENTS_PATH))
+                continue
+            in_vault = vault is not None and (vault.root / "artifacts/cas" / sha).is_file()
+            if not in_vault and not batch.attachment_may_be_missing(sha):
+                problems.append(Problem(
+                    "ATTACHMENT_MISSING", f"attachment {sha[:12]}… of {ev.get('event_id')} "
+                    "is neither in the bundle nor in the vault", event_id=ev.get("event_id"),
+                    path=EVENTS_PATH))
+    return problems
