@@ -393,6 +393,9 @@ class VaultSession:
             first = self._seen.first_changed()
             if first == self._seen_count == after:
                 return False
+            if first < self._seen_count:
+                # A rewrite: merged older events, or evidence cut while we were open.
+                self.vault.look_for_losses()
             self._seen_count = after
             if self._reducer is not None and first < self._reduced_count:
                 self.rebuild_beliefs()  # events it reduced changed: only a replay is right

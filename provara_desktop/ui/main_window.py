@@ -254,13 +254,7 @@ class MainWindow(VaultLifecycle):
         self.setWindowTitle(f"{session.vault.root.name} — provara-desktop")
         for note in session.vault.notes:
             log.warning("%s: %s", session.vault.root, note)
-        if session.vault.loss is not None:
-            # Not modal: the views stay readable (and Verify shows EVENTS_REMOVED) while the
-            # user decides; writes are refused by the vault until they accept.
-            from provara_desktop.ui.dialogs.loss_dialog import LossAlertDialog
-
-            self.loss_dialog = LossAlertDialog(session, session.vault.loss, self)
-            self.loss_dialog.open()
+        self._alert_loss()
         self._poll.start()
         self._update_actions()
         self.update_status()
@@ -346,9 +340,25 @@ class MainWindow(VaultLifecycle):
     def on_timeline_event_selected(self, event_id: str) -> None:
         self.statusBar().showMessage(f"Selected {event_id}", 5000)
 
+    def _alert_loss(self) -> None:
+        """Open the alert for evidence gone from the vault, once per loss. Not modal: the
+        views stay readable (and Verify shows EVENTS_REMOVED) while the user decides; the
+        vault refuses writes until they accept."""
+        session = self.session
+        loss = session.vault.loss if session is not None else None
+        shown = getattr(self, "loss_dialog", None)
+        if session is None or loss is None or (shown is not None and shown.isVisible()):
+            return
+        from provara_desktop.ui.dialogs.loss_dialog import LossAlertDialog
+
+        self.loss_dialog = LossAlertDialog(session, loss, self)
+        self.loss_dialog.open()
+
     def on_bus_event(self, event: object) -> None:
         if not isinstance(event, VaultChanged):
             return
+        if event.source == "external":
+            self._alert_loss()  # another program may have cut events while we were open
         for view in self.views.values():
             on_changes = getattr(view, "on_changes", None)
             if on_changes is not None:

@@ -62,3 +62,26 @@ def test_the_app_names_the_missing_event_and_refuses_to_record(
         observe(session.vault, key, ident.actor, subject="x", predicate="y", value=1)
     finally:
         session.close()
+
+
+def test_a_cut_made_while_the_app_is_open_raises_the_alert(
+        qtbot, make_window, home: Path, unlocked) -> None:  # type: ignore[no-untyped-def]
+    ident, key = unlocked
+    root = home / "vaults" / "v"
+    Vault.init(root, key=key, actor=ident.actor, home=home).close()
+    session = VaultSession(Vault.open(root, home=home), bus=EventBus())
+    try:
+        window = make_window(session, key=key)
+        qtbot.waitUntil(lambda: session.beliefs() is not None)
+        gone = session.observe(subject="door", predicate="state",
+                               value="open").result(10).events[0]["event_id"]
+        assert getattr(window, "loss_dialog", None) is None
+        cut_and_reseal(root)  # as another program would, while the app is open
+        session.check_external().result(10)
+        qtbot.waitUntil(lambda: getattr(window, "loss_dialog", None) is not None
+                        and window.loss_dialog.isVisible())
+        from PySide6.QtWidgets import QTextBrowser
+
+        assert gone in window.loss_dialog.findChild(QTextBrowser, "lossDetails").toPlainText()
+    finally:
+        session.close()
