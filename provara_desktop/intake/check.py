@@ -8,12 +8,11 @@ peer's batch goes through the same function.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from provara_desktop.core.keyring import KeyRing
-from provara_desktop.core.logline import fast_load
+from provara_desktop.core.logline import fast_load, load_or_none
 from provara_desktop.core.verify import ERROR, WARNING, Problem
 from provara_desktop.intake.batch import ForeignBatch
 from provara_desktop.intake.vault_checks import check_against_vault, check_attachments
@@ -211,11 +210,10 @@ def _parse_events(lines: Sequence[bytes], non_canonical: set[int]
         # float without complaint, which would alter the evidence of a re-encoded line.
         ev = fast_load(raw)
         if ev is None:
-            try:
-                ev = json.loads(raw)
-            except (ValueError, RecursionError):
-                continue  # reported by verify_lines (MALFORMED_EVENT)
-            if type(ev) is not dict:
+            # The one line parser (core/logline.py): what it refuses was reported by
+            # verify_lines (MALFORMED_EVENT) and carries no event.
+            ev = load_or_none(raw)
+            if ev is None:
                 continue
         for name in _SHARED_FIELDS:
             value = ev.get(name)

@@ -91,15 +91,7 @@ def _bundle_argv(cmd: str, user: Copy, source: Path) -> list[str]:
 BUNDLE_COMMANDS = ["bundle verify", "import", "import --dry-run", "report"]
 
 
-# The report renders the events the intake's check parsed after verifying them, and that
-# parse (intake/check.py, _parse_events) still falls back to json.loads, which lets a lone
-# surrogate through: the guard in main() catches it ("internal error", exit 3). The fix is
-# one line there (core.logline.load_or_none), left to the helper moving that file.
-_SURROGATE_REPORT = pytest.mark.xfail(
-    strict=True, reason="intake/check.py parses refused lines with json.loads")
-BUNDLE_CASES = [pytest.param(cmd, case, marks=_SURROGATE_REPORT
-                             if (cmd, case) == ("report", "lone-surrogate") else ())
-                for cmd in BUNDLE_COMMANDS for case in ALL]
+BUNDLE_CASES = [(cmd, case) for cmd in BUNDLE_COMMANDS for case in ALL]
 
 
 @pytest.mark.parametrize(("cmd", "case"), BUNDLE_CASES)
