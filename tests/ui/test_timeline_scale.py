@@ -1,135 +1,108 @@
-"""The timeline on a large generated vault: first paint, a pan from start to end, a jump to
-one event deep inside, with the GUI thread's longest stall measured by a heartbeat timer.
+"""The timeline on a large generated vault (100k events, generated once into bench-data/):
+the first window is sampled, never the whole vault; a pan from start to end fetches one
+window per screen; a jump to one event deep inside draws and inspects it; the table scrolls
+to both ends reading a few pages, not the log.
 
-Runs on a 100k-event vault by default (generated once into bench-data/); set
-PROVARA_BENCH_EVENTS=1000000 for the 1M-event figures reported in docs. The asserted limits
-are generous (shared CI machines are noisy); the measured numbers are printed.
+These assert the work done (marks drawn, windows fetched, rows read), not seconds: timings
+on a shared 2-core machine are noise. The times and the GUI thread's stalls for the same
+steps are measured by scripts/bench_ui ("timeline" phase, docs/benchmarks_ui.md).
 """
 
 from __future__ import annotations
 
-import json
-import os
-import resource
-import time
-from pathlib import Path
+import math
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 pytest.importorskip("PySide6")
 
-from PySide6.QtCore import QElapsedTimer, Qt, QTimer  # noqa: E402
+from PySide6.QtCore import Qt  # noqa: E402
 
 from provara_desktop.session import VaultSession  # noqa: E402
 from provara_desktop.store.vault import Vault  # noqa: E402
 from tests.bench.gen_vault import cached  # noqa: E402
 
+if TYPE_CHECKING:
+    from provara_desktop.store.index import EventIndex
+
 pytestmark = [
     pytest.mark.slow,
 ]
-N_EVENTS = int(os.environ.get("PROVARA_BENCH_EVENTS", "100000"))
+N_EVENTS = 100_000
 
 
-class _Heartbeat:
-    """Ticks every 5 ms on the GUI thread; the longest gap is the longest stall."""
+def count_rows_read(monkeypatch: pytest.MonkeyPatch, index: EventIndex) -> list[int]:
+    """Count the index rows ``index.query`` hands out from now on (the real query runs)."""
+    read = [0]
+    real = index.query
 
-    def __init__(self) -> None:
-        self.clock = QElapsedTimer()
-        self.timer = QTimer()
-        self.timer.setInterval(5)
-        self.timer.timeout.connect(self.on_tick)
-        self.last = 0
-        self.worst = 0
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        rows = real(*args, **kwargs)
+        read[0] += len(rows)
+        return rows
 
-    def start(self) -> None:
-        self.clock.start()
-        self.last = 0
-        self.worst = 0
-        self.timer.start()
-
-    def on_tick(self) -> None:
-        now = self.clock.elapsed()
-        self.worst = max(self.worst, now - self.last)
-        self.last = now
-
-    def stop(self) -> int:
-        self.timer.stop()
-        self.on_tick()
-        return self.worst
+    monkeypatch.setattr(index, "query", counting)
+    return read
 
 
-def test_timeline_stays_responsive_on_a_large_vault(qtbot, tmp_path: Path) -> None:
+def test_timeline_stays_responsive_on_a_large_vault(qtbot, monkeypatch) -> None:
     from provara_desktop.ui.views.timeline_view import TimelineView
 
     gv = cached(N_EVENTS)
-    # PROVARA_BENCH_HOME: a profile of one's own for the (read-only) vault, so its index
-    # (with the provenance indexes) is built there instead of in the shared cache.
-    home = Path(os.environ.get("PROVARA_BENCH_HOME", str(gv.home)))
-    vault = Vault.open(gv.path, home=home)
-    started = time.perf_counter()
+    vault = Vault.open(gv.path, home=gv.home)
     vault.index.ensure_indexes()  # once per index file (the provenance indexes are new)
-    index_build_s = time.perf_counter() - started
     session = VaultSession(vault)
-    results: dict[str, float] = {"events": N_EVENTS, "ensure_indexes_s": index_build_s}
-    beat = _Heartbeat()
     try:
-        beat.start()
-        t0 = time.perf_counter()
         view = TimelineView(session)
         qtbot.addWidget(view)
         view.resize(1600, 1000)
         view.show()
-        qtbot.waitUntil(lambda: len(view.canvas.marks()) > 0, timeout=20000)
-        results["first_paint_s"] = time.perf_counter() - t0
-        results["first_paint_stall_ms"] = beat.stop()
-        results["marks_first_paint"] = len(view.canvas.marks())
-        assert view.canvas.is_sampled()  # dense lanes are sampled, never fully loaded
-
-        # zoom in to 1/64 of the range, then pan from the start to the end by pages
         canvas = view.canvas
+        qtbot.waitUntil(lambda: len(canvas.marks()) > 0, timeout=20000)
+        # dense lanes are sampled: at most one mark per few pixels of each lane, however
+        # many events the vault holds
+        assert canvas.is_sampled()
+        lanes = len(canvas.lanes())
+        assert 0 < len(canvas.marks()) <= lanes * (canvas.width() + 1)
+        assert len(canvas.marks()) < N_EVENTS // 10
+
+        # zoom in to 1/64 of the range, then pan from the start to the end by pages: one
+        # fetched window per page (PageDown moves 0.9 of a screen), no reload of the rest
         canvas.setFocus()
         lo, hi = canvas.data_bounds()  # type: ignore[misc]
         span = (hi - lo) / 64
         with qtbot.waitSignal(canvas.window_shown, timeout=20000):
             canvas.set_range(lo - span * 0.05, lo + span * 0.95)
-        beat.start()
-        t0 = time.perf_counter()
+        shown = [0]
+        canvas.window_shown.connect(lambda: shown.__setitem__(0, shown[0] + 1))
         steps = 0
         while canvas.visible_range()[1] < hi:
             with qtbot.waitSignal(canvas.window_shown, timeout=20000):
                 qtbot.keyClick(canvas, Qt.Key.Key_PageDown)
             steps += 1
-        results["pan_steps"] = steps
-        results["pan_whole_range_s"] = time.perf_counter() - t0
-        results["pan_step_ms"] = results["pan_whole_range_s"] * 1000 / max(1, steps)
-        results["pan_stall_ms"] = beat.stop()
+            assert steps <= math.ceil(64 / 0.9) + 2, "the pan does not advance by pages"
+            assert len(canvas.marks()) <= lanes * (canvas.width() + 1)
+        assert steps >= 64 / 0.9 - 2
+        assert shown[0] == steps  # one window per page, nothing fetched twice
 
         # jump to an event deep inside and inspect it (zooms until it is drawn)
         row = vault.index.row_at(N_EVENTS // 2)
         assert row is not None
-        beat.start()
-        t0 = time.perf_counter()
         view.show_event(row.event_id)
         qtbot.waitUntil(lambda: canvas.mark_position(row.event_id) is not None, timeout=20000)
-        results["show_event_s"] = time.perf_counter() - t0
-        results["show_event_stall_ms"] = beat.stop()
         assert view.inspector.event_id() == row.event_id
         assert view.inspector.fields["signature"].text().count("valid") >= 1
 
-        # the table: scroll to the end and back without loading everything
-        beat.start()
-        t0 = time.perf_counter()
+        # the table: scroll to the end and back, reading only the pages on screen
+        read = count_rows_read(monkeypatch, vault.index)
         view.table.scrollToBottom()
         qtbot.wait(10)
         view.table.scrollToTop()
-        results["table_scroll_ends_ms"] = (time.perf_counter() - t0) * 1000
-        results["table_scroll_stall_ms"] = beat.stop()
-        results["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        qtbot.wait(10)
+        model = view.table.model()
+        assert model.rowCount() == N_EVENTS
+        assert model.index(N_EVENTS - 1, 0).data() is not None  # the last row is there
+        assert 0 < read[0] <= 8 * 256, f"{read[0]:,} rows read to show two screens"
     finally:
         session.close()
-    print(json.dumps(results, indent=2))
-    out = Path("bench-data") / f"timeline_scale_{N_EVENTS}.json"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(results, indent=2))
-    assert results["first_paint_s"] < 5
-    assert results["pan_stall_ms"] < 500
