@@ -341,6 +341,9 @@ class VaultSession:
                 result = fn(key, actor)
                 self._advance_beliefs(result)
             first = result.reordered_from if result.reordered_from is not None else before
+            # The write caught up with what another program wrote since the last poll (a
+            # rewrite of the tail, appends): the views refetch from there too.
+            first = min(first, self._seen.first_changed())
             self._seen_count = self.vault.index.count()
             self._seen.record(first, self._seen_count)
             self.bus.publish(VaultChanged(Changes(events=True, beliefs=True,

@@ -5,12 +5,14 @@ keeps the log's length."""
 
 from __future__ import annotations
 
+import hashlib
 import subprocess
 import sys
 from typing import TYPE_CHECKING
 
 import pytest
 
+from provara_desktop.core.keys import SigningKey
 from provara_desktop.core.reducer import Reducer
 from provara_desktop.runtime.bus import VaultChanged
 from provara_desktop.session import VaultSession, belief_rows
@@ -84,11 +86,14 @@ def _cells(model: BeliefsModel) -> list[list[str]]:
             for r in range(model.rowCount())]
 
 
-@pytest.mark.parametrize(("mode", "shared_profile"),
-                         [("insert", True), ("insert", False), ("same-length", False)])
+@pytest.mark.parametrize(("mode", "shared_profile", "noticed_by"),
+                         [("insert", True, "poll"), ("insert", False, "poll"),
+                          ("same-length", False, "poll"), ("insert", True, "own write")])
 def test_rewrite_by_another_program_refreshes_every_row(
         qtbot, make_window, tmp_path: Path, home: Path, mode: str,
-        shared_profile: bool) -> None:
+        shared_profile: bool, noticed_by: str) -> None:
+    """``noticed_by``: the app's poll finds the rewrite, or the investigator writes an
+    event first (the write catches up with the log under the vault lock)."""
     gv = generate(tmp_path / "vault", N_EVENTS, home=home, workers=0)
     session = VaultSession(Vault.open(gv.path, home=home))
     session.start().result(timeout=60)
@@ -106,17 +111,23 @@ def test_rewrite_by_another_program_refreshes_every_row(
     announced: list[int | None] = []
 
     def listen(event: object) -> None:
-        if isinstance(event, VaultChanged) and event.source == "external":
+        if isinstance(event, VaultChanged) and event.changes.events:
             announced.append(event.changes.first_new_pos)
 
     session.bus.subscribe(listen)  # held weakly: ``listen`` lives as long as the test
     other_home = home if shared_profile else tmp_path / "other-home"
     new_id = _rewrite_elsewhere(gv.path, other_home, mode)
-    assert session.check_external().result(timeout=60)
+    if noticed_by == "poll":
+        assert session.check_external().result(timeout=60)
+    else:
+        key = SigningKey(hashlib.sha256(b"the app's user").digest())
+        session.unlock(key, "app-user")
+        session.observe(subject="EX-NEW", predicate="seal", value="intact").result(timeout=60)
 
     fresh_ids, fresh_beliefs = _fresh_read(gv.path, tmp_path / "fresh-home")
     assert fresh_ids[EARLY] == new_id
-    assert len(fresh_ids) == N_EVENTS + (1 if mode == "insert" else 0)
+    assert len(fresh_ids) == N_EVENTS + {"insert": 1, "same-length": 0}[mode] + (
+        noticed_by == "own write")
     began = next(p for p, (a, b) in enumerate(zip(old_ids, fresh_ids, strict=False)) if a != b)
     assert began == EARLY
 
