@@ -29,7 +29,7 @@ from provara_desktop.runtime.gcpause import gc_paused
 from provara_desktop.runtime.piecewise_sort import sorted_gently
 from provara_desktop.runtime.progress import CancelToken, Progress
 from provara_desktop.runtime.seen_positions import SeenPositions
-from provara_desktop.store import evidence
+from provara_desktop.store import belief_snapshot, evidence
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
@@ -46,6 +46,9 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 _CANCEL_EVERY = 8192  # events between checks for "the session is closing" while reducing
 _APPLY_SLICE = 2048  # events applied to the live beliefs per hold of their lock
+# A kept state this many events behind the log is written anew after the catch-up (below
+# it, applying the difference at the next open costs less than writing ~70 MB per 1M).
+_KEEP_AFTER_EVENTS = 20_000
 
 # (namespace, belief key): one row of the beliefs table. The entry itself is looked up in the
 # reducer when shown, so a snapshot of 150k beliefs costs two references per row.
@@ -158,6 +161,10 @@ class VaultSession:
         self.beliefs_error: str | None = None
         # Read by the UI while the reducer is built: "computing beliefs... 40%".
         self.beliefs_progress = Progress(label="computing beliefs")
+        # The beliefs kept beside the index, and the last rebuild with the event count it
+        # ended at (for _keep_beliefs; written and read on the writer thread only).
+        self._kept_path = belief_snapshot.snapshot_path_for(vault.index.path)
+        self._replayed: tuple[belief_snapshot.KeptBeliefs, int] | None = None
 
     # -- plumbing --------------------------------------------------------------------------
 
@@ -221,15 +228,20 @@ class VaultSession:
     def start(self) -> Future[Reducer]:
         """Build the beliefs in the background; the views show progress until it is done.
 
-        Two more jobs go first, so that nothing the investigator does later pays for them:
-        the index's secondary SQL indexes (built lazily; about ten seconds once at a million
-        events for an index file from an older version, during which any query would wait
-        on the index lock) on the query thread, and the whole-log hash the manifest needs
-        (Vault.prepare_writes, half a second at a million events) on the writer thread, so
-        the first append costs what every later one does."""
+        The beliefs come from the state kept beside the index (store/belief_snapshot.py)
+        plus the events after it when that state still matches the log, else from a full
+        replay. Other jobs follow, so that nothing the investigator does later pays for
+        them: the index's secondary SQL indexes (built lazily: a few seconds at a million
+        events after the index was built from scratch, during which a filtered query would
+        wait on the index lock) on the query thread; on the writer thread, after the
+        beliefs, the whole-log hash the manifest needs (Vault.prepare_writes, half a second
+        at a million events, so the first append costs what every later one does), then a
+        new kept state if this one was replayed or caught up over many events."""
         self._query.submit(self._background, self.vault.index.ensure_indexes, "index")
+        beliefs = self.submit(self.rebuild_beliefs)
         self.submit(lambda: self._background(self.vault.prepare_writes, "writes"))
-        return self.submit(self.rebuild_beliefs)
+        self.submit(lambda: self._background(self._keep_beliefs, "kept beliefs"))
+        return beliefs
 
     def _background(self, job: Callable[[], object], what: str) -> None:
         if self._closing.is_set():
@@ -240,8 +252,9 @@ class VaultSession:
             log.warning("preparing the %s in the background failed", what, exc_info=True)
 
     def rebuild_beliefs(self) -> Reducer:
-        """Full replay (run on the writer thread). Cancelled when the session closes, so
-        quitting never waits for a million-event replay."""
+        """The beliefs from scratch (run on the writer thread): the kept state and the
+        events after it, or a full replay. Cancelled when the session closes, so quitting
+        never waits for a million-event replay."""
         progress = self.beliefs_progress
         try:
             # The beliefs of a big vault are millions of objects that live as long as the
@@ -270,14 +283,37 @@ class VaultSession:
     def _replay(self, progress: Progress) -> Reducer:
         progress.total = max(1, self.vault.index.count())
         progress.done = 0
-        reducer = Reducer()
-        for n, event in enumerate(self.vault.events(), 1):
-            reducer.apply(event)
-            if n % _CANCEL_EVERY == 0:
-                progress.done = n
-                if self._closing.is_set():
-                    raise UserCancelled("the vault was closed")
-        return reducer
+
+        def tick(done: int) -> None:
+            progress.done = done
+            if self._closing.is_set():
+                raise UserCancelled("the vault was closed")
+
+        # None when missing, stale (a byte of the prefix it covers changed), of another
+        # vault or format, or corrupt: then this is a full replay. Never trusted beyond the
+        # beliefs on screen: verification replays the log itself.
+        kept = belief_snapshot.load(self._kept_path, vault_uid=self.vault.uid,
+                                    events_path=self.vault.events_path)
+        replayed = belief_snapshot.catch_up(self.vault.events_path, kept,
+                                            every=_CANCEL_EVERY, tick=tick)
+        self._replayed = (replayed, replayed.reducer.event_count)
+        return replayed.reducer
+
+    def _keep_beliefs(self) -> None:
+        """Keep the beliefs just rebuilt beside the index if they came from a full replay or
+        from a kept state plus many events (else the kept state is good enough), and only
+        if nothing has moved them since (their prefix of the log is then exactly theirs)."""
+        replayed, count = self._replayed or (None, 0)
+        self._replayed = None
+        if replayed is None or self._closing.is_set():
+            return
+        if replayed.from_snapshot and replayed.applied < _KEEP_AFTER_EVENTS:
+            return
+        with self._reducer_lock:
+            unchanged = (self._reducer is replayed.reducer
+                         and replayed.reducer.event_count == count)
+        if unchanged:
+            belief_snapshot.save(self._kept_path, replayed, vault_uid=self.vault.uid)
 
     def _advance_beliefs(self, result: OpResult | None) -> None:
         if self._reducer is None or (result is not None and result.reordered_from is not None):

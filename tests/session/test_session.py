@@ -143,17 +143,16 @@ def test_close_cancels_a_running_rebuild(session: VaultSession, monkeypatch) -> 
 
     monkeypatch.setattr(mod, "_CANCEL_EVERY", 1)
     started = threading.Event()
-    real_events = session.vault.events
 
-    def slow_events():  # type: ignore[no-untyped-def]
-        for ev in real_events():
+    def slow_catch_up(events_path, kept, *, every, tick):  # type: ignore[no-untyped-def]
+        # An endless-looking log: the replay reports every event, as the real one does
+        # every _CANCEL_EVERY events.
+        for n in range(1, 10_000):
             started.set()
-            yield ev
-        for _ in range(10_000):  # an endless-looking log
             threading.Event().wait(0.001)
-            yield {"type": "OBSERVATION", "payload": {}}
+            tick(n)
 
-    monkeypatch.setattr(session.vault, "events", slow_events)
+    monkeypatch.setattr(mod.belief_snapshot, "catch_up", slow_catch_up)
     fut = session.start()
     assert started.wait(5)
     session.close()

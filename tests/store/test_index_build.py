@@ -18,6 +18,7 @@ from provara_desktop.store.index import EventIndex, IndexRow, row_from_event
 from provara_desktop.store.index_build import IndexBuildProgress, index_log
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from pathlib import Path
 
 NOW = "2026-12-02T01:00:00+00:00"
@@ -105,9 +106,9 @@ def line_by_line_rows(path: Path, *, pos: int = 0, offset: int = 0) -> list[Inde
 
 
 @pytest.fixture
-def index(tmp_path: Path) -> EventIndex:
+def index(tmp_path: Path) -> Iterator[EventIndex]:
     idx = EventIndex.open(tmp_path / "home" / "index.sqlite", vault_uid="uid-1")
-    yield idx  # type: ignore[misc]
+    yield idx
     idx.close()
 
 

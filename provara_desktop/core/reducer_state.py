@@ -1,0 +1,251 @@
+"""The reducer's whole state as plain JSON data, and back, checked (pure: no I/O).
+
+store/belief_snapshot.py keeps this beside the index so that opening a large vault does not
+replay its whole log; the file is local but may be corrupt or hostile, so
+:func:`reducer_from_state` trusts nothing: every table, index and type the reducer relies on
+is checked, and anything off raises :class:`StateFormatError` (the caller then replays). What
+it accepts is a state the reducer can go on applying events to and read from without
+failing, and for a file this module wrote, exactly the state it was given (tests compare
+state hashes, exports and further applies with a full replay).
+
+The layout is by column, not by entry: a million-event vault holds about a million pieces
+of evidence, and rebuilding them from parallel lists (``zip`` in C, actor, namespace, value
+and confidence as indexes into small tables of distinct items) costs a fraction of parsing a
+million small JSON objects. Equal values then share one object, as they may: the reducer
+never mutates a value, only replaces entries.
+
+Bump :data:`STATE_FORMAT` whenever the reducer's state or its rules change (a new field, a
+different confidence rule...): a kept state written by other rules must not be reused.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from provara_desktop.core.reducer import (
+    _VALID_NS,
+    REDUCER_NAME,
+    REDUCER_VERSION,
+    Reducer,
+    _Contest,
+)
+
+__all__ = ["STATE_FORMAT", "StateFormatError", "reducer_from_state", "state_of"]
+
+# What the state's layout and the reducer's rules are; part of the kept file's identity.
+STATE_FORMAT = f"{REDUCER_NAME}/{REDUCER_VERSION}/columns-1"
+
+_LOCAL_FIELDS = ("value", "confidence", "provenance", "actor", "timestamp", "evidence_count")
+_CANONICAL_FIELDS = frozenset({"value", "attested_by", "provenance", "attestation_event_id"})
+_EPOCH_FIELDS = frozenset({"epoch_id", "reducer_hash", "effective_from_event_id",
+                           "ontology_versions"})
+_NONE = type(None)
+
+
+class StateFormatError(ValueError):
+    """The data is not a reducer state this module can vouch for."""
+
+
+class _Table:
+    """Distinct items, each written once; columns hold their indexes."""
+
+    def __init__(self) -> None:
+        self.items: list[Any] = []
+        self._index: dict[Any, int] = {}
+
+    def add(self, value: Any) -> int:
+        vtype = type(value)
+        if vtype is str or vtype is int or vtype is bool or value is None:
+            # By type too: 1, 1.0 and True are equal in Python but not the same JSON.
+            key: Any = (vtype, value)
+        elif vtype is float:
+            key = (float, value.hex())  # -0.0 == 0.0, yet they read apart
+        else:
+            self.items.append(value)  # a list or an object: its own slot
+            return len(self.items) - 1
+        i = self._index.get(key)
+        if i is None:
+            i = self._index[key] = len(self.items)
+            self.items.append(value)
+        return i
+
+
+def state_of(reducer: Reducer) -> dict[str, Any]:
+    """The reducer's state as JSON-able data (shares the reducer's objects: encode it before
+    the reducer moves on)."""
+    actors, namespaces, values, confidences = _Table(), _Table(), _Table(), _Table()
+    local_keys = list(reducer.local)
+    entries = list(reducer.local.values())
+    local = {
+        "keys": local_keys,
+        "value": [values.add(e["value"]) for e in entries],
+        "confidence": [confidences.add(e["confidence"]) for e in entries],
+        "provenance": [e["provenance"] for e in entries],
+        "actor": [actors.add(e["actor"]) for e in entries],
+        "timestamp": [e["timestamp"] for e in entries],
+        "evidence_count": [e["evidence_count"] for e in entries],
+    }
+    contests = list(reducer._contested.items())
+    contested = {
+        "keys": [k for k, _ in contests],
+        "reason": [c.reason for _, c in contests],
+        "canonical_value": [c.canonical_value for _, c in contests],
+        "evidence_len": [c.evidence_len for _, c in contests],
+    }
+    ev_keys = list(reducer._evidence)
+    pieces = [ev for key in ev_keys for ev in reducer._evidence[key]]
+    evidence = {
+        "keys": ev_keys,
+        "counts": [len(reducer._evidence[k]) for k in ev_keys],
+        "event_id": [ev[0] for ev in pieces],
+        "actor": [actors.add(ev[1]) for ev in pieces],
+        "namespace": [namespaces.add(ev[2]) for ev in pieces],
+        "timestamp": [ev[3] for ev in pieces],
+        "value": [values.add(ev[4]) for ev in pieces],
+        "confidence": [confidences.add(ev[5]) for ev in pieces],
+    }
+    return {
+        "format": STATE_FORMAT,
+        "event_count": reducer.event_count,
+        "last_event_id": reducer.last_event_id,
+        "current_epoch": reducer.current_epoch,
+        "canonical": reducer.canonical,
+        "archived": reducer.archived,
+        "local": local,
+        "contested": contested,
+        "evidence": evidence,
+        "actors": actors.items,
+        "namespaces": namespaces.items,
+        "values": values.items,
+        "confidences": confidences.items,
+    }
+
+
+def _need(ok: bool, what: str) -> None:
+    if not ok:
+        raise StateFormatError(what)
+
+
+def _types(column: list[Any], allowed: tuple[type, ...], what: str) -> None:
+    _need(set(map(type, column)) <= set(allowed), f"{what}: unexpected types")
+
+
+def _dict(doc: Any, what: str) -> dict[str, Any]:
+    _need(type(doc) is dict, f"{what}: not an object")
+    return doc  # type: ignore[no-any-return]
+
+
+def _columns(doc: Any, what: str, names: tuple[str, ...]) -> dict[str, list[Any]]:
+    # Lengths are checked where the columns are zipped (strict=True).
+    cols = _dict(doc, what)
+    _need(set(cols) == set(names), f"{what}: columns {sorted(cols)}")
+    for name in names:
+        _need(type(cols[name]) is list, f"{what}.{name}: not a list")
+    return cols
+
+
+def _lookup(table: list[Any], column: list[Any], what: str) -> list[Any]:
+    """The table's items at the column's indexes (C-speed map), every index checked."""
+    if not column:
+        return []
+    _types(column, (int,), what)
+    _need(min(column) >= 0 and max(column) < len(table), f"{what}: index out of range")
+    return list(map(table.__getitem__, column))
+
+
+def reducer_from_state(doc: Any) -> Reducer:
+    """A reducer holding the state ``doc`` describes (see :func:`state_of`), or
+    StateFormatError."""
+    try:
+        return _build(_dict(doc, "state"))
+    except StateFormatError:
+        raise
+    except (TypeError, ValueError, KeyError, IndexError, AttributeError) as exc:
+        raise StateFormatError(f"state: {type(exc).__name__}: {exc}") from None
+
+
+def _build(doc: dict[str, Any]) -> Reducer:
+    _need(doc.get("format") == STATE_FORMAT, f"state format {doc.get('format')!r}")
+    actors, namespaces = doc["actors"], doc["namespaces"]
+    values, confidences = doc["values"], doc["confidences"]
+    for name, table in (("actors", actors), ("namespaces", namespaces), ("values", values),
+                        ("confidences", confidences)):
+        _need(type(table) is list, f"{name}: not a list")
+    _types(actors, (str,), "actors")
+    _need(set(namespaces) <= _VALID_NS, "namespaces: unknown namespace")
+    _types(confidences, (float,), "confidences")
+    _need(all(map(math.isfinite, confidences)), "confidences: not finite")
+
+    r = Reducer()
+    event_count = doc["event_count"]
+    _need(type(event_count) is int and event_count >= 0, "event_count")
+    r.event_count = event_count
+    r.last_event_id = doc["last_event_id"]
+    epoch = doc["current_epoch"]
+    _need(epoch is None or (type(epoch) is dict and set(epoch) == _EPOCH_FIELDS),
+          "current_epoch")
+    r.current_epoch = epoch
+
+    canonical = _dict(doc["canonical"], "canonical")
+    _need(all(type(e) is dict and set(e) == _CANONICAL_FIELDS for e in canonical.values()),
+          "canonical: entry shape")
+    r.canonical = canonical
+    archived = _dict(doc["archived"], "archived")
+    _need(all(type(v) is list and all(type(e) is dict and "superseded_by" in e for e in v)
+              for v in archived.values()), "archived: entry shape")
+    r.archived = archived
+
+    ev = _columns(doc["evidence"], "evidence",
+                  ("keys", "counts", "event_id", "actor", "namespace", "timestamp", "value",
+                   "confidence"))
+    keys, counts = ev["keys"], ev["counts"]
+    _need(len(keys) == len(counts) == len(set(keys)), "evidence: keys")
+    _types(keys, (str,), "evidence.keys")
+    _types(counts, (int,), "evidence.counts")
+    _need(not counts or min(counts) >= 0, "evidence.counts: negative")
+    n = len(ev["event_id"])
+    _need(sum(counts) == n, "evidence: counts do not add up")
+    _types(ev["timestamp"], (str, _NONE), "evidence.timestamp")
+    pieces = list(zip(ev["event_id"], _lookup(actors, ev["actor"], "evidence.actor"),
+                      _lookup(namespaces, ev["namespace"], "evidence.namespace"),
+                      ev["timestamp"], _lookup(values, ev["value"], "evidence.value"),
+                      _lookup(confidences, ev["confidence"], "evidence.confidence"),
+                      strict=True))
+    evidence: dict[str, list[Any]] = {}
+    start = 0
+    for key, count in zip(keys, counts, strict=True):
+        evidence[key] = pieces[start:start + count]
+        start += count
+    r._evidence = evidence
+
+    lc = _columns(doc["local"], "local", ("keys", *_LOCAL_FIELDS))
+    local_keys = lc["keys"]
+    _types(local_keys, (str,), "local.keys")
+    _need(len(set(local_keys)) == len(local_keys), "local: repeated key")
+    _types(lc["timestamp"], (str, _NONE), "local.timestamp")
+    _types(lc["evidence_count"], (int,), "local.evidence_count")
+    r.local = {
+        key: {"value": value, "confidence": conf, "provenance": prov, "actor": actor,
+              "timestamp": ts, "evidence_count": count}
+        for key, value, conf, prov, actor, ts, count in zip(
+            local_keys, _lookup(values, lc["value"], "local.value"),
+            _lookup(confidences, lc["confidence"], "local.confidence"), lc["provenance"],
+            _lookup(actors, lc["actor"], "local.actor"), lc["timestamp"],
+            lc["evidence_count"], strict=True)
+    }
+
+    cc = _columns(doc["contested"], "contested",
+                  ("keys", "reason", "canonical_value", "evidence_len"))
+    _types(cc["keys"], (str,), "contested.keys")
+    _types(cc["reason"], (str,), "contested.reason")
+    _types(cc["evidence_len"], (int,), "contested.evidence_len")
+    contested: dict[str, _Contest] = {}
+    for key, reason, value, length in zip(cc["keys"], cc["reason"], cc["canonical_value"],
+                                          cc["evidence_len"], strict=True):
+        # A contest shows a prefix of its key's evidence: that evidence must be there.
+        _need(key in evidence and 0 <= length <= len(evidence[key]), "contested: evidence")
+        contested[key] = _Contest(reason, value, length)
+    _need(len(contested) == len(cc["keys"]), "contested: repeated key")
+    r._contested = contested
+    return r

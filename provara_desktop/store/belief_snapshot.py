@@ -1,0 +1,274 @@
+"""The beliefs kept beside the index: the reducer's state after a prefix of the log, so that
+opening a large vault applies only the events after it instead of replaying everything.
+
+Where: ``<profile>/index/<same name as the index>.beliefs`` (store.index.index_path_for),
+outside the vault, like the index: copying, bundling or syncing a vault never carries it, and
+two copies of one vault never share it.
+
+Bound to the exact bytes it covers. The file names the vault (uid), the reducer's state
+format (core.reducer_state.STATE_FORMAT) and the covered prefix of events.ndjson: its length
+and its sha256. It is used only when the log's first ``log_bytes`` bytes hash to that value
+now, so any byte changed, removed or inserted anywhere in the covered prefix discards it; the
+events after the prefix (the log grew) are then applied. Why a hash of the whole prefix and
+not the index's coverage (length + hash of the last line): the index never looks at bytes
+before its last line again, so a change in the middle of the log would go unseen, and the
+beliefs would silently disagree with the log. Hashing 480 MB (a million events) takes ~0.4 s
+here, on a thread of its own while the state is decoded (hashlib lets go of the GIL); and the
+hash of the bytes read is kept up as events are applied, so writing a new file after a replay
+never reads the log again.
+
+Safe to read when corrupt or hostile: no pickle; a header line (JSON) then the state as one
+orjson document, whose length and sha256 the header gives; sizes are bounded before anything
+is read into memory, and core.reducer_state checks every type and index. Anything wrong is
+logged and the file ignored (the caller replays the log), never an error to the user.
+
+Verification never uses this: ``verify`` replays the log itself (store.verify_vault).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import threading
+import uuid
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from provara_desktop.core.errors import InputError
+from provara_desktop.core.logline import fast_load, load_event
+from provara_desktop.core.reducer import Reducer
+from provara_desktop.core.reducer_state import STATE_FORMAT, reducer_from_state, state_of
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+__all__ = ["KeptBeliefs", "catch_up", "load", "save", "snapshot_path_for"]
+
+MAGIC = "provara-kept-beliefs"
+_HEADER_MAX = 64 * 1024
+_CHUNK = 1 << 22
+_HASH_CHUNK = 1 << 24
+
+
+@dataclass
+class KeptBeliefs:
+    """A reducer and the exact log prefix it has applied: ``covered_bytes`` bytes (ending
+    after a line's newline), whose sha256 so far is ``hasher``."""
+
+    reducer: Reducer
+    covered_bytes: int
+    hasher: Any  # hashlib sha256 object over the covered bytes
+    from_snapshot: bool = False  # loaded from a kept file (else replayed from the start)
+    applied: int = 0  # events applied after the kept prefix (or all, for a replay)
+    # The reducer also applied a last line without its newline, which the prefix does not
+    # cover: such beliefs are not kept (the next open would apply that line twice).
+    beyond_prefix: bool = False
+
+
+def snapshot_path_for(index_path: Path) -> Path:
+    """The kept beliefs of the vault whose index is ``index_path``."""
+    return index_path.with_suffix(".beliefs")
+
+
+# ---------------------------------------------------------------------------------- reading
+
+
+def load(path: Path, *, vault_uid: str, events_path: Path) -> KeptBeliefs | None:
+    """The kept beliefs at ``path`` if they belong to this vault and cover a prefix of its
+    log exactly as it is now; None otherwise (with a log line saying why)."""
+    try:
+        return _load(path, vault_uid, events_path)
+    except FileNotFoundError:
+        return None
+    except Exception as exc:  # a corrupt or hostile file: whatever it does, never a crash
+        log.warning("kept beliefs %s ignored (%s: %s): replaying the log", path,
+                    type(exc).__name__, exc)
+        return None
+
+
+def _load(path: Path, vault_uid: str, events_path: Path) -> KeptBeliefs | None:
+    with path.open("rb") as f:
+        header_line = f.readline(_HEADER_MAX)
+        if not header_line.endswith(b"\n"):
+            raise ValueError("no header line")
+        header = orjson.loads(header_line)
+        if type(header) is not dict or header.get("magic") != MAGIC:
+            raise ValueError("not a kept-beliefs file")
+        if header.get("state_format") != STATE_FORMAT:
+            log.info("kept beliefs %s are of state format %r, not %r: replaying the log",
+                     path, header.get("state_format"), STATE_FORMAT)
+            return None
+        if header.get("vault_uid") != vault_uid:
+            raise ValueError("written for another vault")
+        covered, covered_sha = header.get("log_bytes"), header.get("log_sha256")
+        body_bytes, body_sha = header.get("body_bytes"), header.get("body_sha256")
+        if not (type(covered) is int and covered >= 0 and type(body_bytes) is int
+                and body_bytes >= 0 and type(covered_sha) is str and type(body_sha) is str):
+            raise ValueError("bad header")
+        log_size = events_path.stat().st_size
+        if log_size < covered:
+            log.info("kept beliefs %s cover %d bytes, the log has %d: replaying the log",
+                     path, covered, log_size)
+            return None
+        if f.seek(0, os.SEEK_END) != len(header_line) + body_bytes:
+            raise ValueError("truncated or padded")
+        # A state is a fraction of the log it was made from (~0.16 of it for a million
+        # events); a header claiming far more is not read into memory.
+        if body_bytes > 2 * covered + (1 << 20):
+            raise ValueError(f"body of {body_bytes} bytes for a {covered}-byte log")
+        # The covered prefix is hashed on another thread while the state is read and
+        # decoded here.
+        prefix = _PrefixHash(events_path, covered)
+        try:
+            f.seek(len(header_line))
+            body = f.read(body_bytes)
+            if hashlib.sha256(body).hexdigest() != body_sha:
+                raise ValueError("body does not match its sha256 (corrupt)")
+            reducer = reducer_from_state(orjson.loads(body))
+            del body
+        finally:
+            hasher = prefix.result()
+    if hasher.hexdigest() != covered_sha:
+        log.info("kept beliefs %s: the log's first %d bytes changed since; replaying the log",
+                 path, covered)
+        return None
+    return KeptBeliefs(reducer, covered, hasher, from_snapshot=True)
+
+
+class _PrefixHash:
+    """sha256 of a file's first ``n`` bytes, computed on a thread of its own."""
+
+    def __init__(self, path: Path, n: int) -> None:
+        self._hasher = hashlib.sha256()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(path, n),
+                                        name="kept-beliefs-hash", daemon=True)
+        self._thread.start()
+
+    def _run(self, path: Path, n: int) -> None:
+        try:
+            with path.open("rb") as f:
+                left = n
+                while left and (chunk := f.read(min(_HASH_CHUNK, left))):
+                    self._hasher.update(chunk)
+                    left -= len(chunk)
+            if left:
+                self._error = ValueError("the log is shorter than the covered prefix")
+        except BaseException as exc:  # re-raised on the caller's thread
+            self._error = exc
+
+    def result(self) -> Any:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._hasher
+
+
+# ---------------------------------------------------------------------------------- applying
+
+
+def catch_up(events_path: Path, kept: KeptBeliefs | None, *,
+             every: int = 8192, tick: Callable[[int], None] | None = None) -> KeptBeliefs:
+    """Apply the log's events after ``kept``'s prefix (all of them from an empty reducer when
+    ``kept`` is None), hashing what is read so the result knows the exact prefix it covers.
+
+    Lines are parsed as ``Vault.events`` parses them (blank lines skipped, a bad line is an
+    InputError naming file and line). ``tick(events applied so far in total)`` is called
+    every ``every`` events (it may raise to cancel)."""
+    beliefs = kept or KeptBeliefs(Reducer(), 0, hashlib.sha256())
+    reducer, hasher = beliefs.reducer, beliefs.hasher
+    apply = reducer.apply
+    covered = beliefs.covered_bytes
+    applied = 0
+    with events_path.open("rb") as f:
+        f.seek(covered)
+        rest = b""
+        while chunk := f.read(_CHUNK):
+            data = rest + chunk if rest else chunk
+            cut = data.rfind(b"\n") + 1
+            whole, rest = data[:cut], data[cut:]
+            for i, raw in enumerate(whole.split(b"\n")[:-1] if whole else ()):
+                if raw and not raw.isspace():
+                    ev = fast_load(raw)
+                    if ev is None:
+                        ev = _careful(events_path, raw, covered, i)
+                    apply(ev)
+                    applied += 1
+                    if tick is not None and applied % every == 0:
+                        tick(reducer.event_count)
+            hasher.update(whole)
+            covered += len(whole)
+        if rest and not rest.isspace():
+            # A last line without its newline is applied (as Vault.events does) but not
+            # covered: the kept prefix always ends after a newline.
+            apply(_careful(events_path, rest, covered, 0))
+            applied += 1
+            beyond = True
+        else:
+            beyond = False
+    return KeptBeliefs(reducer, covered, hasher, from_snapshot=beliefs.from_snapshot,
+                       applied=applied, beyond_prefix=beyond)
+
+
+def _careful(events_path: Path, raw: bytes, block_start: int, index: int) -> dict[str, Any]:
+    """The event on a line the quick parser left (``Vault.events``'s rule); when the line is
+    bad, the error names it: line ``index`` (0-based) of the block at ``block_start``."""
+    try:
+        return load_event(raw, where=str(events_path))
+    except InputError:
+        pass
+    # Only now are the newlines before the block counted (a scan of the log's head).
+    before = 0
+    with events_path.open("rb") as f:
+        while f.tell() < block_start:
+            before += f.read(min(_CHUNK, block_start - f.tell())).count(b"\n")
+    return load_event(raw, where=f"{events_path} line {before + index + 1}")
+
+
+# ---------------------------------------------------------------------------------- writing
+
+
+def save(path: Path, beliefs: KeptBeliefs, *, vault_uid: str) -> bool:
+    """Write ``beliefs`` to ``path`` (atomically: a unique temporary name, then a rename);
+    False, with a log line, when the state cannot be kept (a value JSON cannot hold, a full
+    disk...): the next open replays instead."""
+    if beliefs.beyond_prefix:
+        log.info("beliefs of %s not kept: the log ends with a line without its newline", path)
+        return False
+    try:
+        body = orjson.dumps(state_of(beliefs.reducer))
+    except (TypeError, orjson.JSONEncodeError) as exc:
+        # An integer beyond 64 bits or a lone surrogate in some event: orjson cannot
+        # encode it, and a slower encoder for a rare vault is not worth its code.
+        log.info("beliefs of %s not kept: %s", path, exc)
+        return False
+    header = orjson.dumps({
+        "magic": MAGIC, "state_format": STATE_FORMAT, "vault_uid": vault_uid,
+        "log_bytes": beliefs.covered_bytes, "log_sha256": beliefs.hasher.hexdigest(),
+        "event_count": beliefs.reducer.event_count,
+        "body_bytes": len(body), "body_sha256": hashlib.sha256(body).hexdigest(),
+    }) + b"\n"
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tmp.open("wb") as f:
+            f.write(header)
+            f.write(body)
+        # No fsync: a file torn by a crash fails its body hash and is ignored.
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        log.warning("beliefs of %s not kept: %s", path, exc)
+        return False
+    return True
+
+
+def discard(path: Path) -> None:
+    """Forget the kept beliefs (the index was rebuilt from scratch, say)."""
+    path.unlink(missing_ok=True)
