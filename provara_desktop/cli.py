@@ -64,9 +64,14 @@ def _unlock(args: argparse.Namespace) -> tuple[Any, Any]:
 
 
 def _open_vault(args: argparse.Namespace) -> Any:
+    from provara_desktop.cli_progress import IndexProgressLine
     from provara_desktop.store.vault import Vault
 
-    vault = Vault.open(Path(args.vault), home=_home(args))
+    progress = IndexProgressLine()  # on stderr, only when indexing takes a while
+    try:
+        vault = Vault.open(Path(args.vault), home=_home(args), index_progress=progress)
+    finally:
+        progress.close()
     if vault.loss is not None:
         # Every command says it, reading ones included: evidence this profile saw is gone.
         sys.stderr.write(f"warning: {vault.loss.message(str(vault.root))}\n")
@@ -286,11 +291,16 @@ def cmd_keys(args: argparse.Namespace) -> int:
 
 
 def cmd_reindex(args: argparse.Namespace) -> int:
+    from provara_desktop.cli_progress import IndexProgressLine
     from provara_desktop.store.vault import Vault
 
     with Vault.open(Path(args.vault), home=_home(args), sync_index=False) as vault:
         vault.index.reset()
-        vault.sync_index()
+        progress = IndexProgressLine()
+        try:
+            vault.sync_index(progress=progress)
+        finally:
+            progress.close()
         n = vault.index.count()
     _emit(args, {"event_count": n}, f"reindexed {n} events")
     return 0
