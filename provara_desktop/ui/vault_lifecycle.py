@@ -11,9 +11,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QFileDialog, QMainWindow, QMessageBox
 
+from provara_desktop.runtime.progress import Progress
 from provara_desktop.store.vault import Vault
 from provara_desktop.ui.errors import show_exception
 from provara_desktop.ui.ops import background, run_op
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     from provara_desktop.core.keys import SigningKey
     from provara_desktop.session import VaultSession
     from provara_desktop.store.identity import Identity, IdentityStore
+    from provara_desktop.store.index_build import IndexBuildProgress
     from provara_desktop.ui.settings import Settings
 
 
@@ -149,18 +151,43 @@ class VaultLifecycle(QMainWindow):
 
     def open_vault(self, path: Path) -> None:
         """Open the vault at ``path`` in the background (indexing a large vault the first
-        time takes a while) and show it when ready."""
+        time takes a while: the status bar shows how far it got) and show it when ready."""
         path, home = Path(path), self.home
         self.statusBar().showMessage(f"Opening {path}…")
+        # Written by the indexing thread, read by a GUI timer (plain attribute writes).
+        indexing = Progress(label="")
+
+        def heard(p: IndexBuildProgress) -> None:
+            indexing.total, indexing.done = p.total_bytes, p.log_bytes
+            indexing.label = f"Indexing {path}: {p.events:,} events ({p.fraction:.0%})…"
+
+        def show() -> None:
+            if indexing.label:
+                self.statusBar().showMessage(indexing.label)
+
+        timer = QTimer(self)
+        timer.setInterval(250)
+        timer.timeout.connect(show)
+        timer.start()
+
+        def ended() -> None:
+            timer.stop()
+            timer.deleteLater()
+
+        def opened(vault: Vault) -> None:
+            ended()
+            self.on_vault_opened(vault)
 
         def failed(exc: BaseException) -> None:
+            ended()
             self.statusBar().clearMessage()
             if not path.exists():
                 self.settings.remove_recent_vault(str(path))
             show_exception(self, exc)
 
-        run_op(self, lambda: background(lambda: Vault.open(path, home=home))) \
-            .success(self.on_vault_opened).failure(failed)
+        run_op(self, lambda: background(
+            lambda: Vault.open(path, home=home, index_progress=heard))) \
+            .success(opened).failure(failed)
 
     def create_vault(self, path: Path) -> None:
         key, identity, home = self.key, self.identity, self.home
