@@ -375,6 +375,8 @@ def cmd_import(args: argparse.Namespace) -> int:
         except ImportRefused as exc:
             if args.json and exc.check is not None:  # the check says why, field by field
                 _emit(args, {**exc.check.to_json(), "ok": False, "imported": 0}, "")
+            elif args.json and (doc := getattr(exc, "document", None)) is not None:
+                _emit(args, doc, "")  # refused before any event was read (no check)
             raise
         doc = plan.to_json(dry_run=args.dry_run)
         doc["vault"] = str(vault.root)

@@ -87,6 +87,7 @@ def import_bundle(vault: Vault, bundle: LoadedBundle, trust: Trust, *, accept_un
     it (``import VAULT BUNDLE``). Raises ImportRefused, carrying the check, when the bundle
     cannot be imported as asked; nothing is written then. ``phases`` receives the seconds
     spent verifying ("verify") and planning and committing ("commit")."""
+    refuse_untrusted_signer(bundle, trust, accept_untrusted=accept_untrusted)
     # One collector pause for all three steps: the parsed events live through all of them.
     with gc_paused():
         t0 = time.perf_counter()
@@ -105,6 +106,36 @@ def import_bundle(vault: Vault, bundle: LoadedBundle, trust: Trust, *, accept_un
     if phases is not None:
         phases.update(verify=t1 - t0, commit=time.perf_counter() - t1)
     return plan
+
+
+class SignerRefused(intake_plan.ImportRefused):
+    """An import refused from the signed manifest alone: nobody the user trusts signed the
+    bundle. ``document`` is the JSON answer (no check: no event was read)."""
+
+    def __init__(self, message: str, document: dict[str, Any]) -> None:
+        super().__init__(message)
+        self.document = document
+
+
+def refuse_untrusted_signer(bundle: LoadedBundle, trust: Trust, *,
+                            accept_untrusted: bool) -> None:
+    """Decide from the signed manifest alone, before a single event is read, whether the
+    user takes anything from this signer: an import of a bundle signed by a key they do not
+    trust (unless they accept it) is refused here, so that what such a bundle holds, however
+    large, costs neither memory nor time."""
+    s = bundle.signer
+    if s is None or accept_untrusted or trust.why(s.key_id) is not None:
+        return
+    raise SignerRefused(
+        f"{bundle.path}: the bundle is signed by an untrusted key {s.key_id} (fingerprint "
+        f"{s.fingerprint}, actor {s.actor}); compare the fingerprint with the sender and "
+        "`trust add` it, or pass --accept-untrusted; nothing was imported (its events were "
+        "not read)",
+        {"ok": False, "imported": 0, "bundle": str(bundle.path), "format": bundle.kind,
+         "signed": True, "events_read": False,
+         "signer": {"key_id": s.key_id, "fingerprint": s.fingerprint, "actor": s.actor,
+                    "public_key_b64": s.public_key_b64, "trusted": False,
+                    "vouched_by": None}})
 
 
 def human_check(c: BundleCheck) -> list[str]:

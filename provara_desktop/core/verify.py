@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from provara_desktop.core.errors import InputError
 from provara_desktop.core.event import order_key
 from provara_desktop.core.keys import verify_raw
 from provara_desktop.core.order import Fork, detect_forks, total_order
@@ -32,8 +33,8 @@ if TYPE_CHECKING:
 
     from provara_desktop.core.keyring import KeyRing
 
-__all__ = ["ERROR", "EVENT", "WARNING", "LogAssembler", "LogReport", "Problem",
-           "check_signatures"]
+__all__ = ["ERROR", "EVENT", "FOREIGN_MAX_ERRORS", "WARNING", "LogAssembler", "LogReport",
+           "Problem", "VerificationStopped", "check_signatures"]
 
 
 @dataclass
@@ -70,16 +71,56 @@ def check_signatures(batch: list[tuple[int, bytes, bytes, bytes]]) -> list[int]:
     return [i for i, pk, msg, sig in batch if not verify_raw(pk, msg, sig)]
 
 
+# Foreign input (a bundle, a delta, a peer's batch) is verified up to this many errors: past
+# them the batch is refused anyway, and reading on would only let a hostile one (a line
+# repeated a million times) fill memory with problems and kept lines.
+FOREIGN_MAX_ERRORS = 100
+
+
+class VerificationStopped(InputError):
+    """Verification gave up after ``max_errors`` errors; ``report`` holds what it found, the
+    last problem saying where it stopped (the rest of the input was not read)."""
+
+    def __init__(self, message: str, *, where: str, report: LogReport) -> None:
+        super().__init__(message, where=where)
+        self.report = report
+
+
 class LogAssembler:
     """Folds line outcomes, in log order, into the report: duplicate ids need every line
-    before them, so the folding always runs on one thread, in order."""
+    before them, so the folding always runs on one thread, in order. With ``max_errors``,
+    the error that reaches it raises VerificationStopped (the input is refused then)."""
 
-    def __init__(self, keyring: KeyRing, path: str) -> None:
+    def __init__(self, keyring: KeyRing, path: str, *, max_errors: int | None = None) -> None:
         self.report = LogReport()
         self.keyring = keyring
         self.path = path
         self.recs: list[_Rec] = []
         self.seen: dict[str, int] = {}
+        self.max_errors = max_errors
+        self.errors = 0
+        self.line = 0  # the last line added
+
+    def _count(self, problems: Iterable[Problem]) -> None:
+        if self.max_errors is not None:
+            self.note_errors(sum(1 for p in problems if p.severity == ERROR))
+
+    def note_errors(self, n: int) -> None:
+        """Count ``n`` more errors (the runner's failed signatures, as it learns of them)."""
+        if self.max_errors is None or not n:
+            return
+        self.errors += n
+        if self.errors >= self.max_errors:
+            report = self.report
+            first = next((p.message for p in report.problems if p.severity == ERROR),
+                         "signatures that do not verify")
+            report.problems.append(Problem(
+                "VERIFICATION_STOPPED",
+                f"{self.path} line {self.line}: verification stopped after {self.errors} "
+                "errors; the rest was not read", line=self.line, path=self.path))
+            raise VerificationStopped(
+                f"stopped after {self.errors} errors (the first: {first})",
+                where=f"{self.path} line {self.line}", report=report)
 
     def add(self, kind: int, rec: Rec | None, problems: list[Problem] | None,
             legacy: bool) -> int:
@@ -90,17 +131,24 @@ class LogAssembler:
         if rec is None:
             if problems:
                 report.problems.extend(problems)
+                if problems[0].line is not None:
+                    self.line = problems[0].line
+                self._count(problems)
             return -1
         eid = rec[1]
+        self.line = rec[0]
         first = self.seen.get(eid)
         if first is not None:
-            report.problems.append(Problem(
-                "DUPLICATE_EVENT_ID", f"{eid} appears on line {first} and again on line {rec[0]}",
-                event_id=eid, actor=rec[2], line=rec[0], path=self.path))
+            dup = Problem("DUPLICATE_EVENT_ID",
+                          f"{self.path} line {rec[0]} repeats line {first} (event {eid})",
+                          event_id=eid, actor=rec[2], line=rec[0], path=self.path)
+            report.problems.append(dup)
+            self._count((dup,))
             return -1
         self.seen[eid] = rec[0]
         if problems:
             report.problems.extend(problems)
+            self._count(problems)
         if legacy:
             report.legacy_ids.append(eid)
         self.recs.append(_Rec(*rec))

@@ -13,7 +13,13 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from provara_desktop.core.keyring import KeyRing
 from provara_desktop.core.logline import fast_load, load_or_none
-from provara_desktop.core.verify import ERROR, WARNING, Problem
+from provara_desktop.core.verify import (
+    ERROR,
+    FOREIGN_MAX_ERRORS,
+    WARNING,
+    Problem,
+    VerificationStopped,
+)
 from provara_desktop.intake.batch import ForeignBatch
 from provara_desktop.intake.vault_checks import check_against_vault, check_attachments
 from provara_desktop.runtime.gcpause import gc_paused
@@ -138,9 +144,14 @@ def check(batch: B, trust: Trust, *, vault: Vault | None = None,
     keyring = _keyring(batch.key_entries, vault)
     # The lines are verified as the source hands them out (a stream): a source that finds
     # its container damaged stops the reading there.
-    report = verify_lines(batch.numbered_lines(), keyring, path=EVENTS_PATH,
-                          workers=workers, cancelled=cancelled, progress=progress,
-                          size_hint=batch.size_hint)
+    try:
+        report = verify_lines(batch.numbered_lines(), keyring, path=EVENTS_PATH,
+                              workers=workers, cancelled=cancelled, progress=progress,
+                              size_hint=batch.size_hint, max_errors=FOREIGN_MAX_ERRORS)
+    except VerificationStopped as exc:
+        # Refused anyway: what was read so far is the report (and batch.lines holds only
+        # those lines), so a hostile batch costs no more memory than its first errors.
+        report = exc.report
     lines = batch.lines
     events, raw_by_id = _parse_events(lines, {
         p.line for p in report.problems

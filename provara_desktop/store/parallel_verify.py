@@ -58,13 +58,16 @@ def verify_lines(
     progress: Callable[[int], None] | None = None,
     processes: bool | None = None,
     size_hint: int | None = None,
+    max_errors: int | None = None,
 ) -> LogReport:
     """Verify every event of a log given as (line number, raw bytes without newline).
 
     ``processes``: check in worker processes (True), on this thread with signature threads
     (False), or decide by the number of lines (None; ``size_hint`` says how many an
-    iterator will yield). Both give the same report."""
-    asm = LogAssembler(keyring, path)
+    iterator will yield). Both give the same report. ``max_errors``: stop reading ``lines``
+    at that many errors, raising core.verify.VerificationStopped with the report so far
+    (foreign input: it is refused then, and a hostile one must not fill memory)."""
+    asm = LogAssembler(keyring, path, max_errors=max_errors)
     use_processes = (_use_processes(lines, workers, size_hint) if processes is None
                      else processes)
     if use_processes:
@@ -91,6 +94,7 @@ def _run_threads(lines: Iterable[tuple[int, bytes]], keyring: KeyRing, asm: LogA
     keys = keyring.entries
     path = asm.path
     pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="verify")
+    counted = 0  # pending batches whose result was waited for
     try:
         for lineno, raw in lines:
             if not lineno & 4095:
@@ -103,9 +107,11 @@ def _run_threads(lines: Iterable[tuple[int, bytes]], keyring: KeyRing, asm: LogA
             if len(batch) >= _SIG_CHUNK:
                 pending.append(pool.submit(check_signatures, batch))
                 batch = []
-                if len(pending) > 8 * max(1, workers):
-                    # Bound memory: wait for the oldest batch before queueing more.
-                    pending[0].result()
+                while len(pending) - counted > 8 * max(1, workers):
+                    # Bound memory: wait for the oldest unchecked batch before queueing
+                    # more, and count its failures (a max_errors limit stops here).
+                    asm.note_errors(len(pending[counted].result()))
+                    counted += 1
         if batch:
             pending.append(pool.submit(check_signatures, batch))
         return [i for fut in pending for i in fut.result()]
@@ -125,6 +131,7 @@ def _run_processes(lines: Iterable[tuple[int, bytes]], keyring: KeyRing, asm: Lo
             idx = asm.add(kind, rec, problems, legacy)
             if sig_bad and idx >= 0:
                 bad.append(idx)
+                asm.note_errors(1)
 
     with process_pool(workers, initializer=init_worker,
                       initargs=(dict(keyring.entries),)) as pool:

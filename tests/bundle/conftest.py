@@ -142,6 +142,12 @@ def write_bundle(path: Path, members: dict[str, bytes], *, signer: SigningKey | 
                 ({"path": n, "sha256": hashlib.sha256(d).hexdigest(), "size": len(d)}
                  for n, d in members.items() if n not in (fmt.MANIFEST, fmt.SIGNATURE)),
                 key=lambda m: m["path"])
+            if "event_count" in manifest:  # as the signer would, for the events it sends
+                manifest["event_count"] = sum(
+                    1 for line in members.get(fmt.EVENTS, b"").split(b"\n") if line.strip())
+            # as the attacker would: a declared count that differs is refused up front
+            manifest["event_count"] = sum(1 for x in members[fmt.EVENTS].split(b"\n")
+                                          if x.strip())
         manifest["exporter"] = {**manifest["exporter"], "key_id": signer.key_id,
                                 "public_key_b64": signer.public.b64}
         manifest.update(manifest_patch or {})
