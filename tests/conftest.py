@@ -7,6 +7,7 @@ import os
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import importlib  # noqa: E402
+import importlib.util  # noqa: E402
 import json  # noqa: E402
 import shutil  # noqa: E402
 import sys  # noqa: E402
@@ -21,6 +22,14 @@ if TYPE_CHECKING:
 REPO = Path(__file__).resolve().parents[1]
 # Every fixture lives in the repository, written by scripts/gen_fixtures with the reference.
 FIXTURES = REPO / "tests" / "fixtures"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    # The headless CI step (scripts/test) runs the non-UI tests where neither PySide6 nor
+    # pytest-qt is installed: pytest-qt's setting in pyproject.toml would then be an unknown
+    # option, an error under --strict-config.
+    if importlib.util.find_spec("pytestqt") is None:
+        parser.addini("qt_api", "Qt binding for pytest-qt (not installed here)")
 
 
 def in_ci() -> bool:
