@@ -420,8 +420,32 @@ class Vault:
                     progress: Callable[[IndexBuildProgress], None] | None = None) -> None:
         # The lines from ``offset`` on, parsed and indexed in batches (store.index_build:
         # the fast path that the first open of a large vault waits for).
-        index_log(self.index.append, self.events_path, pos=pos, offset=offset,
+        index_log(self._append_rows, self.events_path, pos=pos, offset=offset,
                   first_seen_utc=utc_now_iso(), progress=progress)
+
+    def _append_rows(self, rows: list[IndexRow], *, log_bytes: int,
+                     last_line_sha256: str | None) -> None:
+        """index.append, with the one refusal a log line can cause (the same event twice)
+        said as the user sees it: which line repeats which. (Nothing was indexed then.)"""
+        try:
+            self.index.append(rows, log_bytes=log_bytes, last_line_sha256=last_line_sha256)
+        except ValueError:
+            first: dict[str, IndexRow] = {}
+            for row in rows:
+                earlier = first.get(row.event_id) or self.index.get(row.event_id)
+                if earlier is not None:
+                    # Line numbers counted, not taken from positions: blank lines have none.
+                    with self.events_path.open("rb") as f:
+                        head = f.read(row.offset + row.length)
+                    a, b = earlier.offset, row.offset
+                    same = head[a:a + earlier.length] == head[b:b + row.length]
+                    what = "repeats" if same else "repeats the event id of"
+                    line_b, line_a = head.count(b"\n", 0, b) + 1, head.count(b"\n", 0, a) + 1
+                    raise InputError(f"line {line_b} {what} line {line_a} "
+                                     f"(event {row.event_id})",
+                                     where=str(self.events_path)) from None
+                first[row.event_id] = row
+            raise
 
     def _ends_with_nl(self) -> bool:
         with self.events_path.open("rb") as f:
