@@ -13,8 +13,8 @@ through with changed, missing or extra events. Each input goes through the whole
 that already holds events of its own, with the sender trusted, so a bundle that passes every
 check is really written.
 
-The examples are not derandomized: pytest-randomly seeds Hypothesis from its own seed, so
-each run explores other inputs and a failure replays with the printed ``--randomly-seed``.
+The examples are not derandomized, so each run explores other inputs; a failure prints the
+seed that replays it (``--hypothesis-seed=N``) and is kept in .hypothesis/ for the next run.
 """
 
 from __future__ import annotations
