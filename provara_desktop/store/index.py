@@ -89,6 +89,23 @@ _INDEXES: tuple[tuple[str, tuple[str, ...], bool], ...] = (
 )
 _INDEX_NAMES = frozenset(name for name, _, _ in _INDEXES)
 _EVENT_ID = operator.itemgetter(_COLUMNS.index("event_id"))
+_BY_ID = frozenset({"events_event_id"})
+_BY_ACTOR = frozenset({"events_actor_pos"})
+_BY_TYPE = frozenset({"events_type_pos"})
+_BY_KEY = frozenset({"events_subject_predicate_pos"})
+
+
+def _filter_indexes(actor: str | None, type_: str | None, subject: str | None,
+                    predicate: str | None) -> frozenset[str]:
+    """The indexes a query filtered on these fields may walk."""
+    needed: frozenset[str] = frozenset()
+    if actor is not None:
+        needed |= _BY_ACTOR
+    if type_ is not None:
+        needed |= _BY_TYPE
+    if subject is not None or predicate is not None:
+        needed |= _BY_KEY
+    return needed
 _POS = operator.itemgetter(_COLUMNS.index("pos"))
 
 # An append of at least this many rows into a table whose indexes are deferred keeps them
@@ -340,31 +357,37 @@ class EventIndex(TimelineQueries):
     # ------------------------------------------------------------------ reading
 
     @contextlib.contextmanager
-    def _reading(self, *, indexed: bool = False) -> Iterator[sqlite3.Connection]:
+    def _reading(self, *, indexed: bool | frozenset[str] = False
+                 ) -> Iterator[sqlite3.Connection]:
         """The connection a read goes through. The main one when its lock is free or held
         by this thread (which then sees its own uncommitted writes). When another thread
         holds it (a writer indexing a batch, a long query), this thread's own connection:
         in WAL mode a reader sees the last commit and never waits for a writer, so a read
         on the GUI thread is never stuck behind a write on another thread (on a
         million-event vault those waits were GUI stalls of 0.2-0.3 s). ``indexed``: the
-        query needs the secondary indexes, built first if a bulk load deferred them (a
-        write: that case waits for the lock)."""
+        query needs the secondary indexes (True: all of them; or the names of those it
+        uses), built first if a bulk load deferred them (a write: that case waits for the
+        lock). Naming them matters right after a rebuild: opening a vault looks up a few
+        ids and each actor's newest event, which need two of the eight indexes; building
+        the other six is left to the first query that uses them (or to ensure_indexes in
+        the background), not paid by the open."""
+        needed = _INDEX_NAMES if indexed is True else indexed or frozenset()
         if self._lock.acquire(blocking=False):
             try:
-                if indexed:
-                    self._needs_indexes()
+                if needed:
+                    self._needs_indexes(needed)
                 yield self._conn
             finally:
                 self._lock.release()
             return
         conn, busy = self._reader()
         with busy:
-            built = not indexed or self._indexes_built(conn)
+            built = not needed or needed <= self._built_index_names(conn)
             if built:
                 yield conn
                 return
         with self._lock:
-            self._needs_indexes()
+            self._needs_indexes(needed)
             yield self._conn
 
     def _reader(self) -> tuple[sqlite3.Connection, threading.RLock]:
@@ -460,17 +483,19 @@ class EventIndex(TimelineQueries):
 
     # ------------------------------------------------------------------ deferred indexes
 
-    def _indexes_built(self, conn: sqlite3.Connection | None = None) -> bool:
+    def _built_index_names(self, conn: sqlite3.Connection | None = None) -> frozenset[str]:
         # Asked of sqlite_master every time (tens of microseconds) rather than cached, so
         # that a reset done through another connection can never leave this one appending
         # unguarded into an index-less table.
-        names = {
+        return frozenset(
             str(r[0])
             for r in (conn or self._conn).execute(
                 "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events'"
             )
-        }
-        return _INDEX_NAMES.issubset(names)
+        )
+
+    def _indexes_built(self, conn: sqlite3.Connection | None = None) -> bool:
+        return self._built_index_names(conn) >= _INDEX_NAMES
 
     def indexes_built(self) -> bool:
         """False while a bulk load has the secondary indexes deferred."""
@@ -489,19 +514,21 @@ class EventIndex(TimelineQueries):
             with self.transaction():
                 self._build_indexes()
 
-    def _build_indexes(self) -> None:
+    def _build_indexes(self, names: frozenset[str] = _INDEX_NAMES) -> None:
         started = time.perf_counter()
         events = self._db.table("events")
         try:
             for name, columns, unique in _INDEXES:
-                events.create_index(
-                    list(columns), index_name=name, unique=unique, if_not_exists=True
-                )
+                if name in names:
+                    events.create_index(
+                        list(columns), index_name=name, unique=unique, if_not_exists=True
+                    )
         except sqlite3.IntegrityError as exc:
             # Unreachable through this class (the bulk guard rejects duplicates first);
             # possible only if another writer bypassed it.
             raise ValueError(f"cannot build the event index: {exc}") from exc
-        self._bulk = None
+        if self._indexes_built():
+            self._bulk = None  # UNIQUE(event_id) and every index are SQLite's again
         elapsed = time.perf_counter() - started
         if elapsed > 0.5:
             log.info("built deferred indexes of %s in %.1f s", self.path, elapsed)
@@ -512,12 +539,12 @@ class EventIndex(TimelineQueries):
         for name in sorted(_INDEX_NAMES):
             self._conn.execute(f'DROP INDEX IF EXISTS "{name}"')
 
-    def _needs_indexes(self) -> None:
-        # Reads that filter or look up by id build deferred indexes first: one sort now
-        # beats a full table scan on every call.
-        if not self._indexes_built():
+    def _needs_indexes(self, names: frozenset[str] = _INDEX_NAMES) -> None:
+        # Reads that filter or look up by id build the deferred indexes they use first:
+        # one sort now beats a full table scan on every call.
+        if not names <= self._built_index_names():
             with self.transaction():
-                self._build_indexes()
+                self._build_indexes(names)
 
     def _seed_guard(self, event_count: int) -> _BulkGuard:
         ids = self._conn.execute("SELECT event_id FROM events")
@@ -669,7 +696,7 @@ class EventIndex(TimelineQueries):
             # counter is exact because every write updates it in the same transaction.
             return self.coverage().event_count
         sql = "SELECT count(*) FROM events WHERE " + " AND ".join(clauses)
-        with self._reading(indexed=True) as conn:
+        with self._reading(indexed=_filter_indexes(actor, type, subject, predicate)) as conn:
             (n,) = conn.execute(sql, params).fetchone()
         return int(n)
 
@@ -693,7 +720,7 @@ class EventIndex(TimelineQueries):
         if limit is not None and limit < 0:
             raise ValueError(f"limit must be >= 0, got {limit}")
         clauses, params = self._where(actor, type, subject, predicate)
-        filtered = bool(clauses)
+        needed = _filter_indexes(actor, type, subject, predicate)
         if not descending:
             clauses.append("pos > ?")
             params.append(after_pos)
@@ -707,19 +734,20 @@ class EventIndex(TimelineQueries):
         if limit is not None:
             sql += " LIMIT ?"
             params.append(limit)
-        with self._reading(indexed=filtered) as conn:
+        with self._reading(indexed=needed) as conn:
             rows = conn.execute(sql, params).fetchall()
         return [IndexRow(*r) for r in rows]
 
     def get(self, event_id: str) -> IndexRow | None:
         """The row of ``event_id``, or None if it is not indexed."""
-        return self._one("event_id = ?", event_id, indexed=True)
+        return self._one("event_id = ?", event_id, indexed=_BY_ID)
 
     def row_at(self, pos: int) -> IndexRow | None:
         """The row at position ``pos``, or None past the end."""
         return self._one("pos = ?", pos)
 
-    def _one(self, where: str, value: object, *, indexed: bool = False) -> IndexRow | None:
+    def _one(self, where: str, value: object, *,
+             indexed: frozenset[str] = frozenset()) -> IndexRow | None:
         with self._reading(indexed=indexed) as conn:
             row = conn.execute(
                 f"SELECT {_SELECT_COLUMNS} FROM events WHERE {where}", (value,)
@@ -728,7 +756,7 @@ class EventIndex(TimelineQueries):
 
     def first_seen(self, event_id: str) -> str | None:
         """When this replica first stored ``event_id`` (None if not indexed)."""
-        with self._reading(indexed=True) as conn:
+        with self._reading(indexed=_BY_ID) as conn:
             row = conn.execute(
                 "SELECT first_seen_utc FROM events WHERE event_id = ?", (event_id,)
             ).fetchone()
@@ -748,7 +776,7 @@ class EventIndex(TimelineQueries):
         scans that whole index instead: 73 ms at a million events, which the timeline paid
         on every screen it fetched."""
         names: list[str] = []
-        with self._reading(indexed=True) as conn:
+        with self._reading(indexed=_BY_ACTOR) as conn:
             row = conn.execute("SELECT min(actor) FROM events").fetchone()
             while row is not None and row[0] is not None:
                 names.append(str(row[0]))

@@ -27,7 +27,7 @@ class TimelineQueries:
     """Read-only queries; EventIndex supplies the connection to read through (see
     EventIndex._reading) and builds the deferred secondary indexes these queries need."""
 
-    def _reading(self, *, indexed: bool = False
+    def _reading(self, *, indexed: bool | frozenset[str] = False
                  ) -> contextlib.AbstractContextManager[sqlite3.Connection]:
         raise NotImplementedError  # EventIndex: the connection a read goes through
 

@@ -431,12 +431,48 @@ def test_bulk_load_defers_indexes_and_matches_row_by_row(tmp_path: Path) -> None
         assert slow.actor_names() == bulk_actors
 
 
-def test_filtered_read_builds_deferred_indexes(index: EventIndex) -> None:
+def built_indexes(index: EventIndex) -> set[str]:
+    with sqlite3.connect(index.path) as conn:
+        return {r[0] for r in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events' "
+            "AND name NOT LIKE 'sqlite_%'")}
+
+
+def test_filtered_read_builds_the_deferred_indexes_it_uses(index: EventIndex) -> None:
+    """Only those: opening a vault right after a rebuild looks up ids and each actor's
+    newest event, and must not wait for all eight indexes (the rest are built by the
+    first query that walks them, or by ensure_indexes)."""
     index.bulk_min_rows = BULK_MIN_ROWS
     rows = Log().append_to(index, [make_event(i) for i in range(BULK_MIN_ROWS)])
     assert not index.indexes_built()
+    assert built_indexes(index) == set()
     assert index.query(actor="bob", limit=2) == [rows[1], rows[4]]
+    assert built_indexes(index) == {"events_actor_pos"}
+    assert index.get(rows[7].event_id) == rows[7]
+    assert index.actor_names() == ["alice", "bob", "carol"]
+    assert built_indexes(index) == {"events_actor_pos", "events_event_id"}
+    assert index.count(type="ASSERTION", subject="door_01") == len(
+        [r for r in rows if r.type == "ASSERTION" and r.subject == "door_01"])
+    assert built_indexes(index) == {"events_actor_pos", "events_event_id", "events_type_pos",
+                                    "events_subject_predicate_pos"}
+    assert not index.indexes_built()
+    assert index.time_bounds() is not None  # a timeline query: every index
     assert index.indexes_built()
+
+
+def test_appends_stay_unique_while_some_indexes_are_deferred(index: EventIndex) -> None:
+    index.bulk_min_rows = BULK_MIN_ROWS
+    log = Log()
+    log.append_to(index, [make_event(i) for i in range(BULK_MIN_ROWS)])
+    index.query(actor="bob", limit=1)  # one index built, the others deferred
+    batch = Log().add([make_event(0)] * BULK_MIN_ROWS
+                      + [make_event(i) for i in range(BULK_MIN_ROWS, 2 * BULK_MIN_ROWS - 1)]
+                      + [make_event(3)])[BULK_MIN_ROWS:]
+    with pytest.raises(ValueError, match="duplicate event_id"):
+        index.append(batch, log_bytes=10**9, last_line_sha256=None)
+    assert index.count() == BULK_MIN_ROWS
+    log.append_to(index, [make_event(i) for i in range(BULK_MIN_ROWS, BULK_MIN_ROWS + 3)])
+    assert index.indexes_built()  # a small append ends the bulk load: all of them
 
 
 def test_bulk_load_rejects_duplicate_event_ids(index: EventIndex) -> None:
@@ -467,9 +503,10 @@ def test_large_truncate_defers_then_rebuilds(index: EventIndex) -> None:
         index.truncate(2, log_bytes=log.size, last_line_sha256=log.last_sha())
         log.append_to(index, [make_event(i) for i in range(5000, 5000 + BULK_MIN_ROWS)])
     assert not index.indexes_built()
-    assert index.get(make_event(5000)["event_id"]) is not None  # builds the indexes
-    assert index.indexes_built()
+    assert index.get(make_event(5000)["event_id"]) is not None  # builds the id index
     assert index.count(actor="alice") == len([r for r in index.query() if r.actor == "alice"])
+    index.ensure_indexes()
+    assert index.indexes_built()
 
 
 # ---------------------------------------------------------------- reopen and rebuild
