@@ -40,6 +40,7 @@ class InputError(VaultError):
 
     def __init__(self, message: str, *, where: str | None = None) -> None:
         self.where = where
+        self.detail = message  # without ``where``: for a caller that names the place itself
         super().__init__(f"{where}: {message}" if where else message)
 
 
@@ -70,3 +71,14 @@ class WrongPassphraseError(IdentityError):
 
 class UserCancelled(ProvaraDesktopError):
     """The user cancelled a long operation; callers stay silent about it."""
+
+
+class PeerRejected(VaultError):
+    """A sync peer (or what it sent) was refused: an oversized, truncated, garbled or slow
+    frame, a message out of turn, a batch the intake refused, an unpinned certificate
+    (exit 1). ``code`` is the protocol's error code (docs/SYNC_PROTOCOL.md, "Errors"), the
+    same word on both sides of the connection."""
+
+    def __init__(self, message: str, *, code: str = "PROTOCOL") -> None:
+        self.code = code
+        super().__init__(message)

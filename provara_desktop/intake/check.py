@@ -178,7 +178,9 @@ def check(batch: B, trust: Trust, *, vault: Vault | None = None,
         problems.append(Problem("DANGLING_PREV", f"events chain to {d}, which the sender's "
                                 "vault did not hold either (its chain was already broken)",
                                 path=EVENTS_PATH, severity=WARNING))
-    prereqs = sorted(outside - batch.declared_dangling)
+    # What the signer declares it builds on must be held too, referenced by an event or not
+    # (docs/BUNDLE_FORMAT.md): a declaration is never ignored without a word.
+    prereqs = sorted((outside | batch.declared_prerequisites) - batch.declared_dangling)
     keys = _key_infos(events, keyring, trust, vault)
     signer_why = trust.why(batch.signer.key_id) if batch.signer else None
     result = IntakeCheck(batch, events, problems, list(report.forks), report.legacy_ids,

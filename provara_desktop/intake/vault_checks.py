@@ -127,7 +127,8 @@ def check_attachments(batch: ForeignBatch, events: Sequence[dict[str, Any]],
         try:
             batch.check_attachment(sha)
         except InputError as exc:
-            problems.append(Problem("MEMBER_DAMAGED", str(exc), path=f"artifacts/cas/{sha}"))
+            # The detail only: the refusal names the bundle itself (it was there twice).
+            problems.append(Problem("MEMBER_DAMAGED", exc.detail, path=f"artifacts/cas/{sha}"))
     for ev in events:
         for ref in attachment_refs(ev):
             sha = ref["sha256"]

@@ -429,7 +429,7 @@ def import_bundle(parent: QWidget, session: VaultSession, path: str | None = Non
             # The checked events live as long as the preview: kept out of the cyclic
             # collector, whose passes over 100k parsed events stalled the window.
             with gc_paused(keep_survivors=True):
-                progress.total = max(1, len(bundle.lines))
+                progress.total = max(1, bundle.size_hint)  # as declared: lines not read yet
                 c = check_bundle(bundle, trust_for(session.vault.home, session.vault),
                                  vault=session.vault, cancelled=token,
                                  progress=progress.update)
