@@ -32,6 +32,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         parser.addini("qt_api", "Qt binding for pytest-qt (not installed here)")
 
 
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int,
+                            config: pytest.Config) -> None:
+    # The tests run in random order (pytest-randomly), whose seed shows only in the header,
+    # which -q (as CI runs) hides: name it at the end, where a failure is read.
+    seed = getattr(config.option, "randomly_seed", None)
+    if isinstance(seed, int) and exitstatus != 0:
+        terminalreporter.write_line(
+            f"test order: pytest-randomly seed {seed}; rerun this order with "
+            f"-p randomly --randomly-seed={seed}")
+
+
 def in_ci() -> bool:
     """CI=true (GitHub Actions, most CI systems, and .ci/run) makes missing prerequisites fail."""
     return os.environ.get("CI", "").strip().lower() in {"1", "true", "yes", "on"}
