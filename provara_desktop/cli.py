@@ -360,16 +360,23 @@ def cmd_bundle_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from provara_desktop.bundle.actions import human_plan, import_bundle, trust_for
+    from provara_desktop.bundle.actions import (
+        human_plan,
+        import_bundle,
+        record_acceptance,
+        trust_for,
+    )
     from provara_desktop.bundle.load import load
     from provara_desktop.intake.plan import ImportRefused
 
     key = None
     if not args.dry_run:  # the regenerated manifest.sig is signed by the importing user
         _, key = _unlock(args)
+    home = _home(args)
+    recorded = []
     with _open_vault(args) as vault, load(Path(args.bundle)) as bundle:
         try:
-            plan = import_bundle(vault, bundle, trust_for(_home(args), vault),
+            plan = import_bundle(vault, bundle, trust_for(home),
                                  accept_untrusted=args.accept_untrusted,
                                  dry_run=args.dry_run, signer=key)
         except ImportRefused as exc:
@@ -378,11 +385,24 @@ def cmd_import(args: argparse.Namespace) -> int:
             elif args.json and (doc := getattr(exc, "document", None)) is not None:
                 _emit(args, doc, "")  # refused before any event was read (no check)
             raise
+        if not args.dry_run:
+            # --accept-untrusted is a trust decision: recorded, shown, and undone by
+            # `trust remove` (never a silent, permanent side effect of the import).
+            recorded = record_acceptance(home, plan, vault)
         doc = plan.to_json(dry_run=args.dry_run)
         doc["vault"] = str(vault.root)
+        doc["trusted_now"] = [k.to_json() for k in recorded]
+        if args.dry_run:
+            doc["would_trust"] = [k.to_json() for k in plan.accepted_keys]
     for note in plan.notes:
         sys.stderr.write(f"note: {note}\n")
-    _emit(args, doc, "\n".join(human_plan(plan, dry_run=args.dry_run)))
+    lines = human_plan(plan, dry_run=args.dry_run)
+    lines += [f"now trusted: {k.key_id} ({k.name}), fingerprint {k.fingerprint}: "
+              f"{k.describe()}; `trust remove {k.key_id}` undoes it" for k in recorded]
+    if args.dry_run:
+        lines += [f"would trust: {k.key_id} ({', '.join(k.actors)}), fingerprint "
+                  f"{k.fingerprint}" for k in plan.accepted_keys]
+    _emit(args, doc, "\n".join(lines))
     if plan.held_back and not plan.new_events:
         sys.stderr.write("error: every new event is signed by a key you do not trust; "
                          "nothing was imported\n")
@@ -402,9 +422,13 @@ def cmd_trust_add(args: argparse.Namespace) -> int:
 def cmd_trust_list(args: argparse.Namespace) -> int:
     from provara_desktop.store.trust import TrustStore
 
-    keys = [k.to_json() for k in TrustStore(_home(args)).load().values()]
-    _emit(args, {"keys": keys}, "\n".join(f"{k['key_id']}  {k['fingerprint']}  {k['name']}"
-                                          for k in keys) or "no trusted keys")
+    store = TrustStore(_home(args))
+    entries, in_force = store.load(), store.trusted_ids()
+    keys = [{**k.to_json(), "in_force": k.key_id in in_force} for k in entries.values()]
+    text = [f"{k.key_id}  {k.fingerprint}  {k.name or '(no name)'}: {k.describe()}"
+            + ("" if k.key_id in in_force else " (NOT in force: whoever vouched for it is "
+               "no longer trusted)") for k in entries.values()]
+    _emit(args, {"keys": keys}, "\n".join(text) or "no trusted keys")
     return 0
 
 
@@ -412,7 +436,8 @@ def cmd_trust_remove(args: argparse.Namespace) -> int:
     from provara_desktop.store.trust import TrustStore
 
     entry = TrustStore(_home(args)).remove(args.key_id)
-    _emit(args, entry.to_json(), f"no longer trusted: {entry.key_id}")
+    _emit(args, entry.to_json(), f"no longer trusted: {entry.key_id} ({entry.describe()}); "
+          "later imports hold its new events back, events already imported stay")
     return 0
 
 
@@ -534,7 +559,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--dry-run", action="store_true", help="show what would change; change "
                     "nothing")
     sp.add_argument("--accept-untrusted", action="store_true",
-                    help="also import what keys you do not trust signed (your decision)")
+                    help="also import what keys you do not trust signed, and trust them from "
+                    "now on (recorded in your trust store with this bundle's name; "
+                    "`trust remove` undoes it)")
     sp = cmd("report", cmd_report, "write a chain-of-custody report (HTML) of a vault or a "
              "bundle")
     sp.add_argument("source", help="a vault directory or a bundle file")

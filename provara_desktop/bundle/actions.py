@@ -5,6 +5,7 @@ through the intake (provara_desktop/intake); this module only loads and names th
 
 from __future__ import annotations
 
+import hashlib
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -14,12 +15,11 @@ from provara_desktop.bundle.intake_batch import BundleBatch, BundleCheck, check_
 from provara_desktop.bundle.load import load
 from provara_desktop.bundle.selection import Selection
 from provara_desktop.core.errors import IdentityError
-from provara_desktop.core.keyring import KeyRing
 from provara_desktop.intake import commit as intake_commit
 from provara_desktop.intake import plan as intake_plan
 from provara_desktop.intake.trust_view import Trust
 from provara_desktop.runtime.gcpause import gc_paused
-from provara_desktop.store.trust import TrustStore
+from provara_desktop.store.trust import TrustSource, TrustStore
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -28,14 +28,17 @@ if TYPE_CHECKING:
     from provara_desktop.bundle.export import ExportResult
     from provara_desktop.bundle.load import LoadedBundle
     from provara_desktop.core.keys import SigningKey
+    from provara_desktop.intake.plan import ImportPlan
+    from provara_desktop.store.trust import TrustedKey
     from provara_desktop.store.vault import Vault
 
 
-def trust_for(home: Path, vault: Vault | None = None) -> Trust:
-    """What this user trusts: their trust store, their own key, the vault's keys."""
+def trust_for(home: Path) -> Trust:
+    """What this user trusts: their own key and their trust store (store/trust.py). Not the
+    keys a vault lists: those are a registry for verifying signatures, not a decision."""
     from provara_desktop.store.identity import IdentityStore
 
-    store = TrustStore(home).load()
+    store = TrustStore(home).trusted()
     own = None
     ids = IdentityStore(home)
     if ids.exists():
@@ -43,8 +46,48 @@ def trust_for(home: Path, vault: Vault | None = None) -> Trust:
             own = ids.load().key_id
         except IdentityError:
             own = None
-    vault_ids = set(KeyRing.from_keys_json(vault.keys_doc).entries) if vault else set()
-    return Trust({k: t.name for k, t in store.items()}, own, vault_ids)
+    return Trust({k: ", ".join(x for x in (t.name, t.describe()) if x)
+                  for k, t in store.items()}, own)
+
+
+def bundle_identity(bundle: LoadedBundle) -> dict[str, str]:
+    """What names this bundle in a trust decision: the sha256 of its signed manifest (which
+    lists every member's sha256), or of the file for a delta; nothing for a directory."""
+    if bundle.reader is not None:
+        return {"manifest_sha256": hashlib.sha256(bundle.reader.manifest_bytes).hexdigest()}
+    if bundle.directory is None and bundle.path.is_file():
+        h = hashlib.sha256()
+        with bundle.path.open("rb") as f:
+            while chunk := f.read(1 << 20):
+                h.update(chunk)
+        return {"file_sha256": h.hexdigest()}
+    return {}
+
+
+def record_acceptance(home: Path, plan: ImportPlan[BundleBatch], vault: Vault,
+                      identity: dict[str, str] | None = None) -> list[TrustedKey]:
+    """``import --accept-untrusted`` (or the app's tick) is a trust decision: every untrusted
+    key whose events the import wrote, and the bundle's untrusted signer, is recorded in the
+    trust store as accepted at the import of this bundle, today, so `trust list` shows it and
+    `trust remove` undoes it. Call after the commit (an import that did not happen decided
+    nothing). ``identity``: bundle_identity(), when the bundle is already closed."""
+    c = plan.check
+    bundle = c.batch.bundle
+    wanted: dict[str, tuple[str, str]] = {}  # key_id -> (public key, name)
+    for k in plan.accepted_keys:
+        if k.public_key_b64:
+            wanted[k.key_id] = (k.public_key_b64, ", ".join(k.actors))
+    s = bundle.signer
+    if s is not None and not c.signer_trusted and plan.accept_untrusted and plan.imported:
+        wanted.setdefault(s.key_id, (s.public_key_b64, s.actor or ""))
+    if not wanted:
+        return []
+    source = TrustSource.imported(bundle=bundle.path.name, vault=str(vault.root),
+                                  **(identity if identity is not None
+                                     else bundle_identity(bundle)))
+    store = TrustStore(home)
+    return [store.add(kid, b64, name or None, source, where=f"{bundle.path}: keys.json")
+            for kid, (b64, name) in sorted(wanted.items())]
 
 
 def write_frontier(vault: Vault, out: Path) -> dict[str, Any]:
@@ -76,7 +119,7 @@ def export(vault: Vault, out: Path, selection: Selection, *, fmt: str,
 def verify_bundle(path: Path, home: Path, vault: Vault | None = None,
                   cancelled: Callable[[], bool] | None = None) -> BundleCheck:
     with load(path) as bundle:
-        return check_bundle(bundle, trust_for(home, vault), vault=vault, cancelled=cancelled)
+        return check_bundle(bundle, trust_for(home), vault=vault, cancelled=cancelled)
 
 
 def import_bundle(vault: Vault, bundle: LoadedBundle, trust: Trust, *, accept_untrusted: bool,

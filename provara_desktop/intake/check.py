@@ -262,6 +262,8 @@ def _key_infos(events: list[dict[str, Any]], keyring: KeyRing, trust: Trust,
         why = trust.why(kid)
         out.append(KeyInfo(kid, public.fingerprint if public else None,
                            public.b64 if public else None, sorted(actors[kid]), counts[kid],
-                           why is not None, why or "nobody (only the bundle names it)",
-                           kid in vault_ids))
+                           why is not None, why or (
+                               "nobody (the receiving vault lists this key, but you have not "
+                               "trusted it)" if kid in vault_ids else
+                               "nobody (only the bundle names it)"), kid in vault_ids))
     return out

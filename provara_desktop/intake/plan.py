@@ -55,6 +55,15 @@ class ImportPlan(Generic[B]):
         ids = {e.get("actor_key_id") for e in self.held_back}
         return [k for k in self.check.keys if k.key_id in ids]
 
+    @property
+    def accepted_keys(self) -> list[KeyInfo]:
+        """The untrusted keys whose events this plan imports (only when the user accepted
+        untrusted keys): each is a trust decision the caller records (store/trust.py)."""
+        if not self.accept_untrusted:
+            return []
+        ids = {e.get("actor_key_id") for e in self.new_events}
+        return [k for k in self.check.untrusted_keys if k.key_id in ids]
+
     def to_json(self, *, dry_run: bool) -> dict[str, Any]:
         c = self.check.to_json()
         source = self.check.batch.describe()

@@ -1,4 +1,8 @@
-"""Whom the user trusts, as an intake consults it: key id -> why."""
+"""Whom the user trusts, as an intake consults it: key id -> why.
+
+Built from the user's own key and the profile's trust store (store/trust.py), never from a
+vault: a key the receiving vault lists in identity/keys.json is known (its signatures can be
+verified), not trusted."""
 
 from __future__ import annotations
 
@@ -7,18 +11,14 @@ from dataclasses import dataclass, field
 
 @dataclass
 class Trust:
-    """Where trust comes from: the trust store, the user's own key, the vault's keys.json."""
-
-    store: dict[str, str] = field(default_factory=dict)  # key_id -> name
+    # key_id -> what the trust store says of it (the name and where the trust came from)
+    store: dict[str, str] = field(default_factory=dict)
     own_key_id: str | None = None
-    vault_key_ids: set[str] = field(default_factory=set)
 
     def why(self, key_id: str) -> str | None:
         if key_id == self.own_key_id:
             return "your identity"
         if key_id in self.store:
-            name = self.store[key_id]
-            return f"your trust store ({name})" if name else "your trust store"
-        if key_id in self.vault_key_ids:
-            return "the receiving vault (accepted before)"
+            label = self.store[key_id]
+            return f"your trust store ({label})" if label else "your trust store"
         return None

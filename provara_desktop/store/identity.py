@@ -17,7 +17,6 @@ import json
 import logging
 import os
 import re
-import secrets
 import sys
 import unicodedata
 from dataclasses import dataclass
@@ -47,6 +46,7 @@ from provara_desktop.core.keys import (
     fingerprint_for,
     key_id_for,
 )
+from provara_desktop.store.profile_files import create_file, profile_lock
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -397,7 +397,9 @@ class IdentityStore:
         data = (json.dumps(record, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
         try:
             _make_private_dir(self._home)
-            _write_new_file(self._path, data)
+            # Under the profile lock: the app and a headless peer share this profile.
+            with profile_lock(self._home):
+                _write_new_file(self._path, data)
         except FileExistsError:
             # Another process created one between our check and the write: theirs wins, ours
             # is discarded before anything could use it.
@@ -646,60 +648,12 @@ def _make_private_dir(home: Path) -> None:
 
 
 def _write_new_file(path: Path, data: bytes) -> None:
-    """Create ``path`` with ``data``, mode 0600, atomically and without replacing anything.
-
-    The bytes go to a temporary file in the same directory and are fsynced before the file
-    appears under its name, so a crash leaves either no file or the whole file. The final
-    step is a hard link, which (unlike rename) fails when the name is taken: two processes
-    creating an identity at once cannot silently destroy each other's key. Raises
-    FileExistsError when the name is taken.
+    """Create ``path`` with ``data``, mode 0600, atomically and without replacing anything
+    (store/profile_files.py): a crash leaves either no file or the whole file, and two
+    processes creating an identity at once cannot silently destroy each other's key.
+    Raises FileExistsError when the name is taken.
     """
-    directory = path.parent
-    tmp = directory / f".{path.name}.{secrets.token_hex(8)}.tmp"
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
-    fd = os.open(tmp, flags, 0o600)
-    try:
-        try:
-            # The umask can only remove bits from 0600, but be explicit anyway.
-            if hasattr(os, "fchmod"):
-                os.fchmod(fd, 0o600)
-            view = memoryview(data)
-            while view:
-                written = os.write(fd, view)
-                view = view[written:]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        try:
-            os.link(tmp, path)
-        except FileExistsError:
-            raise
-        except (OSError, NotImplementedError):
-            # Some file systems (FAT, some network shares) have no hard links: fall back to
-            # check-then-rename, which is atomic for the content if not for the existence test.
-            if os.path.lexists(path):
-                raise FileExistsError(path) from None
-            os.replace(tmp, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-    _fsync_dir(directory)
-
-
-def _fsync_dir(directory: Path) -> None:
-    # Makes the new directory entry itself durable on POSIX. Windows cannot open directories
-    # this way and some file systems refuse; the content is already synced either way.
-    if sys.platform == "win32":
-        return
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        with contextlib.suppress(OSError):
-            os.fsync(fd)
-    finally:
-        os.close(fd)
+    create_file(path, data, mode=0o600)
 
 
 # --------------------------------------------------------------------------------------------

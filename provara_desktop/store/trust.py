@@ -1,33 +1,116 @@
-"""The keys this user has decided to trust, kept in the profile directory (``trust.json``).
+"""The keys this user has decided to trust, and why: the profile's ``trust.json``.
 
-A bundle, a delta file or a LAN peer never adds trust by itself: the only way in is the
-user's explicit ``trust add`` (after comparing the fingerprint with its owner, out of band).
-Import consults this store, together with the user's own key and the keys the receiving vault
-already lists (those were accepted before). LAN pairing will share the same file.
+Trust is a decision of the user, recorded here and nowhere else. A bundle, a delta file or a
+LAN peer never adds trust by itself, and neither does a vault: the keys a vault lists in
+``identity/keys.json`` are the registry the protocol needs to verify signatures, not a trust
+decision. Each entry says where its trust came from (a :class:`TrustSource`, newest last):
 
-The file is small JSON, rewritten whole through a temp file and a rename, so a crash never
-leaves half a trust store.
+- ``manual``: added by hand (``trust add``, after comparing the fingerprint out of band);
+- ``paired``: LAN pairing (method, date, both fingerprints);
+- ``import``: accepted at the import of a named bundle (file name, the sha256 of its signed
+  manifest or of the file, the vault) on a date, with ``import --accept-untrusted``;
+- ``vouched``: introduced by a trusted peer (who, when); it counts only while that peer is
+  itself trusted directly (not only through vouching).
+
+``trust list`` shows every entry with its source; ``trust remove`` undoes the decision, after
+which later imports hold that key's new events back again (events already imported stay in
+the vault: evidence is never deleted).
+
+Room for what LAN sync and the topologies add, kept on every rewrite: ``policy`` (per-peer
+direction and scope: ``{"direction": "both"|"send"|"receive", "actors": [...],
+"namespaces": [...], "relayed": "accept"|"direct-only"}``) and ``roles`` (peer, hub, spoke,
+parent, child, federation member).
+
+Version 2 of the file; a version 1 file (no sources) is read with every entry "added by hand"
+and written as version 2 on the next change. Every change is a read-modify-write under the
+profile lock, written through a unique temporary file (store/profile_files.py): the app and a
+headless peer share one profile.
 """
 
 from __future__ import annotations
 
 import json
-import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from provara_desktop.core.canonical import strict_loads
 from provara_desktop.core.errors import InputError, StoreError, UsageError
 from provara_desktop.core.event import utc_now_iso
 from provara_desktop.core.keys import PublicKey
+from provara_desktop.store.profile_files import profile_lock, replace_file
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
     from pathlib import Path
 
 TRUST_FILE = "trust.json"
 TRUST_FORMAT = "provara-desktop-trust"
-TRUST_VERSION = 1
+TRUST_VERSION = 2
 _MAX_BYTES = 16 << 20
+
+MANUAL, PAIRED, IMPORT, VOUCHED = "manual", "paired", "import", "vouched"
+SOURCE_KINDS = (MANUAL, PAIRED, IMPORT, VOUCHED)
+DIRECTIONS = ("both", "send", "receive")
+
+
+def _day(utc: str) -> str:
+    return utc[:10] if len(utc) >= 10 else (utc or "an unknown date")
+
+
+@dataclass(frozen=True)
+class TrustSource:
+    """One trust decision: its kind, when, and the kind's own facts (``detail``)."""
+
+    kind: str
+    at_utc: str
+    detail: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def manual(cls) -> TrustSource:
+        return cls(MANUAL, utc_now_iso())
+
+    @classmethod
+    def imported(cls, *, bundle: str, vault: str, manifest_sha256: str | None = None,
+                 file_sha256: str | None = None) -> TrustSource:
+        detail: dict[str, Any] = {"bundle": bundle, "vault": vault}
+        if manifest_sha256:
+            detail["manifest_sha256"] = manifest_sha256
+        if file_sha256:
+            detail["file_sha256"] = file_sha256
+        return cls(IMPORT, utc_now_iso(), detail)
+
+    @classmethod
+    def paired(cls, *, method: str, fingerprints: Mapping[str, str],
+               peer: str | None = None) -> TrustSource:
+        detail: dict[str, Any] = {"method": method, "fingerprints": dict(fingerprints)}
+        if peer:
+            detail["peer"] = peer
+        return cls(PAIRED, utc_now_iso(), detail)
+
+    @classmethod
+    def vouched(cls, *, by_key_id: str, by_name: str = "") -> TrustSource:
+        return cls(VOUCHED, utc_now_iso(), {"by_key_id": by_key_id, "by_name": by_name})
+
+    def describe(self) -> str:
+        """One line for people: where this trust came from."""
+        d, day = self.detail, _day(self.at_utc)
+        if self.kind == IMPORT:
+            ident = d.get("manifest_sha256") or d.get("file_sha256")
+            what = f"{d.get('bundle')}" + (f" (sha256 {str(ident)[:16]}…)" if ident else "")
+            return f"accepted at the import of {what} on {day}"
+        if self.kind == PAIRED:
+            return f"paired ({d.get('method')}) on {day}"
+        if self.kind == VOUCHED:
+            who = d.get("by_name") or d.get("by_key_id")
+            return f"vouched for by {who} ({d.get('by_key_id')}) on {day}"
+        return f"added by hand on {day}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "at_utc": self.at_utc, **self.detail,
+                "text": self.describe()}
+
+    def _doc(self) -> dict[str, Any]:
+        return {"kind": self.kind, "at_utc": self.at_utc, **self.detail}
 
 
 @dataclass(frozen=True)
@@ -36,15 +119,43 @@ class TrustedKey:
     public_key_b64: str
     name: str
     added_at_utc: str
+    sources: tuple[TrustSource, ...] = ()  # every decision, oldest first
+    policy: Mapping[str, Any] = field(default_factory=dict)  # per-peer, for sync (issue 11)
+    roles: tuple[str, ...] = ()  # topology roles (issue 13)
 
     @property
     def fingerprint(self) -> str:
         return PublicKey.from_b64(self.public_key_b64).fingerprint
 
-    def to_json(self) -> dict[str, str]:
+    @property
+    def source(self) -> TrustSource:
+        """The latest decision (a v1 entry: added by hand)."""
+        return self.sources[-1] if self.sources else TrustSource(MANUAL, self.added_at_utc)
+
+    @property
+    def direct(self) -> bool:
+        """Trusted by a decision of the user's own, not only through someone's vouching."""
+        return any(s.kind != VOUCHED for s in self.sources) or not self.sources
+
+    def describe(self) -> str:
+        return self.source.describe()
+
+    def to_json(self) -> dict[str, Any]:
         return {"key_id": self.key_id, "name": self.name,
                 "public_key_b64": self.public_key_b64, "fingerprint": self.fingerprint,
-                "added_at_utc": self.added_at_utc}
+                "added_at_utc": self.added_at_utc, "source": self.source.to_json(),
+                "sources": [s.to_json() for s in self.sources or (self.source,)],
+                "policy": dict(self.policy), "roles": list(self.roles)}
+
+    def _doc(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {"key_id": self.key_id, "public_key_b64": self.public_key_b64,
+                               "name": self.name, "added_at_utc": self.added_at_utc,
+                               "sources": [s._doc() for s in self.sources or (self.source,)]}
+        if self.policy:
+            doc["policy"] = dict(self.policy)
+        if self.roles:
+            doc["roles"] = list(self.roles)
+        return doc
 
 
 def checked_public_key(key_id: str, public_key_b64: str, *, where: str) -> PublicKey:
@@ -59,8 +170,38 @@ def checked_public_key(key_id: str, public_key_b64: str, *, where: str) -> Publi
     return public
 
 
+def _parse_source(raw: Any, where: str) -> TrustSource:
+    if not isinstance(raw, dict) or raw.get("kind") not in SOURCE_KINDS:
+        raise InputError(f"a source must be an object whose kind is one of "
+                         f"{', '.join(SOURCE_KINDS)}", where=where)
+    at = raw.get("at_utc")
+    if not isinstance(at, str):
+        raise InputError("a source needs at_utc (text)", where=where)
+    if raw["kind"] == VOUCHED and not isinstance(raw.get("by_key_id"), str):
+        raise InputError("a vouched source must name by_key_id", where=where)
+    detail = {k: v for k, v in raw.items() if k not in ("kind", "at_utc", "text")}
+    return TrustSource(raw["kind"], at, detail)
+
+
+def _parse_policy(raw: Any, where: str) -> dict[str, Any]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise InputError("policy must be an object", where=where)
+    direction = raw.get("direction", "both")
+    if direction not in DIRECTIONS:
+        raise InputError(f"policy direction must be one of {', '.join(DIRECTIONS)}",
+                         where=where)
+    for name in ("actors", "namespaces"):
+        value = raw.get(name, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise InputError(f"policy {name} must be a list of text", where=where)
+    return dict(raw)
+
+
 class TrustStore:
     def __init__(self, home: Path) -> None:
+        self.home = home
         self.path = home / TRUST_FILE
 
     def load(self) -> dict[str, TrustedKey]:
@@ -89,47 +230,83 @@ class TrustStore:
             # A hand-edited entry whose id does not match its key must not make anything
             # trusted: refuse the whole file rather than guess which half is right.
             checked_public_key(kid, b64, where=where)
-            out[kid] = TrustedKey(kid, b64, str(raw.get("name") or ""),
-                                  str(raw.get("added_at_utc") or ""))
+            added = str(raw.get("added_at_utc") or "")
+            if version < 2:  # v1 had no sources: every entry was a `trust add`
+                sources: tuple[TrustSource, ...] = (TrustSource(MANUAL, added),)
+            else:
+                listed = raw.get("sources")
+                if not isinstance(listed, list) or not listed:
+                    raise InputError("sources must be a non-empty list", where=where)
+                sources = tuple(_parse_source(s, f"{where} sources[{j}]")
+                                for j, s in enumerate(listed))
+            roles = raw.get("roles", [])
+            if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
+                raise InputError("roles must be a list of text", where=where)
+            out[kid] = TrustedKey(kid, b64, str(raw.get("name") or ""), added, sources,
+                                  _parse_policy(raw.get("policy"), where), tuple(roles))
         return out
 
-    def trusted_ids(self) -> set[str]:
-        return set(self.load())
-
-    def add(self, key_id: str, public_key_b64: str, name: str | None = None) -> TrustedKey:
-        checked_public_key(key_id, public_key_b64, where="--public-key")
+    def trusted(self) -> dict[str, TrustedKey]:
+        """The entries that confer trust now: a key trusted only because a peer vouched
+        for it stops counting when that peer is no longer trusted directly."""
         keys = self.load()
-        old = keys.get(key_id)
-        entry = TrustedKey(key_id, public_key_b64, name if name is not None else
-                           (old.name if old else ""),
-                           old.added_at_utc if old else utc_now_iso())
-        keys[key_id] = entry
-        self._write(keys)
-        return entry
+        return {kid: k for kid, k in keys.items()
+                if k.direct or any(s.kind == VOUCHED and (v := keys.get(
+                    str(s.detail.get("by_key_id")))) is not None and v.direct
+                    for s in k.sources)}
+
+    def trusted_ids(self) -> set[str]:
+        return set(self.trusted())
+
+    def add(self, key_id: str, public_key_b64: str, name: str | None = None,
+            source: TrustSource | None = None, *, where: str = "--public-key") -> TrustedKey:
+        """Record a trust decision (``source``, by default added by hand now). A key already
+        trusted keeps its earlier decisions; this one is added after them."""
+        checked_public_key(key_id, public_key_b64, where=where)
+        src = source or TrustSource.manual()
+        made: list[TrustedKey] = []
+
+        def change(keys: dict[str, TrustedKey]) -> None:
+            old = keys.get(key_id)
+            entry = TrustedKey(
+                key_id, public_key_b64,
+                name if name is not None else (old.name if old else ""),
+                old.added_at_utc if old else src.at_utc,
+                (*(old.sources or (old.source,)), src) if old else (src,),
+                old.policy if old else {}, old.roles if old else ())
+            keys[key_id] = entry
+            made.append(entry)
+
+        self._update(change)
+        return made[0]
 
     def remove(self, key_id: str) -> TrustedKey:
-        keys = self.load()
-        entry = keys.pop(key_id, None)
-        if entry is None:
-            raise UsageError(f"{key_id} is not in the trust store ({self.path})")
-        self._write(keys)
-        return entry
+        gone: list[TrustedKey] = []
+
+        def change(keys: dict[str, TrustedKey]) -> None:
+            entry = keys.pop(key_id, None)
+            if entry is None:
+                raise UsageError(f"{key_id} is not in the trust store ({self.path})")
+            gone.append(entry)
+
+        self._update(change)
+        return gone[0]
+
+    def _update(self, change: Callable[[dict[str, TrustedKey]], None]) -> None:
+        """Read, change and write the store under the profile lock: two programs sharing the
+        profile each see the other's change, and neither loses it."""
+        with profile_lock(self.home):
+            keys = self.load()
+            change(keys)
+            self._write(keys)
 
     def _write(self, keys: dict[str, TrustedKey]) -> None:
         doc: dict[str, Any] = {
             "format": TRUST_FORMAT, "version": TRUST_VERSION,
-            "keys": [{"key_id": k.key_id, "public_key_b64": k.public_key_b64,
-                      "name": k.name, "added_at_utc": k.added_at_utc}
-                     for k in sorted(keys.values(), key=lambda k: k.key_id)],
+            "keys": [k._doc() for k in sorted(keys.values(), key=lambda k: k.key_id)],
         }
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(TRUST_FILE + ".tmp")
         try:
-            with tmp.open("wb") as f:
-                f.write((json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode())
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, self.path)
+            replace_file(self.path, (json.dumps(doc, indent=2, ensure_ascii=False)
+                                     + "\n").encode())
         except OSError as exc:
-            tmp.unlink(missing_ok=True)
             raise StoreError(f"{self.path}: cannot write ({exc.strerror})") from None

@@ -173,6 +173,8 @@ class MainWindow(VaultLifecycle):
                                        shortcut="Ctrl+I", name="actImport")
         self.act_report = self._action(file, "Evidence &report…", self.on_evidence_report,
                                        name="actReport")
+        self.act_trusted_keys = self._action(file, "&Trusted keys…", self.on_trusted_keys,
+                                             name="actTrustedKeys")
         file.addSeparator()
         self.act_quit = self._action(file, "&Quit", self.close, shortcut="Ctrl+Q",
                                      name="actQuit")
@@ -495,6 +497,11 @@ class MainWindow(VaultLifecycle):
         if os.path.isfile(os.path.join(path, "manifest.json")):
             return "vault"
         return None
+
+    def on_trusted_keys(self) -> None:
+        from provara_desktop.ui.dialogs.trust_dialog import TrustedKeysDialog
+
+        TrustedKeysDialog(self.home, self).exec()
 
     # -- vault menu, view, help ------------------------------------------------------------------
 

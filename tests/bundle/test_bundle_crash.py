@@ -41,7 +41,7 @@ def bundle(cli: Cli, alice: Person, bob: Person, tmp_path: Path) -> Path:
 def _import(bob: Person, bundle: Path) -> None:
     key = bob.key()
     with Vault.open(bob.vault, home=bob.home) as vault, load(bundle) as b:
-        c = check(b, trust_for(bob.home, vault), vault=vault)
+        c = check(b, trust_for(bob.home), vault=vault)
         intake_commit.commit(vault, intake_plan.plan(vault, c, accept_untrusted=False),
                              signer=key)
 

@@ -316,7 +316,7 @@ def test_cancel_and_failure_during_commit_leave_the_vault_unchanged(
 
     key = bob.key()
     with Vault.open(bob.vault, home=bob.home) as vault, load(sent) as bundle:
-        c = check(bundle, trust_for(bob.home, vault), vault=vault)
+        c = check(bundle, trust_for(bob.home), vault=vault)
         p = intake_plan.plan(vault, c, accept_untrusted=False)
         with pytest.raises(UserCancelled):
             intake_commit.commit(vault, p, signer=key, cancelled=cancel_late)

@@ -75,4 +75,4 @@ def test_bundle_report(cli: Cli, alice: Person, bob: Person, tmp_path: Path) -> 
     trust(cli, bob, alice)
     out2 = tmp_path / "b2.html"
     cli.json(bob, "report", str(bundle), str(out2))
-    assert "your trust store (Alice)" in out2.read_text("utf-8")
+    assert "your trust store (Alice, added by hand" in out2.read_text("utf-8")

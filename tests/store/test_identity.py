@@ -158,7 +158,7 @@ def test_no_seed_in_clear_and_private_mode(store: IdentityStore) -> None:
     assert seed.hex().encode("ascii") not in raw
     assert PASS.encode() not in raw
     # no stray temporary files left next to it
-    assert sorted(p.name for p in store.home.iterdir()) == ["identity.json"]
+    assert sorted(p.name for p in store.home.iterdir()) == ["identity.json", "profile.lock"]
     if sys.platform != "win32":
         assert stat.S_IMODE(store.path.stat().st_mode) == 0o600
         assert stat.S_IMODE(store.home.stat().st_mode) == 0o700

@@ -100,7 +100,7 @@ def test_export_dialog_writes_a_signed_bundle(qtbot: Any, ready: VaultSession,
     assert boxes[-1][0] == "information"
     assert "3 events" in boxes[-1][1]
     with load(out) as b:
-        c = check(b, trust_for(ready.vault.home, ready.vault))
+        c = check(b, trust_for(ready.vault.home))
         assert c.ok
         assert b.signer is not None
         assert b.signer.key_id == ready.key.key_id  # type: ignore[union-attr]

@@ -283,9 +283,17 @@ def preview_html(c: BundleCheck, p: ImportPlan[Any]) -> str:
         out.append(f"<p>New key <code>{e(k.key_id)}</code> ({e(str(k.fingerprint))}) for "
                    f"{e(', '.join(k.actors))}: vouched by {e(k.vouched_by)}</p>")
     for k in p.held_back_keys:
+        known = (" Your vault lists this key (someone imported its events before), but you "
+                 "have not trusted it." if k.in_vault else "")
         out.append(f"<p style='color:#a00'>Untrusted key <code>{e(k.key_id)}</code> "
                    f"({e(str(k.fingerprint))}) signs {k.event_count} event(s) as "
-                   f"{e(', '.join(k.actors))}</p>")
+                   f"{e(', '.join(k.actors))}: held back.{e(known)}</p>")
+    for k in p.accepted_keys:
+        out.append(f"<p style='color:#a60'>Untrusted key <code>{e(k.key_id)}</code> "
+                   f"({e(str(k.fingerprint))}) signs {k.event_count} event(s) as "
+                   f"{e(', '.join(k.actors))}: if you tick the box below, it is <b>trusted "
+                   "from now on</b>, recorded as accepted at the import of "
+                   f"{e(b.path.name)} (File &gt; Trusted keys… undoes it).</p>")
     for f in c.forks:
         out.append(f"<p style='color:#a60'>Fork: actor {e(f.actor)} signed several events on "
                    f"{e(str(f.prev_event_hash))}: {e(', '.join(f.event_ids))}</p>")
@@ -328,8 +336,11 @@ class ImportPreviewDialog(QDialog):
         untrusted = [k.key_id for k in c.untrusted_keys]
         signer_untrusted = bundle.signer is not None and not c.signer_trusted
         self.accept_untrusted.setText(
-            "I checked the fingerprints: also import what these untrusted keys signed ("
-            + ", ".join(untrusted) + ")" if untrusted else "")
+            "I checked the fingerprints: trust these keys from now on and import what they "
+            "signed (" + ", ".join(untrusted) + "). Recorded in your trust store; "
+            "File > Trusted keys… undoes it." if untrusted else
+            "I checked the fingerprint: trust the bundle's signer from now on (recorded in "
+            "your trust store; File > Trusted keys… undoes it)")
         self.accept_untrusted.setVisible(bool(untrusted) or signer_untrusted)
         self.accept_untrusted.toggled.connect(self.on_toggled)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
@@ -345,6 +356,7 @@ class ImportPreviewDialog(QDialog):
         layout.addWidget(buttons)
         self.finished.connect(self.on_finished)
         self.imported: int | None = None
+        self.trusted_now: list[Any] = []  # keys the tick made trusted (store/trust.py)
         self._show_ready(False)  # the plan given is the one for an unticked box
 
     def on_toggled(self, checked: bool) -> None:
@@ -388,7 +400,14 @@ class ImportPreviewDialog(QDialog):
             progress.label = f"importing {len(plan.new_events)} events…"
             # Through the session's writer, which also advances its beliefs and tells the
             # views what changed.
-            return session.commit_import(plan, cancelled=token).result()
+            done = session.commit_import(plan, cancelled=token).result()
+            if plan.accept_untrusted:
+                # The tick is a trust decision: recorded with this bundle's name, and shown
+                # (and undone) under File > Trusted keys…, as `import --accept-untrusted`.
+                from provara_desktop.bundle.actions import record_acceptance
+
+                self.trusted_now = record_acceptance(session.vault.home, plan, session.vault)
+            return done
 
         # The session's writer runs the commit; this job only waits for it.
         _run(self, "Importing…", job, _thread, self.on_imported)
@@ -430,7 +449,7 @@ def import_bundle(parent: QWidget, session: VaultSession, path: str | None = Non
             # collector, whose passes over 100k parsed events stalled the window.
             with gc_paused(keep_survivors=True):
                 progress.total = max(1, bundle.size_hint)  # as declared: lines not read yet
-                c = check_bundle(bundle, trust_for(session.vault.home, session.vault),
+                c = check_bundle(bundle, trust_for(session.vault.home),
                                  vault=session.vault, cancelled=token,
                                  progress=progress.update)
                 if not c.intact:
