@@ -149,3 +149,33 @@ def _reported(code: int, err: str, user: Copy, words: str) -> None:
     assert err.splitlines() == ["note: verification FAILED; the report says what is wrong"]
     html = (user.tmp / "r.html").read_text("utf-8")
     assert words in html
+
+
+@pytest.mark.parametrize("case", ALL)
+def test_app_open_path_raises_a_typed_error(case: str, user: Copy) -> None:
+    """The app opens a vault the same way (Vault.open, then the session's beliefs on its
+    writer thread): what reaches ui/errors.py is an InputError naming file and line, which
+    it shows as is (a VaultError: "Nothing was changed..."), never an unexpected error."""
+    from provara_desktop.core.errors import InputError
+    from provara_desktop.session import VaultSession
+    from provara_desktop.store.vault import Vault
+
+    lines, lineno, words = _damaged_lines(user, case)
+    (user.vault / LOG).write_bytes(b"\n".join(lines) + b"\n")
+    before = tree_digest(user.vault)
+    def open_like_the_app() -> None:
+        vault = Vault.open(user.vault, home=user.home)
+        session = VaultSession(vault)
+        try:
+            session.start().result(timeout=60)
+        finally:
+            session.close()
+            vault.close()
+
+    with pytest.raises(InputError) as caught:
+        open_like_the_app()
+    msg = str(caught.value)
+    assert "\n" not in msg
+    assert f"events.ndjson line {lineno}" in msg or f"events.ndjson: line {lineno}" in msg
+    assert words in msg
+    assert tree_digest(user.vault) == before
