@@ -97,3 +97,22 @@ def test_bundle_reader_on_damaged_bytes(world: World, tmp_path_factory: object,
         message = str(exc)
     assert message
     assert "\n" not in message
+
+
+@FUZZ
+@given(st.lists(st.sampled_from([b"a", b"\n", b"{}", b"x" * 40, b"\n\n"]), max_size=40),
+       st.lists(st.integers(1, 50), min_size=1, max_size=10))
+def test_streamed_lines_are_the_lines(parts: list[bytes], cuts: list[int]) -> None:
+    """Lines split as chunks arrive, whatever the chunk boundaries, are the file's lines."""
+    from provara_desktop.core.logline import split_lines
+
+    data = b"".join(parts)
+    chunks, pos, i = [], 0, 0
+    while pos < len(data):
+        step = cuts[i % len(cuts)]
+        chunks.append(data[pos:pos + step])
+        pos, i = pos + step, i + 1
+    expected = data.split(b"\n")
+    if expected[-1] == b"":
+        expected.pop()
+    assert list(split_lines(chunks, where="f")) == expected
