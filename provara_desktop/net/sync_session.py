@@ -1,0 +1,433 @@
+"""One sync session between two vaults over any (reader, writer) stream pair: a TLS
+connection (net/tls.py) or, in tests, an in-memory pair (docs/SYNC_PROTOCOL.md, "Session").
+
+    hello -> frontier -> [lacking, when the frontiers differ]
+    the initiator's batches (events, DATA, attachments; each answered by ack) -> done
+    the responder's batches -> done
+
+Both sides compute what the other lacks from the frontiers before any batch moves, so each
+sends exactly the difference in its own log order. Every batch goes through the intake
+(peer_batch.py: check -> plan -> commit) and is committed atomically before it is
+acknowledged: a session cut anywhere leaves both vaults valid, holding whole batches, and
+the next session's frontiers start from there (that is the resume).
+
+Nothing here adds trust: events by keys the user does not trust are held back (counted, not
+written) unless the per-peer policy accepts them, exactly as a bundle import does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from provara_desktop.core.errors import PeerRejected, ProvaraDesktopError
+from provara_desktop.core.logline import load_or_none
+from provara_desktop.intake import check as intake_check
+from provara_desktop.intake import commit as intake_commit
+from provara_desktop.intake import plan as intake_plan
+from provara_desktop.intake.attachment_refs import attachment_refs
+from provara_desktop.net import messages as m
+from provara_desktop.net.chains import Chains, same_heads
+from provara_desktop.net.framing import DATA, FrameStream, Limits
+from provara_desktop.net.peer_batch import PeerBatch
+from provara_desktop.store import layout
+
+if TYPE_CHECKING:
+    from provara_desktop.core.keys import SigningKey
+    from provara_desktop.intake.trust_view import Trust
+    from provara_desktop.store.index import IndexRow
+    from provara_desktop.store.vault import Vault
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+BATCH_EVENTS = 500
+CHUNK = 1 << 20  # attachment bytes per DATA frame
+MAX_ATTACHMENT_BYTES = 4 << 30  # per session, received
+
+
+@dataclass(frozen=True)
+class SyncPolicy:
+    """What the user allows of this peer (per peer; the topologies build on it)."""
+
+    accept_untrusted: bool = False  # write events by keys the user does not trust
+    any_vault: bool = False  # sync even when the peer's vault uid differs from ours
+
+
+@dataclass(frozen=True)
+class SessionConfig:
+    limits: Limits = field(default_factory=Limits)
+    batch_events: int = BATCH_EVENTS
+    role: str = "peer"
+    max_attachment_bytes: int = MAX_ATTACHMENT_BYTES
+    workers: int = 2  # verification workers of the intake
+
+
+@dataclass
+class SyncResult:
+    peer: str
+    sent: int = 0  # events we sent that the peer acknowledged
+    received: int = 0  # events written into our vault
+    held_back: int = 0  # received but not written: signed by keys the user does not trust
+    already_present: int = 0
+    forks: list[dict[str, Any]] = field(default_factory=list)
+    duration_ms: int = 0
+    error: str | None = None
+    error_code: str | None = None
+    version: int | None = None
+    batches_sent: int = 0
+    batches_received: int = 0
+    bytes_sent: int = 0
+    bytes_received: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def to_json(self) -> dict[str, Any]:
+        doc = {"peer": self.peer, "ok": self.ok, "sent": self.sent,
+               "received": self.received, "held_back": self.held_back,
+               "already_present": self.already_present, "forks": self.forks,
+               "duration_ms": self.duration_ms, "version": self.version,
+               "batches_sent": self.batches_sent, "batches_received": self.batches_received,
+               "bytes_sent": self.bytes_sent, "bytes_received": self.bytes_received}
+        if self.error is not None:
+            doc["error"] = self.error
+            doc["error_code"] = self.error_code
+        return doc
+
+
+class _PeerSaidError(PeerRejected):
+    """The peer ended the session with an ``error`` message (we answer nothing)."""
+
+
+def negotiate(ours: tuple[int, ...], theirs: tuple[int, ...]) -> int:
+    common = set(ours) & set(theirs)
+    if not common:
+        raise PeerRejected(f"no common protocol version (we speak {list(ours)}, the peer "
+                           f"{list(theirs)[:8]})", code="VERSION")
+    return max(common)
+
+
+async def sync(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *, vault: Vault,
+               trust: Trust, signer: SigningKey, initiator: bool, peer: str = "peer",
+               policy: SyncPolicy | None = None,
+               config: SessionConfig | None = None) -> SyncResult:
+    """Run one session to its end; never raises for anything the peer did (the result says
+    what went wrong), and closes the writer."""
+    session = _Session(FrameStream(reader, writer, limits=(config or SessionConfig()).limits,
+                                   peer=peer), vault=vault, trust=trust, signer=signer,
+                       policy=policy or SyncPolicy(), config=config or SessionConfig())
+    return await session.run(initiator=initiator)
+
+
+class _Session:
+    def __init__(self, stream: FrameStream, *, vault: Vault, trust: Trust,
+                 signer: SigningKey, policy: SyncPolicy, config: SessionConfig) -> None:
+        self.stream = stream
+        self.vault = vault
+        self.trust = trust
+        self.signer = signer
+        self.policy = policy
+        self.config = config
+        self.result = SyncResult(stream.peer)
+        self.batch_events = config.batch_events
+        self.max_frame = config.limits.max_frame
+        self.held: set[str] = set()  # ids held back in this session (and what builds on them)
+        self.staging: Path | None = None
+        self.attachment_bytes = 0
+        self.wrote = False  # our log changed in this session (row offsets may have moved)
+
+    # -- the session -----------------------------------------------------------------------
+
+    async def run(self, *, initiator: bool) -> SyncResult:
+        started = time.monotonic()
+        r = self.result
+        try:
+            await self._run(initiator)
+        except PeerRejected as exc:
+            r.error, r.error_code = str(exc), exc.code
+            log.warning("sync with %s stopped: %s", r.peer, exc)
+            if not isinstance(exc, _PeerSaidError) and exc.code not in ("CLOSED", "TRUNCATED"):
+                await self._tell_error(exc.code, str(exc))
+        except ProvaraDesktopError as exc:  # our side: a store or identity problem
+            r.error, r.error_code = str(exc), "LOCAL_ERROR"
+            log.warning("sync with %s stopped on our side: %s", r.peer, exc)
+            await self._tell_error("LOCAL_ERROR", "the peer could not go on (its own vault)")
+        finally:
+            await self.stream.close()
+            if self.staging is not None:
+                shutil.rmtree(self.staging, ignore_errors=True)
+            r.bytes_sent, r.bytes_received = self.stream.bytes_sent, self.stream.bytes_received
+            r.duration_ms = round((time.monotonic() - started) * 1000)
+        return r
+
+    async def _tell_error(self, code: str, reason: str) -> None:
+        try:
+            await asyncio.wait_for(self.stream.send_message(m.Error(code, reason).to_json()),
+                                   1.0)
+        except (PeerRejected, TimeoutError, ValueError):
+            pass  # the peer is gone or stuck: it learns from the closed connection
+
+    async def _run(self, initiator: bool) -> None:
+        s, cfg = self.stream, self.config
+        chains = await asyncio.to_thread(Chains.from_vault, self.vault)
+        hello = m.Hello(m.VERSIONS, self.vault.uid, cfg.role, m.CAPABILITIES,
+                        cfg.limits.max_frame, cfg.batch_events)
+        await s.send_message(hello.to_json())
+        theirs = await self._expect(m.Hello)
+        self.result.version = negotiate(m.VERSIONS, theirs.versions)
+        if theirs.vault_uid != self.vault.uid and not self.policy.any_vault:
+            raise PeerRejected(f"the peer's vault {theirs.vault_uid[:64]} is not this vault "
+                               f"({self.vault.uid})", code="VAULT_MISMATCH")
+        if theirs.max_frame:
+            self.max_frame = min(self.max_frame, theirs.max_frame)
+        if theirs.max_batch:
+            self.batch_events = max(1, min(self.batch_events, theirs.max_batch))
+        mine = chains.frontier()
+        await s.send_message(mine.to_json())
+        their_frontier = await self._expect(m.Frontier)
+        their_lacking = None
+        if not same_heads(mine, their_frontier):
+            await s.send_message(chains.lacking_for(their_frontier).to_json())
+            their_lacking = await self._expect(m.Lacking)
+        outgoing = chains.unknown_to(their_frontier, their_lacking)
+        del chains
+        if initiator:
+            await self._send_all(outgoing)
+            await self._receive_all()
+        else:
+            await self._receive_all()
+            await self._send_all(outgoing)
+
+    async def _next(self) -> m.Message:
+        frame = await self.stream.read_frame()
+        if frame.kind == DATA or frame.message is None:
+            raise PeerRejected(f"{self.stream.peer}: data where a message was due",
+                               code="BAD_MESSAGE")
+        msg = m.parse(frame.message)
+        if isinstance(msg, m.Error):
+            raise _PeerSaidError(f"the peer ended the session: {msg.reason}", code=msg.code)
+        return msg
+
+    async def _expect(self, kind: type[T]) -> T:
+        msg = await self._next()
+        if not isinstance(msg, kind):
+            raise PeerRejected(f"{self.stream.peer}: {type(msg).TYPE} where "
+                               f"{getattr(kind, 'TYPE', kind)} was due", code="BAD_MESSAGE")
+        return msg
+
+    # -- sending -------------------------------------------------------------------------
+
+    async def _send_all(self, rows: list[IndexRow]) -> None:
+        sent = 0
+        n = 0
+        i = 0
+        while i < len(rows):
+            lines, i = await asyncio.to_thread(self._read_batch, rows, i)
+            n += 1
+            header, data, atts = await asyncio.to_thread(self._describe_batch, n, lines)
+            await self.stream.send_message(header.to_json())
+            await self.stream.send_data(data)
+            for sha, size in atts:
+                await self._send_attachment(sha, size)
+            ack = await self._expect(m.Ack)
+            if ack.batch != n:
+                raise PeerRejected(f"ack for batch {ack.batch}, expected {n}",
+                                   code="BAD_MESSAGE")
+            sent += len(lines)
+            self.result.sent = sent
+            self.result.batches_sent = n
+        await self.stream.send_message(m.Done(sent, n).to_json())
+
+    def _read_batch(self, rows: list[IndexRow], start: int) -> tuple[list[bytes], int]:
+        """Up to batch_events lines from ``start``, within the frame limit. The offsets come
+        from the index when the session began; if our log was rewritten since (we received
+        events that sort before these), each row is looked up again."""
+        lines: list[bytes] = []
+        size = 0
+        budget = self.max_frame
+        i = start
+        with self.vault.events_path.open("rb") as f:
+            while i < len(rows) and len(lines) < self.batch_events:
+                raw = self._line_of(f, rows[i])
+                if lines and size + len(raw) + 1 > budget:
+                    break
+                lines.append(raw)
+                size += len(raw) + 1
+                i += 1
+        return lines, i
+
+    def _line_of(self, f: Any, row: IndexRow) -> bytes:
+        for attempt in (0, 1):
+            if attempt or self.wrote:
+                fresh = self.vault.index.get(row.event_id)
+                if fresh is None:
+                    break
+                row = fresh
+            f.seek(row.offset)
+            raw: bytes = f.read(row.length)
+            if f'"event_id":"{row.event_id}"'.encode() in raw:
+                return raw
+        raise PeerRejected(f"{row.event_id} is no longer where the index says: our vault "
+                           "changed under the session", code="LOCAL_ERROR")
+
+    def _describe_batch(self, n: int, lines: list[bytes]
+                        ) -> tuple[m.Events, bytes, list[tuple[str, int]]]:
+        events = [ev for raw in lines if (ev := load_or_none(raw)) is not None]
+        ids = {e.get("event_id") for e in events}
+        index = self.vault.index
+        prereq: set[str] = set()
+        dangling: set[str] = set()
+        for ev in events:
+            prev = ev.get("prev_event_hash")
+            if isinstance(prev, str) and prev not in ids:
+                (prereq if index.get(prev) is not None else dangling).add(prev)
+        signing = {e.get("actor_key_id") for e in events}
+        keys = [k for k in self.vault.keys_doc.get("keys", [])
+                if isinstance(k, dict) and k.get("key_id") in signing]
+        atts: dict[str, int] = {}
+        missing: set[str] = set()
+        cas = self.vault.root / layout.CAS_DIR
+        for ev in events:
+            for ref in attachment_refs(ev):
+                sha = ref["sha256"]
+                path = cas / sha
+                if path.is_file():
+                    atts[sha] = path.stat().st_size
+                else:
+                    missing.add(sha)
+        data = b"".join(raw + b"\n" for raw in lines)
+        header = m.Events(n, len(lines), len(data), tuple(keys), tuple(sorted(prereq)),
+                          tuple(sorted(dangling)),
+                          tuple(m.AttachmentRef(s, z) for s, z in sorted(atts.items())),
+                          tuple(sorted(missing - set(atts))))
+        return header, data, sorted(atts.items())
+
+    async def _send_attachment(self, sha: str, size: int) -> None:
+        await self.stream.send_message(m.Attachment(sha, size).to_json())
+        path = self.vault.root / layout.CAS_DIR / sha
+        chunk = min(CHUNK, self.max_frame)
+        with path.open("rb") as f:
+            left = size
+            while left > 0:
+                data = f.read(min(chunk, left))
+                if not data:
+                    raise PeerRejected(f"attachment {sha[:12]}… shrank while it was sent",
+                                       code="LOCAL_ERROR")
+                await self.stream.send_data(data)
+                left -= len(data)
+
+    # -- receiving -----------------------------------------------------------------------
+
+    async def _receive_all(self) -> None:
+        expected = 1
+        while True:
+            msg = await self._next()
+            if isinstance(msg, m.Done):
+                return
+            if not isinstance(msg, m.Events):
+                raise PeerRejected(f"{self.stream.peer}: {type(msg).TYPE} where events or "
+                                   "done was due", code="BAD_MESSAGE")
+            if msg.batch != expected:
+                raise PeerRejected(f"batch {msg.batch} where {expected} was due",
+                                   code="BAD_MESSAGE")
+            await self._receive_batch(msg)
+            expected += 1
+
+    async def _receive_batch(self, header: m.Events) -> None:
+        s = self.stream
+        if header.size > s.limits.max_frame or header.count > max(self.config.batch_events,
+                                                                    BATCH_EVENTS):
+            raise PeerRejected(f"batch {header.batch} of {header.count} events, {header.size} "
+                               "bytes: over this side's limits", code="LIMIT")
+        frame = await s.read_frame()
+        if frame.kind != DATA or len(frame.body) != header.size:
+            raise PeerRejected(f"batch {header.batch}: the event lines did not follow as "
+                               f"announced ({header.size} bytes)", code="BAD_MESSAGE")
+        lines = frame.body.split(b"\n")
+        if lines.pop() != b"" or len(lines) != header.count:
+            raise PeerRejected(f"batch {header.batch}: {len(lines)} lines, announced "
+                               f"{header.count}", code="BAD_MESSAGE")
+        received: dict[str, tuple[int, Path]] = {}
+        for ref in header.attachments:
+            received[ref.sha256] = (ref.size, await self._receive_attachment(ref))
+        batch = PeerBatch(s.peer, header.batch, [], list(header.keys),
+                          set(header.prerequisites), set(header.dangling), received,
+                          set(header.missing_attachments))
+        held_early = self._hold_dependants(lines, batch)
+        ack = await asyncio.to_thread(self._intake, batch, held_early)
+        await s.send_message(ack.to_json())
+        self.result.batches_received = header.batch
+
+    def _hold_dependants(self, lines: list[bytes], batch: PeerBatch) -> int:
+        """Lines building on an event held back earlier in this session are held back too,
+        before the intake sees them (they would otherwise lack their prerequisite)."""
+        held = 0
+        for raw in lines:
+            ev = load_or_none(raw) if self.held else None
+            prev = ev.get("prev_event_hash") if ev is not None else None
+            if isinstance(prev, str) and prev in self.held:
+                self.held.add(str(ev.get("event_id") if ev else ""))
+                held += 1
+            else:
+                batch.event_lines.append(raw)
+        return held
+
+    async def _receive_attachment(self, ref: m.AttachmentRef) -> Path:
+        msg = await self._expect(m.Attachment)
+        if (msg.sha256, msg.size) != (ref.sha256, ref.size):
+            raise PeerRejected(f"attachment {msg.sha256[:12]}… where {ref.sha256[:12]}… was "
+                               "announced", code="BAD_MESSAGE")
+        self.attachment_bytes += ref.size
+        if self.attachment_bytes > self.config.max_attachment_bytes:
+            raise PeerRejected(f"attachments over {self.config.max_attachment_bytes} bytes "
+                               "in one session", code="LIMIT")
+        if self.staging is None:
+            # Private to this user (0700), removed when the session ends, whatever happens.
+            self.staging = Path(tempfile.mkdtemp(prefix="provara-sync-"))
+        dest = self.staging / ref.sha256
+        h = hashlib.sha256()
+        left = ref.size
+        with dest.open("wb") as f:
+            while left > 0:
+                frame = await self.stream.read_frame()
+                if frame.kind != DATA or len(frame.body) > left or not frame.body:
+                    raise PeerRejected(f"attachment {ref.sha256[:12]}…: its bytes did not "
+                                       "follow as announced", code="BAD_MESSAGE")
+                h.update(frame.body)
+                f.write(frame.body)
+                left -= len(frame.body)
+        if h.hexdigest() != ref.sha256:
+            raise PeerRejected(f"attachment {ref.sha256[:12]}…: its bytes do not match its "
+                               "sha256", code="ATTACHMENT_DAMAGED")
+        return dest
+
+    def _intake(self, batch: PeerBatch, held_early: int) -> m.Ack:
+        """check -> plan -> commit (intake/), in a worker thread: the loop keeps serving."""
+        r = self.result
+        c = intake_check.check(batch, self.trust, vault=self.vault,
+                               workers=self.config.workers)
+        try:
+            p = intake_plan.plan(self.vault, c, accept_untrusted=self.policy.accept_untrusted)
+        except intake_plan.ImportRefused as exc:
+            raise PeerRejected(str(exc), code="BATCH_REFUSED") from None
+        if p.new_events:
+            intake_commit.commit(self.vault, p, signer=self.signer)
+            self.wrote = True
+        self.held.update(str(e.get("event_id")) for e in p.held_back)
+        held = len(p.held_back) + held_early
+        r.received += p.imported
+        r.held_back += held
+        r.already_present += p.already_present
+        r.forks.extend(f.to_json() for f in c.forks)
+        if held:
+            log.info("%s: %d event(s) held back (keys you do not trust)", batch.origin, held)
+        return m.Ack(batch.batch_no, p.imported, held, p.already_present, len(c.forks))
