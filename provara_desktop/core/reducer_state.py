@@ -20,6 +20,7 @@ different confidence rule...): a kept state written by other rules must not be r
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Any
 
@@ -41,6 +42,10 @@ _CANONICAL_FIELDS = frozenset({"value", "attested_by", "provenance", "attestatio
 _EPOCH_FIELDS = frozenset({"epoch_id", "reducer_hash", "effective_from_event_id",
                            "ontology_versions"})
 _NONE = type(None)
+# Columns are checked and rebuilt this many items at a time: each C-level call (a type
+# check, a lookup, a zip) then holds the GIL for a few milliseconds, not for the ~0.1 s a
+# million-item column takes, during which the app's GUI thread could not paint.
+_SLICE = 1 << 16
 
 
 class StateFormatError(ValueError):
@@ -127,8 +132,14 @@ def _need(ok: bool, what: str) -> None:
         raise StateFormatError(what)
 
 
+def _slices(n: int) -> range:
+    return range(0, n, _SLICE)
+
+
 def _types(column: list[Any], allowed: tuple[type, ...], what: str) -> None:
-    _need(set(map(type, column)) <= set(allowed), f"{what}: unexpected types")
+    ok = set(allowed)
+    for i in _slices(len(column)):
+        _need(set(map(type, column[i:i + _SLICE])) <= ok, f"{what}: unexpected types")
 
 
 def _dict(doc: Any, what: str) -> dict[str, Any]:
@@ -146,12 +157,17 @@ def _columns(doc: Any, what: str, names: tuple[str, ...]) -> dict[str, list[Any]
 
 
 def _lookup(table: list[Any], column: list[Any], what: str) -> list[Any]:
-    """The table's items at the column's indexes (C-speed map), every index checked."""
-    if not column:
-        return []
-    _types(column, (int,), what)
-    _need(min(column) >= 0 and max(column) < len(table), f"{what}: index out of range")
-    return list(map(table.__getitem__, column))
+    """The table's items at the column's indexes, in one C-level pass per slice. Looked up
+    in a dict of the table, not the list: then a negative, out-of-range or non-integer
+    index is a KeyError (refused) instead of Python's from-the-end indexing."""
+    get = dict(enumerate(table)).__getitem__
+    out: list[Any] = []
+    try:
+        for i in _slices(len(column)):
+            out += map(get, column[i:i + _SLICE])
+    except (KeyError, TypeError):
+        raise StateFormatError(f"{what}: index out of range") from None
+    return out
 
 
 def reducer_from_state(doc: Any) -> Reducer:
@@ -207,16 +223,23 @@ def _build(doc: dict[str, Any]) -> Reducer:
     n = len(ev["event_id"])
     _need(sum(counts) == n, "evidence: counts do not add up")
     _types(ev["timestamp"], (str, _NONE), "evidence.timestamp")
-    pieces = list(zip(ev["event_id"], _lookup(actors, ev["actor"], "evidence.actor"),
-                      _lookup(namespaces, ev["namespace"], "evidence.namespace"),
-                      ev["timestamp"], _lookup(values, ev["value"], "evidence.value"),
-                      _lookup(confidences, ev["confidence"], "evidence.confidence"),
-                      strict=True))
+    columns = (ev["event_id"], _lookup(actors, ev["actor"], "evidence.actor"),
+               _lookup(namespaces, ev["namespace"], "evidence.namespace"), ev["timestamp"],
+               _lookup(values, ev["value"], "evidence.value"),
+               _lookup(confidences, ev["confidence"], "evidence.confidence"))
+    _need({len(c) for c in columns} <= {n},
+          "evidence: columns of different lengths")
+    pieces: list[Any] = []
+    for i in _slices(n):
+        pieces += zip(*(c[i:i + _SLICE] for c in columns), strict=True)
+    # Each key's run of pieces, cut by C-level maps rather than a Python loop per key.
+    ends = list(itertools.accumulate(counts))
+    starts = [0, *ends[:-1]]
     evidence: dict[str, list[Any]] = {}
-    start = 0
-    for key, count in zip(keys, counts, strict=True):
-        evidence[key] = pieces[start:start + count]
-        start += count
+    for i in _slices(len(keys)):
+        j = i + _SLICE
+        evidence.update(zip(keys[i:j], map(pieces.__getitem__,
+                                           map(slice, starts[i:j], ends[i:j])), strict=True))
     r._evidence = evidence
 
     lc = _columns(doc["local"], "local", ("keys", *_LOCAL_FIELDS))
@@ -225,15 +248,20 @@ def _build(doc: dict[str, Any]) -> Reducer:
     _need(len(set(local_keys)) == len(local_keys), "local: repeated key")
     _types(lc["timestamp"], (str, _NONE), "local.timestamp")
     _types(lc["evidence_count"], (int,), "local.evidence_count")
-    r.local = {
-        key: {"value": value, "confidence": conf, "provenance": prov, "actor": actor,
-              "timestamp": ts, "evidence_count": count}
-        for key, value, conf, prov, actor, ts, count in zip(
-            local_keys, _lookup(values, lc["value"], "local.value"),
-            _lookup(confidences, lc["confidence"], "local.confidence"), lc["provenance"],
-            _lookup(actors, lc["actor"], "local.actor"), lc["timestamp"],
-            lc["evidence_count"], strict=True)
-    }
+    fields = (_lookup(values, lc["value"], "local.value"),
+              _lookup(confidences, lc["confidence"], "local.confidence"), lc["provenance"],
+              _lookup(actors, lc["actor"], "local.actor"), lc["timestamp"],
+              lc["evidence_count"])
+    _need({len(c) for c in fields} <= {len(local_keys)}, "local: columns of different lengths")
+    local: dict[str, dict[str, Any]] = {}
+    for i in _slices(len(local_keys)):
+        j = i + _SLICE
+        # dict(zip(field names, row)) for each row, in C: a dict display per entry in a
+        # Python loop was most of the time of this whole function.
+        rows = zip(*(c[i:j] for c in fields), strict=True)
+        entries = map(dict, map(zip, itertools.repeat(_LOCAL_FIELDS), rows))
+        local.update(zip(local_keys[i:j], entries, strict=True))
+    r.local = local
 
     cc = _columns(doc["contested"], "contested",
                   ("keys", "reason", "canonical_value", "evidence_len"))

@@ -17,9 +17,10 @@ here, on a thread of its own while the state is decoded (hashlib lets go of the 
 hash of the bytes read is kept up as events are applied, so writing a new file after a replay
 never reads the log again.
 
-Safe to read when corrupt or hostile: no pickle; a header line (JSON) then the state as one
-orjson document, whose length and sha256 the header gives; sizes are bounded before anything
-is read into memory, and core.reducer_state checks every type and index. Anything wrong is
+Safe to read when corrupt or hostile: no pickle; a header line (JSON) then the state as a
+run of orjson documents (a skeleton, then each column in chunks: see _encode), whose lengths
+and sha256 the header gives; sizes are bounded before anything is read into memory, the
+framing is checked, and core.reducer_state checks every type and index. Anything wrong is
 logged and the file ignored (the caller replays the log), never an error to the user.
 
 Verification never uses this: ``verify`` replays the log itself (store.verify_vault).
@@ -107,10 +108,12 @@ def _load(path: Path, vault_uid: str, events_path: Path) -> KeptBeliefs | None:
         if header.get("vault_uid") != vault_uid:
             raise ValueError("written for another vault")
         covered, covered_sha = header.get("log_bytes"), header.get("log_sha256")
-        body_bytes, body_sha = header.get("body_bytes"), header.get("body_sha256")
-        if not (type(covered) is int and covered >= 0 and type(body_bytes) is int
-                and body_bytes >= 0 and type(covered_sha) is str and type(body_sha) is str):
+        parts, body_sha = header.get("parts"), header.get("body_sha256")
+        if not (type(covered) is int and covered >= 0 and type(parts) is list and parts
+                and all(type(n) is int and n >= 0 for n in parts)
+                and type(covered_sha) is str and type(body_sha) is str):
             raise ValueError("bad header")
+        body_bytes = sum(parts)
         log_size = events_path.stat().st_size
         if log_size < covered:
             log.info("kept beliefs %s cover %d bytes, the log has %d: replaying the log",
@@ -130,7 +133,7 @@ def _load(path: Path, vault_uid: str, events_path: Path) -> KeptBeliefs | None:
             body = f.read(body_bytes)
             if hashlib.sha256(body).hexdigest() != body_sha:
                 raise ValueError("body does not match its sha256 (corrupt)")
-            reducer = reducer_from_state(orjson.loads(body))
+            reducer = reducer_from_state(_decode(memoryview(body), parts))
             del body
         finally:
             hasher = prefix.result()
@@ -234,6 +237,70 @@ def _careful(events_path: Path, raw: bytes, block_start: int, index: int) -> dic
 # ---------------------------------------------------------------------------------- writing
 
 
+# The parts of the state that are columns: each is written as chunks of _PART items, one
+# orjson document each, so that no single encode or decode holds the GIL for long (a
+# million-item column is ~30 MB of JSON: ~0.1 s in one call, during which the app's GUI
+# thread cannot paint). Tables are columns of their own; the rest (counts, the few
+# canonical and archived entries) is the skeleton, the first part.
+_COLUMN_SECTIONS = frozenset({"local", "contested", "evidence"})
+_TABLES = frozenset({"actors", "namespaces", "values", "confidences"})
+_PART = 1 << 16
+
+
+def _encode(doc: dict[str, Any]) -> list[bytes]:
+    skeleton: dict[str, Any] = {}
+    chunks: list[bytes] = []
+    columns: list[list[Any]] = []
+    for key, value in doc.items():
+        named = ([(col, items) for col, items in value.items()] if key in _COLUMN_SECTIONS
+                 else [(None, value)] if key in _TABLES else None)
+        if named is None:
+            skeleton[key] = value
+            continue
+        for col, items in named:
+            start = len(chunks)
+            chunks += [orjson.dumps(items[i:i + _PART]) for i in range(0, len(items), _PART)]
+            columns.append([key, col, len(chunks) - start])
+    skeleton["columns"] = columns
+    return [orjson.dumps(skeleton), *chunks]
+
+
+def _decode(body: memoryview, parts: list[int]) -> dict[str, Any]:
+    """The state document from its parts (see _encode), every framing detail checked."""
+    offsets = [0]
+    for n in parts:
+        offsets.append(offsets[-1] + n)
+    skeleton = orjson.loads(body[:parts[0]])
+    if type(skeleton) is not dict or type(skeleton.get("columns")) is not list:
+        raise ValueError("no skeleton")
+    doc = {k: v for k, v in skeleton.items() if k != "columns"}
+    next_part = 1
+    for entry in skeleton["columns"]:
+        if not (type(entry) is list and len(entry) == 3 and type(entry[2]) is int
+                and entry[2] >= 0):
+            raise ValueError("bad column entry")
+        key, col, count = entry
+        if next_part + count > len(parts):
+            raise ValueError("fewer parts than columns")
+        items: list[Any] = []
+        for i in range(next_part, next_part + count):
+            chunk = orjson.loads(body[offsets[i]:offsets[i + 1]])
+            if type(chunk) is not list:
+                raise ValueError("a column part that is not a list")
+            items += chunk
+        next_part += count
+        if key in _TABLES and col is None and key not in doc:
+            doc[key] = items
+        elif (key in _COLUMN_SECTIONS and type(col) is str
+              and col not in doc.setdefault(key, {})):
+            doc[key][col] = items
+        else:
+            raise ValueError(f"unexpected column {key!r}/{col!r}")
+    if next_part != len(parts):
+        raise ValueError("more parts than columns")
+    return doc
+
+
 def save(path: Path, beliefs: KeptBeliefs, *, vault_uid: str) -> bool:
     """Write ``beliefs`` to ``path`` (atomically: a unique temporary name, then a rename);
     False, with a log line, when the state cannot be kept (a value JSON cannot hold, a full
@@ -242,24 +309,27 @@ def save(path: Path, beliefs: KeptBeliefs, *, vault_uid: str) -> bool:
         log.info("beliefs of %s not kept: the log ends with a line without its newline", path)
         return False
     try:
-        body = orjson.dumps(state_of(beliefs.reducer))
+        parts = _encode(state_of(beliefs.reducer))
     except (TypeError, orjson.JSONEncodeError) as exc:
         # An integer beyond 64 bits or a lone surrogate in some event: orjson cannot
         # encode it, and a slower encoder for a rare vault is not worth its code.
         log.info("beliefs of %s not kept: %s", path, exc)
         return False
+    body_hash = hashlib.sha256()
+    for part in parts:
+        body_hash.update(part)
     header = orjson.dumps({
         "magic": MAGIC, "state_format": STATE_FORMAT, "vault_uid": vault_uid,
         "log_bytes": beliefs.covered_bytes, "log_sha256": beliefs.hasher.hexdigest(),
         "event_count": beliefs.reducer.event_count,
-        "body_bytes": len(body), "body_sha256": hashlib.sha256(body).hexdigest(),
+        "parts": [len(part) for part in parts], "body_sha256": body_hash.hexdigest(),
     }) + b"\n"
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with tmp.open("wb") as f:
             f.write(header)
-            f.write(body)
+            f.writelines(parts)
         # No fsync: a file torn by a crash fails its body hash and is ignored.
         os.replace(tmp, path)
     except OSError as exc:

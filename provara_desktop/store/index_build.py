@@ -37,6 +37,7 @@ import orjson
 from provara_desktop.core.canonical import MAX_DEPTH, MAX_LINE_BYTES
 from provara_desktop.core.errors import InputError
 from provara_desktop.core.logline import parse_line_or_raise
+from provara_desktop.runtime.gcpause import gc_paused
 from provara_desktop.store.index import IndexRow, row_from_event
 
 if TYPE_CHECKING:
@@ -88,6 +89,18 @@ def index_log(append_rows: AppendRows, events_path: Path, *, pos: int, offset: i
     words its refusal for the user); returns the number of rows added. A line without its
     newline at the end of the file is torn: InputError, once the whole lines before it are
     indexed."""
+    # A batch is tens of thousands of tuples that live until it is written and form no
+    # cycles: the cyclic collector would only walk them (and the rest of the heap, in the
+    # app a million beliefs) again and again, ~15% of a rebuild.
+    with gc_paused():
+        return _index_log(append_rows, events_path, pos=pos, offset=offset,
+                          first_seen_utc=first_seen_utc, progress=progress,
+                          batch_rows=batch_rows)
+
+
+def _index_log(append_rows: AppendRows, events_path: Path, *, pos: int, offset: int,
+               first_seen_utc: str, progress: Callable[[IndexBuildProgress], None] | None,
+               batch_rows: int) -> int:
     started = time.perf_counter()
     dumps, loads, depth_limit = orjson.dumps, orjson.loads, MAX_DEPTH
     bad_json, bad_encoding, size_limit = (orjson.JSONDecodeError, orjson.JSONEncodeError,

@@ -172,13 +172,23 @@ def corruptions(data: bytes) -> dict[str, bytes]:
     flipped = bytearray(data)
     flipped[len(header) + 1 + len(body) // 2] ^= 0x01
 
-    def with_body(new_body: bytes) -> bytes:
-        # A hostile file: the body's own hash and length made to match.
-        h = dict(head, body_bytes=len(new_body),
+    def with_parts(parts: list[bytes]) -> bytes:
+        # A hostile file: the body's own hash and lengths made to match.
+        new_body = b"".join(parts)
+        h = dict(head, parts=[len(p) for p in parts],
                  body_sha256=hashlib.sha256(new_body).hexdigest())
         return json.dumps(h).encode() + b"\n" + new_body
 
-    state = json.loads(body)
+    def with_body(new_body: bytes) -> bytes:
+        return with_parts([new_body])
+
+    def encode_any(state: Any) -> list[bytes]:
+        try:
+            return belief_snapshot._encode(state)
+        except (TypeError, AttributeError):  # not columns at all: all in the skeleton
+            return [json.dumps({**state, "columns": []}).encode()]
+
+    state = belief_snapshot._decode(memoryview(body), head["parts"])
     bad_states: dict[str, Any] = {}
     changes: dict[str, Callable[[Any], object]] = {
         "confidence index out of range": lambda s: s["local"]["confidence"].__setitem__(
@@ -209,10 +219,19 @@ def corruptions(data: bytes) -> dict[str, bytes]:
         "not JSON": b"\x00\xff" * 100,
         "a header that is a list": b"[1,2]\n" + body,
         "no newline in the first 64 KiB": b"x" * 70_000,
-        "a body claiming 10 GB": json.dumps(dict(head, body_bytes=10**10)).encode()
+        "a body claiming 10 GB": json.dumps(dict(head, parts=[10**10])).encode()
         + b"\n" + body,
         "a body that is not JSON": with_body(b"{not json"),
-        **{name: with_body(json.dumps(s).encode()) for name, s in bad_states.items()},
+        "a skeleton alone": with_body(b'{"format":1}'),
+        "a column claiming more parts than there are": with_parts(
+            [json.dumps({"columns": [["values", None, 5]]}).encode(), b"[]"]),
+        "a column part that is not a list": with_parts(
+            [json.dumps({"columns": [["values", None, 1]]}).encode(), b'{"a":1}']),
+        "a column of an unknown section": with_parts(
+            [json.dumps({"columns": [["format", None, 1]]}).encode(), b"[1]"]),
+        "parts left over": with_parts(
+            [json.dumps({"columns": []}).encode(), b"[1]"]),
+        **{name: with_parts(encode_any(s)) for name, s in bad_states.items()},
     }
 
 
