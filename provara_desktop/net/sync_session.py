@@ -363,6 +363,9 @@ class _Session:
                           set(header.prerequisites), set(header.dangling), received,
                           set(header.missing_attachments))
         held_early = self._hold_dependants(lines, batch)
+        # What was held back is not in the vault: the intake must not require it (the
+        # events that chain to it are held back too, above).
+        batch.prerequisites -= self.held
         ack = await asyncio.to_thread(self._intake, batch, held_early)
         await s.send_message(ack.to_json())
         self.result.batches_received = header.batch
@@ -374,8 +377,8 @@ class _Session:
         for raw in lines:
             ev = load_or_none(raw) if self.held else None
             prev = ev.get("prev_event_hash") if ev is not None else None
-            if isinstance(prev, str) and prev in self.held:
-                self.held.add(str(ev.get("event_id") if ev else ""))
+            if ev is not None and isinstance(prev, str) and prev in self.held:
+                self.held.add(str(ev.get("event_id")))
                 held += 1
             else:
                 batch.event_lines.append(raw)

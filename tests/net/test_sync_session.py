@@ -1,10 +1,34 @@
-"""Whole sync sessions between real vaults over an in-memory transport."""
+"""Whole sync sessions between real vaults over an in-memory transport: convergence to
+byte-identical logs and the same state_hash, the level case's few hundred bytes, relays
+through an intermediary, resume after a cut, attachments, forks and held-back chains."""
 
 from __future__ import annotations
 
-from typing import Any
+import shutil
+import subprocess
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
 
-from tests.net.sync_helpers import run, session_pair
+from provara_desktop.store.evidence import observe
+from provara_desktop.store.verify_vault import verify_vault
+from tests.net.sync_helpers import (
+    FAST,
+    Replica,
+    cut_after_first_ack,
+    run,
+    session_pair,
+    trust_of,
+)
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+
+def converged(*rs: Replica) -> None:
+    first = rs[0]
+    for r in rs[1:]:
+        assert r.log_bytes() == first.log_bytes(), f"{r.name} differs from {first.name}"
+        assert r.state_hash() == first.state_hash()
 
 
 def test_disjoint_vaults_converge(make_replica: Any) -> None:
@@ -14,7 +38,112 @@ def test_disjoint_vaults_converge(make_replica: Any) -> None:
     ra, rb = run(session_pair(a, b))
     assert ra.ok, ra.error
     assert rb.ok, rb.error
-    assert a.log_bytes() == b.log_bytes()
-    assert a.state_hash() == b.state_hash()
+    converged(a, b)
     # each sends its init events (2) and observations; each receives the other's
     assert (ra.sent, ra.received, rb.sent, rb.received) == (5, 6, 6, 5)
+    assert ra.forks == rb.forks == []
+
+
+def test_level_replicas_exchange_only_hello_frontier_and_done(make_replica: Any) -> None:
+    a, b = make_replica("alice"), make_replica("bob")
+    a.record(50)
+    b.record(50)
+    run(session_pair(a, b))
+    ra, rb = run(session_pair(a, b))
+    assert (ra.sent, ra.received, rb.sent, rb.received) == (0, 0, 0, 0)
+    assert ra.ok, ra.error
+    # hello (~170 bytes) + frontier (~2 actors, ~150) + done (~40), each way
+    assert ra.bytes_sent == rb.bytes_received
+    assert ra.bytes_sent < 500, ra.bytes_sent
+    assert rb.bytes_sent < 500, rb.bytes_sent
+
+
+def test_events_travel_through_an_intermediary(make_replica: Any) -> None:
+    a, b, c = make_replica("alice"), make_replica("bob"), make_replica("carol")
+    for r, n in ((a, 2), (b, 3), (c, 4)):
+        r.record(n)
+    everyone = {r.name: trust_of(r, *(o for o in (a, b, c) if o is not r)) for r in (a, b, c)}
+    run(session_pair(a, b, trust_a=everyone["alice"], trust_b=everyone["bob"]))
+    rb, rc = run(session_pair(b, c, trust_a=everyone["bob"], trust_b=everyone["carol"]))
+    assert rc.received == 4 + 5  # alice's and bob's, alice's relayed by bob
+    ra, _ = run(session_pair(a, b, trust_a=everyone["alice"], trust_b=everyone["bob"]))
+    assert ra.received == 6  # carol's, relayed by bob
+    converged(a, b, c)
+
+
+def test_a_cut_session_leaves_valid_vaults_and_the_next_one_resumes(
+        make_replica: Any) -> None:
+    a, b = make_replica("alice"), make_replica("bob")
+    a.record(8)  # 10 events, sent 3 per batch
+    config = replace(FAST, batch_events=3)
+    ra, rb = run(cut_after_first_ack(a, b, config=config))
+    assert ra.error_code in ("CLOSED", "TRUNCATED", "TIMEOUT"), ra.error
+    assert rb.error_code in ("CLOSED", "TRUNCATED"), rb.error
+    assert rb.received == 3  # the first batch, committed before its ack
+    for r in (a, b):
+        with r.open() as v:
+            assert verify_vault(v).ok
+    ra, rb = run(session_pair(a, b, config=config))
+    assert ra.ok, ra.error
+    assert ra.sent == 7  # only what b still lacked
+    converged(a, b)
+
+
+def test_attachments_travel_with_their_events(make_replica: Any, tmp_path: Path) -> None:
+    a, b = make_replica("alice"), make_replica("bob")
+    photo = tmp_path / "photo.bin"
+    photo.write_bytes(bytes(range(256)) * 5000)  # 1.28 MB: two DATA chunks
+    with a.open() as v:
+        observe(v, a.key, "alice", subject="door", predicate="photo", value="x",
+                attachments=[photo])
+    ra, rb = run(session_pair(a, b))
+    assert rb.ok, rb.error
+    cas = list((b.root / "artifacts" / "cas").iterdir())
+    assert [p.read_bytes() for p in cas] == [photo.read_bytes()]
+    converged(a, b)
+
+
+def test_a_fork_is_kept_and_reported(make_replica: Any, tmp_path: Path) -> None:
+    a = make_replica("alice")
+    a.record(1)
+    twin = Replica("alice", a.key, tmp_path / "twin-home", tmp_path / "twin-vault")
+    shutil.copytree(a.root, twin.root)
+    a.record(1, start=10)  # the same actor signs on two machines: two heads after a sync
+    twin.record(1, start=20)
+    ra, rb = run(session_pair(a, twin, trust_a=trust_of(a), trust_b=trust_of(twin)))
+    assert ra.ok, ra.error
+    assert len(ra.forks) == 1
+    assert len(rb.forks) == 1
+    assert ra.forks[0]["actor"] == "alice"
+    converged(a, twin)
+    # both heads are listed; a further session between the forked replicas is level
+    ra, _ = run(session_pair(a, twin, trust_a=trust_of(a), trust_b=trust_of(twin)))
+    assert (ra.sent, ra.received) == (0, 0)
+
+
+def test_a_chain_held_back_in_one_batch_stays_held_back_in_the_next(
+        make_replica: Any) -> None:
+    a, b = make_replica("alice"), make_replica("bob")
+    a.record(4)
+    config = replace(FAST, batch_events=1)
+    before = b.digest()
+    _, rb = run(session_pair(a, b, trust_b=trust_of(b), config=config))  # b trusts nobody
+    assert rb.ok, rb.error
+    assert (rb.received, rb.held_back) == (0, 6)
+    assert b.digest() == before
+
+
+def test_reference_verify_passes_after_a_sync(make_replica: Any) -> None:
+    from tests.conftest import optional_reference_cli
+
+    cli = optional_reference_cli()
+    a, b = make_replica("alice"), make_replica("bob")
+    a.record(2)
+    b.record(2)
+    run(session_pair(a, b))
+    if cli is None:
+        return
+    for r in (a, b):
+        done = subprocess.run([cli, "verify", str(r.root)], capture_output=True, text=True,
+                              timeout=60, check=False)
+        assert done.returncode == 0, done.stdout + done.stderr
