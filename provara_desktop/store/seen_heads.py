@@ -9,23 +9,22 @@ removed since, and the user is told what is missing (by event id, actor and type
 open until they acknowledge it. Nothing in an append-only vault ever legitimately removes an
 event; restoring an older backup does, and is exactly what the user should be told about.
 
-The memory is a small JSON file rewritten whole (a temp file and a rename). Losing it is
+The memory is a small JSON file rewritten whole under the profile's lock
+(store/profile_files.py: a unique temporary name, then a rename). Losing it is
 safe (the next open starts remembering again); a damaged or hand-edited file is ignored
 with a log line rather than raising false alarms or blocking the vault.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
-import os
-import tempfile
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from provara_desktop.core.event import utc_now_iso
 from provara_desktop.store.index import index_path_for
+from provara_desktop.store.profile_files import profile_lock, replace_file
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping
@@ -57,6 +56,12 @@ class SeenEvent:
         when = f" of {self.timestamp_utc}" if self.timestamp_utc else ""
         return (f"{self.event_id} ({what}{when} by {self.actor}, "
                 f"seen here {self.seen_at_utc})")
+
+
+if TYPE_CHECKING:
+    # The vault's actors' newest events now, given the ones remembered (so an actor whose
+    # head has not moved keeps the time it was first seen).
+    HeadsNow: TypeAlias = Callable[[Mapping[str, SeenEvent]], Mapping[str, SeenEvent]]
 
 
 @dataclass
@@ -104,9 +109,12 @@ class Memory:
 class SeenHeads:
     """The memory of one vault (by uid) in one profile, at ``path``."""
 
-    def __init__(self, path: Path, vault_uid: str) -> None:
+    def __init__(self, path: Path, vault_uid: str, *, home: Path | None = None) -> None:
         self.path = path
         self.vault_uid = vault_uid
+        # The profile whose lock guards the read-modify-write (the app and a CLI sharing a
+        # profile would otherwise lose each other's updates).
+        self.home = home if home is not None else path.parent
 
     # -- reading and writing ---------------------------------------------------------------
 
@@ -132,30 +140,32 @@ class SeenHeads:
                "pending": memory.pending.to_json() if memory.pending else None,
                "acknowledged": memory.acknowledged}
         data = json.dumps(doc, ensure_ascii=False, indent=1).encode()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        # A unique temporary name: the app and a CLI sharing the profile may both save.
-        fd, tmp = tempfile.mkstemp(prefix=self.path.name + ".", suffix=".tmp",
-                                   dir=self.path.parent)
         try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-            os.replace(tmp, self.path)
+            replace_file(self.path, data)
         except OSError as exc:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
             # Memory is a safeguard, not evidence: failing to keep it must not fail a write.
             log.warning("%s: cannot write (%s)", self.path, exc.strerror)
 
     # -- the check -------------------------------------------------------------------------
 
-    def check(self, *, present: Callable[[str], bool], event_count: int,
-              heads: Mapping[str, SeenEvent] | None) -> Loss | None:
+    def check(self, *, present: Callable[[str], bool], count: Callable[[], int],
+              heads: HeadsNow | None) -> Loss | None:
         """Compare the vault as it is (``present`` answers whether an event id is in its
-        log; ``heads`` its actors' newest events now) with what was seen before; remember
-        the new state (not when ``heads`` is None: a look that changes nothing, as verify
-        makes); return what was lost (also any loss found earlier and not yet
-        acknowledged), or None."""
-        memory = self.load()
+        log, ``count`` how many events it holds, ``heads`` its actors' newest events given
+        the ones remembered) with what was seen before; remember the new state (not when
+        ``heads`` is None: a look that changes nothing, as verify makes); return what was
+        lost (also any loss found earlier and not yet acknowledged), or None.
+
+        The vault is looked at under the profile's lock, after the memory is read: a writer
+        sharing the profile advances the memory only after its events are indexed, so what
+        is read here is never older than what is remembered (no false alarm from a race)."""
+        with profile_lock(self.home):
+            memory = self.load()
+            return self._check(memory, present, count(),
+                               None if heads is None else heads(memory.heads))
+
+    def _check(self, memory: Memory, present: Callable[[str], bool], event_count: int,
+               heads: Mapping[str, SeenEvent] | None) -> Loss | None:
         now = utc_now_iso()
         pending = memory.pending
         missing = {e.event_id: e for e in (pending.missing if pending else [])}
@@ -186,33 +196,36 @@ class SeenHeads:
         """After this replica's own write: the written actors' newest events and the new
         count (cheaper than check(), which looks at every actor). Never while a loss is
         pending (its memory must stay as it was until the user acknowledges)."""
-        memory = self.load()
-        if memory.pending is not None:
-            return
-        memory.heads.update(heads)
-        memory.event_count = max(memory.event_count, event_count)
-        self.save(memory)
+        with profile_lock(self.home):
+            memory = self.load()
+            if memory.pending is not None:
+                return
+            memory.heads.update(heads)
+            memory.event_count = max(memory.event_count, event_count)
+            self.save(memory)
 
-    def acknowledge(self, *, event_count: int, heads: Mapping[str, SeenEvent],
+    def acknowledge(self, *, count: Callable[[], int], heads: HeadsNow,
                     reason: str) -> Loss | None:
         """The user has seen the loss and accepts the vault as it is now: the pending loss
         moves to the acknowledged list (with the reason and date) and the memory restarts
         from the vault's present state. Returns the loss acknowledged, if any."""
-        memory = self.load()
-        loss = memory.pending
-        acknowledged = list(memory.acknowledged)
-        if loss is not None:
-            acknowledged.append({"acknowledged_at_utc": utc_now_iso(), "reason": reason,
-                                 **loss.to_json()})
-        self.save(Memory(self.vault_uid, event_count, dict(heads), None, acknowledged))
-        return loss
+        with profile_lock(self.home):
+            memory = self.load()
+            loss = memory.pending
+            acknowledged = list(memory.acknowledged)
+            if loss is not None:
+                acknowledged.append({"acknowledged_at_utc": utc_now_iso(), "reason": reason,
+                                     **loss.to_json()})
+            self.save(Memory(self.vault_uid, count(), dict(heads(memory.heads)), None,
+                             acknowledged))
+            return loss
 
 
 def for_vault(home: Path, root: Path, vault_uid: str) -> SeenHeads:
     """The memory of the vault at ``root`` in the profile ``home``: beside its index, keyed
     the same way (path and uid), so a copy of the vault elsewhere has a memory of its own."""
     index = index_path_for(home, root, vault_uid)
-    return SeenHeads(index.with_name(index.stem + ".seen.json"), vault_uid)
+    return SeenHeads(index.with_name(index.stem + ".seen.json"), vault_uid, home=home)
 
 
 def seen_event(event_id: str, actor: str, type_: str | None,

@@ -59,7 +59,6 @@ except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
 
-
 # The fields of a keys.json entry carried over from another vault (nothing else: a bundle
 # or a peer must not be able to plant arbitrary data in identity/keys.json).
 _FOREIGN_KEY_FIELDS = ("key_id", "algorithm", "public_key_b64", "roles", "scopes", "status",
@@ -262,12 +261,9 @@ class Vault:
         """Compare the (indexed) log with what this profile saw of it before, remember what
         it holds now, and keep in ``self.loss`` whatever went missing: events this replica
         saw, gone even if the manifest was re-sealed over their removal."""
-        memory = self._seen_heads()
         index = self.index
-        previous = memory.load().heads
-        self.loss = memory.check(present=lambda eid: index.get(eid) is not None,
-                                 event_count=index.count(),
-                                 heads=self._current_heads(previous))
+        self.loss = self._seen_heads().check(present=lambda eid: index.get(eid) is not None,
+                                             count=index.count, heads=self._current_heads)
         if self.loss is not None:
             log.warning("%s", self.loss.message(str(self.root)))
         return self.loss
@@ -276,10 +272,8 @@ class Vault:
         """The user accepts the vault as it is now: the loss found on opening is recorded
         as acknowledged (with ``reason``, in the profile) and writes are allowed again."""
         with self._locked():
-            memory = self._seen_heads()
-            loss = memory.acknowledge(event_count=self.index.count(),
-                                      heads=self._current_heads(memory.load().heads),
-                                      reason=reason)
+            loss = self._seen_heads().acknowledge(count=self.index.count,
+                                                  heads=self._current_heads, reason=reason)
             self.loss = None
             return loss
 
@@ -287,11 +281,9 @@ class Vault:
         """Record the heads as they are now (after our own writes), unless a loss is
         pending: that one stays until the user acknowledges it."""
         if self.loss is None:
-            memory = self._seen_heads()
             index = self.index
-            memory.check(present=lambda eid: index.get(eid) is not None,
-                         event_count=index.count(),
-                         heads=self._current_heads(memory.load().heads))
+            self._seen_heads().check(present=lambda eid: index.get(eid) is not None,
+                                     count=index.count, heads=self._current_heads)
 
     def _remember_written(self, events: Sequence[Event]) -> None:
         """The heads of the actors just written, one index seek each."""

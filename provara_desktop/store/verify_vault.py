@@ -161,7 +161,7 @@ def _check_seen(vault: Vault, log: LogReport, out: list[Problem]) -> None:
     a re-sealed manifest hides their removal from every check above, not from this one.
     Only looks; the memory moves on when the vault is opened for use, not by verify."""
     loss = seen_heads.for_vault(vault.home, vault.root, vault.uid).check(
-        present=log.lines_by_id.__contains__, event_count=log.event_count, heads=None)
+        present=log.lines_by_id.__contains__, count=lambda: log.event_count, heads=None)
     if loss is not None:
         first = loss.missing[0] if loss.missing else None
         out.append(Problem("EVENTS_REMOVED", loss.message(str(vault.root)),

@@ -146,8 +146,8 @@ def test_memory_counts_fewer_events_even_when_heads_survive(tmp_path: Path) -> N
     of events seen catches it."""
     mem = SeenHeads(tmp_path / "m.json", "uid-1")
     heads = {"alice": seen_event("evt_a", "alice", "OBSERVATION", None)}
-    assert mem.check(present=lambda e: True, event_count=5, heads=heads) is None
-    loss = mem.check(present=lambda e: True, event_count=4, heads=heads)
+    assert mem.check(present=lambda e: True, count=lambda: 5, heads=lambda _seen: heads) is None
+    loss = mem.check(present=lambda e: True, count=lambda: 4, heads=lambda _seen: heads)
     assert loss is not None
     assert loss.fewer_events == 1
     assert "4 events, 1 fewer than the 5" in loss.message("v")
@@ -158,6 +158,50 @@ def test_a_damaged_memory_file_is_ignored(tmp_path: Path) -> None:
     path.write_bytes(b"{not json")
     mem = SeenHeads(path, "uid-1")
     heads = {"alice": seen_event("evt_a", "alice", None, None)}
-    assert mem.check(present=lambda e: True, event_count=1, heads=heads) is None
+    assert mem.check(present=lambda e: True, count=lambda: 1, heads=lambda _seen: heads) is None
     # ...and replaced by a good one.
     assert mem.load().heads["alice"].event_id == "evt_a"
+
+
+def _append_many(root: str, home: str, n: int) -> None:
+    from pathlib import Path
+
+    from provara_desktop.core.keys import SigningKey
+    from provara_desktop.store.evidence import observe
+    from provara_desktop.store.vault import Vault
+
+    key = SigningKey(b"\x0c" * 32)
+    with Vault.open(Path(root), home=Path(home)) as vault:
+        for i in range(n):
+            observe(vault, key, "carol-" + key.key_id[4:12], subject=f"s{i}",
+                    predicate="p", value=i)
+
+
+def test_a_writer_sharing_the_profile_never_raises_a_false_alarm(tmp_path: Path) -> None:
+    """One process appends while another opens and closes the vault, both with the same
+    profile (and so the same memory): the reader must never see its own stale view as a
+    loss."""
+    import multiprocessing
+
+    from provara_desktop.core.keys import SigningKey
+    from provara_desktop.store.vault import Vault
+
+    home, root = tmp_path / "home", tmp_path / "v"
+    key = SigningKey(b"\x0c" * 32)
+    Vault.init(root, key=key, actor="carol-" + key.key_id[4:12], home=home).close()
+    writer = multiprocessing.get_context("fork").Process(
+        target=_append_many, args=(str(root), str(home), 40))
+    writer.start()
+    try:
+        looks = 0
+        while writer.is_alive() and looks < 400:  # bounded
+            with Vault.open(root, home=home) as vault:
+                assert vault.loss is None, vault.loss.message(str(root))
+            looks += 1
+    finally:
+        writer.join(60)
+    assert writer.exitcode == 0
+    assert looks > 0
+    with Vault.open(root, home=home) as vault:
+        assert vault.loss is None
+        assert vault.index.count() >= 41
