@@ -40,14 +40,17 @@ def trust_for(home: Path) -> Trust:
 
     store = TrustStore(home).trusted()
     own = None
+    fingerprints = {k: t.fingerprint for k, t in store.items()}
     ids = IdentityStore(home)
     if ids.exists():
         try:
-            own = ids.load().key_id
+            me = ids.load()
+            own = me.key_id
+            fingerprints[own] = me.fingerprint
         except IdentityError:
             own = None
     return Trust({k: ", ".join(x for x in (t.name, t.describe()) if x)
-                  for k, t in store.items()}, own)
+                  for k, t in store.items()}, own, fingerprints)
 
 
 def bundle_identity(bundle: LoadedBundle) -> dict[str, str]:

@@ -21,6 +21,7 @@ from provara_desktop.core.verify import (
     VerificationStopped,
 )
 from provara_desktop.intake.batch import ForeignBatch
+from provara_desktop.intake.labels import label_problems
 from provara_desktop.intake.vault_checks import check_against_vault, check_attachments
 from provara_desktop.runtime.gcpause import gc_paused
 from provara_desktop.store.parallel_verify import verify_lines
@@ -192,6 +193,11 @@ def check(batch: B, trust: Trust, *, vault: Vault | None = None,
             vault, result.events, prerequisites=result.prerequisites,
             legacy_ids=result.legacy_ids, problems=result.problems, forks=result.forks,
             missing=result.missing_prerequisites)
+    # Who may sign under which label: our labels carry their key's id, and a label the
+    # vault binds to a key stays that key's (intake/labels.py). Checked with or without a
+    # vault, so `bundle verify` shows a squatting attempt too.
+    result.problems.extend(label_problems(result.events, keyring=keyring, trust=trust,
+                                          vault=vault, present=result.present))
     result.problems.extend(check_attachments(batch, result.events, vault))
     return result
 

@@ -14,6 +14,9 @@ class Trust:
     # key_id -> what the trust store says of it (the name and where the trust came from)
     store: dict[str, str] = field(default_factory=dict)
     own_key_id: str | None = None
+    # key_id -> fingerprint of the keys above, for messages that name a key the batch and
+    # the vault do not carry (a label's rightful owner, say)
+    fingerprints: dict[str, str] = field(default_factory=dict)
 
     def why(self, key_id: str) -> str | None:
         if key_id == self.own_key_id:

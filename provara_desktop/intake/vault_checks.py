@@ -1,6 +1,7 @@
 """What a foreign batch means to a receiving vault: which events it already holds, whether
-the prerequisites are there, chains that continue the vault's (forks included), labels bound
-to one key, and attachments carried or held. Reads the vault; changes nothing."""
+the prerequisites are there, chains that continue the vault's (forks included), and
+attachments carried or held (who may sign under which label: labels.py). Reads the vault;
+changes nothing."""
 
 from __future__ import annotations
 
@@ -39,7 +40,8 @@ def check_against_vault(vault: Vault, events: Sequence[dict[str, Any]], *,
                         problems: list[Problem], forks: list[Fork],
                         missing: list[str]) -> set[str]:
     """Add to ``problems``, ``forks`` and ``missing`` (prerequisites the vault lacks) what the
-    vault says about ``events``; return the ids it already holds."""
+    vault says about ``events``; return the ids it already holds. (Who may sign under which
+    label is intake/labels.py.)"""
     index = vault.index
     present = present_ids(vault, {str(ev.get("event_id")) for ev in events})
     missing.extend(eid for eid in prerequisites if index.get(eid) is None)
@@ -56,25 +58,14 @@ def check_against_vault(vault: Vault, events: Sequence[dict[str, Any]], *,
                 "EVENT_ID_CONFLICT", f"{eid} is already in the vault with different content: "
                 "it conflicts with the vault's chains", event_id=eid, path=EVENTS_PATH))
     prereq_set = set(prerequisites)
-    first_key: dict[str, str | None] = {}
     has_events: dict[str, bool] = {}
     for ev in events:
-        actor, kid = str(ev.get("actor")), ev.get("actor_key_id")
+        actor = str(ev.get("actor"))
         eid = str(ev.get("event_id"))
         if eid in present:
             continue  # already held: nothing to add, nothing to check against
-        if actor not in first_key:
-            rows = index.query(actor=actor, limit=1)
-            first_key[actor] = rows[0].actor_key_id if rows else None
-            has_events[actor] = bool(rows)
-        owner = first_key[actor]
-        if owner is not None and isinstance(kid, str) and kid != owner and not _promoted(
-                events, owner, kid):
-            problems.append(Problem(
-                "ACTOR_KEY_CONFLICT",
-                f"{eid} claims actor {actor!r}, which belongs to key {owner} in the vault, but "
-                f"is signed by {kid}: it conflicts with the vault's chains",
-                event_id=eid, actor=actor, path=EVENTS_PATH))
+        if actor not in has_events:
+            has_events[actor] = bool(index.query(actor=actor, limit=1))
         prev = ev.get("prev_event_hash")
         held_prev = isinstance(prev, str) and (prev in prereq_set or prev in present)
         if held_prev and isinstance(prev, str):
@@ -97,15 +88,6 @@ def check_against_vault(vault: Vault, events: Sequence[dict[str, Any]], *,
             if first and first[0].prev_event_hash is None:
                 forks.append(Fork(actor, None, (first[0].event_id, eid)))
     return present
-
-
-def _promoted(events: Sequence[dict[str, Any]], old: str, new: str) -> bool:
-    for ev in events:
-        p = ev.get("payload")
-        if (ev.get("type") == "KEY_PROMOTION" and isinstance(p, dict)
-                and p.get("replaces_key_id") == old and p.get("new_key_id") == new):
-            return True
-    return False
 
 
 def check_attachments(batch: ForeignBatch, events: Sequence[dict[str, Any]],

@@ -250,7 +250,7 @@ def test_events_that_conflict_with_the_vaults_chains(
                          payload={"subject": "door", "predicate": "state", "value": "shut"},
                          prev_event_hash=alice_head)
     bad = _hostile_event_bundle(alice, sent, tmp_path, hijack, [key_entry], "hj.provara-bundle")
-    refused(cli, bob, bad, "conflicts with the vault's chains")
+    refused(cli, bob, bad, "squatting attempt", alice.key_id, carol.key_id)
     # Carol's own event chained onto Alice's chain (a cross-actor prev).
     cross = build_event(event_type="OBSERVATION", actor=carol.actor, key=ck,
                         payload={"subject": "door", "predicate": "state", "value": "shut"},

@@ -1,0 +1,178 @@
+"""Actor labels belong to keys: who may sign foreign events under a label.
+
+A label is not first come, first served. Two rules, checked before anything is imported:
+
+1. **Our labels carry their key.** ``actor_label_for`` (store/identity.py) makes labels of
+   the form ``<name>-<8 hex>``, the 8 hex digits being the key id's (``bp1_<16 hex>``) first
+   ones. An event signed under such a label by a key whose id does not start with them is a
+   squatting attempt (``LABEL_SQUATTED``), refused with or without ``--accept-untrusted``:
+   otherwise an untrusted key could sign as ``alice-44126727`` and, once imported, lock the
+   real Alice out of every vault that took it.
+2. **A binding in the vault holds.** A label the vault already holds events for is bound to
+   the key that signed them (a label without our suffix, as the reference writes them, is
+   bound by its first signer in the vault). Another key may not sign under it
+   (``ACTOR_KEY_CONFLICT``), and a label bound to a key the user trusts (their own, in the
+   trust store, or vouched for) can never be taken over: the 8 hex digits alone can be
+   matched by a ground key (2^32 tries), a trusted binding cannot.
+
+Both messages name both keys (key ids and fingerprints where known).
+
+Rotation (issue 12): a label is bound to a key *or its promoted successors*
+(:func:`promoted_successors`, fed by KEY_PROMOTION events in the vault and the batch), so a
+key promoted by a rotation inherits its predecessor's label. Today any KEY_PROMOTION event
+that verifies counts; the keys issue will require it to be signed by a surviving authority.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any
+
+from provara_desktop.core.verify import Problem
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping, Sequence
+
+    from provara_desktop.core.keyring import KeyRing
+    from provara_desktop.intake.trust_view import Trust
+    from provara_desktop.store.vault import Vault
+
+EVENTS_PATH = "events.ndjson"
+_OUR_LABEL = re.compile(r".+-([0-9a-f]{8})")
+_KEY_ID = re.compile(r"bp1_([0-9a-f]{16})")
+
+
+def label_key_prefix(label: str) -> str | None:
+    """The 8 hex digits a label of our form carries (None: a label without our suffix)."""
+    m = _OUR_LABEL.fullmatch(label)
+    return m.group(1) if m else None
+
+
+def key_prefix(key_id: str) -> str | None:
+    m = _KEY_ID.fullmatch(key_id)
+    return m.group(1)[:8] if m else None
+
+
+def promotions_in(events: Iterable[Mapping[str, Any]]) -> dict[str, set[str]]:
+    """old key id -> the key ids KEY_PROMOTION events promote to replace it."""
+    out: dict[str, set[str]] = {}
+    for ev in events:
+        p = ev.get("payload")
+        if ev.get("type") == "KEY_PROMOTION" and isinstance(p, dict):
+            old, new = p.get("replaces_key_id"), p.get("new_key_id")
+            if isinstance(old, str) and isinstance(new, str):
+                out.setdefault(old, set()).add(new)
+    return out
+
+
+def vault_promotions(vault: Vault) -> dict[str, set[str]]:
+    rows = vault.index.query(type="KEY_PROMOTION")
+    return promotions_in(vault.read_row(r) for r in rows)
+
+
+def promoted_successors(key_id: str, promotions: Mapping[str, set[str]]) -> set[str]:
+    """``key_id`` and every key promoted to replace it, transitively: the keys a label bound
+    to ``key_id`` is bound to (the hook the keys issue builds rotation on)."""
+    seen = {key_id}
+    todo = [key_id]
+    while todo:
+        for new in promotions.get(todo.pop(), ()):
+            if new not in seen:
+                seen.add(new)
+                todo.append(new)
+    return seen
+
+
+def _predecessors(key_id: str, promotions: Mapping[str, set[str]]) -> set[str]:
+    back: dict[str, set[str]] = {}
+    for old, news in promotions.items():
+        for new in news:
+            back.setdefault(new, set()).add(old)
+    return promoted_successors(key_id, back)
+
+
+class _Keys:
+    """What the check can say about a key: its fingerprint and whether the user trusts it."""
+
+    def __init__(self, keyring: KeyRing, trust: Trust) -> None:
+        self.keyring, self.trust = keyring, trust
+
+    def fingerprint(self, key_id: str) -> str | None:
+        entry = self.keyring.get(key_id)
+        if entry is not None and not entry.entry_error and entry.public is not None:
+            return entry.public.fingerprint
+        return self.trust.fingerprints.get(key_id)
+
+    def name(self, key_id: str) -> str:
+        fp = self.fingerprint(key_id)
+        why = self.trust.why(key_id)
+        return (f"key {key_id} (fingerprint {fp or 'unknown'}"
+                + (f", trusted: {why}" if why else "") + ")")
+
+    def with_prefix(self, prefix: str) -> list[str]:
+        known = set(self.keyring.entries) | set(self.trust.store) | set(self.trust.fingerprints)
+        if self.trust.own_key_id:
+            known.add(self.trust.own_key_id)
+        return sorted(k for k in known if key_prefix(k) == prefix)
+
+
+def label_problems(events: Sequence[Mapping[str, Any]], *, keyring: KeyRing, trust: Trust,
+                   vault: Vault | None = None, present: set[str] | frozenset[str] = frozenset(),
+                   ) -> list[Problem]:
+    """One problem per (label, key) that may not sign under that label; ``present``: ids
+    the vault holds already (nothing to check for those)."""
+    keys = _Keys(keyring, trust)
+    promotions = promotions_in(events)
+    if vault is not None:
+        for old, news in vault_promotions(vault).items():
+            promotions.setdefault(old, set()).update(news)
+    problems: list[Problem] = []
+    decided: set[tuple[str, str]] = set()
+    bound: dict[str, str | None] = {}  # label -> the key that first signed it in the vault
+    for ev in events:
+        actor, kid, eid = ev.get("actor"), ev.get("actor_key_id"), ev.get("event_id")
+        # Any JSON value may sit in these fields of a hostile event (verification reports
+        # it); only text can name a label, a key or an event.
+        if not (isinstance(actor, str) and isinstance(kid, str) and isinstance(eid, str)):
+            continue
+        if eid in present:
+            continue
+        if (actor, kid) in decided:
+            continue
+        decided.add((actor, kid))
+        problem = _squatted(actor, kid, eid, keys, promotions)
+        if problem is None and vault is not None:
+            if actor not in bound:
+                rows = vault.index.query(actor=actor, limit=1)
+                bound[actor] = rows[0].actor_key_id if rows else None
+            owner = bound[actor]
+            if owner is not None and kid not in promoted_successors(owner, promotions):
+                problem = _conflict(actor, kid, owner, eid, keys)
+        if problem is not None:
+            problems.append(problem)
+    return problems
+
+
+def _squatted(actor: str, kid: str, eid: str, keys: _Keys,
+              promotions: Mapping[str, set[str]]) -> Problem | None:
+    prefix = label_key_prefix(actor)
+    if prefix is None or any(key_prefix(k) == prefix for k in _predecessors(kid, promotions)):
+        return None
+    rightful = keys.with_prefix(prefix)
+    owner = (" and ".join(keys.name(k) for k in rightful) if rightful else
+             f"a key whose id starts with bp1_{prefix} (none you know of)")
+    return Problem(
+        "LABEL_SQUATTED",
+        f"{eid} claims actor {actor!r}, a label that belongs to {owner}, but is signed by "
+        f"{keys.name(kid)}, whose id does not match it: a squatting attempt, refused",
+        event_id=eid, actor=actor, path=EVENTS_PATH)
+
+
+def _conflict(actor: str, kid: str, owner: str, eid: str, keys: _Keys) -> Problem:
+    held = ("which you trust, so no other key may take it" if keys.trust.why(owner)
+            else "the key that first signed for it here")
+    return Problem(
+        "ACTOR_KEY_CONFLICT",
+        f"{eid} claims actor {actor!r}, which belongs to {keys.name(owner)} in the vault "
+        f"({held}), but is signed by {keys.name(kid)}: it conflicts with the vault's chains",
+        event_id=eid, actor=actor, path=EVENTS_PATH)

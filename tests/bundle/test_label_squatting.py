@@ -1,0 +1,137 @@
+"""Actor labels belong to keys (issue 10, item 4): an untrusted key that signs under a
+genuine person's label is refused up front, naming both keys, and the genuine person's
+bundles still import afterwards. Before, one `import --accept-untrusted` of the squatter's
+bundle bound `alice-<prefix>` to the squatter's key, and every genuine bundle from Alice was
+refused from then on."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from provara_desktop.core.canonical import canonical_bytes
+from provara_desktop.core.event import build_event
+from provara_desktop.core.keyring import KeyRing
+from provara_desktop.core.keys import SigningKey
+from provara_desktop.intake.labels import label_problems, promoted_successors
+from provara_desktop.intake.trust_view import Trust
+from provara_desktop.store.vault import Vault
+from tests.bundle.conftest import (
+    Cli,
+    Person,
+    event_ids,
+    read_members,
+    tree_digest,
+    trust,
+    write_bundle,
+)
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+
+def _entry(key: SigningKey) -> dict[str, Any]:
+    return {"key_id": key.key_id, "algorithm": "Ed25519", "public_key_b64": key.public.b64,
+            "roles": ["attestation"], "scopes": ["all"], "status": "active"}
+
+
+def _squatter_bundle(cli: Cli, squatter: Person, label: str, tmp_path: Path) -> Path:
+    """The squatter's own bundle, signed by the squatter, with one event that claims
+    ``label`` and starts a new chain under it (no prerequisite needed)."""
+    out = tmp_path / "squat-base.provara-bundle"
+    cli.json(squatter, "export", str(squatter.vault), str(out))
+    key = squatter.key()
+    ev = build_event(event_type="OBSERVATION", actor=label, key=key, prev_event_hash=None,
+                     payload={"subject": "door", "predicate": "state", "value": "forged"})
+    members = read_members(out)
+    members["events.ndjson"] = canonical_bytes(ev) + b"\n"
+    members["keys.json"] = canonical_bytes({"keys": [_entry(key)]}) + b"\n"
+    return write_bundle(tmp_path / "squat.provara-bundle", members, signer=key)
+
+
+def test_a_squatter_is_refused_and_the_genuine_person_still_imports(
+        cli: Cli, alice: Person, bob: Person, carol: Person, tmp_path: Path) -> None:
+    trust(cli, bob, alice)  # Bob compared Alice's fingerprint; Carol is a stranger to him
+    bad = _squatter_bundle(cli, carol, alice.actor, tmp_path)
+    before = tree_digest(bob.vault)
+    trust_before = (bob.home / "trust.json").read_bytes()
+    code, _, err = cli(bob, "import", str(bob.vault), str(bad), "--accept-untrusted")
+    assert code == 1
+    last = err.strip().splitlines()[-1]
+    assert "squatting attempt" in last
+    assert alice.actor in last
+    for who in (alice, carol):  # both keys named, with their fingerprints
+        assert who.key_id in last
+        assert who.fingerprint in last
+    assert tree_digest(bob.vault) == before
+    assert (bob.home / "trust.json").read_bytes() == trust_before  # nothing trusted
+
+    # `bundle verify` says the same without a vault.
+    code, out, _ = cli(bob, "bundle", "verify", str(bad), "--json")
+    assert code == 1
+    assert [p["code"] for p in json.loads(out)["problems"]] == ["LABEL_SQUATTED"]
+
+    # Alice's genuine bundles import, the first and a later one.
+    first = tmp_path / "alice1.provara-bundle"
+    cli.json(alice, "export", str(alice.vault), str(first))
+    assert cli.json(bob, "import", str(bob.vault), str(first))["imported"] == 2
+    cli.json(alice, "observe", str(alice.vault), "--subject", "door", "--predicate", "state",
+             "--value", '"open"')
+    second = tmp_path / "alice2.provara-bundle"
+    cli.json(alice, "export", str(alice.vault), str(second))
+    assert cli.json(bob, "import", str(bob.vault), str(second))["imported"] == 1
+    assert set(event_ids(alice.vault)) <= set(event_ids(bob.vault))
+    assert cli.json(bob, "verify", str(bob.vault))["ok"]
+
+
+def test_a_label_without_our_suffix_stays_with_the_trusted_key_that_holds_it(
+        cli: Cli, alice: Person, bob: Person, carol: Person, tmp_path: Path) -> None:
+    """Reference labels ("field-agent") carry no key id: the first key that signs for one in
+    the vault holds it, and one the user trusts is never taken over, even by another key
+    the user trusts."""
+    with Vault.open(alice.vault, home=alice.home) as v:
+        key = alice.key()
+        v.append([v.new_event(key=key, actor="field-agent", event_type="OBSERVATION",
+                              payload={"subject": "gate", "predicate": "state",
+                                       "value": "open"})], signer=key)
+    out = tmp_path / "a.provara-bundle"
+    cli.json(alice, "export", str(alice.vault), str(out))
+    trust(cli, bob, alice)
+    trust(cli, bob, carol)
+    assert cli.json(bob, "import", str(bob.vault), str(out))["imported"] == 3
+
+    bad = _squatter_bundle(cli, carol, "field-agent", tmp_path)
+    before = tree_digest(bob.vault)
+    code, _, err = cli(bob, "import", str(bob.vault), str(bad))
+    assert code == 1
+    last = err.strip().splitlines()[-1]
+    assert "'field-agent', which belongs to key " + alice.key_id in last
+    assert "which you trust, so no other key may take it" in last
+    for who in (alice, carol):
+        assert who.key_id in last
+        assert who.fingerprint in last
+    assert tree_digest(bob.vault) == before
+
+
+def _ev(actor: str, key: SigningKey, event_type: str = "OBSERVATION",
+        payload: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"event_id": f"evt_{key.key_id}_{event_type}", "actor": actor,
+            "actor_key_id": key.key_id, "type": event_type, "payload": payload or {}}
+
+
+def test_a_key_promoted_by_a_rotation_inherits_the_label() -> None:
+    """The hook the keys issue builds on: a label is bound to a key or its promoted
+    successors."""
+    old, new, third = (SigningKey(bytes([i]) * 32) for i in (1, 2, 3))
+    label = f"dana-{old.key_id[4:12]}"
+    ring = KeyRing.from_keys_json({"keys": [_entry(k) for k in (old, new, third)]})
+    promotion = _ev(label, old, "KEY_PROMOTION",
+                    {"replaces_key_id": old.key_id, "new_key_id": new.key_id})
+    assert label_problems([promotion, _ev(label, new)], keyring=ring, trust=Trust()) == []
+    assert promoted_successors(old.key_id, {old.key_id: {new.key_id},
+                                            new.key_id: {third.key_id}}) == {
+        old.key_id, new.key_id, third.key_id}
+    (problem,) = label_problems([_ev(label, third)], keyring=ring, trust=Trust())
+    assert problem.code == "LABEL_SQUATTED"
+    assert old.key_id in problem.message
+    assert third.key_id in problem.message
