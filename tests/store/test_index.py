@@ -460,6 +460,22 @@ def test_filtered_read_builds_the_deferred_indexes_it_uses(index: EventIndex) ->
     assert index.indexes_built()
 
 
+def test_chain_heads_right_after_a_bulk_load_need_no_index(index: EventIndex) -> None:
+    """What opening a vault asks first (its actors, each one's newest event): answered by
+    scanning, exactly as the indexes answer it, without building any."""
+    index.bulk_min_rows = BULK_MIN_ROWS
+    # alice's events all come first: her head is found by the longest walk back.
+    rows = Log().append_to(index, [make_event(i, actor=["alice", "bob", "carol", "dan"][
+        min(3, i // 12)]) for i in range(BULK_MIN_ROWS)])
+    names = index.actor_names()
+    heads = [index.query(actor=a, descending=True, limit=2) for a in names]
+    assert built_indexes(index) == set()
+    index.ensure_indexes()
+    assert names == index.actor_names() == ["alice", "bob", "carol", "dan"]
+    assert heads == [index.query(actor=a, descending=True, limit=2) for a in names]
+    assert heads[0] == [rows[11], rows[10]]
+
+
 def test_appends_stay_unique_while_some_indexes_are_deferred(index: EventIndex) -> None:
     index.bulk_min_rows = BULK_MIN_ROWS
     log = Log()
