@@ -360,14 +360,10 @@ def cmd_bundle_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from provara_desktop.bundle.actions import (
-        human_plan,
-        import_bundle,
-        record_acceptance,
-        trust_for,
-    )
+    from provara_desktop.bundle.actions import human_plan, import_bundle, record_acceptance
     from provara_desktop.bundle.load import load
     from provara_desktop.intake.plan import ImportRefused
+    from provara_desktop.intake.trust_view import trust_for
 
     key = None
     if not args.dry_run:  # the regenerated manifest.sig is signed by the importing user

@@ -14,12 +14,12 @@ from provara_desktop.bundle.export import export_bundle, export_delta_v1
 from provara_desktop.bundle.intake_batch import BundleBatch, BundleCheck, check_bundle
 from provara_desktop.bundle.load import load
 from provara_desktop.bundle.selection import Selection
-from provara_desktop.core.errors import IdentityError
 from provara_desktop.intake import commit as intake_commit
 from provara_desktop.intake import plan as intake_plan
-from provara_desktop.intake.trust_view import Trust
+from provara_desktop.intake.trust_decisions import record_accepted
+from provara_desktop.intake.trust_view import trust_for
 from provara_desktop.runtime.gcpause import gc_paused
-from provara_desktop.store.trust import TrustSource, TrustStore
+from provara_desktop.store.trust import TrustSource
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -29,28 +29,9 @@ if TYPE_CHECKING:
     from provara_desktop.bundle.load import LoadedBundle
     from provara_desktop.core.keys import SigningKey
     from provara_desktop.intake.plan import ImportPlan
+    from provara_desktop.intake.trust_view import Trust
     from provara_desktop.store.trust import TrustedKey
     from provara_desktop.store.vault import Vault
-
-
-def trust_for(home: Path) -> Trust:
-    """What this user trusts: their own key and their trust store (store/trust.py). Not the
-    keys a vault lists: those are a registry for verifying signatures, not a decision."""
-    from provara_desktop.store.identity import IdentityStore
-
-    store = TrustStore(home).trusted()
-    own = None
-    fingerprints = {k: t.fingerprint for k, t in store.items()}
-    ids = IdentityStore(home)
-    if ids.exists():
-        try:
-            me = ids.load()
-            own = me.key_id
-            fingerprints[own] = me.fingerprint
-        except IdentityError:
-            own = None
-    return Trust({k: ", ".join(x for x in (t.name, t.describe()) if x)
-                  for k, t in store.items()}, own, fingerprints)
 
 
 def bundle_identity(bundle: LoadedBundle) -> dict[str, str]:
@@ -69,28 +50,14 @@ def bundle_identity(bundle: LoadedBundle) -> dict[str, str]:
 
 def record_acceptance(home: Path, plan: ImportPlan[BundleBatch], vault: Vault,
                       identity: dict[str, str] | None = None) -> list[TrustedKey]:
-    """``import --accept-untrusted`` (or the app's tick) is a trust decision: every untrusted
-    key whose events the import wrote, and the bundle's untrusted signer, is recorded in the
-    trust store as accepted at the import of this bundle, today, so `trust list` shows it and
-    `trust remove` undoes it. Call after the commit (an import that did not happen decided
-    nothing). ``identity``: bundle_identity(), when the bundle is already closed."""
-    c = plan.check
-    bundle = c.batch.bundle
-    wanted: dict[str, tuple[str, str]] = {}  # key_id -> (public key, name)
-    for k in plan.accepted_keys:
-        if k.public_key_b64:
-            wanted[k.key_id] = (k.public_key_b64, ", ".join(k.actors))
-    s = bundle.signer
-    if s is not None and not c.signer_trusted and plan.accept_untrusted and plan.imported:
-        wanted.setdefault(s.key_id, (s.public_key_b64, s.actor or ""))
-    if not wanted:
-        return []
-    source = TrustSource.imported(bundle=bundle.path.name, vault=str(vault.root),
-                                  **(identity if identity is not None
-                                     else bundle_identity(bundle)))
-    store = TrustStore(home)
-    return [store.add(kid, b64, name or None, source, where=f"{bundle.path}: keys.json")
-            for kid, (b64, name) in sorted(wanted.items())]
+    """``import --accept-untrusted`` (or the app's tick) is a trust decision: recorded as
+    accepted at the import of this bundle (its file name and manifest or file sha256), today
+    (intake/trust_decisions.py). ``identity``: bundle_identity(), when the bundle is closed."""
+    bundle = plan.check.batch.bundle
+    return record_accepted(home, plan, TrustSource.imported(
+        bundle=bundle.path.name, vault=str(vault.root),
+        **(identity if identity is not None else bundle_identity(bundle))),
+        where=f"{bundle.path}: keys.json")
 
 
 def write_frontier(vault: Vault, out: Path) -> dict[str, Any]:

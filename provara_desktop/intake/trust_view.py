@@ -7,6 +7,14 @@ verified), not trusted."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from provara_desktop.core.errors import IdentityError
+from provara_desktop.store.identity import IdentityStore
+from provara_desktop.store.trust import TrustStore
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 @dataclass
@@ -25,3 +33,22 @@ class Trust:
             label = self.store[key_id]
             return f"your trust store ({label})" if label else "your trust store"
         return None
+
+
+def trust_for(home: Path) -> Trust:
+    """What this user trusts: their own key and their trust store (store/trust.py, the
+    entries in force). Not the keys a vault lists: those are a registry for verifying
+    signatures, not a decision."""
+    store = TrustStore(home).trusted()
+    own = None
+    fingerprints = {k: t.fingerprint for k, t in store.items()}
+    ids = IdentityStore(home)
+    if ids.exists():
+        try:
+            me = ids.load()
+            own = me.key_id
+            fingerprints[own] = me.fingerprint
+        except IdentityError:
+            own = None
+    return Trust({k: ", ".join(x for x in (t.name, t.describe()) if x)
+                  for k, t in store.items()}, own, fingerprints)

@@ -8,11 +8,11 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from provara_desktop.bundle.actions import trust_for
 from provara_desktop.bundle.intake_batch import check_bundle as check
 from provara_desktop.bundle.load import load
 from provara_desktop.intake import commit as intake_commit
 from provara_desktop.intake import plan as intake_plan
+from provara_desktop.intake.trust_view import trust_for
 from provara_desktop.store import txn
 from provara_desktop.store.vault import Vault
 from provara_desktop.store.verify_vault import verify_vault

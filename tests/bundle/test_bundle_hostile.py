@@ -299,12 +299,12 @@ def test_damaged_attachment_is_found_by_verify_and_refused(
 
 def test_cancel_and_failure_during_commit_leave_the_vault_unchanged(
         cli: Cli, alice: Person, bob: Person, sent: Path) -> None:
-    from provara_desktop.bundle.actions import trust_for
     from provara_desktop.bundle.intake_batch import check_bundle as check
     from provara_desktop.bundle.load import load
     from provara_desktop.core.errors import UserCancelled
     from provara_desktop.intake import commit as intake_commit
     from provara_desktop.intake import plan as intake_plan
+    from provara_desktop.intake.trust_view import trust_for
     from provara_desktop.store.vault import Vault
 
     before = tree_digest(bob.vault)

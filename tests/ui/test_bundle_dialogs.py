@@ -11,11 +11,11 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from PySide6.QtWidgets import QWidget
 
-from provara_desktop.bundle.actions import trust_for
 from provara_desktop.bundle.export import export_bundle
 from provara_desktop.bundle.intake_batch import check_bundle as check
 from provara_desktop.bundle.load import load
 from provara_desktop.bundle.selection import Selection
+from provara_desktop.intake.trust_view import trust_for
 from provara_desktop.store.evidence import observe
 from provara_desktop.store.identity import IdentityStore
 from provara_desktop.store.trust import TrustStore

@@ -436,10 +436,10 @@ def import_bundle(parent: QWidget, session: VaultSession, path: str | None = Non
     source = Path(path)
 
     def job(progress: Progress, token: CancelToken) -> Any:
-        from provara_desktop.bundle.actions import trust_for
         from provara_desktop.bundle.intake_batch import check_bundle
         from provara_desktop.bundle.load import load
         from provara_desktop.intake import plan as intake_plan
+        from provara_desktop.intake.trust_view import trust_for
         from provara_desktop.runtime.gcpause import gc_paused
 
         progress.label = f"checking {source.name}…"
