@@ -51,6 +51,9 @@ T = TypeVar("T")
 BATCH_EVENTS = 500
 CHUNK = 1 << 20  # attachment bytes per DATA frame
 MAX_ATTACHMENT_BYTES = 4 << 30  # per session, received
+# Every side accepts frames of at least this size: one event line (core/canonical.py
+# MAX_LINE_BYTES, 1 MiB) always fits in a batch, whatever the two sides announced.
+MIN_FRAME = 2 << 20
 
 
 @dataclass(frozen=True)
@@ -82,6 +85,8 @@ class SyncResult:
     error: str | None = None
     error_code: str | None = None
     version: int | None = None
+    capabilities: list[str] = field(default_factory=list)  # offered by both sides
+    peer_role: str | None = None
     batches_sent: int = 0
     batches_received: int = 0
     bytes_sent: int = 0
@@ -96,6 +101,7 @@ class SyncResult:
                "received": self.received, "held_back": self.held_back,
                "already_present": self.already_present, "forks": self.forks,
                "duration_ms": self.duration_ms, "version": self.version,
+               "capabilities": self.capabilities, "peer_role": self.peer_role,
                "batches_sent": self.batches_sent, "batches_received": self.batches_received,
                "bytes_sent": self.bytes_sent, "bytes_received": self.bytes_received}
         if self.error is not None:
@@ -131,6 +137,8 @@ async def sync(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *, va
 class _Session:
     def __init__(self, stream: FrameStream, *, vault: Vault, trust: Trust,
                  signer: SigningKey, policy: SyncPolicy, config: SessionConfig) -> None:
+        if config.limits.max_frame < MIN_FRAME:
+            raise ValueError(f"max_frame must be at least {MIN_FRAME} bytes")
         self.stream = stream
         self.vault = vault
         self.trust = trust
@@ -188,7 +196,12 @@ class _Session:
             raise PeerRejected(f"the peer's vault {theirs.vault_uid[:64]} is not this vault "
                                f"({self.vault.uid})", code="VAULT_MISMATCH")
         if theirs.max_frame:
+            if theirs.max_frame < MIN_FRAME:
+                raise PeerRejected(f"the peer accepts frames of {theirs.max_frame} bytes, "
+                                   f"under the protocol's minimum of {MIN_FRAME}", code="LIMIT")
             self.max_frame = min(self.max_frame, theirs.max_frame)
+        self.result.capabilities = sorted(set(m.CAPABILITIES) & set(theirs.capabilities))
+        self.result.peer_role = theirs.role
         if theirs.max_batch:
             self.batch_events = max(1, min(self.batch_events, theirs.max_batch))
         mine = chains.frontier()
@@ -268,13 +281,15 @@ class _Session:
     def _line_of(self, f: Any, row: IndexRow) -> bytes:
         for attempt in (0, 1):
             if attempt or self.wrote:
+                if attempt:  # another program may have rewritten the log meanwhile
+                    self.vault.sync_index()
                 fresh = self.vault.index.get(row.event_id)
                 if fresh is None:
                     break
                 row = fresh
             f.seek(row.offset)
             raw: bytes = f.read(row.length)
-            if f'"event_id":"{row.event_id}"'.encode() in raw:
+            if row.event_id.encode() in raw:
                 return raw
         raise PeerRejected(f"{row.event_id} is no longer where the index says: our vault "
                            "changed under the session", code="LOCAL_ERROR")
@@ -344,8 +359,7 @@ class _Session:
 
     async def _receive_batch(self, header: m.Events) -> None:
         s = self.stream
-        if header.size > s.limits.max_frame or header.count > max(self.config.batch_events,
-                                                                    BATCH_EVENTS):
+        if header.size > s.limits.max_frame or header.count > self.config.batch_events:
             raise PeerRejected(f"batch {header.batch} of {header.count} events, {header.size} "
                                "bytes: over this side's limits", code="LIMIT")
         frame = await s.read_frame()
