@@ -10,6 +10,7 @@ the macOS bundle), not PyInstaller itself. The real Linux build is test_packaged
 from __future__ import annotations
 
 import ast
+import importlib
 import struct
 import sys
 from pathlib import Path
@@ -34,6 +35,10 @@ def _run_spec(platform: str, work: Path, monkeypatch: pytest.MonkeyPatch) -> dic
             return step
         return record
 
+    # PyInstaller reads sys.platform once, when first imported (as "win32" it imports
+    # pywin32-ctypes): import it under the real platform, as it is when PyInstaller runs the
+    # spec, not under whichever OS the first of these tests fakes (random test order).
+    importlib.import_module("PyInstaller.utils.hooks")
     monkeypatch.setattr(sys, "platform", platform)
     monkeypatch.setattr(sys, "path", list(sys.path))  # the spec prepends its own dirs
     namespace = {kind: recorder(kind) for kind in ("Analysis", "PYZ", "EXE", "COLLECT",
