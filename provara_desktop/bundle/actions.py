@@ -186,9 +186,11 @@ def human_plan(p: intake_plan.ImportPlan[Any], *, dry_run: bool) -> list[str]:
              f"{len(p.held_back)} held back (untrusted)"]
     if p.new_actors:
         lines.append(f"  new actors: {', '.join(p.new_actors)}")
+    accepted = {k.key_id for k in p.accepted_keys}
     for k in p.new_keys:
-        lines.append(f"  new key {k.key_id} {k.fingerprint} for {', '.join(k.actors)}: "
-                     f"vouched by {k.vouched_by}")
+        why = ("accepted by you (--accept-untrusted), not trusted before" if k.key_id in
+               accepted else f"vouched by {k.vouched_by}")
+        lines.append(f"  new key {k.key_id} {k.fingerprint} for {', '.join(k.actors)}: {why}")
     for f in p.check.forks:
         lines.append(f"  fork: actor {f.actor} on {f.prev_event_hash}: {', '.join(f.event_ids)}")
     if p.attachments:

@@ -279,7 +279,8 @@ def preview_html(c: BundleCheck, p: ImportPlan[Any]) -> str:
                f"this vault, <b>{len(p.held_back)}</b> held back.</p>")
     if p.new_actors:
         out.append(f"<p>New actors: {e(', '.join(p.new_actors))}</p>")
-    for k in p.new_keys:
+    accepted = {k.key_id for k in p.accepted_keys}  # described below, with the tick
+    for k in (k for k in p.new_keys if k.key_id not in accepted):
         out.append(f"<p>New key <code>{e(k.key_id)}</code> ({e(str(k.fingerprint))}) for "
                    f"{e(', '.join(k.actors))}: vouched by {e(k.vouched_by)}</p>")
     for k in p.held_back_keys:
