@@ -30,7 +30,7 @@ headless peer share one profile.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from provara_desktop.core.canonical import strict_loads
@@ -40,7 +40,7 @@ from provara_desktop.core.keys import PublicKey
 from provara_desktop.store.profile_files import profile_lock, replace_file
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable, Mapping, Sequence
     from pathlib import Path
 
 TRUST_FILE = "trust.json"
@@ -276,6 +276,27 @@ class TrustStore:
                 old.policy if old else {}, old.roles if old else ())
             keys[key_id] = entry
             made.append(entry)
+
+        self._update(change)
+        return made[0]
+
+    def set_policy(self, key_id: str, policy: Mapping[str, Any] | None = None, *,
+                   roles: Sequence[str] | None = None) -> TrustedKey:
+        """Replace a trusted key's per-peer policy (and, if given, its roles): what sync
+        sends to and takes from that peer (direction, actors, namespaces, relayed events)."""
+        checked = _parse_policy(dict(policy) if policy is not None else None,
+                                f"{self.path}: policy of {key_id}")
+        if roles is not None and not all(isinstance(r, str) for r in roles):
+            raise UsageError("roles must be text")
+        made: list[TrustedKey] = []
+
+        def change(keys: dict[str, TrustedKey]) -> None:
+            old = keys.get(key_id)
+            if old is None:
+                raise UsageError(f"{key_id} is not in the trust store ({self.path})")
+            keys[key_id] = replace(old, policy=checked if policy is not None else old.policy,
+                                   roles=tuple(roles) if roles is not None else old.roles)
+            made.append(keys[key_id])
 
         self._update(change)
         return made[0]

@@ -92,6 +92,21 @@ def test_per_peer_policy_and_roles_survive_a_rewrite(tmp_path: Path) -> None:
     assert entry.describe() == "paired (spake2) on 2026-01-01"
 
 
+def test_a_policy_is_set_and_checked(tmp_path: Path) -> None:
+    k = _key(9)
+    store = TrustStore(tmp_path)
+    store.add(k.key_id, k.public.b64, "Peer")
+    store.set_policy(k.key_id, {"direction": "send", "namespaces": ["canonical"]},
+                     roles=["spoke"])
+    entry = store.load()[k.key_id]
+    assert entry.policy == {"direction": "send", "namespaces": ["canonical"]}
+    assert entry.roles == ("spoke",)
+    assert [s.kind for s in entry.sources] == ["manual"]  # a policy is no trust decision
+    with pytest.raises(InputError, match="direction"):
+        store.set_policy(k.key_id, {"direction": "sideways"})
+    assert store.load()[k.key_id].policy["direction"] == "send"
+
+
 def test_a_bad_policy_is_refused_naming_the_file(tmp_path: Path) -> None:
     k = _key(8)
     (tmp_path / "trust.json").write_text(json.dumps({
