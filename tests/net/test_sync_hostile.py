@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from provara_desktop.net import messages as m
 from provara_desktop.net.framing import Limits
 from provara_desktop.net.sync_session import SessionConfig
 from tests.net.sync_helpers import (
@@ -173,3 +174,65 @@ def test_no_common_version_is_refused(pair: tuple[Replica, Replica]) -> None:
     res, answer = run(against(bob, play))
     assert res.error_code == "VERSION"
     assert "no common protocol version" in answer.message["reason"]
+
+
+def test_an_attachment_whose_bytes_do_not_match_is_refused(
+        pair: tuple[Replica, Replica]) -> None:
+    bob, mallory = pair
+    before = bob.digest()
+    sha = "0" * 64
+    lines = event_lines(mallory)
+
+    async def play(h: Hostile) -> Any:
+        await h.open("3f1c7a52-0d3e-4a8b-9d1e-5c6f7a8b9c0d")
+        data = b"".join(raw + b"\n" for raw in lines)
+        header = m.Events(1, len(lines), len(data), tuple(key_entries(mallory)),
+                          attachments=(m.AttachmentRef(sha, 5),))
+        await h.s.send_message(header.to_json())
+        await h.s.send_data(data)
+        await h.s.send_message(m.Attachment(sha, 5).to_json())
+        await h.s.send_data(b"12345")
+        return await h.s.read_frame()
+
+    res, answer = run(against(bob, play, trust=trust_of(bob, mallory)))
+    assert res.error_code == "ATTACHMENT_DAMAGED"
+    assert answer.message["code"] == "ATTACHMENT_DAMAGED"
+    assert bob.digest() == before
+
+
+@pytest.mark.parametrize("lie", ["more_lines", "fewer_bytes", "message_for_data"])
+def test_a_batch_that_does_not_match_its_header_is_refused(
+        pair: tuple[Replica, Replica], lie: str) -> None:
+    bob, mallory = pair
+    before = bob.digest()
+    lines = event_lines(mallory)
+    data = b"".join(raw + b"\n" for raw in lines)
+
+    async def play(h: Hostile) -> Any:
+        await h.open("3f1c7a52-0d3e-4a8b-9d1e-5c6f7a8b9c0d")
+        count = len(lines) - 1 if lie == "more_lines" else len(lines)
+        size = len(data) + 10 if lie == "fewer_bytes" else len(data)
+        await h.s.send_message(m.Events(1, count, size, tuple(key_entries(mallory))).to_json())
+        if lie == "message_for_data":
+            await h.s.send_message(m.Done(0, 0).to_json())
+        else:
+            await h.s.send_data(data)
+        return await h.s.read_frame()
+
+    res, answer = run(against(bob, play, trust=trust_of(bob, mallory)))
+    assert res.error_code == "BAD_MESSAGE", res.error
+    assert answer.message["code"] == "BAD_MESSAGE"
+    assert bob.digest() == before
+
+
+def test_a_message_out_of_turn_is_refused(pair: tuple[Replica, Replica]) -> None:
+    bob, _ = pair
+
+    async def play(h: Hostile) -> Any:
+        await h.s.send_message(m.Done(0, 0).to_json())  # before any hello
+        await h.expect("hello")
+        return await h.s.read_frame()
+
+    res, answer = run(against(bob, play))
+    assert res.error_code == "BAD_MESSAGE"
+    assert "done where hello was due" in answer.message["reason"]
