@@ -338,7 +338,3 @@ def save(path: Path, beliefs: KeptBeliefs, *, vault_uid: str) -> bool:
         return False
     return True
 
-
-def discard(path: Path) -> None:
-    """Forget the kept beliefs (the index was rebuilt from scratch, say)."""
-    path.unlink(missing_ok=True)
