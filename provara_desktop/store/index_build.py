@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import hashlib
 import time
-from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -47,9 +46,10 @@ if TYPE_CHECKING:
 __all__ = ["IndexBuildProgress", "index_log"]
 
 _CHUNK = 1 << 22
-# Rows per transaction: big enough that commits cost nothing measurable, small enough that the
-# insert of one batch overlaps the parse of the next (see _BatchWriter) and that a batch
-# (~300 B a row in memory) stays a few MB.
+# Rows per transaction: big enough that commits cost nothing measurable, small enough that a
+# batch (~300 B a row in memory) stays a few MB. (Writing batches on a thread of their own
+# while the next is parsed gained nothing: executemany holds the GIL between its short
+# steps, measured here.)
 BATCH_ROWS = 20_000
 _SORTED = orjson.OPT_SORT_KEYS
 
@@ -114,7 +114,7 @@ def _index_log(append_rows: AppendRows, events_path: Path, *, pos: int, offset: 
     off = offset  # byte offset of the next line
     covered = offset  # log bytes the rows so far cover
     last_raw = b""
-    with events_path.open("rb") as f, _BatchWriter(append_rows) as writer:
+    with events_path.open("rb") as f:
         size = f.seek(0, 2)
         f.seek(offset)
         rest = b""
@@ -171,15 +171,14 @@ def _index_log(append_rows: AppendRows, events_path: Path, *, pos: int, offset: 
                 covered = off
                 last_raw = raw
             if len(rows) >= batch_rows:
-                writer.put(rows, covered, last_raw)
-                rows = []
-                append = rows.append
+                _commit(append_rows, rows, covered, last_raw)
+                rows.clear()
                 if progress is not None:
                     progress(IndexBuildProgress(pos, covered, size,
                                                 time.perf_counter() - started))
         if rows:
-            writer.put(rows, covered, last_raw)
-        writer.wait()
+            _commit(append_rows, rows, covered, last_raw)
+            rows.clear()
         if rest:
             raise InputError(
                 "the last line is torn (no newline) and no journal exists to repair it; "
@@ -189,41 +188,6 @@ def _index_log(append_rows: AppendRows, events_path: Path, *, pos: int, offset: 
     return pos - start_pos
 
 
-class _BatchWriter:
-    """Writes batches of rows on a thread of its own while the next batch is parsed.
-
-    SQLite lets go of the GIL while it inserts and commits, so on two cores the parse of
-    batch n+1 and the insert of batch n overlap. One batch in flight at most and in order:
-    ``put`` first waits for the previous batch (and raises its error), so the index only
-    ever holds a prefix of the log, exactly as when written inline. An error in the parse
-    waits for the batch in flight before it propagates."""
-
-    def __init__(self, append_rows: AppendRows) -> None:
-        self._append_rows = append_rows
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="index-build")
-        self._pending: Future[None] | None = None
-
-    def __enter__(self) -> _BatchWriter:
-        return self
-
-    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        try:
-            if exc is None:
-                self.wait()
-            elif self._pending is not None:
-                # The parse failed: the batch in flight still lands (or fails) before the
-                # error is reported, so nothing writes after we return.
-                wait([self._pending])
-        finally:
-            self._pool.shutdown(wait=True)
-
-    def put(self, rows: list[IndexRow], covered: int, last_raw: bytes) -> None:
-        self.wait()
-        self._pending = self._pool.submit(
-            self._append_rows, rows, log_bytes=covered,
-            last_line_sha256=hashlib.sha256(last_raw).hexdigest())
-
-    def wait(self) -> None:
-        pending, self._pending = self._pending, None
-        if pending is not None:
-            pending.result()
+def _commit(append_rows: AppendRows, rows: list[IndexRow], covered: int,
+            last_raw: bytes) -> None:
+    append_rows(rows, log_bytes=covered, last_line_sha256=hashlib.sha256(last_raw).hexdigest())
