@@ -45,7 +45,6 @@ if TYPE_CHECKING:
     from provara_desktop.store.index import IndexRow
     from provara_desktop.store.vault import Vault
 
-log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 BATCH_EVENTS = 500
@@ -140,6 +139,8 @@ class _Session:
         if config.limits.max_frame < MIN_FRAME:
             raise ValueError(f"max_frame must be at least {MIN_FRAME} bytes")
         self.stream = stream
+        # One logger per peer (net.peer[bp1_ab12...]), so a peer's story can be filtered.
+        self.log = logging.getLogger(f"{__name__}.peer[{stream.peer[:24]}]")
         self.vault = vault
         self.trust = trust
         self.signer = signer
@@ -162,12 +163,12 @@ class _Session:
             await self._run(initiator)
         except PeerRejected as exc:
             r.error, r.error_code = str(exc), exc.code
-            log.warning("sync with %s stopped: %s", r.peer, exc)
+            self.log.warning("sync with %s stopped: %s", r.peer, exc)
             if not isinstance(exc, _PeerSaidError) and exc.code not in ("CLOSED", "TRUNCATED"):
                 await self._tell_error(exc.code, str(exc))
         except ProvaraDesktopError as exc:  # our side: a store or identity problem
             r.error, r.error_code = str(exc), "LOCAL_ERROR"
-            log.warning("sync with %s stopped on our side: %s", r.peer, exc)
+            self.log.warning("sync with %s stopped on our side: %s", r.peer, exc)
             await self._tell_error("LOCAL_ERROR", "the peer could not go on (its own vault)")
         finally:
             await self.stream.close()
@@ -175,6 +176,10 @@ class _Session:
                 shutil.rmtree(self.staging, ignore_errors=True)
             r.bytes_sent, r.bytes_received = self.stream.bytes_sent, self.stream.bytes_received
             r.duration_ms = round((time.monotonic() - started) * 1000)
+        if r.ok:
+            self.log.info("synced with %s in %d ms: sent %d, received %d, held back %d, "
+                          "%d fork(s)", r.peer, r.duration_ms, r.sent, r.received,
+                          r.held_back, len(r.forks))
         return r
 
     async def _tell_error(self, code: str, reason: str) -> None:
@@ -446,5 +451,6 @@ class _Session:
         r.already_present += p.already_present
         r.forks.extend(f.to_json() for f in c.forks)
         if held:
-            log.info("%s: %d event(s) held back (keys you do not trust)", batch.origin, held)
+            self.log.info("%s: %d event(s) held back (keys you do not trust)", batch.origin,
+                          held)
         return m.Ack(batch.batch_no, p.imported, held, p.already_present, len(c.forks))

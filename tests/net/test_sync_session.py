@@ -147,3 +147,17 @@ def test_reference_verify_passes_after_a_sync(make_replica: Any) -> None:
         done = subprocess.run([cli, "verify", str(r.root)], capture_output=True, text=True,
                               timeout=60, check=False)
         assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_a_peer_policy_may_accept_events_by_untrusted_keys(make_replica: Any) -> None:
+    """accept_untrusted writes them (the caller then records that decision in the trust
+    store, as bundle import --accept-untrusted does); nothing in the session adds trust."""
+    from provara_desktop.net.sync_session import SyncPolicy
+
+    a, b = make_replica("alice"), make_replica("bob")
+    a.record(2)
+    trust_b = trust_of(b)  # bob trusts nobody but himself
+    _, rb = run(session_pair(a, b, trust_b=trust_b, policy=SyncPolicy(accept_untrusted=True)))
+    assert (rb.received, rb.held_back) == (len(a.log_bytes().splitlines()), 0)
+    assert trust_b.store == {}
+    converged(a, b)
