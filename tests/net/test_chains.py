@@ -4,6 +4,9 @@ and nothing at all between level replicas."""
 
 from __future__ import annotations
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from provara_desktop.net.chains import Chains, same_heads
 from provara_desktop.net.messages import Lacking
 from provara_desktop.store.index import IndexRow
@@ -85,3 +88,61 @@ def test_an_actor_the_other_side_never_saw_is_sent_whole() -> None:
     a = Chains(chain("x", X[:3]) + chain("y", ["y1", "y2"], start=3))
     b = Chains(chain("x", X[:3]))
     assert exchange(a, b) == ([eid("y1"), eid("y2")], [])
+
+
+@st.composite
+def two_replicas(draw: st.DrawFn) -> tuple[list[IndexRow], set[str], set[str]]:
+    """A history of a few actors' chains, forks included (an event may build on any earlier
+    event of its actor), and two replicas each holding an ancestor-closed part of it."""
+    n = draw(st.integers(1, 40))
+    rows: list[IndexRow] = []
+    by_actor: dict[str, list[str]] = {}
+    prev_of: dict[str, str | None] = {}
+    for i in range(n):
+        actor = draw(st.sampled_from("xyz"))
+        mine = by_actor.setdefault(actor, [])
+        prev = draw(st.sampled_from(mine)) if mine and draw(st.integers(0, 5)) else (
+            mine[-1] if mine else None)
+        e = eid(f"e{i}")
+        rows.append(IndexRow(i, e, "OBSERVATION", actor, "bp1_x", "t", None, None, None,
+                             prev, 0, 1, "now"))
+        mine.append(e)
+        prev_of[e] = prev
+
+    def closed(picked: set[str]) -> set[str]:
+        out: set[str] = set()
+        for e in picked:
+            cur: str | None = e
+            while cur is not None and cur not in out:
+                out.add(cur)
+                cur = prev_of[cur]
+        return out
+
+    ids = [r.event_id for r in rows]
+    a = closed(set(draw(st.lists(st.sampled_from(ids), max_size=8))))
+    b = closed(set(draw(st.lists(st.sampled_from(ids), max_size=8))))
+    return rows, a, b
+
+
+@settings(max_examples=300, deadline=None)
+@given(two_replicas())
+def test_each_side_gets_what_it_lacks_in_an_order_it_can_commit(
+        case: tuple[list[IndexRow], set[str], set[str]]) -> None:
+    rows, a_ids, b_ids = case
+    a = Chains(r for r in rows if r.event_id in a_ids)
+    b = Chains(r for r in rows if r.event_id in b_ids)
+    sent_by_a, sent_by_b = exchange(a, b)
+    prev = {r.event_id: r.prev_event_hash for r in rows}
+    for sent, sender, receiver in ((sent_by_a, a_ids, b_ids), (sent_by_b, b_ids, a_ids)):
+        assert set(sent) <= sender
+        assert set(sent) >= sender - receiver  # nothing the other side lacks is left out
+        held = set(receiver)
+        for e in sent:  # each event's predecessor arrives first, or is already there
+            p = prev[e]
+            assert p is None or p in held, (e, p)
+            held.add(e)
+    # after the exchange both hold the union, and a second session sends nothing
+    union = a_ids | b_ids
+    again = (Chains(r for r in rows if r.event_id in union),
+             Chains(r for r in rows if r.event_id in union))
+    assert exchange(*again) == ([], [])

@@ -236,3 +236,22 @@ def test_a_message_out_of_turn_is_refused(pair: tuple[Replica, Replica]) -> None
     res, answer = run(against(bob, play))
     assert res.error_code == "BAD_MESSAGE"
     assert "done where hello was due" in answer.message["reason"]
+
+
+def test_a_replayed_batch_changes_nothing(pair: tuple[Replica, Replica]) -> None:
+    """A batch of events the vault already holds (an old session played again) is
+    acknowledged as already present and writes nothing."""
+    bob, _ = pair
+    before = bob.digest()
+    lines = event_lines(bob)
+
+    async def play(h: Hostile) -> Any:
+        await h.open("3f1c7a52-0d3e-4a8b-9d1e-5c6f7a8b9c0d")
+        ack = await h.send_batch(1, lines, key_entries(bob))
+        await h.s.send_message(m.Done(len(lines), 1).to_json())
+        return ack
+
+    res, ack = run(against(bob, play))
+    assert res.ok, res.error
+    assert (ack["accepted"], ack["already_present"]) == (0, len(lines))
+    assert bob.digest() == before
