@@ -95,6 +95,8 @@ class FrameStream:
         self.bytes_sent = 0
         self.bytes_received = 0
         self.frames_received = 0
+        # The largest frame the other side accepts (its hello may announce less than ours).
+        self.max_send = self.limits.max_frame
 
     async def _read(self, n: int, timeout: float, what: str) -> bytes:
         try:
@@ -148,15 +150,18 @@ class FrameStream:
             raise PeerRejected(f"{self.peer}: connection lost ({exc})", code="CLOSED") from None
         self.bytes_sent += len(frame)
 
+    def _check_size(self, size: int, what: str) -> None:
+        if size > self.max_send:
+            raise PeerRejected(f"{self.peer}: our {what} of {size} bytes is over the frame "
+                               f"limit of {self.max_send}", code="LIMIT")
+
     async def send_message(self, message: dict[str, Any]) -> None:
         frame = encode_message(message)
-        if len(frame) - HEADER.size > self.limits.max_frame:
-            raise ValueError(f"message of {len(frame)} bytes is over the frame limit")
+        self._check_size(len(frame) - HEADER.size, f"{message.get('type')} message")
         await self._write(frame)
 
     async def send_data(self, data: bytes) -> None:
-        if len(data) > self.limits.max_frame:
-            raise ValueError(f"data of {len(data)} bytes is over the frame limit")
+        self._check_size(len(data), "data")
         await self._write(encode_data(data))
 
     async def close(self) -> None:

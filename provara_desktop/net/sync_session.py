@@ -21,6 +21,7 @@ import asyncio
 import hashlib
 import logging
 import shutil
+import sqlite3
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -166,7 +167,8 @@ class _Session:
             self.log.warning("sync with %s stopped: %s", r.peer, exc)
             if not isinstance(exc, _PeerSaidError) and exc.code not in ("CLOSED", "TRUNCATED"):
                 await self._tell_error(exc.code, str(exc))
-        except ProvaraDesktopError as exc:  # our side: a store or identity problem
+        except (ProvaraDesktopError, OSError, sqlite3.Error) as exc:
+            # our side: the vault's files or index, a write the store refused
             r.error, r.error_code = str(exc), "LOCAL_ERROR"
             self.log.warning("sync with %s stopped on our side: %s", r.peer, exc)
             await self._tell_error("LOCAL_ERROR", "the peer could not go on (its own vault)")
@@ -186,12 +188,11 @@ class _Session:
         try:
             await asyncio.wait_for(self.stream.send_message(m.Error(code, reason).to_json()),
                                    1.0)
-        except (PeerRejected, TimeoutError, ValueError):
+        except (PeerRejected, TimeoutError):
             pass  # the peer is gone or stuck: it learns from the closed connection
 
     async def _run(self, initiator: bool) -> None:
         s, cfg = self.stream, self.config
-        chains = await asyncio.to_thread(Chains.from_vault, self.vault)
         hello = m.Hello(m.VERSIONS, self.vault.uid, cfg.role, m.CAPABILITIES,
                         cfg.limits.max_frame, cfg.batch_events)
         await s.send_message(hello.to_json())
@@ -205,10 +206,13 @@ class _Session:
                 raise PeerRejected(f"the peer accepts frames of {theirs.max_frame} bytes, "
                                    f"under the protocol's minimum of {MIN_FRAME}", code="LIMIT")
             self.max_frame = min(self.max_frame, theirs.max_frame)
+            s.max_send = self.max_frame
         self.result.capabilities = sorted(set(m.CAPABILITIES) & set(theirs.capabilities))
         self.result.peer_role = theirs.role
         if theirs.max_batch:
             self.batch_events = max(1, min(self.batch_events, theirs.max_batch))
+        # Only now, with a hello that makes sense, is the vault read (the whole index).
+        chains = await asyncio.to_thread(Chains.from_vault, self.vault)
         mine = chains.frontier()
         await s.send_message(mine.to_json())
         their_frontier = await self._expect(m.Frontier)

@@ -142,6 +142,7 @@ def test_a_slow_loris_is_cut_off_by_the_frame_deadline() -> None:
 def test_the_writer_refuses_to_send_over_the_limit() -> None:
     async def go() -> Any:
         out = FrameStream(asyncio.StreamReader(), FakeWriter(), limits=LIMITS)  # type: ignore[arg-type]
-        with pytest.raises(ValueError, match="over the frame limit"):
+        with pytest.raises(PeerRejected, match="over the frame limit") as info:
             await out.send_data(b"x" * 2000)
+        assert info.value.code == "LIMIT"
     asyncio.run(go())
