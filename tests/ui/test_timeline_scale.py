@@ -67,8 +67,10 @@ def test_timeline_stays_responsive_on_a_large_vault(qtbot, monkeypatch) -> None:
         assert 0 < len(canvas.marks()) <= lanes * (canvas.width() + 1)
         assert len(canvas.marks()) < N_EVENTS // 10
 
-        # zoom in to 1/64 of the range, then pan from the start to the end by pages: one
-        # fetched window per page (PageDown moves 0.9 of a screen), no reload of the rest
+        # zoom in to 1/64 of the range, then pan from the start to the end by pages
+        # (PageDown moves 0.9 of a screen): each page installs its window, at most twice
+        # (as fetched, then with its signatures checked, unless the next page overtakes
+        # it), each window bounded by the screen, never the vault
         canvas.setFocus()
         lo, hi = canvas.data_bounds()  # type: ignore[misc]
         span = (hi - lo) / 64
@@ -84,7 +86,7 @@ def test_timeline_stays_responsive_on_a_large_vault(qtbot, monkeypatch) -> None:
             assert steps <= math.ceil(64 / 0.9) + 2, "the pan does not advance by pages"
             assert len(canvas.marks()) <= lanes * (canvas.width() + 1)
         assert steps >= 64 / 0.9 - 2
-        assert shown[0] == steps  # one window per page, nothing fetched twice
+        assert steps <= shown[0] <= 2 * steps + 2
 
         # jump to an event deep inside and inspect it (zooms until it is drawn)
         row = vault.index.row_at(N_EVENTS // 2)
