@@ -19,8 +19,10 @@ Both messages name both keys (key ids and fingerprints where known).
 
 Rotation (issue 12): a label is bound to a key *or its promoted successors*
 (:func:`promoted_successors`, fed by KEY_PROMOTION events in the vault and the batch), so a
-key promoted by a rotation inherits its predecessor's label. Today any KEY_PROMOTION event
-that verifies counts; the keys issue will require it to be signed by a surviving authority.
+key promoted by a rotation inherits its predecessor's label. Which promotions count is
+:func:`promotion_counts`: one signed by the replaced key itself or by a key the user trusts,
+never by the new key (else a squatter would promote itself into any label). The keys issue
+replaces that rule with the vault's own authorities (the recovery key).
 """
 
 from __future__ import annotations
@@ -53,21 +55,30 @@ def key_prefix(key_id: str) -> str | None:
     return m.group(1)[:8] if m else None
 
 
-def promotions_in(events: Iterable[Mapping[str, Any]]) -> dict[str, set[str]]:
-    """old key id -> the key ids KEY_PROMOTION events promote to replace it."""
+def promotion_counts(signer: Any, old: str, new: str, trust: Trust) -> bool:
+    """Whether a KEY_PROMOTION signed by ``signer`` passes ``old``'s labels on to ``new``
+    (the rotation hook; see the module's docstring)."""
+    return (isinstance(signer, str) and signer != new
+            and (signer == old or trust.why(signer) is not None))
+
+
+def promotions_in(events: Iterable[Mapping[str, Any]], trust: Trust) -> dict[str, set[str]]:
+    """old key id -> the key ids that KEY_PROMOTION events which count promote to replace
+    it."""
     out: dict[str, set[str]] = {}
     for ev in events:
         p = ev.get("payload")
         if ev.get("type") == "KEY_PROMOTION" and isinstance(p, dict):
             old, new = p.get("replaces_key_id"), p.get("new_key_id")
-            if isinstance(old, str) and isinstance(new, str):
+            if (isinstance(old, str) and isinstance(new, str)
+                    and promotion_counts(ev.get("actor_key_id"), old, new, trust)):
                 out.setdefault(old, set()).add(new)
     return out
 
 
-def vault_promotions(vault: Vault) -> dict[str, set[str]]:
+def vault_promotions(vault: Vault, trust: Trust) -> dict[str, set[str]]:
     rows = vault.index.query(type="KEY_PROMOTION")
-    return promotions_in(vault.read_row(r) for r in rows)
+    return promotions_in((vault.read_row(r) for r in rows), trust)
 
 
 def promoted_successors(key_id: str, promotions: Mapping[str, set[str]]) -> set[str]:
@@ -122,9 +133,9 @@ def label_problems(events: Sequence[Mapping[str, Any]], *, keyring: KeyRing, tru
     """One problem per (label, key) that may not sign under that label; ``present``: ids
     the vault holds already (nothing to check for those)."""
     keys = _Keys(keyring, trust)
-    promotions = promotions_in(events)
+    promotions = promotions_in(events, trust)
     if vault is not None:
-        for old, news in vault_promotions(vault).items():
+        for old, news in vault_promotions(vault, trust).items():
             promotions.setdefault(old, set()).update(news)
     problems: list[Problem] = []
     decided: set[tuple[str, str]] = set()

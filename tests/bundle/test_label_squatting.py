@@ -135,3 +135,22 @@ def test_a_key_promoted_by_a_rotation_inherits_the_label() -> None:
     assert problem.code == "LABEL_SQUATTED"
     assert old.key_id in problem.message
     assert third.key_id in problem.message
+
+
+def test_a_squatter_cannot_promote_itself_into_a_label() -> None:
+    """A KEY_PROMOTION counts only when the replaced key or a key the user trusts signed
+    it: never the new key itself, nor a stranger."""
+    alice, squatter, stranger = (SigningKey(bytes([i]) * 32) for i in (4, 5, 6))
+    label = f"alice-{alice.key_id[4:12]}"
+    ring = KeyRing.from_keys_json({"keys": [_entry(k) for k in (alice, squatter, stranger)]})
+    for signer in (squatter, stranger):
+        forged = _ev(label, signer, "KEY_PROMOTION",
+                     {"replaces_key_id": alice.key_id, "new_key_id": squatter.key_id})
+        codes = [p.code for p in label_problems([forged, _ev(label, squatter)],
+                                                keyring=ring, trust=Trust())]
+        assert codes == ["LABEL_SQUATTED"] * (1 if signer is squatter else 2)
+    # Signed by a key the user trusts (an authority), the same promotion counts.
+    vouched = _ev(f"hq-{stranger.key_id[4:12]}", stranger, "KEY_PROMOTION",
+                  {"replaces_key_id": alice.key_id, "new_key_id": squatter.key_id})
+    assert label_problems([vouched, _ev(label, squatter)], keyring=ring,
+                          trust=Trust({stranger.key_id: "HQ"})) == []
