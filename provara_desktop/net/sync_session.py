@@ -71,6 +71,9 @@ class SessionConfig:
     role: str = "peer"
     max_attachment_bytes: int = MAX_ATTACHMENT_BYTES
     workers: int = 2  # verification workers of the intake
+    # Where received attachments wait for their batch's commit (a private directory is made
+    # in it per session and removed at its end); None: the system's temporary directory.
+    staging_dir: Path | None = None
 
 
 @dataclass
@@ -418,7 +421,8 @@ class _Session:
                                "in one session", code="LIMIT")
         if self.staging is None:
             # Private to this user (0700), removed when the session ends, whatever happens.
-            self.staging = Path(tempfile.mkdtemp(prefix="provara-sync-"))
+            self.staging = Path(tempfile.mkdtemp(prefix="provara-sync-",
+                                                 dir=self.config.staging_dir))
         dest = self.staging / ref.sha256
         h = hashlib.sha256()
         left = ref.size

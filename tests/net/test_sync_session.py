@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import tempfile
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +23,8 @@ from tests.net.sync_helpers import (
 
 if TYPE_CHECKING:
     from pathlib import Path
+
+    import pytest
 
 
 def converged(*rs: Replica) -> None:
@@ -89,15 +92,25 @@ def test_a_cut_session_leaves_valid_vaults_and_the_next_one_resumes(
     converged(a, b)
 
 
-def test_attachments_travel_with_their_events(make_replica: Any, tmp_path: Path) -> None:
+def test_attachments_travel_with_their_events(make_replica: Any, tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
     a, b = make_replica("alice"), make_replica("bob")
     photo = tmp_path / "photo.bin"
     photo.write_bytes(bytes(range(256)) * 5000)  # 1.28 MB: two DATA chunks
     with a.open() as v:
         observe(v, a.key, "alice", subject="door", predicate="photo", value="x",
                 attachments=[photo])
-    ra, rb = run(session_pair(a, b))
+    staging = tmp_path / "staging"
+    staging.mkdir()
+    made: list[str] = []
+    real_mkdtemp = tempfile.mkdtemp
+    monkeypatch.setattr(tempfile, "mkdtemp", lambda **kw: made.append(real_mkdtemp(**kw))
+                        or made[-1])
+    ra, rb = run(session_pair(a, b, config=replace(FAST, staging_dir=staging)))
     assert rb.ok, rb.error
+    assert len(made) == 1
+    assert made[0].startswith(str(staging))
+    assert list(staging.iterdir()) == []  # the session's own directory is gone
     cas = list((b.root / "artifacts" / "cas").iterdir())
     assert [p.read_bytes() for p in cas] == [photo.read_bytes()]
     converged(a, b)
