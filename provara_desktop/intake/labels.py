@@ -180,8 +180,16 @@ def _squatted(actor: str, kid: str, eid: str, keys: _Keys,
 
 
 def _conflict(actor: str, kid: str, owner: str, eid: str, keys: _Keys) -> Problem:
-    held = ("which you trust, so no other key may take it" if keys.trust.why(owner)
-            else "the key that first signed for it here")
+    prefix = label_key_prefix(actor)
+    if keys.trust.why(owner):
+        held = "which you trust, so no other key may take it"
+    elif prefix is not None and key_prefix(owner) != prefix:
+        # Taken before labels were checked: the vault keeps that evidence, and its
+        # verification flags whichever events break the binding.
+        held = ("the key that first signed for it here, although its id does not match the "
+                "label: a squatter's events imported before labels were checked")
+    else:
+        held = "the key that first signed for it here"
     return Problem(
         "ACTOR_KEY_CONFLICT",
         f"{eid} claims actor {actor!r}, which belongs to {keys.name(owner)} in the vault "

@@ -154,3 +154,26 @@ def test_a_squatter_cannot_promote_itself_into_a_label() -> None:
                   {"replaces_key_id": alice.key_id, "new_key_id": squatter.key_id})
     assert label_problems([vouched, _ev(label, squatter)], keyring=ring,
                           trust=Trust({stranger.key_id: "HQ"})) == []
+
+
+def test_a_vault_squatted_before_labels_were_checked_says_so(
+        cli: Cli, alice: Person, bob: Person, carol: Person, tmp_path: Path) -> None:
+    """Events a squatter got into a vault before this check stay (evidence is never
+    deleted); the refusal of the genuine key then says what happened."""
+    with Vault.open(bob.vault, home=bob.home) as v:
+        key = carol.key()
+        v.append([build_event(event_type="OBSERVATION", actor=alice.actor, key=key,
+                              prev_event_hash=None,
+                              payload={"subject": "door", "predicate": "state",
+                                       "value": "forged"})], signer=key)
+    trust(cli, bob, alice)
+    out = tmp_path / "a.provara-bundle"
+    cli.json(alice, "export", str(alice.vault), str(out))
+    before = tree_digest(bob.vault)
+    code, _, err = cli(bob, "import", str(bob.vault), str(out))
+    assert code == 1
+    last = err.strip().splitlines()[-1]
+    assert "imported before labels were checked" in last
+    assert carol.key_id in last
+    assert alice.key_id in last
+    assert tree_digest(bob.vault) == before
