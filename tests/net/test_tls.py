@@ -33,7 +33,10 @@ async def serve_once(server: Replica, pinned: list[Replica], client: Replica,
     done: asyncio.Future[SyncResult | None] = asyncio.get_running_loop().create_future()
     vault = server.open()
 
+    started: list[bool] = []
+
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        started.append(True)
         kid = tls.peer_key_id(writer)
         assert kid in {p.key.key_id for p in pinned}
         res = await sync(reader, writer, vault=vault, trust=trust_of(server, *pinned),
@@ -57,10 +60,9 @@ async def serve_once(server: Replica, pinned: list[Replica], client: Replica,
             mine = await asyncio.wait_for(sync(
                 reader, writer, vault=cv, trust=trust_of(client, server), signer=client.key,
                 initiator=True, peer=server.key.key_id, config=FAST), SESSION_TIMEOUT)
-        try:
-            theirs = await asyncio.wait_for(asyncio.shield(done), 1.0)
-        except TimeoutError:
-            theirs = None  # the server never got past the handshake
+        # The server's session began before the client's could end (it answered); one that
+        # never began is a refused handshake.
+        theirs = await asyncio.wait_for(done, SESSION_TIMEOUT) if started else None
         return theirs, mine
     finally:
         srv.close()
