@@ -552,6 +552,8 @@ class Vault:
         ``old_tail`` is what the log holds from ``start`` now (``log_tail``). Returns the
         byte offset the new tail starts at. The index is the caller's to update.
         ``check_cancel`` may raise before the commit point; nothing is written then."""
+        if self._lock_depth == 0:  # the placement was decided under the lock, or it is stale
+            raise RuntimeError("Vault.replace_tail() is only called inside Vault.writing()")
         size = self.events_path.stat().st_size
         change = txn.Change(events_offset=self._offset_of(start, size), events_tail=tail)
         keys_doc = self._keys_with(signer)
