@@ -33,7 +33,10 @@ class Chains:
     def __init__(self, rows: Iterable[IndexRow]) -> None:
         self.rows: dict[str, IndexRow] = {}
         for r in rows:
-            self.rows.setdefault(r.event_id, r)
+            # An event without an actor belongs to no chain and is invalid anyway (verify
+            # reports it): it is neither listed nor sent.
+            if r.actor:
+                self.rows.setdefault(r.event_id, r)
         # An event "builds on" its prev only when the prev is the same actor's event here
         # (PROTOCOL.md A §6): a dangling or cross-actor prev starts a chain of its own.
         builds_on: set[str] = set()
@@ -46,7 +49,7 @@ class Chains:
         self.heads: dict[str, list[str]] = {}
         self.counts: dict[str, int] = {}
         for r in self.rows.values():
-            actor = r.actor or ""
+            actor = str(r.actor)
             self.counts[actor] = self.counts.get(actor, 0) + 1
             if r.event_id not in builds_on:
                 self.heads.setdefault(actor, []).append(r.event_id)
@@ -132,7 +135,7 @@ class Chains:
                         break
                     known.add(eid)
         out = [r for r in self.rows.values()
-               if (r.actor or "") in their_lacking.actors and r.event_id not in known]
+               if r.actor in their_lacking.actors and r.event_id not in known]
         out.sort(key=lambda r: r.pos)
         return out
 
