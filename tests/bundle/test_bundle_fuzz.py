@@ -13,8 +13,9 @@ through with changed, missing or extra events. Each input goes through the whole
 that already holds events of its own, with the sender trusted, so a bundle that passes every
 check is really written.
 
-The examples are not derandomized, so each run explores other inputs; a failure prints the
-seed that replays it (``--hypothesis-seed=N``) and is kept in .hypothesis/ for the next run.
+Under CI the examples are derandomized (the same inputs every run, as tests/hostile's fuzz);
+elsewhere each run explores other inputs, and a failure prints the seed that replays it
+(``--hypothesis-seed=N``) and is kept in .hypothesis/ for the next run.
 """
 
 from __future__ import annotations
@@ -45,11 +46,12 @@ from provara_desktop.intake.trust_view import Trust
 from provara_desktop.store.evidence import observe
 from provara_desktop.store.vault import Vault
 from tests.bundle.conftest import read_members, tree_digest, write_bundle
+from tests.conftest import in_ci
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-FUZZ = settings(max_examples=60, deadline=None,
+FUZZ = settings(max_examples=60, deadline=None, derandomize=in_ci(),
                 suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
