@@ -16,8 +16,10 @@ pinned one, so the caller checks one id against its trust store. A peer nobody p
 the handshake and reads nothing (tests/net/test_tls.py).
 
 The private key reaches ``ssl`` through a file, because ``SSLContext.load_cert_chain`` only
-reads files: it is written encrypted (PKCS#8 under a random one-time password that only this
-process holds), 0600, in a 0700 temporary directory removed as soon as it is loaded.
+reads files. It is always encrypted (PKCS#8 under a random one-time password that only this
+process holds). On Linux the "file" is an anonymous memory file (``os.memfd_create``, opened
+by its /proc/self/fd path): nothing is written to any file system. Elsewhere it is a 0600
+file in a 0700 temporary directory, removed as soon as it is loaded.
 """
 
 from __future__ import annotations
@@ -130,7 +132,35 @@ def _load_identity(ctx: ssl.SSLContext, key: SigningKey) -> None:
     private = Ed25519PrivateKey.from_private_bytes(key.seed).private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
         serialization.BestAvailableEncryption(password))
-    folder = Path(tempfile.mkdtemp(prefix="provara-tls-"))  # 0700
+    if _memfd_usable():
+        _load_from_memory(ctx, cert, private, password)
+    else:
+        _load_from_private_dir(ctx, cert, private, password)
+
+
+def _memfd_usable() -> bool:
+    return hasattr(os, "memfd_create") and Path("/proc/self/fd").is_dir()
+
+
+def _load_from_memory(ctx: ssl.SSLContext, cert: bytes, private: bytes,
+                      password: bytes) -> None:
+    """Linux: anonymous memory files (memfd), named by /proc/self/fd/N, which no file
+    system holds and which vanish when closed."""
+    fds = [os.memfd_create("provara-tls-cert"), os.memfd_create("provara-tls-key")]
+    try:
+        for fd, data in zip(fds, (cert, private), strict=True):
+            os.write(fd, data)
+        ctx.load_cert_chain(f"/proc/self/fd/{fds[0]}", f"/proc/self/fd/{fds[1]}",
+                            password=password)
+    finally:
+        for fd in fds:
+            os.close(fd)
+
+
+def _load_from_private_dir(ctx: ssl.SSLContext, cert: bytes, private: bytes,
+                           password: bytes) -> None:
+    """Elsewhere: a 0600 file in a 0700 directory, removed as soon as it is loaded."""
+    folder = Path(tempfile.mkdtemp(prefix="provara-tls-"))
     try:
         cert_path, key_path = folder / "cert.pem", folder / "key.pem"
         cert_path.write_bytes(cert)

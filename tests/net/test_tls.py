@@ -106,8 +106,12 @@ def test_a_client_refuses_a_server_it_did_not_pin(make_replica: Any) -> None:
     assert client_res == "handshake: CERTIFICATE_VERIFY_FAILED"
 
 
-def test_the_private_key_is_written_encrypted_and_removed(monkeypatch: pytest.MonkeyPatch
-                                                          ) -> None:
+@pytest.mark.parametrize("memfd", [True, False], ids=["memory-file", "private-dir"])
+def test_the_private_key_is_written_encrypted_and_never_lingers(
+        monkeypatch: pytest.MonkeyPatch, memfd: bool) -> None:
+    if memfd and not tls._memfd_usable():
+        pytest.skip("no memfd_create on this system (the private-directory way is used)")
+    monkeypatch.setattr(tls, "_memfd_usable", lambda: memfd)
     key = SigningKey.generate()
     made: list[Path] = []
     written: list[bytes] = []
@@ -123,11 +127,16 @@ def test_the_private_key_is_written_encrypted_and_removed(monkeypatch: pytest.Mo
 
     monkeypatch.setattr(tempfile, "mkdtemp", mkdtemp)
     monkeypatch.setattr(os, "write", write)
-    tls.server_context(key, [])
-    assert len(made) == 1
-    assert not made[0].exists()
-    assert written
-    assert all(b"ENCRYPTED PRIVATE KEY" in w for w in written)
+    ctx = tls.server_context(key, [])
+    assert ctx.minimum_version == ssl.TLSVersion.TLSv1_3
+    if memfd:
+        assert made == []  # no file system holds it, even for a moment
+    else:
+        assert len(made) == 1
+        assert not made[0].exists()
+    keys = [w for w in written if b"PRIVATE KEY" in w]
+    assert len(keys) == 1
+    assert b"ENCRYPTED PRIVATE KEY" in keys[0]
     raw_pem = Ed25519PrivateKey.from_private_bytes(key.seed).private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption())
