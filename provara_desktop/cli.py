@@ -462,6 +462,33 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- LAN: what discovery sees (issue 11) -------------------------------------------------------
+
+def cmd_peers(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from provara_desktop.net import peers_report
+    from provara_desktop.store.trust import TrustStore
+
+    if not 0 < args.timeout <= 3600:
+        raise UsageError(f"--timeout must be more than 0 and at most 3600 seconds, got "
+                         f"{args.timeout:g}")
+    trusted = TrustStore(_home(args)).trusted()
+    # Discreet peers are recognised by the per-pair secrets agreed at pairing; until pairing
+    # hands them over here, a discreet peer shows as "discreet: not one of your paired peers".
+    secrets: dict[str, bytes] = {}
+    result = asyncio.run(peers_report.look(
+        timeout=args.timeout, interfaces=args.interface or None, ip_version=args.ip_version,
+        manual=args.peer, secrets=secrets))
+    _emit(args, peers_report.report_json(result, trusted),
+          "\n".join(peers_report.report_lines(result, trusted)))
+    if not result.started:
+        sys.stderr.write(f"error: discovery could not start: "
+                         f"{'; '.join(result.diagnostics.errors)}\n")
+        return 2
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="provara-desktop", description=__doc__.splitlines()[0] if __doc__ else "")
     p.add_argument("--version", action="version", version=f"provara-desktop {__version__}")
@@ -573,6 +600,16 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--name")
     cmd("list", cmd_trust_list, "list the keys you trust", tsub)
     cmd("remove", cmd_trust_remove, "stop trusting a key", tsub).add_argument("key_id")
+    sp = cmd("peers", cmd_peers, "what LAN discovery sees (trust state, diagnostics)")
+    sp.add_argument("--timeout", type=float, default=3.0, metavar="S",
+                    help="browse for S seconds (default 3)")
+    sp.add_argument("--interface", action="append", default=[], metavar="ADDR",
+                    help="use this address of this machine (repeatable; default: the "
+                    "system's choice)")
+    sp.add_argument("--peer", action="append", default=[], metavar="HOST:PORT",
+                    help="also list this peer, found without multicast (repeatable)")
+    sp.add_argument("--ip-version", choices=["v4", "v6", "all"],
+                    help="default: from the --interface addresses, else v4")
     gui = sub.add_parser("gui", help="start the desktop app")
     gui.add_argument("vault", nargs="?")
     gui.set_defaults(fn=cmd_gui)

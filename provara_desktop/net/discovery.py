@@ -353,7 +353,6 @@ class MdnsDiscovery:
                 await aiozc.async_close()
         except TimeoutError:
             log.warning("zeroconf did not close within %.0f s", timeout)
-        self.diagnostics.announcing = self.diagnostics.browsing = False
 
     # -- announcing -------------------------------------------------------------------------
 

@@ -80,8 +80,8 @@ class Diagnostics:
     provara_answers: int = 0  # responses about _provara._tcp from others
     last_answer: float | None = None
     errors: list[str] = field(default_factory=list)
-    announcing: bool = False
-    browsing: bool = False
+    announcing: bool = False  # an announcement went out in this run
+    browsing: bool = False  # the browser ran in this run
     manual_peers: int = 0
 
     def error(self, text: str) -> None:
@@ -90,26 +90,36 @@ class Diagnostics:
 
     def hints(self) -> list[str]:
         """The likely reason nothing (or only we) can be seen, from the counts."""
-        out: list[str] = []
+        fallback = "(--peer HOST:PORT works without multicast)"
         if self.interfaces and not any(i.joined for i in self.interfaces):
-            out.append("no interface joined the mDNS group: nothing can be seen; pass "
-                       "--interface with one of this machine's addresses, or --peer HOST:PORT")
-        elif self.browsing and self.multicast_answers == 0:
-            out.append("no multicast answer arrived (not even our own announcement's echo): "
-                       "multicast is blocked here (firewall on UDP 5353, or the interface has "
-                       "no multicast); use --peer HOST:PORT")
-        elif self.browsing and self.multicast_answers == self.own_echoes:
-            out.append("only our own announcement's echo arrived: nobody else answers on these "
-                       "interfaces (no other peer is running, or the network isolates hosts, "
-                       "e.g. Wi-Fi client isolation); use --peer HOST:PORT")
-        return out
+            return ["no interface joined the mDNS group: nothing can be seen; pass --interface "
+                    f"with one of this machine's addresses {fallback}"]
+        if not self.browsing:
+            return []
+        if self.multicast_answers == 0 and self.announcing:
+            return ["no multicast answer arrived, not even our own announcement's echo: "
+                    "multicast is blocked here (a firewall on UDP 5353, or an interface "
+                    f"without multicast) {fallback}"]
+        if self.multicast_answers == 0:
+            return ["no multicast answer arrived: no peer (nor any other mDNS service) "
+                    "answered on these interfaces; none runs there, or multicast is blocked "
+                    f"(a firewall on UDP 5353, Wi-Fi client isolation) {fallback}"]
+        if self.multicast_answers == self.own_echoes:
+            return ["only our own announcement's echo arrived: nobody else answers on these "
+                    "interfaces (no other peer runs, or the network isolates hosts, e.g. "
+                    f"Wi-Fi client isolation) {fallback}"]
+        if self.provara_answers == 0:
+            return ["multicast works (answers from other mDNS services arrive) but no "
+                    "Provara peer answered: is the other app running, with discovery on, on "
+                    "this network?"]
+        return []
 
     def to_json(self) -> dict[str, Any]:
         return {"mode": self.mode, "ip_version": self.ip_version,
                 "interfaces": [i.to_json() for i in self.interfaces],
                 "multicast_answers": self.multicast_answers, "own_echoes": self.own_echoes,
                 "provara_answers": self.provara_answers,
-                "last_answer_utc": utc_iso(self.last_answer),
+                "last_answer_utc": utc_iso(self.last_answer), "announcing": self.announcing,
                 "browsing": self.browsing, "manual_peers": self.manual_peers,
                 "errors": list(self.errors), "hints": self.hints()}
 
