@@ -489,6 +489,188 @@ def cmd_peers(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- LAN: serve, sync, pair (issue 11; docs/SYNC_PROTOCOL.md) -----------------------------------
+
+def _json_line(doc: Any) -> None:
+    """One JSON document on one line, flushed (these commands print while they run)."""
+    sys.stdout.write(json.dumps(doc, ensure_ascii=False) + "\n")
+    sys.stdout.flush()
+
+
+def _say(text: str) -> None:
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
+def _check_port(port: int) -> int:
+    if not 0 <= port < 65536:
+        raise UsageError(f"--port must be 0..65535 (0: any free port), got {port}")
+    return port
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from provara_desktop.net import serve
+    from provara_desktop.net.pair_link import reachable_host
+    from provara_desktop.net.peer_addresses import format_address
+
+    _check_port(args.port)
+    ident, key = _unlock(args)
+    _open_vault(args).close()  # a missing or damaged vault is said before listening
+    options = serve.ServeOptions(host=args.host, port=args.port,
+                                 discovery=not args.no_discovery, discreet=args.discreet,
+                                 name=ident.name)
+
+    def ready(address: tuple[str, int]) -> None:
+        host = reachable_host(address[0])
+        doc = {"host": host, "port": address[1], "bound": address[0],
+               "key_id": ident.key_id, "fingerprint": ident.fingerprint,
+               "vault": str(Path(args.vault).absolute()),
+               "discovery": ("off" if args.no_discovery else
+                             peer.discovery_note or ("discreet" if args.discreet else "on"))}
+        if args.json:
+            _json_line(doc)
+        else:
+            _say(f"serving {doc['vault']} on {format_address(host, address[1])} as "
+                 f"{ident.key_id} (fingerprint {ident.fingerprint}); discovery "
+                 f"{doc['discovery']}; stop with Ctrl-C or SIGTERM")
+
+    def session(result: Any) -> None:
+        if not args.json:  # --json prints exactly one line: the address
+            _say(f"sync with {result.peer}: " + (
+                f"sent {result.sent}, received {result.received}, held back "
+                f"{result.held_back}, {len(result.forks)} fork(s)" if result.ok else
+                f"stopped: {result.error}"))
+
+    peer = serve.HeadlessPeer(Path(args.vault).absolute(), _home(args), key, options,
+                              on_session=session)
+    try:
+        return asyncio.run(serve.run(peer, ready))
+    except OSError as exc:
+        raise UsageError(f"cannot listen on {args.host}:{args.port} "
+                         f"({exc.strerror or exc})") from None
+
+
+def cmd_sync(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from provara_desktop.net import sync_client
+    from provara_desktop.net.peer_addresses import parse_address
+
+    if bool(args.peer) == bool(args.all):
+        raise UsageError("sync: give either --peer HOST:PORT or --all")
+    if args.peer:
+        parse_address(args.peer)  # a bad address is a usage error before anything else
+    _, key = _unlock(args)
+    home = _home(args)
+    _open_vault(args).close()
+    jobs: list[tuple[str | None, str]] = [(None, args.peer)] if args.peer else [
+        (kid, address) for kid, _, address in sync_client.targets(home)]
+    if not jobs:
+        raise UsageError("sync --all: no trusted peer has a known address (pair with one, "
+                         "or sync once with --peer HOST:PORT)")
+
+    async def run_all() -> list[tuple[Any, str | None]]:
+        return [await sync_client.sync_with(address, vault_root=Path(args.vault).absolute(),
+                                            home=home, key=key, expect_key_id=kid)
+                for kid, address in jobs]
+
+    done = asyncio.run(run_all())
+    docs = []
+    for result, kid in done:
+        doc = result.to_json()
+        doc["key_id"] = kid
+        doc["outcome"] = sync_client.outcome(result)
+        docs.append(doc)
+        if not result.ok:
+            sys.stderr.write(f"error: {result.error}\n")
+    _emit(args, {"ok": all(r.ok for r, _ in done), "peers": docs}, "\n".join(
+        f"{d['peer']}: sent {d['sent']}, received {d['received']}, held back "
+        f"{d['held_back']}, {len(d['forks'])} fork(s), {d['duration_ms']} ms"
+        if d["ok"] else f"{d['peer']}: failed ({d['error_code']})" for d in docs))
+    outcomes = {d["outcome"] for d in docs}
+    return 1 if "refused" in outcomes else 2 if "unreachable" in outcomes else 0
+
+
+def _pairing_failed(args: argparse.Namespace, exc: Any) -> int:
+    """A pairing that did not complete: nothing was trusted. Exit 2 when nobody could be
+    reached (or came), 1 when the attempt itself failed (a wrong code, a refusal)."""
+    if args.json:
+        _json_line({"paired": False, "error": str(exc), "error_code": exc.code})
+    sys.stderr.write(f"error: pairing failed: {exc} (nothing was trusted)\n")
+    return 2 if exc.code in ("CONNECT", "NO_PEER") else 1
+
+
+def _paired_output(args: argparse.Namespace, paired: Any) -> int:
+    from provara_desktop.net import pairing
+
+    pairing.record(_home(args), paired)
+    doc = paired.to_json()
+    if args.json:
+        _json_line(doc)
+    else:
+        _say(f"paired with {paired.peer.name or '(no name)'} ({paired.peer.key_id})\n"
+             f"  their fingerprint: {paired.peer.fingerprint}\n"
+             f"  your fingerprint:  {paired.own_fingerprint}\n"
+             "compare both fingerprints with the other person; `trust remove "
+             f"{paired.peer.key_id}` undoes the pairing")
+    return 0
+
+
+def cmd_pair_offer(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from provara_desktop.net import pair_link, pairing
+    from provara_desktop.net.peer_addresses import format_address
+
+    _check_port(args.port)
+    if not 0 < args.timeout <= 24 * 3600:
+        raise UsageError(f"--timeout must be 1..86400 seconds, got {args.timeout:g}")
+    ident, key = _unlock(args)
+
+    def ready(code: str, host: str, port: int) -> None:
+        if args.json:
+            _json_line({"code": code, "host": host, "port": port, "timeout_s": args.timeout,
+                        "own_key_id": ident.key_id, "own_fingerprint": ident.fingerprint,
+                        "code_bits": pairing.CODE_BITS})
+        else:
+            _say(f"pairing code: {code}\non the other computer run:\n  provara-desktop pair "
+                 f"join {format_address(host, port)} --code {code}\nyour fingerprint: "
+                 f"{ident.fingerprint}\nwaiting up to {args.timeout:g} s for one attempt "
+                 "(a wrong code ends this offer)...")
+
+    try:
+        paired = asyncio.run(pair_link.offer(pairing.Me(ident.name, key), host=args.host,
+                                             port=args.port, timeout=args.timeout,
+                                             on_ready=ready))
+    except pairing.PairingFailed as exc:
+        return _pairing_failed(args, exc)
+    except OSError as exc:
+        raise UsageError(f"cannot listen on {args.host}:{args.port} "
+                         f"({exc.strerror or exc})") from None
+    return _paired_output(args, paired)
+
+
+def cmd_pair_join(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from provara_desktop.net import pair_link, pairing
+    from provara_desktop.net.peer_addresses import parse_address
+
+    host, port = parse_address(args.address, where="pair join")
+    pairing.normalize_code(args.code)
+    ident, key = _unlock(args)
+    if not args.json:
+        _say(f"your fingerprint: {ident.fingerprint}")
+    try:
+        paired = asyncio.run(pair_link.join(pairing.Me(ident.name, key), host=host,
+                                            port=port, code=args.code))
+    except pairing.PairingFailed as exc:
+        return _pairing_failed(args, exc)
+    return _paired_output(args, paired)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="provara-desktop", description=__doc__.splitlines()[0] if __doc__ else "")
     p.add_argument("--version", action="version", version=f"provara-desktop {__version__}")
@@ -610,6 +792,30 @@ def build_parser() -> argparse.ArgumentParser:
                     help="also list this peer, found without multicast (repeatable)")
     sp.add_argument("--ip-version", choices=["v4", "v6", "all"],
                     help="default: from the --interface addresses, else v4")
+    sp = cmd("serve", cmd_serve, "be a LAN sync peer for a vault, without the GUI (until "
+             "SIGTERM)")
+    sp.add_argument("vault")
+    sp.add_argument("--port", type=int, default=47474, help="TCP port (default 47474; 0: any "
+                    "free port, printed)")
+    sp.add_argument("--host", default="0.0.0.0", help="address to listen on (default: all)")
+    sp.add_argument("--no-discovery", action="store_true", help="do not announce on the LAN")
+    sp.add_argument("--discreet", action="store_true", help="announce a random name and a "
+                    "token only paired peers recognise")
+    sp = cmd("sync", cmd_sync, "sync a vault once with a trusted peer (or every one)")
+    sp.add_argument("vault")
+    sp.add_argument("--peer", metavar="HOST:PORT")
+    sp.add_argument("--all", action="store_true", help="every trusted peer with a known "
+                    "address")
+    pr = sub.add_parser("pair", help="pair with another person over the LAN (one-time code)")
+    psub = pr.add_subparsers(dest="pair_command", parser_class=_Parser, required=True)
+    sp = cmd("offer", cmd_pair_offer, "show a one-time code and wait for one peer", psub)
+    sp.add_argument("--port", type=int, default=0, help="TCP port (default: any free port)")
+    sp.add_argument("--host", default="0.0.0.0", help="address to listen on (default: all)")
+    sp.add_argument("--timeout", type=float, default=300.0, metavar="S",
+                    help="give up after S seconds without a peer (default 300)")
+    sp = cmd("join", cmd_pair_join, "join a peer's offer with its code", psub)
+    sp.add_argument("address", metavar="HOST:PORT")
+    sp.add_argument("--code", required=True)
     gui = sub.add_parser("gui", help="start the desktop app")
     gui.add_argument("vault", nargs="?")
     gui.set_defaults(fn=cmd_gui)
@@ -666,7 +872,7 @@ def _main(argv: Sequence[str] | None) -> int:
                             format="%(levelname)s %(name)s: %(message)s")
         fn = getattr(args, "fn", None)
         if fn is None:
-            if args.command in ("identity", "bundle", "trust"):
+            if args.command in ("identity", "bundle", "trust", "pair"):
                 raise UsageError(f"{args.command} needs a subcommand")
             fn = cmd_gui
         code: int = fn(args)

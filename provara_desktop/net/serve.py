@@ -1,0 +1,247 @@
+"""The headless peer (``serve``): the app's sync peer without a GUI.
+
+It listens with TLS 1.3 (net/tls.py) and accepts only peers whose keys the user trusts: the
+pins are the trust store's keys in force, so an unpaired peer fails the handshake and reads
+nothing; a key removed from the trust store while ``serve`` runs is still let through the
+handshake (``ssl`` cannot forget a root) but is then cut before a byte of the protocol
+(``handle`` checks the store again). Keys trusted while it runs (a pairing, ``trust add``)
+are pinned within a second (the store is watched).
+
+Each connection runs one sync session as responder (net/sync_session.py) on a Vault opened
+for it and closed after it: the vault lock is taken only around each write, so other
+commands (``observe``, ``sync``, the app) read and write the same vault while ``serve``
+runs, and each session starts from what the log holds then.
+
+Stopping (``stop()``, SIGTERM/SIGINT in :func:`run`): the listener closes, every open
+connection is cut (a batch being committed finishes its commit, which is atomic, then finds
+the connection gone), sessions end as CLOSED with their committed batches kept, and
+discovery sends its goodbyes. Nothing is left half-written.
+
+Gossip (re-syncing periodically and after local changes) is not here yet (issue 11, item 6).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from provara_desktop.core.errors import PeerRejected, ProvaraDesktopError
+from provara_desktop.core.keys import PublicKey
+from provara_desktop.intake.trust_view import trust_for
+from provara_desktop.net import peer_addresses, tls
+from provara_desktop.net.sync_session import SessionConfig, SyncResult, sync
+from provara_desktop.store.trust import TRUST_FILE, TrustStore
+from provara_desktop.store.vault import Vault
+
+if TYPE_CHECKING:
+    import ssl
+    from collections.abc import Callable
+    from pathlib import Path
+
+    from provara_desktop.core.keys import SigningKey
+
+log = logging.getLogger(__name__)
+
+HANDSHAKE_TIMEOUT = 10.0
+STOP_GRACE = 10.0  # seconds open sessions get, once cut, to end (a commit in progress)
+TRUST_POLL = 1.0
+
+
+@dataclass
+class ServeOptions:
+    host: str = "0.0.0.0"  # a LAN peer listens on the LAN
+    port: int = peer_addresses.DEFAULT_PORT
+    discovery: bool = True
+    discreet: bool = False
+    name: str = ""  # the display name a non-discreet announcement shows
+    max_sessions: int = 8  # at once; more wait for a free slot
+    session: SessionConfig = field(default_factory=SessionConfig)
+
+
+class HeadlessPeer:
+    def __init__(self, vault_root: Path, home: Path, key: SigningKey,
+                 options: ServeOptions | None = None,
+                 on_session: Callable[[SyncResult], None] | None = None) -> None:
+        self.root = vault_root
+        self.home = home
+        self.key = key
+        self.options = options or ServeOptions()
+        self.on_session = on_session
+        self.address: tuple[str, int] | None = None
+        self.sessions_done = 0
+        self._server: asyncio.Server | None = None
+        self._ctx: ssl.SSLContext | None = None
+        self._pinned: set[str] = set()
+        self._trust_stamp: tuple[int, int] | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._slots = asyncio.Semaphore(self.options.max_sessions)
+        self._watch: asyncio.Task[None] | None = None
+        self._discovery: Any = None
+        self.discovery_note: str | None = None  # why discovery is off, when it is
+
+    # -- pins -------------------------------------------------------------------------------
+
+    def _trusted(self) -> dict[str, bytes]:
+        return {kid: PublicKey.from_b64(k.public_key_b64).raw
+                for kid, k in TrustStore(self.home).trusted().items()}
+
+    def _stamp(self) -> tuple[int, int] | None:
+        try:
+            st = (self.home / TRUST_FILE).stat()
+        except OSError:
+            return None
+        return st.st_mtime_ns, st.st_size
+
+    def _pin_new(self) -> None:
+        """Add the keys trusted since the last look to the context's roots (new handshakes
+        see them; removed keys are refused in ``_handle``)."""
+        assert self._ctx is not None
+        self._trust_stamp = self._stamp()
+        from cryptography.hazmat.primitives import serialization
+
+        for kid, raw in self._trusted().items():
+            if kid not in self._pinned:
+                pem = tls.pin_certificate(raw).public_bytes(serialization.Encoding.PEM)
+                self._ctx.load_verify_locations(cadata=pem.decode())
+                self._pinned.add(kid)
+
+    async def _watch_trust(self) -> None:
+        while True:
+            await asyncio.sleep(TRUST_POLL)
+            if self._stamp() != self._trust_stamp:
+                try:
+                    self._pin_new()
+                except ProvaraDesktopError as exc:
+                    log.warning("the trust store could not be read: %s", exc)
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    async def start(self) -> tuple[str, int]:
+        """Listen; returns the (host, port) bound (port 0 picks a free one)."""
+        self._ctx = tls.server_context(self.key, [])
+        self._pin_new()
+        opts = self.options
+        self._server = await asyncio.start_server(
+            self._accept, opts.host, opts.port, ssl=self._ctx,
+            ssl_handshake_timeout=HANDSHAKE_TIMEOUT)
+        sock = self._server.sockets[0].getsockname()
+        self.address = (str(sock[0]), int(sock[1]))
+        self._watch = asyncio.get_running_loop().create_task(self._watch_trust())
+        if opts.discovery:
+            await self._start_discovery()
+        return self.address
+
+    async def _start_discovery(self) -> None:
+        """Announce this peer with net/discovery.py (discreet: a random name and tokens only
+        paired peers recognise). Discovery failing never stops ``serve``: the address it
+        prints still works (``sync --peer``)."""
+        from provara_desktop.net.discovery import Announcement, MdnsDiscovery
+        from provara_desktop.net.pairing_secrets import load_pairing_secrets
+        from provara_desktop.net.peers_view import PeersInView
+
+        assert self.address is not None
+        host, port = self.address
+        interfaces = None if host in ("0.0.0.0", "::") else [host]
+        ann = Announcement(port, self.key.key_id, self.options.name or None,
+                           discreet=self.options.discreet)
+        disc = MdnsDiscovery(PeersInView(), interfaces=interfaces,
+                             secrets=load_pairing_secrets(self.home), announcement=ann,
+                             browse=False)
+        if await disc.start():
+            self._discovery = disc
+        else:
+            errors = getattr(disc.diagnostics, "errors", None) or ["unknown reason"]
+            self.discovery_note = f"discovery is off: {errors[-1]}"
+            log.warning("%s", self.discovery_note)
+
+    async def stop(self) -> None:
+        if self._watch is not None:
+            self._watch.cancel()
+        if self._server is not None:
+            self._server.close()
+        for w in list(self._writers):
+            w.transport.abort()  # cut: the session ends at its next read or write
+        if self._tasks:
+            _, pending = await asyncio.wait(list(self._tasks), timeout=STOP_GRACE)
+            for t in pending:
+                t.cancel()
+        if self._discovery is not None:
+            with contextlib.suppress(Exception):
+                await self._discovery.stop()
+        if self._server is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._server.wait_closed(), 2.0)
+
+    # -- connections ------------------------------------------------------------------------
+
+    async def _accept(self, reader: asyncio.StreamReader,
+                      writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._tasks.add(task)
+        self._writers.add(writer)
+        try:
+            await self._handle(reader, writer)
+        finally:
+            self._writers.discard(writer)
+            if task is not None:
+                self._tasks.discard(task)
+
+    async def _handle(self, reader: asyncio.StreamReader,
+                      writer: asyncio.StreamWriter) -> None:
+        where = writer.get_extra_info("peername")
+        try:
+            kid = tls.peer_key_id(writer)
+        except PeerRejected as exc:
+            log.info("refused %s: %s", where, exc)
+            writer.transport.abort()
+            return
+        if kid not in TrustStore(self.home).trusted_ids():
+            log.info("refused %s: %s is no longer trusted", where, kid)
+            writer.transport.abort()
+            return
+        async with self._slots:
+            try:
+                vault = await asyncio.to_thread(Vault.open, self.root, home=self.home)
+            except ProvaraDesktopError as exc:
+                log.warning("cannot open the vault for %s: %s", kid, exc)
+                writer.transport.abort()
+                return
+            try:
+                result = await sync(reader, writer, vault=vault, trust=trust_for(self.home),
+                                    signer=self.key, initiator=False, peer=kid,
+                                    config=self.options.session)
+            finally:
+                await asyncio.to_thread(vault.close)
+        self.sessions_done += 1
+        if self.on_session is not None:
+            self.on_session(result)
+
+
+def _quiet_handshake_errors(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """A refused handshake (an unpaired peer, a port scanner) is routine: one log line, no
+    traceback on the console."""
+    exc = context.get("exception")
+    log.info("connection refused: %s", exc or context.get("message"))
+
+
+async def run(peer: HeadlessPeer, on_ready: Callable[[tuple[str, int]], None]) -> int:
+    """Serve until SIGTERM or SIGINT; returns the exit code (0)."""
+    loop = asyncio.get_running_loop()
+    loop.set_exception_handler(_quiet_handshake_errors)
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):  # Windows: no handlers
+            loop.add_signal_handler(sig, stop.set)
+    address = await peer.start()
+    on_ready(address)
+    try:
+        await stop.wait()
+    finally:
+        await peer.stop()
+    return 0
