@@ -137,6 +137,8 @@ class Lan:
 def lan() -> Iterator[Lan]:
     reason = _prerequisite()
     if reason is not None:
+        if in_ci() and os.name == "posix" and os.geteuid() == 0:
+            pytest.fail(f"{reason} (CI=true and root: the LAN tests must run)")
         pytest.skip(reason)
     net = Lan(tag=secrets.token_hex(3))
     try:
