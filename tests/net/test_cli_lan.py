@@ -370,3 +370,47 @@ def test_sync_usage_and_connection_errors_exit_2(people: Any) -> None:
     done = alice.run("sync", str(alice.vault), "--peer", "127.0.0.1:1", "--json")
     assert done.returncode == 2
     assert json.loads(done.stdout)["peers"][0]["error_code"] == "CONNECT"
+
+
+def test_sigterm_cuts_an_open_session_and_serve_exits_0(people: Any) -> None:
+    """A paired peer is mid-session (the server sent its hello and waits for the peer's);
+    SIGTERM ends serve at once with exit 0, no traceback, and the peer sees the connection
+    close, not a half-answered protocol."""
+    import asyncio
+    import time
+
+    from provara_desktop.core.keys import PublicKey
+    from provara_desktop.net import tls
+    from provara_desktop.net.framing import FrameStream, Limits
+
+    alice, bob = people("Alice", "Bob")
+    assert pair(people, alice, bob)[0:3:2] == (0, 0)
+    server, address = serve(people, alice)
+    bob_key = IdentityStore(bob.home).unlock(PASS)
+    alice_public = PublicKey.from_b64(alice.json("identity", "show")["public_key_b64"]).raw
+    host, port = address.rsplit(":", 1)
+
+    async def stalled_peer() -> tuple[str, str, float]:
+        reader, writer = await asyncio.wait_for(asyncio.open_connection(
+            host, int(port), ssl=tls.client_context(bob_key, [alice_public])), 10)
+        stream = FrameStream(reader, writer, limits=Limits(read_timeout=20.0))
+        hello = await stream.read_frame()  # the session is open
+        assert hello.message is not None
+        began = time.monotonic()
+        server.p.send_signal(signal.SIGTERM)
+        try:
+            await stream.read_frame()
+            ended = "a frame"
+        except Exception as exc:  # noqa: BLE001 - what the peer sees is the point
+            ended = getattr(exc, "code", type(exc).__name__)
+        writer.close()
+        return str(hello.message["type"]), ended, time.monotonic() - began
+
+    kind, ended, waited = asyncio.run(asyncio.wait_for(stalled_peer(), 30))
+    assert kind == "hello"
+    assert ended in ("CLOSED", "TRUNCATED")
+    assert waited < 10  # cut, not left to its 30 s read deadline
+    stop(server)
+    # The vault is whole and still opens for writing.
+    assert alice.json("verify", str(alice.vault))["ok"]
+    alice.observe(1, tag="-after")
