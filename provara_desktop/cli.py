@@ -562,19 +562,35 @@ def cmd_sync(args: argparse.Namespace) -> int:
         raise UsageError("sync: give either --peer HOST:PORT or --all")
     if args.peer:
         parse_address(args.peer)  # a bad address is a usage error before anything else
+    if not 0 <= args.discovery_timeout <= 60:
+        raise UsageError(f"--discovery-timeout must be 0..60 seconds, got "
+                         f"{args.discovery_timeout:g}")
     _, key = _unlock(args)
     home = _home(args)
     _open_vault(args).close()
-    jobs: list[tuple[str | None, str]] = [(None, args.peer)] if args.peer else [
-        (kid, address) for kid, _, address in sync_client.targets(home)]
+    discovered: dict[str, list[str]] = {}
+    from provara_desktop.store.trust import TrustStore
+
+    if args.all and args.discovery_timeout > 0 and TrustStore(home).trusted_ids():
+        from provara_desktop.net import peers_report
+        from provara_desktop.net.pairing_secrets import load_pairing_secrets
+
+        seen = asyncio.run(peers_report.look(
+            timeout=args.discovery_timeout, interfaces=args.interface or None,
+            secrets=load_pairing_secrets(home)))
+        discovered = sync_client.discovered_addresses(seen.peers,
+                                                      TrustStore(home).trusted_ids())
+    jobs: list[tuple[str | None, list[str]]] = [(None, [args.peer])] if args.peer else [
+        (kid, addresses) for kid, _, addresses in sync_client.targets(home, discovered)]
     if not jobs:
         raise UsageError("sync --all: no trusted peer has a known address (pair with one, "
                          "or sync once with --peer HOST:PORT)")
 
     async def run_all() -> list[tuple[Any, str | None]]:
-        return [await sync_client.sync_with(address, vault_root=Path(args.vault).absolute(),
-                                            home=home, key=key, expect_key_id=kid)
-                for kid, address in jobs]
+        return [await sync_client.sync_first_reachable(
+                    addresses, vault_root=Path(args.vault).absolute(), home=home, key=key,
+                    expect_key_id=kid)
+                for kid, addresses in jobs]
 
     done = asyncio.run(run_all())
     docs = []
@@ -806,6 +822,11 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--peer", metavar="HOST:PORT")
     sp.add_argument("--all", action="store_true", help="every trusted peer with a known "
                     "address")
+    sp.add_argument("--discovery-timeout", type=float, default=3.0, metavar="S",
+                    help="--all: look S seconds for trusted peers on the LAN first (default "
+                    "3; 0: only the recorded addresses)")
+    sp.add_argument("--interface", action="append", default=[], metavar="ADDR",
+                    help="--all: discover on this address of this machine (repeatable)")
     pr = sub.add_parser("pair", help="pair with another person over the LAN (one-time code)")
     psub = pr.add_subparsers(dest="pair_command", parser_class=_Parser, required=True)
     sp = cmd("offer", cmd_pair_offer, "show a one-time code and wait for one peer", psub)

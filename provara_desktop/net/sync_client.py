@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from provara_desktop.core.errors import PeerRejected, ProvaraDesktopError
 from provara_desktop.core.keys import PublicKey
@@ -26,9 +26,11 @@ from provara_desktop.store.trust import TrustStore
 from provara_desktop.store.vault import Vault
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping, Sequence
     from pathlib import Path
 
     from provara_desktop.core.keys import SigningKey
+    from provara_desktop.net.peers_view import PeerInView
 
 CONNECT_TIMEOUT = 10.0
 # Codes that mean the connection itself failed, not that anyone refused anything.
@@ -108,8 +110,52 @@ async def sync_with(address: str, *, vault_root: Path, home: Path, key: SigningK
     return result, kid
 
 
-def targets(home: Path) -> list[tuple[str, str, str]]:
-    """``sync --all``: (key_id, name, address) of every trusted peer with a known address."""
+def targets(home: Path, discovered: Mapping[str, Sequence[str]] | None = None
+            ) -> list[tuple[str, str, list[str]]]:
+    """``sync --all``: (key_id, name, addresses to try in order) of every trusted peer with
+    a known address: where discovery sees it now, then where it was last reached."""
     known = peer_addresses.known_addresses(home)
-    return [(kid, k.name, known[kid]) for kid, k in sorted(TrustStore(home).trusted().items())
-            if kid in known]
+    seen = discovered or {}
+    out = []
+    for kid, k in sorted(TrustStore(home).trusted().items()):
+        addresses = list(dict.fromkeys([*seen.get(kid, ()), *([known[kid]] if kid in known
+                                                              else [])]))
+        if addresses:
+            out.append((kid, k.name, addresses))
+    return out
+
+
+def discovered_addresses(peers: Iterable[PeerInView], trusted_ids: Iterable[str]
+                         ) -> dict[str, list[str]]:
+    """key_id -> HOST:PORT of the trusted peers in view: a discreet peer by the key its
+    token matched, an ordinary one by its fingerprint prefix (only a hint: the handshake
+    then proves the full key, or the sync falls back to the recorded address)."""
+    by_prefix: dict[str, list[str]] = {}
+    ids = set(trusted_ids)
+    for kid in ids:
+        by_prefix.setdefault(kid[4:12], []).append(kid)
+    out: dict[str, list[str]] = {}
+    for p in peers:
+        if not p.addresses or not p.port:
+            continue
+        kids = [p.key_id] if p.key_id in ids else [] if p.key_id else by_prefix.get(
+            p.fingerprint or "", [])
+        # IPv4 first: a link-local IPv6 address needs its interface to be dialled
+        addr = sorted(p.addresses, key=lambda a: ":" in a)[0]
+        for kid in kids:
+            out.setdefault(kid, []).append(peer_addresses.format_address(addr, p.port))
+    return out
+
+
+async def sync_first_reachable(addresses: Sequence[str], **kwargs: Any
+                               ) -> tuple[SyncResult, str | None]:
+    """Try each address in turn until a session completes or is refused by a peer that
+    proved the expected key; the last result otherwise."""
+    result: tuple[SyncResult, str | None] | None = None
+    for address in addresses:
+        result = await sync_with(address, **kwargs)
+        if result[0].ok or (result[1] is not None and outcome(result[0]) == "refused"
+                            and result[0].error_code != "UNEXPECTED_PEER"):
+            return result
+    assert result is not None
+    return result

@@ -321,7 +321,7 @@ def test_three_peers_in_a_line_converge_through_the_middle(people: Any) -> None:
         assert code == 0, err
     assert alice.log() != carol.log()  # A has not seen C's events yet
     # Round two: `sync --all` from B reaches both again; A now gets C's events via B.
-    done = bob.run("sync", str(bob.vault), "--all", "--json")
+    done = bob.run("sync", str(bob.vault), "--all", "--discovery-timeout", "0", "--json")
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     assert sorted(p["key_id"] for p in report["peers"]) == sorted(
@@ -364,7 +364,7 @@ def test_sync_usage_and_connection_errors_exit_2(people: Any) -> None:
         done = alice.run("sync", str(alice.vault), *args)
         assert done.returncode == 2, done.stderr
         assert done.stderr.count("\n") == 1
-    done = alice.run("sync", str(alice.vault), "--all")
+    done = alice.run("sync", str(alice.vault), "--all", "--discovery-timeout", "0")
     assert done.returncode == 2
     assert "no trusted peer" in done.stderr
     done = alice.run("sync", str(alice.vault), "--peer", "127.0.0.1:1", "--json")
@@ -414,3 +414,29 @@ def test_sigterm_cuts_an_open_session_and_serve_exits_0(people: Any) -> None:
     # The vault is whole and still opens for writing.
     assert alice.json("verify", str(alice.vault))["ok"]
     alice.observe(1, tag="-after")
+
+
+@pytest.mark.parametrize("discreet", [False, True], ids=["announced", "discreet"])
+def test_sync_all_finds_a_paired_peer_by_discovery(people: Any, discreet: bool) -> None:
+    """serve announces itself (on loopback only); `sync --all` finds it where it listens
+    now (port 0: not the address pairing recorded), by its fingerprint prefix or, discreet,
+    by the token only a paired peer recognises."""
+    alice, bob = people("Alice", "Bob")
+    assert pair(people, alice, bob)[0:3:2] == (0, 0)
+    alice.observe(2)
+    proc = start(people, alice.argv("serve", str(alice.vault), "--host", "127.0.0.1",
+                                    "--port", "0", "--json",
+                                    *(["--discreet"] if discreet else [])))
+    ready = proc.json_line()
+    if ready["discovery"].startswith("discovery is off"):
+        stop(proc)
+        pytest.skip(f"mDNS cannot run on loopback here: {ready['discovery']}")
+    assert ready["discovery"] == ("discreet" if discreet else "on")
+    address = f"{ready['host']}:{ready['port']}"
+    done = bob.run("sync", str(bob.vault), "--all", "--interface", "127.0.0.1",
+                   "--discovery-timeout", "5", "--json")
+    assert done.returncode == 0, done.stderr
+    (peer,) = json.loads(done.stdout)["peers"]
+    assert (peer["peer"], peer["key_id"]) == (address, alice.key_id())
+    assert_converged(alice, bob)
+    stop(proc)
