@@ -303,14 +303,12 @@ class MdnsDiscovery:
                                         ip_version=_IP_VERSIONS[self.ip_version])
         except OSError as exc:
             if exc.errno == errno.EADDRINUSE:
-                d.error("UDP port 5353 (mDNS) is in use by a program that does not share it "
-                        "(another mDNS responder?); discovery cannot listen")
-            else:
-                d.error(f"cannot open the mDNS sockets: {exc.strerror or exc}")
-            return False
+                return self._failed("UDP port 5353 (mDNS) is in use by a program that does "
+                                    "not share it (another mDNS responder?); discovery "
+                                    "cannot listen")
+            return self._failed(f"cannot open the mDNS sockets: {exc.strerror or exc}")
         except (RuntimeError, ValueError) as exc:  # zeroconf: no adapter for an address
-            d.error(f"cannot open the mDNS sockets: {exc}")
-            return False
+            return self._failed(f"cannot open the mDNS sockets: {exc}")
         if self.interfaces is not None:
             self._record_joined(choice)
         zc = self._aiozc.zeroconf
@@ -323,6 +321,22 @@ class MdnsDiscovery:
         if self.announcement is not None:
             self._announcer = asyncio.get_running_loop().create_task(self._announce_loop())
         return True
+
+    def _failed(self, problem: str) -> bool:
+        d = self.diagnostics
+        d.error(problem)
+        d.interfaces = [i if not i.joined else InterfaceUse(i.address, False, problem)
+                        for i in d.interfaces]
+        if self.interfaces is not None:  # explicit: the usable ones were not listed yet
+            listed = {i.address for i in d.interfaces}
+            d.interfaces += [InterfaceUse(a, False, problem) for a in self.interfaces
+                             if a not in listed]
+        return False
+
+    def set_secrets(self, secrets: Mapping[str, bytes]) -> None:
+        """New pairing secrets (a peer paired or was removed): browsing matches with them
+        from now on; a discreet announcement carries their tokens from its next window."""
+        self.secrets = dict(secrets)
 
     async def wait_announced(self, timeout: float = 10.0) -> bool:
         """True once the first announcement went out (after zeroconf's ~1.7 s probing)."""

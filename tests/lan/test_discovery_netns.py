@@ -142,3 +142,42 @@ def test_discovery_over_ipv6_between_namespaces(lan: Lan, tmp_path: Path) -> Non
     assert a is not None, f"no peer seen over IPv6: {doc}"
     assert a["addresses"] == [lan.addr6("a")]
     assert doc["diagnostics"]["ip_version"] == "v6"
+
+
+def test_port_5353_held_by_another_program_is_named(lan: Lan, tmp_path: Path) -> None:
+    lan.add_host("a")
+    holder = lan.start("a", ["-c", "import socket, sys\n"
+                             "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+                             "s.bind(('0.0.0.0', 5353))  # no SO_REUSEADDR: exclusive\n"
+                             "print('held', flush=True)\n"
+                             "sys.stdin.read()\n"])
+    assert holder.stdout is not None
+    assert holder.stdout.readline().strip() == "held"
+    home = tmp_path / "alice"
+    home.mkdir()
+    res = lan.run("a", ["-m", "provara_desktop", "--home", str(home), "peers", "--json",
+                        "--timeout", "1", "--interface", lan.addr("a")])
+    assert res.returncode == 2
+    doc = json.loads(res.stdout)
+    assert any("UDP port 5353 (mDNS) is in use" in e for e in doc["diagnostics"]["errors"])
+    assert "UDP port 5353 (mDNS) is in use" in res.stderr
+    assert doc["diagnostics"]["interfaces"][0]["joined"] is False
+
+
+def test_the_systems_choice_without_a_multicast_route_is_named(lan: Lan,
+                                                                tmp_path: Path) -> None:
+    # The namespace has only its /24 route: no default route, no 224.0.0.0/4 route, which
+    # is what InterfaceChoice.Default (the app's default) needs.
+    lan.add_host("a")
+    home = tmp_path / "alice"
+    home.mkdir()
+    res = lan.run("a", ["-m", "provara_desktop", "--home", str(home), "peers", "--json",
+                        "--timeout", "1"])
+    doc = json.loads(res.stdout)
+    assert any("no multicast route" in e for e in doc["diagnostics"]["errors"]), doc
+    assert doc["diagnostics"]["mode"] == "default"
+    # Without a route zeroconf cannot join the group either: the interface says so.
+    assert res.returncode == 2
+    assert [(i["address"], i["joined"]) for i in doc["diagnostics"]["interfaces"]] == [
+        (lan.addr("a"), False)]
+    assert "pass --interface" in res.stderr
