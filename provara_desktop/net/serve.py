@@ -32,7 +32,9 @@ from typing import TYPE_CHECKING, Any
 from provara_desktop.core.errors import PeerRejected, ProvaraDesktopError
 from provara_desktop.core.keys import PublicKey
 from provara_desktop.intake.trust_view import trust_for
+from provara_desktop.net import messages as m
 from provara_desktop.net import peer_addresses, tls
+from provara_desktop.net.framing import FrameStream, Limits
 from provara_desktop.net.sync_session import SessionConfig, SyncResult, sync
 from provara_desktop.store.trust import TRUST_FILE, TrustStore
 from provara_desktop.store.vault import Vault
@@ -201,16 +203,26 @@ class HeadlessPeer:
             log.info("refused %s: %s", where, exc)
             writer.transport.abort()
             return
-        if kid not in TrustStore(self.home).trusted_ids():
+        try:
+            trusted = kid in TrustStore(self.home).trusted_ids()
+        except ProvaraDesktopError as exc:  # a damaged trust store trusts nobody
+            log.warning("refused %s: the trust store cannot be read: %s", where, exc)
+            trusted = False
+        if not trusted:
             log.info("refused %s: %s is no longer trusted", where, kid)
             writer.transport.abort()
             return
         async with self._slots:
             try:
                 vault = await asyncio.to_thread(Vault.open, self.root, home=self.home)
-            except ProvaraDesktopError as exc:
+            except (ProvaraDesktopError, OSError) as exc:
                 log.warning("cannot open the vault for %s: %s", kid, exc)
-                writer.transport.abort()
+                # The peer is trusted: tell it the failure is ours, not a refusal of it.
+                stream = FrameStream(reader, writer, limits=Limits(write_timeout=1.0))
+                with contextlib.suppress(PeerRejected):
+                    await stream.send_message(m.Error(
+                        "LOCAL_ERROR", "the peer cannot open its vault").to_json())
+                await stream.close()
                 return
             try:
                 result = await sync(reader, writer, vault=vault, trust=trust_for(self.home),

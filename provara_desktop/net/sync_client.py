@@ -99,7 +99,8 @@ async def sync_with(address: str, *, vault_root: Path, home: Path, key: SigningK
         # TLS 1.3: the server checks our certificate after our side of the handshake is
         # done, so its refusal arrives as a closed connection before its hello.
         result.error = (f"{address}: the peer closed the connection before its hello: it "
-                        "does not trust your key (pair with it first)")
+                        "does not trust your key (pair with it first, or check `trust list` "
+                        "on its side)")
         result.error_code = "UNTRUSTED_PEER"
     if result.ok:
         try:

@@ -440,3 +440,33 @@ def test_sync_all_finds_a_paired_peer_by_discovery(people: Any, discreet: bool) 
     assert (peer["peer"], peer["key_id"]) == (address, alice.key_id())
     assert_converged(alice, bob)
     stop(proc)
+
+
+def test_serve_follows_the_trust_store_while_it_runs(people: Any) -> None:
+    """Pairing while serve runs lets the new peer in (its key is pinned within a second);
+    `trust remove` shuts it out again, with the vault unchanged."""
+    import time
+
+    alice, bob = people("Alice", "Bob")
+    bob.observe(1)
+    server, address = serve(people, alice)
+    code, report, _ = sync(bob, address)
+    assert code == 1
+    assert report["peers"][0]["error_code"] == "UNTRUSTED_PEER"
+    assert pair(people, alice, bob)[0:3:2] == (0, 0)
+    deadline = time.monotonic() + 15
+    while True:  # the server's watch of trust.json runs once a second
+        code, report, err = sync(bob, address)
+        if code == 0 or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert code == 0, err
+    assert_converged(alice, bob)
+    assert alice.run("trust", "remove", bob.key_id()).returncode == 0
+    bob.observe(1, tag="-after-removal")
+    before = alice.digest()
+    code, report, _ = sync(bob, address)
+    assert code == 1
+    assert report["peers"][0]["error_code"] == "UNTRUSTED_PEER"
+    assert alice.digest() == before
+    stop(server)
