@@ -67,6 +67,10 @@ _FP_RE = re.compile(r"^[0-9a-f]{8}$")
 _TOKENS_RE = re.compile(r"^(?:[0-9a-f]{16}){1,14}$")
 _IP_VERSIONS = {"v4": IPVersion.V4Only, "v6": IPVersion.V6Only, "all": IPVersion.All}
 RESOLVE_TIMEOUT_MS = 3000
+# A flood of announcements (a hostile or broken host) must not grow memory or tasks without
+# bound: beyond these, new names are ignored and the diagnostics say so.
+MAX_PEERS = 512
+MAX_RESOLVING = 64
 
 
 @dataclass(frozen=True)
@@ -79,6 +83,12 @@ class Announcement:
     name: str | None = None
     show_fingerprint: bool = True
     discreet: bool = False
+
+    def __post_init__(self) -> None:
+        if not 0 < self.port < 65536:
+            raise ValueError(f"cannot announce port {self.port}: it must be 1..65535 (the "
+                             "port the server actually listens on)")
+        short_fingerprint(self.key_id)  # a malformed key id fails here, not on the wire
 
     @property
     def fingerprint(self) -> str:
@@ -470,10 +480,19 @@ class MdnsDiscovery:
         if state_change is ServiceStateChange.Removed:
             self.model.remove(MDNS, clean_text(instance, 80))
             return
+        known = self.model.get(MDNS, clean_text(instance, 80)) is not None
+        if not known and (len(self._tasks) >= MAX_RESOLVING
+                          or self._mdns_count() >= MAX_PEERS):
+            self.diagnostics.error(f"more than {MAX_PEERS} announcements (or "
+                                   f"{MAX_RESOLVING} unanswered ones): ignoring new ones")
+            return
         task = asyncio.get_running_loop().create_task(self._resolve(zeroconf, name,
                                                                     instance))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    def _mdns_count(self) -> int:
+        return self.model.count(MDNS)
 
     async def _resolve(self, zc: Any, name: str, instance: str) -> None:
         info = AsyncServiceInfo(SERVICE_TYPE, name)

@@ -165,6 +165,12 @@ class PeersInView:
         if old is not None:
             self._notify("removed", old)
 
+    def get(self, source: str, instance: str) -> PeerInView | None:
+        return self._peers.get((source, instance))
+
+    def count(self, source: str) -> int:
+        return sum(1 for s, _ in self._peers if s == source)
+
     def peers(self) -> list[PeerInView]:
         """Every peer in view: paired ones (a matched key) first, then by name, instance."""
         return sorted(self._peers.values(),

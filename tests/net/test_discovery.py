@@ -357,3 +357,29 @@ def test_peers_cli_refuses_bad_arguments_with_one_line(capsys: pytest.CaptureFix
     assert cli_main(["--home", str(tmp_path), "peers", "--timeout", "0.2",
                      "--interface", "192.0.2.77"]) == 2
     assert "192.0.2.77 is not an address of this machine" in capsys.readouterr().err
+
+
+def test_a_flood_of_announcements_is_bounded_and_said(monkeypatch: pytest.MonkeyPatch) -> None:
+    from provara_desktop.net import discovery
+
+    monkeypatch.setattr(discovery, "MAX_PEERS", 1)
+    ka, kb = new_key_id(), new_key_id()
+
+    async def scenario() -> None:
+        model = PeersInView()
+        browser = MdnsDiscovery(model, interfaces=LO)
+        a = MdnsDiscovery(PeersInView(), interfaces=LO, browse=False,
+                          announcement=Announcement(7109, ka, name="One"))
+        b = MdnsDiscovery(PeersInView(), interfaces=LO, browse=False,
+                          announcement=Announcement(7110, kb, name="Two"))
+        assert await browser.start()
+        assert await a.start()
+        assert await b.start()
+        try:
+            assert await until(lambda: any("more than 1 announcements" in e
+                                           for e in browser.diagnostics.errors))
+            assert model.count("mdns") == 1
+        finally:
+            await asyncio.gather(a.stop(), b.stop(), browser.stop())
+
+    run(scenario())
