@@ -474,9 +474,10 @@ def cmd_peers(args: argparse.Namespace) -> int:
         raise UsageError(f"--timeout must be more than 0 and at most 3600 seconds, got "
                          f"{args.timeout:g}")
     trusted = TrustStore(_home(args)).trusted()
-    # Discreet peers are recognised by the per-pair secrets agreed at pairing; until pairing
-    # hands them over here, a discreet peer shows as "discreet: not one of your paired peers".
-    secrets: dict[str, bytes] = {}
+    # Discreet peers are recognised by the per-pair secrets agreed at pairing (net/pairing.py).
+    from provara_desktop.net.pairing_secrets import load_pairing_secrets
+
+    secrets = load_pairing_secrets(_home(args))
     result = asyncio.run(peers_report.look(
         timeout=args.timeout, interfaces=args.interface or None, ip_version=args.ip_version,
         manual=args.peer, secrets=secrets))

@@ -439,6 +439,17 @@ def test_sync_all_finds_a_paired_peer_by_discovery(people: Any, discreet: bool) 
     (peer,) = json.loads(done.stdout)["peers"]
     assert (peer["peer"], peer["key_id"]) == (address, alice.key_id())
     assert_converged(alice, bob)
+    if discreet:
+        # `peers` recognises the paired peer by its token; a stranger sees no name, no key.
+        (mallory,) = people("Mallory")
+        for who, known in ((bob, True), (mallory, False)):
+            seen = who.json("peers", "--interface", "127.0.0.1", "--timeout", "4")["peers"]
+            ours = [p for p in seen if p["port"] == ready["port"]]
+            assert len(ours) == 1, seen
+            assert ours[0]["discreet"] is True
+            assert ours[0]["name"] is None
+            assert ours[0]["fingerprint"] is None
+            assert ours[0]["key_id"] == (alice.key_id() if known else None)
     stop(proc)
 
 
