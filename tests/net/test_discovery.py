@@ -29,7 +29,7 @@ from provara_desktop.net.discovery import (
 )
 from provara_desktop.net.manual_peers import ManualPeers
 from provara_desktop.net.peers_view import PeerInView, PeersInView, trust_state
-from provara_desktop.store.trust import TrustStore
+from provara_desktop.store.trust import TrustSource, TrustStore
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine
@@ -307,6 +307,15 @@ def test_trust_state_names_a_prefix_match_as_a_prefix_only(tmp_path: Path) -> No
     assert "fingerprint prefix only" in label.detail
     stranger = PeerInView("Eve", "mdns", ("10.0.0.2",), 7000, fingerprint="00000000")
     assert trust_state(stranger, trusted).state == "unknown"
+    # A discreet peer recognised by its pairing token is named by key id, and shown paired.
+    bob = SigningKey.generate()
+    store.add(bob.key_id, bob.public.b64, "Bob", source=TrustSource.paired(
+        method="spake2", fingerprints={"mine": "x", "theirs": bob.public.fingerprint}))
+    hidden = PeerInView("pv-1", "mdns", ("10.0.0.3",), 7000, key_id=bob.key_id, discreet=True)
+    label = trust_state(hidden, store.trusted())
+    assert (label.state, label.key_id) == ("paired", bob.key_id)
+    unknown = PeerInView("pv-2", "mdns", ("10.0.0.4",), 7000, discreet=True)
+    assert trust_state(unknown, store.trusted()).state == "unknown"
 
 
 def test_peers_json_cli_shows_an_announcer_its_trust_and_the_diagnostics(
