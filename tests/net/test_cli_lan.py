@@ -481,3 +481,25 @@ def test_serve_follows_the_trust_store_while_it_runs(people: Any) -> None:
     assert report["peers"][0]["error_code"] == "UNTRUSTED_PEER"
     assert alice.digest() == before
     stop(server)
+
+
+def test_pair_and_serve_usage_errors_exit_2_with_one_line(people: Any, tmp_path: Path) -> None:
+    (alice,) = people("Alice")
+    # Nobody comes: the offer gives up after its timeout, nothing trusted.
+    offer = alice.run("pair", "offer", "--host", "127.0.0.1", "--port", "0", "--timeout", "1",
+                      "--json")
+    assert offer.returncode == 2, offer.stderr
+    lines = offer.stdout.splitlines()
+    assert json.loads(lines[0])["code"]
+    assert json.loads(lines[1])["error_code"] == "NO_PEER"
+    assert "nobody joined" in offer.stderr
+    for argv in (("pair", "join", "127.0.0.1:1", "--code", "12-34"),  # not 8 digits
+                 ("pair", "join", "no-port", "--code", "1234-5678"),
+                 ("pair", "offer", "--timeout", "0"),
+                 ("serve", str(alice.vault), "--port", "70000"),
+                 ("serve", str(tmp_path / "no-such-vault"), "--port", "0")):
+        done = alice.run(*argv)
+        assert done.returncode == 2, (argv, done.stderr)
+        assert done.stderr.count("\n") == 1, done.stderr
+        assert "Traceback" not in done.stderr
+    assert not (alice.home / "trust.json").exists()
