@@ -1,7 +1,7 @@
 """Discovery between hosts over real multicast: one peer process per network namespace, the
 namespaces joined by a bridge (tests/lan/conftest.py). The browser side is the real
-``peers --json`` command where it can be (no pairing secrets reach it yet) and
-tests/lan/peer_main.py where a paired browser needs its secret."""
+``peers --json`` command (a paired profile's pairing secrets included), and
+tests/lan/peer_main.py for announcers and for a bare browser holding only a secret."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from provara_desktop.core.keys import SigningKey
-from provara_desktop.store.trust import TrustStore
+from provara_desktop.net.pairing_secrets import save_pairing_secret
+from provara_desktop.store.trust import TrustSource, TrustStore
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -97,11 +98,21 @@ def test_a_discreet_peer_shows_a_stranger_nothing_and_its_paired_peer_knows_it(
     assert "Bob" not in text
     assert bob.key_id[4:12] not in text
 
-    paired = browse(lan, "c", "--secret", f"{bob.key_id}={secret}")
+    # Carol paired with Bob: her profile holds Bob's key (paired) and their pairing secret.
+    carol_home = tmp_path / "carol"
+    carol_home.mkdir()
+    TrustStore(carol_home).add(bob.key_id, bob.public.b64, "Bob", source=TrustSource.paired(
+        method="spake2", fingerprints={"mine": carol.public.fingerprint,
+                                       "theirs": bob.public.fingerprint}))
+    save_pairing_secret(carol_home, bob.key_id, bytes.fromhex(secret))
+    paired = peers_cli(lan, "c", carol_home)
     found = next((p for p in paired["peers"] if p["key_id"] == bob.key_id), None)
     assert found is not None, f"the paired peer did not recognise Bob: {paired}"
-    assert (found["instance"], found["addresses"], found["name"]) == (
-        instance, [lan.addr("b")], None)
+    assert (found["instance"], found["addresses"], found["name"], found["trust"]) == (
+        instance, [lan.addr("b")], None, "paired")
+    # The same recognition by a bare browser holding only the secret (no trust store).
+    bare = browse(lan, "c", "--secret", f"{bob.key_id}={secret}")
+    assert any(p["key_id"] == bob.key_id for p in bare["peers"]), bare
 
 
 def test_a_cut_link_is_explained_by_the_diagnostics(lan: Lan, tmp_path: Path) -> None:
