@@ -84,6 +84,7 @@ class HeadlessPeer:
         self._slots = asyncio.Semaphore(self.options.max_sessions)
         self._watch: asyncio.Task[None] | None = None
         self._discovery: Any = None
+        self._stopping = False
         self.discovery_note: str | None = None  # why discovery is off, when it is
 
     # -- pins -------------------------------------------------------------------------------
@@ -162,6 +163,7 @@ class HeadlessPeer:
             log.warning("%s", self.discovery_note)
 
     async def stop(self) -> None:
+        self._stopping = True
         if self._watch is not None:
             self._watch.cancel()
         if self._server is not None:
@@ -183,6 +185,9 @@ class HeadlessPeer:
 
     async def _accept(self, reader: asyncio.StreamReader,
                       writer: asyncio.StreamWriter) -> None:
+        if self._stopping:  # its handshake finished after stop() began
+            writer.transport.abort()
+            return
         task = asyncio.current_task()
         if task is not None:
             self._tasks.add(task)

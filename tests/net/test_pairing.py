@@ -225,3 +225,11 @@ def test_two_offers_refuse_each_other() -> None:
             return_exceptions=True), TIMEOUT))
 
     assert all(getattr(x, "code", None) == "REFUSED" for x in asyncio.run(go()))
+
+
+def test_pairing_with_ones_own_identity_is_refused_on_both_sides() -> None:
+    """Two profiles holding the same key (a copied identity file) are one person."""
+    key = SigningKey.generate()
+    got = asyncio.run(both("1234-5678", "1234-5678", pairing.Me("A", key),
+                           pairing.Me("A again", key)))
+    assert [getattr(x, "code", None) for x in got] == ["REFUSED", "REFUSED"]
