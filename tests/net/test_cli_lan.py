@@ -503,3 +503,21 @@ def test_pair_and_serve_usage_errors_exit_2_with_one_line(people: Any, tmp_path:
         assert done.stderr.count("\n") == 1, done.stderr
         assert "Traceback" not in done.stderr
     assert not (alice.home / "trust.json").exists()
+
+
+def test_garbage_at_the_offer_uses_it_up_and_trusts_nothing(people: Any) -> None:
+    import socket
+
+    alice, bob = people("Alice", "Bob")
+    offer = start(people, alice.argv("pair", "offer", "--host", "127.0.0.1", "--port", "0",
+                                     "--timeout", "30", "--json"))
+    first = offer.json_line()
+    with socket.create_connection((first["host"], first["port"]), timeout=10) as s:
+        s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        s.shutdown(socket.SHUT_WR)
+        assert offer.wait() == 1
+    assert json.loads(offer.line())["error_code"] == "GARBAGE"
+    join = bob.run("pair", "join", f"{first['host']}:{first['port']}", "--code", first["code"])
+    assert join.returncode == 2  # the offer is gone
+    assert not (alice.home / "trust.json").exists()
+    assert not (bob.home / "trust.json").exists()
