@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from provara_desktop.core.actor_labels import label_key_prefix, squats
 from provara_desktop.core.errors import InputError
 from provara_desktop.core.event import order_key
 from provara_desktop.core.keys import verify_raw
@@ -168,20 +169,26 @@ class LogAssembler:
         report.lines_by_id = self.seen
         _check_chains(recs, report, path)
         _check_revocations(recs, self.keyring, report, path)
-        _check_actor_keys(recs, report, path)
+        squatted = _check_actor_keys(recs, report, path)
         _check_order(recs, report, path)
-        report.forks = _forks(recs)
+        # A squatter's events under a label are flagged above: they are not the label's
+        # chain, so they make no fork with the genuine key's events.
+        report.forks = _forks(recs, squatted)
         return report
 
 
-def _forks(recs: Sequence[_Rec]) -> list[Fork]:
+def _forks(recs: Sequence[_Rec], skip: set[str] | frozenset[str] = frozenset()
+           ) -> list[Fork]:
     """core.order.detect_forks over the compact records, without a dict per event: groups
-    are only materialised for the (rare) predecessors claimed twice."""
+    are only materialised for the (rare) predecessors claimed twice. ``skip``: event ids
+    that belong to no chain (a squatter's)."""
     first: dict[tuple[str, Any], str] = {}
     dup: dict[tuple[str, Any], list[str]] = {}
     for r in recs:
         prev = r.prev
         if prev is not None and type(prev) is not str:
+            continue
+        if skip and r.event_id in skip:
             continue
         k = (r.actor, prev)
         seen = first.setdefault(k, r.event_id)
@@ -253,18 +260,40 @@ def _check_revocations(recs: Sequence[_Rec], keyring: KeyRing, report: LogReport
                 event_id=r.event_id, actor=r.actor, line=r.line, path=path))
 
 
-def _check_actor_keys(recs: Sequence[_Rec], report: LogReport, path: str) -> None:
-    """An actor label belongs to the key that first signed for it (and keys promoted to
-    replace it). The reference binds nothing here; we flag impersonation."""
+def _check_actor_keys(recs: Sequence[_Rec], report: LogReport, path: str) -> set[str]:
+    """An actor label belongs to a key; the ids of the squatted events are returned.
+
+    A label of our form (``name-<8 hex>``, core/actor_labels.py) belongs to the key whose id
+    starts with its digits and to the keys promoted to replace it, whatever signed under it
+    first: another key's events are LABEL_SQUATTED (a squatter got them in, say before the
+    intake checked labels) and bind nothing, so the genuine key's events stay valid. Only
+    a KEY_PROMOTION signed by the replaced key passes such a label on: verification knows
+    no trust, and the new key or a stranger could otherwise promote itself into any label.
+    Among the keys that may hold a label, and for a label without our suffix (as the
+    reference writes them), the first key that signs for it holds it, with the keys a
+    KEY_PROMOTION names as replacing it; another key is ACTOR_KEY_MISMATCH. The reference
+    binds nothing here; we flag impersonation."""
     replaced_by: dict[str, set[str]] = {}
+    by_replaced: dict[str, set[str]] = {}  # promotions signed by the key they replace
     for r in recs:
         if r.type == "KEY_PROMOTION" and isinstance(r.payload_hint, dict):
             old, new = r.payload_hint.get("replaces_key_id"), r.payload_hint.get("new_key_id")
             if isinstance(old, str) and isinstance(new, str):
                 replaced_by.setdefault(old, set()).add(new)
+                if r.key_id == old:
+                    by_replaced.setdefault(old, set()).add(new)
+    squatting: dict[tuple[str, str], bool] = {}  # (label, key): a few pairs, many events
+    squatted: list[_Rec] = []
     allowed: dict[str, set[str]] = {}
     for r in recs:
         if r.key_id is None:
+            continue
+        pair = (r.actor, r.key_id)
+        bad = squatting.get(pair)
+        if bad is None:
+            bad = squatting[pair] = squats(r.actor, r.key_id, by_replaced)
+        if bad:
+            squatted.append(r)
             continue
         keys = allowed.get(r.actor)
         if keys is None:
@@ -280,6 +309,18 @@ def _check_actor_keys(recs: Sequence[_Rec], report: LogReport, path: str) -> Non
             f"{r.event_id} (line {r.line}) claims actor {r.actor!r}, which belongs to key "
             f"{sorted(keys)[0]}, but is signed by {r.key_id}",
             event_id=r.event_id, actor=r.actor, line=r.line, path=path))
+    for r in squatted:
+        holders = sorted(allowed.get(r.actor, ()))
+        owner = (f"key {' and '.join(holders)}" if holders else
+                 f"a key whose id starts with bp1_{label_key_prefix(r.actor)} (none signs in "
+                 "this log)")
+        report.problems.append(Problem(
+            "LABEL_SQUATTED",
+            f"{r.event_id} (line {r.line}) claims actor {r.actor!r}, a label that belongs to "
+            f"{owner}, but is signed by {r.key_id}, whose id does not match it: a "
+            "squatter's event, part of no chain of that actor",
+            event_id=r.event_id, actor=r.actor, line=r.line, path=path))
+    return {r.event_id for r in squatted}
 
 
 def _in_total_order(recs: Sequence[_Rec]) -> bool:

@@ -165,6 +165,8 @@ def check(batch: B, trust: Trust, *, vault: Vault | None = None,
                if isinstance(ev.get("event_id"), str)}
     problems: list[Problem] = []
     for p in report.problems:
+        if p.code == "LABEL_SQUATTED":
+            continue  # said below by intake/labels.py, which knows the user's trust
         ev_prev = prev_of.get(p.event_id) if p.code == "CHAIN_BROKEN" else None
         # prev_event_hash may be any JSON value (a list is unhashable): only text is an id.
         if p.code == "CHAIN_BROKEN" and isinstance(ev_prev, str) and ev_prev in outside:

@@ -2,18 +2,21 @@
 
 A label is not first come, first served. Two rules, checked before anything is imported:
 
-1. **Our labels carry their key.** ``actor_label_for`` (store/identity.py) makes labels of
+1. **Our labels carry their key** (the rule itself is core/actor_labels.py, which
+   verification applies too). ``actor_label_for`` (store/identity.py) makes labels of
    the form ``<name>-<8 hex>``, the 8 hex digits being the key id's (``bp1_<16 hex>``) first
    ones. An event signed under such a label by a key whose id does not start with them is a
    squatting attempt (``LABEL_SQUATTED``), refused with or without ``--accept-untrusted``:
    otherwise an untrusted key could sign as ``alice-44126727`` and, once imported, lock the
    real Alice out of every vault that took it.
 2. **A binding in the vault holds.** A label the vault already holds events for is bound to
-   the key that signed them (a label without our suffix, as the reference writes them, is
-   bound by its first signer in the vault). Another key may not sign under it
-   (``ACTOR_KEY_CONFLICT``), and a label bound to a key the user trusts (their own, in the
-   trust store, or vouched for) can never be taken over: the 8 hex digits alone can be
-   matched by a ground key (2^32 tries), a trusted binding cannot.
+   the first key that signed them and may hold it (:func:`label_holder`): a label without
+   our suffix, as the reference writes them, by its first signer in the vault; a label of
+   our form by the first signer whose id matches it, so a squatter whose events reached the
+   vault before labels were checked holds nothing (verify flags its events). Another key
+   may not sign under it (``ACTOR_KEY_CONFLICT``), and a label bound to a key the user
+   trusts (their own, in the trust store, or vouched for) can never be taken over: the 8
+   hex digits alone can be matched by a ground key (2^32 tries), a trusted binding cannot.
 
 Both messages name both keys (key ids and fingerprints where known).
 
@@ -27,9 +30,14 @@ replaces that rule with the vault's own authorities (the recovery key).
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING, Any
 
+from provara_desktop.core.actor_labels import (
+    key_prefix,
+    label_key_prefix,
+    promoted_successors,
+    squats,
+)
 from provara_desktop.core.verify import Problem
 
 if TYPE_CHECKING:
@@ -37,22 +45,16 @@ if TYPE_CHECKING:
 
     from provara_desktop.core.keyring import KeyRing
     from provara_desktop.intake.trust_view import Trust
+    from provara_desktop.store.index import EventIndex
     from provara_desktop.store.vault import Vault
 
+__all__ = ["key_prefix", "label_key_prefix", "label_problems", "label_holder",
+           "promoted_successors", "promotion_counts", "promotions_in", "vault_promotions"]
+
 EVENTS_PATH = "events.ndjson"
-_OUR_LABEL = re.compile(r".+-([0-9a-f]{8})")
-_KEY_ID = re.compile(r"bp1_([0-9a-f]{16})")
-
-
-def label_key_prefix(label: str) -> str | None:
-    """The 8 hex digits a label of our form carries (None: a label without our suffix)."""
-    m = _OUR_LABEL.fullmatch(label)
-    return m.group(1) if m else None
-
-
-def key_prefix(key_id: str) -> str | None:
-    m = _KEY_ID.fullmatch(key_id)
-    return m.group(1)[:8] if m else None
+# The actor's events are read this many at a time when looking past a squatter's for the
+# label's holder (a vault squatted before labels were checked: rare, never the common path).
+_PAGE = 10_000
 
 
 def promotion_counts(signer: Any, old: str, new: str, trust: Trust) -> bool:
@@ -79,27 +81,6 @@ def promotions_in(events: Iterable[Mapping[str, Any]], trust: Trust) -> dict[str
 def vault_promotions(vault: Vault, trust: Trust) -> dict[str, set[str]]:
     rows = vault.index.query(type="KEY_PROMOTION")
     return promotions_in((vault.read_row(r) for r in rows), trust)
-
-
-def promoted_successors(key_id: str, promotions: Mapping[str, set[str]]) -> set[str]:
-    """``key_id`` and every key promoted to replace it, transitively: the keys a label bound
-    to ``key_id`` is bound to (the hook the keys issue builds rotation on)."""
-    seen = {key_id}
-    todo = [key_id]
-    while todo:
-        for new in promotions.get(todo.pop(), ()):
-            if new not in seen:
-                seen.add(new)
-                todo.append(new)
-    return seen
-
-
-def _predecessors(key_id: str, promotions: Mapping[str, set[str]]) -> set[str]:
-    back: dict[str, set[str]] = {}
-    for old, news in promotions.items():
-        for new in news:
-            back.setdefault(new, set()).add(old)
-    return promoted_successors(key_id, back)
 
 
 class _Keys:
@@ -139,7 +120,7 @@ def label_problems(events: Sequence[Mapping[str, Any]], *, keyring: KeyRing, tru
             promotions.setdefault(old, set()).update(news)
     problems: list[Problem] = []
     decided: set[tuple[str, str]] = set()
-    bound: dict[str, str | None] = {}  # label -> the key that first signed it in the vault
+    bound: dict[str, str | None] = {}  # label -> the key that holds it in the vault
     for ev in events:
         actor, kid, eid = ev.get("actor"), ev.get("actor_key_id"), ev.get("event_id")
         # Any JSON value may sit in these fields of a hostile event (verification reports
@@ -154,8 +135,7 @@ def label_problems(events: Sequence[Mapping[str, Any]], *, keyring: KeyRing, tru
         problem = _squatted(actor, kid, eid, keys, promotions)
         if problem is None and vault is not None:
             if actor not in bound:
-                rows = vault.index.query(actor=actor, limit=1)
-                bound[actor] = rows[0].actor_key_id if rows else None
+                bound[actor] = label_holder(vault.index, actor, promotions)
             owner = bound[actor]
             if owner is not None and kid not in promoted_successors(owner, promotions):
                 problem = _conflict(actor, kid, owner, eid, keys)
@@ -164,12 +144,39 @@ def label_problems(events: Sequence[Mapping[str, Any]], *, keyring: KeyRing, tru
     return problems
 
 
+def label_holder(index: EventIndex, actor: str,
+                 promotions: Mapping[str, set[str]]) -> str | None:
+    """The key that holds ``actor`` in the vault (None: nobody signs under it there).
+
+    A label without our suffix is held by its first signer. A label of our form is held by
+    the first signer whose key it belongs to (core/actor_labels.py): a squatter whose events
+    reached the vault before labels were checked holds nothing, so the genuine key's bundles
+    still import (verification flags the squatter's events as LABEL_SQUATTED)."""
+    rows = index.query(actor=actor, limit=1)
+    if not rows:
+        return None
+    first = rows[0].actor_key_id
+    if first is None or not squats(actor, first, promotions):
+        return first
+    # Squatted: look past the squatter's events, a page at a time, only when some key the
+    # vault holds could be the genuine one.
+    if not any(not squats(actor, k, promotions) for k, _ in index.key_ids()):
+        return None
+    after = rows[0].pos
+    while rows := index.query(actor=actor, after_pos=after, limit=_PAGE):
+        for r in rows:
+            if r.actor_key_id is not None and not squats(actor, r.actor_key_id, promotions):
+                return r.actor_key_id
+        after = rows[-1].pos
+    return None
+
+
 def _squatted(actor: str, kid: str, eid: str, keys: _Keys,
               promotions: Mapping[str, set[str]]) -> Problem | None:
-    prefix = label_key_prefix(actor)
-    if prefix is None or any(key_prefix(k) == prefix for k in _predecessors(kid, promotions)):
+    if not squats(actor, kid, promotions):
         return None
-    rightful = keys.with_prefix(prefix)
+    prefix = label_key_prefix(actor)
+    rightful = keys.with_prefix(prefix) if prefix is not None else []
     owner = (" and ".join(keys.name(k) for k in rightful) if rightful else
              f"a key whose id starts with bp1_{prefix} (none you know of)")
     return Problem(
@@ -180,14 +187,9 @@ def _squatted(actor: str, kid: str, eid: str, keys: _Keys,
 
 
 def _conflict(actor: str, kid: str, owner: str, eid: str, keys: _Keys) -> Problem:
-    prefix = label_key_prefix(actor)
+    # The holder is never a squatter (label_holder looks past those).
     if keys.trust.why(owner):
         held = "which you trust, so no other key may take it"
-    elif prefix is not None and key_prefix(owner) != prefix:
-        # Taken before labels were checked: the vault keeps that evidence, and its
-        # verification flags whichever events break the binding.
-        held = ("the key that first signed for it here, although its id does not match the "
-                "label: a squatter's events imported before labels were checked")
     else:
         held = "the key that first signed for it here"
     return Problem(

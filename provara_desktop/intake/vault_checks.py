@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from provara_desktop.core.actor_labels import key_prefix, label_key_prefix, squats
 from provara_desktop.core.errors import InputError
 from provara_desktop.core.order import Fork
 from provara_desktop.core.verify import WARNING, Problem
@@ -16,9 +17,53 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from provara_desktop.intake.batch import ForeignBatch
+    from provara_desktop.store.index import EventIndex
+    from provara_desktop.store.index_rows import IndexRow
     from provara_desktop.store.vault import Vault
 
 EVENTS_PATH = "events.ndjson"
+_PAGE = 10_000
+
+
+class _Squatters:
+    """Whether a row of the vault squats its label (core/actor_labels.py): a squatter's
+    events that reached the vault before labels were checked are no part of the label's
+    chain, so they make no fork with the genuine key's events that arrive. Every promotion
+    in the vault counts here (read only when a key does not match its label): one that
+    should not only leaves a squatter's event in the fork check, as before."""
+
+    def __init__(self, vault: Vault) -> None:
+        self.vault = vault
+        self._promotions: dict[str, set[str]] | None = None
+
+    def __call__(self, row: IndexRow) -> bool:
+        actor, kid = row.actor, row.actor_key_id
+        if actor is None or kid is None:
+            return False
+        prefix = label_key_prefix(actor)
+        if prefix is None or key_prefix(kid) == prefix:
+            return False
+        if self._promotions is None:
+            self._promotions = {}
+            for r in self.vault.index.query(type="KEY_PROMOTION"):
+                p = self.vault.read_row(r).get("payload")
+                old = p.get("replaces_key_id") if isinstance(p, dict) else None
+                new = p.get("new_key_id") if isinstance(p, dict) else None
+                if isinstance(old, str) and isinstance(new, str):
+                    self._promotions.setdefault(old, set()).add(new)
+        return squats(actor, kid, self._promotions)
+
+
+def _first_of_chain(index: EventIndex, actor: str, squatter: _Squatters) -> IndexRow | None:
+    """The actor's first event in the vault that is not a squatter's."""
+    after = -1
+    limit = 1  # the first row is the answer unless a squatter got in first
+    while rows := index.query(actor=actor, after_pos=after, limit=limit):
+        for r in rows:
+            if not squatter(r):
+                return r
+        after, limit = rows[-1].pos, _PAGE
+    return None
 
 
 def present_ids(vault: Vault, ids: set[str]) -> set[str]:
@@ -58,6 +103,7 @@ def check_against_vault(vault: Vault, events: Sequence[dict[str, Any]], *,
                 "EVENT_ID_CONFLICT", f"{eid} is already in the vault with different content: "
                 "it conflicts with the vault's chains", event_id=eid, path=EVENTS_PATH))
     prereq_set = set(prerequisites)
+    squatter = _Squatters(vault)
     has_events: dict[str, bool] = {}
     for ev in events:
         actor = str(ev.get("actor"))
@@ -80,13 +126,14 @@ def check_against_vault(vault: Vault, events: Sequence[dict[str, Any]], *,
                 # this actor: equivocation. Asked of prev's own successors, not of the
                 # actor's latest event, which is wrong when the vault already holds a fork.
                 other = next((r.event_id for r in index.successors(prev)
-                              if r.actor == actor and r.event_id != eid), None)
+                              if r.actor == actor and r.event_id != eid
+                              and not squatter(r)), None)
                 if other is not None:
                     forks.append(Fork(actor, prev, (other, eid)))
         elif prev is None and has_events[actor]:
-            first = index.query(actor=actor, limit=1)
-            if first and first[0].prev_event_hash is None:
-                forks.append(Fork(actor, None, (first[0].event_id, eid)))
+            first = _first_of_chain(index, actor, squatter)
+            if first is not None and first.prev_event_hash is None:
+                forks.append(Fork(actor, None, (first.event_id, eid)))
     return present
 
 

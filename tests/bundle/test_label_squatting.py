@@ -156,24 +156,89 @@ def test_a_squatter_cannot_promote_itself_into_a_label() -> None:
                           trust=Trust({stranger.key_id: "HQ"})) == []
 
 
-def test_a_vault_squatted_before_labels_were_checked_says_so(
-        cli: Cli, alice: Person, bob: Person, carol: Person, tmp_path: Path) -> None:
-    """Events a squatter got into a vault before this check stay (evidence is never
-    deleted); the refusal of the genuine key then says what happened."""
+def _squat_the_old_way(bob: Person, carol: Person, label: str) -> list[str]:
+    """Carol's events under ``label`` written into Bob's vault with the store API, as an
+    import did before labels were checked (the intake is bypassed): two, chained."""
+    key = carol.key()
     with Vault.open(bob.vault, home=bob.home) as v:
-        key = carol.key()
-        v.append([build_event(event_type="OBSERVATION", actor=alice.actor, key=key,
-                              prev_event_hash=None,
-                              payload={"subject": "door", "predicate": "state",
-                                       "value": "forged"})], signer=key)
+        first = build_event(event_type="OBSERVATION", actor=label, key=key,
+                            prev_event_hash=None,
+                            payload={"subject": "door", "predicate": "state",
+                                     "value": "forged"})
+        second = build_event(event_type="OBSERVATION", actor=label, key=key,
+                             prev_event_hash=first["event_id"],
+                             payload={"subject": "safe", "predicate": "state",
+                                      "value": "empty"})
+        v.append([first, second], signer=key)
+    return [first["event_id"], second["event_id"]]
+
+
+def _lines_of(vault: Path, ids: list[str]) -> list[int]:
+    lines = (vault / "events" / "events.ndjson").read_bytes().splitlines()
+    by_id = {json.loads(raw)["event_id"]: n for n, raw in enumerate(lines, start=1)}
+    return [by_id[eid] for eid in ids]
+
+
+def test_a_vault_squatted_before_labels_were_checked_lets_the_genuine_key_in(
+        cli: Cli, alice: Person, bob: Person, carol: Person, tmp_path: Path) -> None:
+    """Events a squatter got into a vault before labels were checked stay (evidence is never
+    deleted) but hold the label for nothing: the genuine person's bundles import, and
+    `verify` flags the squatter's events, line by line, naming both keys. Before, every
+    genuine bundle was refused (ACTOR_KEY_CONFLICT: the label "belonged" to the squatter)."""
+    squatted = _squat_the_old_way(bob, carol, alice.actor)
     trust(cli, bob, alice)
-    out = tmp_path / "a.provara-bundle"
-    cli.json(alice, "export", str(alice.vault), str(out))
-    before = tree_digest(bob.vault)
-    code, _, err = cli(bob, "import", str(bob.vault), str(out))
+    first = tmp_path / "alice1.provara-bundle"
+    cli.json(alice, "export", str(alice.vault), str(first))
+    assert cli.json(bob, "import", str(bob.vault), str(first))["imported"] == 2
+    cli.json(alice, "observe", str(alice.vault), "--subject", "door", "--predicate", "state",
+             "--value", '"open"')
+    second = tmp_path / "alice2.provara-bundle"
+    cli.json(alice, "export", str(alice.vault), str(second))
+    done = cli.json(bob, "import", str(bob.vault), str(second))
+    assert done["imported"] == 1
+    assert done["forks"] == []  # the squatter's chain is not Alice's: no equivocation
+    assert set(event_ids(alice.vault)) <= set(event_ids(bob.vault))
+
+    code, out, _ = cli(bob, "verify", str(bob.vault), "--json")
     assert code == 1
-    last = err.strip().splitlines()[-1]
-    assert "imported before labels were checked" in last
-    assert carol.key_id in last
-    assert alice.key_id in last
+    doc = json.loads(out)
+    errors = [p for p in doc["problems"] if p["severity"] == "error"]
+    assert [p["code"] for p in errors] == ["LABEL_SQUATTED", "LABEL_SQUATTED"]
+    assert [p["event_id"] for p in errors] == squatted
+    assert [p["line"] for p in errors] == _lines_of(bob.vault, squatted)
+    for p in errors:
+        assert carol.key_id in p["message"]
+        assert alice.key_id in p["message"]
+        assert alice.actor in p["message"]
+    assert doc["forks"] == []
+
+
+def test_a_vault_squatted_before_labels_were_checked_still_refuses_the_squatter(
+        cli: Cli, alice: Person, bob: Person, carol: Person, tmp_path: Path) -> None:
+    """The squatter's events in the vault give its key nothing: its next bundle under the
+    label is refused up front, as in a clean vault, and the vault is unchanged."""
+    _squat_the_old_way(bob, carol, alice.actor)
+    bad = _squatter_bundle(cli, carol, alice.actor, tmp_path)
+    before = tree_digest(bob.vault)
+    code, _, err = cli(bob, "import", str(bob.vault), str(bad), "--accept-untrusted")
+    assert code == 1
+    assert "squatting attempt" in err.strip().splitlines()[-1]
     assert tree_digest(bob.vault) == before
+
+
+def test_a_reference_label_in_a_vault_stays_with_its_first_signer(
+        cli: Cli, alice: Person, bob: Person, carol: Person, tmp_path: Path) -> None:
+    """A label without our suffix keeps the reference's first binding, in verification too:
+    the second key's events are ACTOR_KEY_MISMATCH (not LABEL_SQUATTED)."""
+    for who in (carol, alice):
+        key = who.key()
+        with Vault.open(bob.vault, home=bob.home) as v:
+            v.append([v.new_event(key=key, actor="field-agent", event_type="OBSERVATION",
+                                  payload={"subject": "gate", "predicate": "state",
+                                           "value": who.name})], signer=key)
+    code, out, _ = cli(bob, "verify", str(bob.vault), "--json")
+    assert code == 1
+    (problem,) = [p for p in json.loads(out)["problems"] if p["severity"] == "error"]
+    assert problem["code"] == "ACTOR_KEY_MISMATCH"
+    assert carol.key_id in problem["message"]  # the first signer holds it
+    assert alice.key_id in problem["message"]
