@@ -24,6 +24,7 @@ import shutil
 import sqlite3
 import tempfile
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -41,6 +42,8 @@ from provara_desktop.net.peer_batch import PeerBatch
 from provara_desktop.store import layout
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from provara_desktop.core.keys import SigningKey
     from provara_desktop.intake.trust_view import Trust
     from provara_desktop.store.index import IndexRow
@@ -54,6 +57,10 @@ MAX_ATTACHMENT_BYTES = 4 << 30  # per session, received
 # Every side accepts frames of at least this size: one event line (core/canonical.py
 # MAX_LINE_BYTES, 1 MiB) always fits in a batch, whatever the two sides announced.
 MIN_FRAME = 2 << 20
+# The phases a session reports through SessionConfig.progress ("connect" is the caller's:
+# the TCP connection and TLS handshake happen before the session starts).
+PHASES = ("connect", "handshake", "compare", "transfer", "verify", "commit")
+CANCEL_POLL = 0.1
 
 
 @dataclass(frozen=True)
@@ -62,6 +69,25 @@ class SyncPolicy:
 
     accept_untrusted: bool = False  # write events by keys the user does not trust
     any_vault: bool = False  # sync even when the peer's vault uid differs from ours
+    # Per-peer policy (store/trust.py ``policy``; net/peer_policy.py builds this from it).
+    # The defaults are v1's behaviour: both directions, every actor and namespace.
+    send: bool = True  # send this peer what it lacks
+    receive: bool = True  # write what this peer sends (else: every event held back)
+    actors: frozenset[str] = frozenset()  # only these actors, both ways (empty: all)
+    namespaces: frozenset[str] = frozenset()  # only these namespaces, both ways (empty: all)
+    # Vouching (docs/SYNC_PROTOCOL.md, "Vouching"): the keys we vouch for to this peer, and
+    # whether we take the peer's vouches: accept_vouched (one hop: keys the peer trusts
+    # directly), chained (also keys the peer trusts only through someone's vouching).
+    vouches: tuple[m.VouchedKey, ...] = ()
+    accept_vouched: bool = False
+    chained: bool = False
+    # Called (in the intake's worker thread) after a commit that wrote events by keys we
+    # trusted only because this peer vouched for them: the caller records that trust.
+    on_vouched: Callable[[list[m.VouchedKey]], None] | None = None
+
+    def in_scope(self, actor: str | None, namespace: str | None) -> bool:
+        return ((not self.actors or (actor or "") in self.actors)
+                and (not self.namespaces or (namespace or "") in self.namespaces))
 
 
 @dataclass(frozen=True)
@@ -74,6 +100,14 @@ class SessionConfig:
     # Where received attachments wait for their batch's commit (a private directory is made
     # in it per session and removed at its end); None: the system's temporary directory.
     staging_dir: Path | None = None
+    # Optional hooks for an app that shows the session (both default to nothing, so the
+    # protocol is unchanged): ``progress(phase, detail)`` at each phase (PHASES), called in
+    # the loop's thread, or for "verify" and "commit" in the intake's worker thread; and
+    # ``cancelled()``, polled while the session runs: once true the connection is cut
+    # (a batch being committed finishes its atomic commit first, then finds it gone) and
+    # the session ends with the code CANCELLED. Nothing half-written either way.
+    progress: Callable[[str, dict[str, Any]], None] | None = None
+    cancelled: Callable[[], bool] | None = None
 
 
 @dataclass
@@ -157,25 +191,57 @@ class _Session:
         self.staging: Path | None = None
         self.attachment_bytes = 0
         self.wrote = False  # our log changed in this session (row offsets may have moved)
+        self.cancel_seen = False
+        self.vouch_ok = False  # both hellos offer "vouch"
+        self.vouched: dict[str, m.VouchedKey] = {}  # what the peer vouched for, if we take it
+        self.vouch_recorded: set[str] = set()  # of those, the ones on_vouched was told of
+
+    def _phase(self, phase: str, **detail: Any) -> None:
+        if self.config.progress is not None:
+            self.config.progress(phase, detail)
+        # Between phases the cancel is seen at once (before a commit: nothing is written);
+        # the watcher below covers a session waiting on the network.
+        if self.config.cancelled is not None and self.config.cancelled():
+            self.cancel_seen = True
+            raise PeerRejected("the sync was cancelled", code="CANCELLED")
+
+    async def _watch_cancel(self) -> None:
+        """Cut the connection once the caller's ``cancelled()`` says so."""
+        check = self.config.cancelled
+        assert check is not None
+        while not check():
+            await asyncio.sleep(CANCEL_POLL)
+        self.cancel_seen = True
+        self.stream.writer.transport.abort()
 
     # -- the session -----------------------------------------------------------------------
 
     async def run(self, *, initiator: bool) -> SyncResult:
         started = time.monotonic()
         r = self.result
+        watcher = (asyncio.get_running_loop().create_task(self._watch_cancel())
+                   if self.config.cancelled is not None else None)
         try:
             await self._run(initiator)
         except PeerRejected as exc:
             r.error, r.error_code = str(exc), exc.code
-            self.log.warning("sync with %s stopped: %s", r.peer, exc)
-            if not isinstance(exc, _PeerSaidError) and exc.code not in ("CLOSED", "TRUNCATED"):
-                await self._tell_error(exc.code, str(exc))
+            if self.cancel_seen:
+                r.error, r.error_code = ("you cancelled the sync (what was committed before "
+                                         "stays; the next sync resumes from there)",
+                                         "CANCELLED")
+            self.log.warning("sync with %s stopped: %s", r.peer, r.error)
+            if not isinstance(exc, _PeerSaidError) and r.error_code not in (
+                    "CLOSED", "TRUNCATED"):
+                await self._tell_error(exc.code, "the peer cancelled the sync"
+                                       if self.cancel_seen else str(exc))
         except (ProvaraDesktopError, OSError, sqlite3.Error) as exc:
             # our side: the vault's files or index, a write the store refused
             r.error, r.error_code = str(exc), "LOCAL_ERROR"
             self.log.warning("sync with %s stopped on our side: %s", r.peer, exc)
             await self._tell_error("LOCAL_ERROR", "the peer could not go on (its own vault)")
         finally:
+            if watcher is not None:
+                watcher.cancel()
             await self.stream.close()
             if self.staging is not None:
                 shutil.rmtree(self.staging, ignore_errors=True)
@@ -196,6 +262,7 @@ class _Session:
 
     async def _run(self, initiator: bool) -> None:
         s, cfg = self.stream, self.config
+        self._phase("handshake")
         hello = m.Hello(m.VERSIONS, self.vault.uid, cfg.role, m.CAPABILITIES,
                         cfg.limits.max_frame, cfg.batch_events)
         await s.send_message(hello.to_json())
@@ -211,6 +278,7 @@ class _Session:
             self.max_frame = min(self.max_frame, theirs.max_frame)
             s.max_send = self.max_frame
         self.result.capabilities = sorted(set(m.CAPABILITIES) & set(theirs.capabilities))
+        self.vouch_ok = "vouch" in self.result.capabilities
         self.result.peer_role = theirs.role
         if theirs.max_batch:
             self.batch_events = max(1, min(self.batch_events, theirs.max_batch))
@@ -219,12 +287,20 @@ class _Session:
         mine = chains.frontier()
         await s.send_message(mine.to_json())
         their_frontier = await self._expect(m.Frontier)
+        self._phase("compare", mine=mine, theirs=their_frontier)
         their_lacking = None
         if not same_heads(mine, their_frontier):
             await s.send_message(chains.lacking_for(their_frontier).to_json())
             their_lacking = await self._expect(m.Lacking)
         outgoing = chains.unknown_to(their_frontier, their_lacking)
         del chains
+        if not self.policy.send:
+            outgoing = []
+        elif self.policy.actors or self.policy.namespaces:
+            outgoing = [r for r in outgoing if self.policy.in_scope(r.actor, r.namespace)]
+        if cfg.progress is not None:  # per actor, what we are about to send
+            self._phase("transfer", mine=mine, theirs=their_frontier,
+                        sending=dict(Counter(row.actor or "" for row in outgoing)))
         if initiator:
             await self._send_all(outgoing)
             await self._receive_all()
@@ -255,6 +331,13 @@ class _Session:
         sent = 0
         n = 0
         i = 0
+        if self.vouch_ok and self.policy.vouches and rows:
+            # Only the keys that sign what we send: the peer learns nothing else of whom
+            # we trust.
+            signing = {r.actor_key_id for r in rows}
+            keys = tuple(k for k in self.policy.vouches if k.key_id in signing)
+            if keys:
+                await self.stream.send_message(m.Vouch(keys).to_json())
         while i < len(rows):
             lines, i = await asyncio.to_thread(self._read_batch, rows, i)
             n += 1
@@ -270,6 +353,7 @@ class _Session:
             sent += len(lines)
             self.result.sent = sent
             self.result.batches_sent = n
+            self._phase("transfer", sent=sent, total=len(rows))
         await self.stream.send_message(m.Done(sent, n).to_json())
 
     def _read_batch(self, rows: list[IndexRow], start: int) -> tuple[list[bytes], int]:
@@ -358,6 +442,10 @@ class _Session:
         expected = 1
         while True:
             msg = await self._next()
+            if isinstance(msg, m.Vouch) and self.vouch_ok and expected == 1 \
+                    and not self.vouched:
+                self._take_vouch(msg)
+                continue
             if isinstance(msg, m.Done):
                 return
             if not isinstance(msg, m.Events):
@@ -395,15 +483,56 @@ class _Session:
         ack = await asyncio.to_thread(self._intake, batch, held_early)
         await s.send_message(ack.to_json())
         self.result.batches_received = header.batch
+        self._phase("transfer", received=self.result.received)
+
+    def _take_vouch(self, msg: m.Vouch) -> None:
+        """Keep the vouches our policy for this peer takes (one hop unless ``chained``);
+        a key whose id is not its public key's is ignored, never trusted."""
+        from provara_desktop.core.keys import PublicKey
+
+        p = self.policy
+        if not p.accept_vouched or not p.receive:
+            return
+        for k in msg.keys:
+            if not (k.direct or p.chained) or self.trust.why(k.key_id) is not None:
+                continue
+            try:
+                if PublicKey.from_b64(k.public_key_b64).key_id != k.key_id:
+                    continue
+            except ValueError:
+                continue
+            self.vouched[k.key_id] = k
+        if self.vouched:
+            self.log.info("%s vouches for %d key(s) you do not trust yet", self.stream.peer,
+                          len(self.vouched))
+
+    def _batch_trust(self) -> Trust:
+        """The user's trust, plus the keys this peer vouched for (when our policy takes
+        them): the intake then accepts their events, which still must verify."""
+        if not self.vouched:
+            return self.trust
+        from dataclasses import replace
+
+        store = dict(self.trust.store)
+        for kid in self.vouched:
+            store.setdefault(kid, f"vouched for by {self.stream.peer}")
+        return replace(self.trust, store=store)
 
     def _hold_dependants(self, lines: list[bytes], batch: PeerBatch) -> int:
         """Lines building on an event held back earlier in this session are held back too,
-        before the intake sees them (they would otherwise lack their prerequisite)."""
+        before the intake sees them (they would otherwise lack their prerequisite); so are,
+        under this peer's policy, all of them (receive off) or those out of its scope."""
         held = 0
+        p = self.policy
+        scoped = not p.receive or bool(p.actors or p.namespaces)
         for raw in lines:
-            ev = load_or_none(raw) if self.held else None
+            ev = load_or_none(raw) if (self.held or scoped) else None
             prev = ev.get("prev_event_hash") if ev is not None else None
-            if ev is not None and isinstance(prev, str) and prev in self.held:
+            out_of_scope = ev is not None and scoped and (not p.receive or not p.in_scope(
+                ev.get("actor") if isinstance(ev.get("actor"), str) else None,
+                ev.get("namespace") if isinstance(ev.get("namespace"), str) else None))
+            if ev is not None and (out_of_scope or (isinstance(prev, str)
+                                                    and prev in self.held)):
                 self.held.add(str(ev.get("event_id")))
                 held += 1
             else:
@@ -443,15 +572,27 @@ class _Session:
     def _intake(self, batch: PeerBatch, held_early: int) -> m.Ack:
         """check -> plan -> commit (intake/), in a worker thread: the loop keeps serving."""
         r = self.result
-        c = intake_check.check(batch, self.trust, vault=self.vault,
+        if not batch.event_lines and held_early:  # all held back (policy, or dependants)
+            r.held_back += held_early
+            return m.Ack(batch.batch_no, 0, held_early, 0, 0)
+        self._phase("verify", batch=batch.batch_no, events=len(batch.event_lines))
+        c = intake_check.check(batch, self._batch_trust(), vault=self.vault,
                                workers=self.config.workers)
         try:
             p = intake_plan.plan(self.vault, c, accept_untrusted=self.policy.accept_untrusted)
         except intake_plan.ImportRefused as exc:
             raise PeerRejected(str(exc), code="BATCH_REFUSED") from None
         if p.new_events:
+            self._phase("commit", batch=batch.batch_no, events=len(p.new_events))
             intake_commit.commit(self.vault, p, signer=self.signer)
             self.wrote = True
+            if self.vouched and self.policy.on_vouched is not None:
+                signing = {e.get("actor_key_id") for e in p.new_events}
+                newly = [k for kid, k in sorted(self.vouched.items()) if kid in signing
+                         and kid not in self.vouch_recorded]
+                if newly:
+                    self.vouch_recorded.update(k.key_id for k in newly)
+                    self.policy.on_vouched(newly)
         self.held.update(str(e.get("event_id")) for e in p.held_back)
         held = len(p.held_back) + held_early
         r.received += p.imported
