@@ -19,7 +19,9 @@ from provara_desktop.core.errors import PeerRejected
 PROTOCOL = "provara-sync"
 VERSIONS: tuple[int, ...] = (1,)  # every version this program speaks
 ROLES = ("peer", "hub", "spoke")  # docs: roles; v1 behaves the same for all three
-CAPABILITIES: tuple[str, ...] = ("attachments",)  # what this program offers in v1
+# What this program offers in v1. "vouch": a side may send one ``vouch`` message before its
+# first batch, naming the keys it trusts among those that sign its batches (docs: "Vouching").
+CAPABILITIES: tuple[str, ...] = ("attachments", "vouch")
 
 _EVT = re.compile(r"evt_[0-9a-f]{24}")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -324,9 +326,61 @@ class Error:
         return cls(code, _text(doc, cls.TYPE, "reason"))
 
 
-Message = Hello | Frontier | Lacking | Events | Attachment | Ack | Done | Error
+MAX_VOUCHES = 10_000
+_KEY_ID = re.compile(r"bp1_[0-9a-f]{16}")
+
+
+@dataclass(frozen=True)
+class VouchedKey:
+    """A key the sender trusts, with whether it trusts it directly (a decision of its own:
+    added by hand, paired, accepted at an import) or only through someone's vouching."""
+
+    key_id: str
+    public_key_b64: str
+    name: str = ""
+    direct: bool = True
+
+    def to_json(self) -> dict[str, Any]:
+        return {"key_id": self.key_id, "public_key_b64": self.public_key_b64,
+                "name": self.name, "direct": self.direct}
+
+
+@dataclass(frozen=True)
+class Vouch:
+    """Capability ``vouch``: sent at most once, before the sender's first ``events`` (or its
+    ``done``), naming the keys the sender trusts among those that sign what it sends."""
+
+    TYPE: ClassVar[str] = "vouch"
+    keys: tuple[VouchedKey, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"type": self.TYPE, "keys": [k.to_json() for k in self.keys]}
+
+    @classmethod
+    def from_json(cls, doc: dict[str, Any]) -> Vouch:
+        out = []
+        for i, raw in enumerate(_list(doc, cls.TYPE, "keys", MAX_VOUCHES)):
+            where = f"keys[{i}]"
+            if not isinstance(raw, dict):
+                raise _fail(cls.TYPE, where, "must be an object")
+            kid = raw.get("key_id")
+            if not isinstance(kid, str) or not _KEY_ID.fullmatch(kid):
+                raise _fail(cls.TYPE, f"{where}.key_id", "must be a key id (bp1_ + 16 hex)")
+            b64 = _text(raw, cls.TYPE, "public_key_b64")
+            name = raw.get("name", "")
+            if not isinstance(name, str) or len(name) > MAX_TEXT:
+                raise _fail(cls.TYPE, f"{where}.name", f"must be a text of at most {MAX_TEXT}")
+            direct = raw.get("direct", True)
+            if not isinstance(direct, bool):
+                raise _fail(cls.TYPE, f"{where}.direct", "must be true or false")
+            out.append(VouchedKey(kid, b64, name, direct))
+        return cls(tuple(out))
+
+
+Message = Hello | Frontier | Lacking | Events | Attachment | Ack | Done | Error | Vouch
 _BY_TYPE: dict[str, Any] = {c.TYPE: c for c in
-                            (Hello, Frontier, Lacking, Events, Attachment, Ack, Done, Error)}
+                            (Hello, Frontier, Lacking, Events, Attachment, Ack, Done, Error,
+                             Vouch)}
 
 
 def parse(doc: dict[str, Any]) -> Message:

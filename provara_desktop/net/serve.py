@@ -31,9 +31,8 @@ from typing import TYPE_CHECKING, Any
 
 from provara_desktop.core.errors import PeerRejected, ProvaraDesktopError
 from provara_desktop.core.keys import PublicKey
-from provara_desktop.intake.trust_view import trust_for
 from provara_desktop.net import messages as m
-from provara_desktop.net import peer_addresses, tls
+from provara_desktop.net import peer_addresses, peer_policy, tls
 from provara_desktop.net.framing import FrameStream, Limits
 from provara_desktop.net.sync_session import SessionConfig, SyncResult, sync
 from provara_desktop.store.trust import TRUST_FILE, TrustStore
@@ -230,9 +229,10 @@ class HeadlessPeer:
                 await stream.close()
                 return
             try:
-                result = await sync(reader, writer, vault=vault, trust=trust_for(self.home),
+                policy, trust = peer_policy.for_peer(self.home, kid, log=log)
+                result = await sync(reader, writer, vault=vault, trust=trust,
                                     signer=self.key, initiator=False, peer=kid,
-                                    config=self.options.session)
+                                    policy=policy, config=self.options.session)
             finally:
                 await asyncio.to_thread(vault.close)
         self.sessions_done += 1

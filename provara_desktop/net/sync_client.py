@@ -19,8 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from provara_desktop.core.errors import PeerRejected, ProvaraDesktopError
 from provara_desktop.core.keys import PublicKey
-from provara_desktop.intake.trust_view import trust_for
-from provara_desktop.net import peer_addresses, tls
+from provara_desktop.net import peer_addresses, peer_policy, tls
 from provara_desktop.net.sync_session import SessionConfig, SyncResult, sync
 from provara_desktop.store.trust import TrustStore
 from provara_desktop.store.vault import Vault
@@ -91,8 +90,9 @@ async def sync_with(address: str, *, vault_root: Path, home: Path, key: SigningK
         writer.transport.abort()
         raise
     try:
-        result = await sync(reader, writer, vault=vault, trust=trust_for(home), signer=key,
-                            initiator=True, peer=address, config=config)
+        policy, trust = peer_policy.for_peer(home, kid)
+        result = await sync(reader, writer, vault=vault, trust=trust, signer=key,
+                            initiator=True, peer=address, policy=policy, config=config)
     finally:
         await asyncio.to_thread(vault.close)
     if result.error_code == "CLOSED" and result.bytes_received == 0:

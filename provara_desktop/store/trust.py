@@ -9,8 +9,9 @@ decision. Each entry says where its trust came from (a :class:`TrustSource`, new
 - ``paired``: LAN pairing (method, date, both fingerprints);
 - ``import``: accepted at the import of a named bundle (file name, the sha256 of its signed
   manifest or of the file, the vault) on a date, with ``import --accept-untrusted``;
-- ``vouched``: introduced by a trusted peer (who, when); it counts only while that peer is
-  itself trusted directly (not only through vouching).
+- ``vouched``: introduced by a trusted peer (who, when): a LAN peer relayed events by the
+  key and trusts it itself (docs/SYNC_PROTOCOL.md, "Vouching"); it counts only while that
+  peer is itself trusted directly (not only through vouching).
 
 ``trust list`` shows every entry with its source; ``trust remove`` undoes the decision, after
 which later imports hold that key's new events back again (events already imported stay in
@@ -18,8 +19,8 @@ the vault: evidence is never deleted).
 
 Room for what LAN sync and the topologies add, kept on every rewrite: ``policy`` (per-peer
 direction and scope: ``{"direction": "both"|"send"|"receive", "actors": [...],
-"namespaces": [...], "relayed": "accept"|"direct-only"}``) and ``roles`` (peer, hub, spoke,
-parent, child, federation member).
+"namespaces": [...], "relayed": "accept"|"direct-only"|"chained"}``, see
+:func:`make_policy`) and ``roles`` (peer, hub, spoke, parent, child, federation member).
 
 Version 2 of the file; a version 1 file (no sources) is read with every entry "added by hand"
 and written as version 2 on the next change. Every change is a read-modify-write under the
@@ -51,6 +52,10 @@ _MAX_BYTES = 16 << 20
 MANUAL, PAIRED, IMPORT, VOUCHED = "manual", "paired", "import", "vouched"
 SOURCE_KINDS = (MANUAL, PAIRED, IMPORT, VOUCHED)
 DIRECTIONS = ("both", "send", "receive")
+# policy "relayed": what of a peer's vouching we take. "accept" (the default): the keys the
+# peer trusts directly (one hop); "direct-only": none, only events by keys I trust directly;
+# "chained": also the keys the peer trusts only through someone else's vouching.
+RELAYED = ("accept", "direct-only", "chained")
 
 
 def _day(utc: str) -> str:
@@ -196,7 +201,51 @@ def _parse_policy(raw: Any, where: str) -> dict[str, Any]:
         value = raw.get(name, [])
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise InputError(f"policy {name} must be a list of text", where=where)
+    if raw.get("relayed", "accept") not in RELAYED:
+        raise InputError(f"policy relayed must be one of {', '.join(RELAYED)}", where=where)
     return dict(raw)
+
+
+def make_policy(*, direction: str = "both", only_direct: bool = False,
+                chained: bool = False, actors: Sequence[str] = (),
+                namespaces: Sequence[str] = ()) -> dict[str, Any]:
+    """A per-peer policy document (for :meth:`TrustStore.set_policy`); only what differs
+    from the defaults is written."""
+    if direction not in DIRECTIONS:
+        raise UsageError(f"direction must be one of {', '.join(DIRECTIONS)}, got {direction}")
+    if only_direct and chained:
+        raise UsageError("--only-direct and --chained contradict each other")
+    doc: dict[str, Any] = {}
+    if direction != "both":
+        doc["direction"] = direction
+    if only_direct:
+        doc["relayed"] = "direct-only"
+    elif chained:
+        doc["relayed"] = "chained"
+    if actors:
+        doc["actors"] = sorted(set(actors))
+    if namespaces:
+        doc["namespaces"] = sorted(set(namespaces))
+    return doc
+
+
+def describe_policy(policy: Mapping[str, Any]) -> str:
+    """One line for people: what sync does with this peer."""
+    if not policy:
+        return "sync both ways; accept what it vouches for (one hop)"
+    direction = {"both": "sync both ways", "send": "send only (nothing accepted from it)",
+                 "receive": "receive only (nothing sent to it)"}[
+                     str(policy.get("direction", "both"))]
+    relayed = {"accept": "accept what it vouches for (one hop)",
+               "direct-only": "only events by keys you trust directly",
+               "chained": "accept what it vouches for, also beyond one hop"}[
+                   str(policy.get("relayed", "accept"))]
+    parts = [direction, relayed]
+    if policy.get("actors"):
+        parts.append("actors " + ", ".join(policy["actors"]))
+    if policy.get("namespaces"):
+        parts.append("namespaces " + ", ".join(policy["namespaces"]))
+    return "; ".join(parts)
 
 
 class TrustStore:
