@@ -437,6 +437,28 @@ def cmd_trust_remove(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_trust_policy(args: argparse.Namespace) -> int:
+    from provara_desktop.store.trust import TrustStore, describe_policy, make_policy
+
+    store = TrustStore(_home(args))
+    changing = (args.direction or args.only_direct or args.chained or args.actor
+                or args.namespace or args.reset)
+    if changing:
+        policy = {} if args.reset else make_policy(
+            direction=args.direction or "both", only_direct=args.only_direct,
+            chained=args.chained, actors=args.actor, namespaces=args.namespace)
+        entry = store.set_policy(args.key_id, policy)
+    else:
+        found = store.load().get(args.key_id)
+        if found is None:
+            raise UsageError(f"{args.key_id} is not in the trust store ({store.path})")
+        entry = found
+    _emit(args, {"key_id": entry.key_id, "name": entry.name, "policy": dict(entry.policy),
+                 "text": describe_policy(entry.policy)},
+          f"{entry.key_id} ({entry.name or 'no name'}): {describe_policy(entry.policy)}")
+    return 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from provara_desktop.bundle import report
     from provara_desktop.bundle.actions import verify_bundle
@@ -519,9 +541,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     _check_port(args.port)
     ident, key = _unlock(args)
     _open_vault(args).close()  # a missing or damaged vault is said before listening
+    if args.gossip_interval < 0:
+        raise UsageError(f"--gossip-interval must be >= 0 seconds (0: no gossip), got "
+                         f"{args.gossip_interval:g}")
     options = serve.ServeOptions(host=args.host, port=args.port,
                                  discovery=not args.no_discovery, discreet=args.discreet,
-                                 name=ident.name)
+                                 name=ident.name, gossip_interval=args.gossip_interval)
 
     def ready(address: tuple[str, int]) -> None:
         host = reachable_host(address[0])
@@ -544,8 +569,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 f"{result.held_back}, {len(result.forks)} fork(s)" if result.ok else
                 f"stopped: {result.error}"))
 
+    def gossiped(key_id: str, result: Any) -> None:
+        # quiet unless something moved or it failed: a level peer every minute is noise
+        if not args.json and (not result.ok or result.sent or result.received
+                              or result.held_back):
+            _say(f"gossip with {key_id} at {result.peer}: " + (
+                f"sent {result.sent}, received {result.received}, held back "
+                f"{result.held_back}, {len(result.forks)} fork(s)" if result.ok else
+                f"stopped: {result.error}"))
+
     peer = serve.HeadlessPeer(Path(args.vault).absolute(), _home(args), key, options,
                               on_session=session)
+    peer.on_gossip = gossiped
     try:
         return asyncio.run(serve.run(peer, ready))
     except OSError as exc:
@@ -799,6 +834,20 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--name")
     cmd("list", cmd_trust_list, "list the keys you trust", tsub)
     cmd("remove", cmd_trust_remove, "stop trusting a key", tsub).add_argument("key_id")
+    sp = cmd("policy", cmd_trust_policy, "what LAN sync does with a trusted peer (no option: "
+             "show it; any option replaces it)", tsub)
+    sp.add_argument("key_id")
+    sp.add_argument("--direction", choices=["send", "receive", "both"],
+                    help="send only, receive only, or both (the default)")
+    sp.add_argument("--only-direct", action="store_true", help="take from this peer only "
+                    "events by keys you trust directly (not the keys it vouches for)")
+    sp.add_argument("--chained", action="store_true", help="also take keys this peer trusts "
+                    "only through someone else's vouching (more than one hop)")
+    sp.add_argument("--actor", action="append", default=[], metavar="A",
+                    help="sync only this actor's events with this peer (repeatable)")
+    sp.add_argument("--namespace", action="append", default=[], metavar="N",
+                    help="sync only this namespace's events with this peer (repeatable)")
+    sp.add_argument("--reset", action="store_true", help="back to the default policy")
     sp = cmd("peers", cmd_peers, "what LAN discovery sees (trust state, diagnostics)")
     sp.add_argument("--timeout", type=float, default=3.0, metavar="S",
                     help="browse for S seconds (default 3)")
@@ -818,6 +867,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--no-discovery", action="store_true", help="do not announce on the LAN")
     sp.add_argument("--discreet", action="store_true", help="announce a random name and a "
                     "token only paired peers recognise")
+    sp.add_argument("--gossip-interval", type=float, default=60.0, metavar="S",
+                    help="also sync with every trusted peer in view: at start, every S "
+                    "seconds (jittered) and soon after the vault changes (default 60; 0: off)")
     sp = cmd("sync", cmd_sync, "sync a vault once with a trusted peer (or every one)")
     sp.add_argument("vault")
     sp.add_argument("--peer", metavar="HOST:PORT")

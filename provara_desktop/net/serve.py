@@ -17,7 +17,11 @@ connection is cut (a batch being committed finishes its commit, which is atomic,
 the connection gone), sessions end as CLOSED with their committed batches kept, and
 discovery sends its goodbyes. Nothing is left half-written.
 
-Gossip (re-syncing periodically and after local changes) is not here yet (issue 11, item 6).
+Gossip (``ServeOptions.gossip_interval`` > 0; the command's default is 60 s): it also syncs,
+as initiator, with every peer trusted directly that it can find (discovery, which then also
+browses, and the recorded addresses), at start, periodically and shortly after its log
+changes (net/gossip.py). Off by default for callers of this module, so nothing changes for
+them unless they ask.
 """
 
 from __future__ import annotations
@@ -61,6 +65,7 @@ class ServeOptions:
     name: str = ""  # the display name a non-discreet announcement shows
     max_sessions: int = 8  # at once; more wait for a free slot
     session: SessionConfig = field(default_factory=SessionConfig)
+    gossip_interval: float = 0.0  # seconds between periodic syncs; 0: no gossip
 
 
 class HeadlessPeer:
@@ -85,6 +90,11 @@ class HeadlessPeer:
         self._discovery: Any = None
         self._stopping = False
         self.discovery_note: str | None = None  # why discovery is off, when it is
+        self.gossip: Any = None  # net/gossip.Gossip, when gossip_interval > 0
+        self._gossip_task: asyncio.Task[None] | None = None
+        self._view: Any = None  # what discovery sees (browsing only with gossip)
+        # Called with (key_id, result) after each gossip session this peer started.
+        self.on_gossip: Callable[[str, SyncResult], None] | None = None
 
     # -- pins -------------------------------------------------------------------------------
 
@@ -136,7 +146,30 @@ class HeadlessPeer:
         self._watch = asyncio.get_running_loop().create_task(self._watch_trust())
         if opts.discovery:
             await self._start_discovery()
+        if opts.gossip_interval > 0:
+            self._start_gossip()
         return self.address
+
+    def _start_gossip(self) -> None:
+        from provara_desktop.net.gossip import Gossip, GossipScheduler
+
+        def discovered() -> dict[str, list[str]]:
+            if self._view is None:
+                return {}
+            from provara_desktop.net.sync_client import discovered_addresses
+
+            return discovered_addresses(self._view.peers(),
+                                        TrustStore(self.home).trusted_ids())
+
+        self.gossip = Gossip(self.root, self.home, self.key,
+                             scheduler=GossipScheduler(interval=self.options.gossip_interval),
+                             discovered=discovered, config=self.options.session,
+                             on_result=self._gossiped)
+        self._gossip_task = asyncio.get_running_loop().create_task(self.gossip.run())
+
+    def _gossiped(self, key_id: str, result: SyncResult) -> None:
+        if self.on_gossip is not None:
+            self.on_gossip(key_id, result)
 
     async def _start_discovery(self) -> None:
         """Announce this peer with net/discovery.py (discreet: a random name and tokens only
@@ -151,9 +184,10 @@ class HeadlessPeer:
         interfaces = None if host in ("0.0.0.0", "::") else [host]
         ann = Announcement(port, self.key.key_id, self.options.name or None,
                            discreet=self.options.discreet)
-        disc = MdnsDiscovery(PeersInView(), interfaces=interfaces,
+        self._view = PeersInView()
+        disc = MdnsDiscovery(self._view, interfaces=interfaces,
                              secrets=load_pairing_secrets(self.home), announcement=ann,
-                             browse=False)
+                             browse=self.options.gossip_interval > 0)
         if await disc.start():
             self._discovery = disc
         else:
@@ -165,6 +199,11 @@ class HeadlessPeer:
         self._stopping = True
         if self._watch is not None:
             self._watch.cancel()
+        if self._gossip_task is not None:
+            # a gossip session being committed is cut like any other: atomic batches
+            self._gossip_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(self._gossip_task, STOP_GRACE)
         if self._server is not None:
             self._server.close()
         for w in list(self._writers):
@@ -236,6 +275,9 @@ class HeadlessPeer:
             finally:
                 await asyncio.to_thread(vault.close)
         self.sessions_done += 1
+        if self.gossip is not None and result.ok:
+            self.gossip.scheduler.synced_by_peer(kid)
+            self.gossip.notice()  # what it wrote (if anything) is passed on soon
         if self.on_session is not None:
             self.on_session(result)
 

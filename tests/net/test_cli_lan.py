@@ -187,7 +187,7 @@ def pair(people: Any, offerer: Person, joiner: Person, *, code: str | None = Non
 
 def serve(people: Any, who: Person) -> tuple[Proc, str]:
     proc = start(people, who.argv("serve", str(who.vault), "--host", "127.0.0.1", "--port",
-                                  "0", "--json", "--no-discovery"))
+                                  "0", "--json", "--no-discovery", "--gossip-interval", "0"))
     ready = proc.json_line()
     assert ready["host"] == "127.0.0.1"
     assert ready["port"] > 0
