@@ -47,6 +47,9 @@ if TYPE_CHECKING:
     from provara_desktop.store.trust import TrustedKey
 
 log = logging.getLogger(__name__)
+# Where the app offers pairing codes unless that port is busy (the offer shows the port
+# it used; ``pair offer`` on the command line picks any free one).
+PAIR_PORT = peer_addresses.DEFAULT_PORT + 1
 PHASE_TEXT = {"connect": "connecting", "handshake": "handshake (TLS, hello)",
               "compare": "comparing frontiers", "transfer": "transferring events",
               "verify": "verifying a batch", "commit": "committing a batch"}
@@ -207,11 +210,20 @@ class AppPeer:
     async def snapshot(self) -> Snapshot:
         trusted, known, history = await asyncio.to_thread(self._profile_state)
         rows: dict[str, PeerState] = {}
+        at = {address: kid for kid, address in known.items() if kid in trusted}
         for p in self.model.peers():
             label = trust_state(p, trusted)
             # IPv4 first: a link-local IPv6 address needs its interface to be dialled
             addresses = tuple(peer_addresses.format_address(a, p.port)
                               for a in sorted(p.addresses, key=lambda a: ":" in a))
+            reached = next((at[a] for a in addresses if a in at), None)
+            if label.key_id is None and reached is not None:
+                # A peer added by address (or announcing no fingerprint) where a trusted
+                # key completed a sync before: that key, until a handshake says otherwise.
+                kinds = {s.kind for s in trusted[reached].sources}
+                label = replace(label, state="paired" if "paired" in kinds else "trusted",
+                                key_id=reached, detail=f"{reached} completed a sync at this "
+                                "address (each sync proves the key again)")
             ident = label.key_id or f"{p.source}:{p.instance}"
             if ident in rows:  # the same key seen twice (mDNS and by hand): merge
                 old = rows[ident]
@@ -339,7 +351,16 @@ class LanService:
     peer: AppPeer | None = None
 
     def _submit(self, coro: Coroutine[Any, Any, Any]) -> Future[Any]:
-        return self.loop.submit(coro)
+        """On the loop; once the loop stopped (the app quits), a future that failed, so a
+        view's last timer tick reports instead of raising."""
+        try:
+            return self.loop.submit(coro)
+        except RuntimeError as exc:
+            from concurrent.futures import Future as _Future
+
+            failed: Future[Any] = _Future()
+            failed.set_exception(exc)
+            return failed
 
     def start_for(self, vault_root: Path, key: SigningKey, name: str) -> Future[Any]:
         """Run the peer for ``vault_root`` (stopping one for another vault first)."""
@@ -401,12 +422,22 @@ class LanService:
         return self._submit(go())
 
     def pair_offer(self, key: SigningKey, name: str, *, host: str, timeout: float,
-                   on_ready: Callable[[str, str, int], None]) -> Future[Paired]:
+                   on_ready: Callable[[str, str, int], None],
+                   port: int = PAIR_PORT) -> Future[Paired]:
+        """Offer a one-time code (on ``port``, any free one when it is busy); records the
+        trust decision as ``pair offer`` does once both sides accepted."""
         from provara_desktop.net import pair_link, pairing
 
         async def go() -> Paired:
-            paired = await pair_link.offer(pairing.Me(name, key), host=host, port=0,
-                                           timeout=timeout, on_ready=on_ready)
+            me = pairing.Me(name, key)
+            try:
+                paired = await pair_link.offer(me, host=host, port=port, timeout=timeout,
+                                               on_ready=on_ready)
+            except OSError as exc:
+                if exc.errno != errno.EADDRINUSE or port == 0:
+                    raise
+                paired = await pair_link.offer(me, host=host, port=0, timeout=timeout,
+                                               on_ready=on_ready)
             await asyncio.to_thread(pairing.record, self.home, paired)
             self._changed()
             return paired

@@ -1,4 +1,4 @@
-"""The investigator's main window: tabs (Beliefs, Contested, Timeline, Verify), menus with
+"""The investigator's main window: tabs (Beliefs, Contested, Timeline, Verify, Peers), menus with
 standard shortcuts, a status bar (vault, identity, last verification) and the log panel.
 
 Services come in as keyword arguments from app.py (the composition root); the window owns
@@ -51,6 +51,7 @@ if TYPE_CHECKING:
     from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
 
     from provara_desktop.core.keys import SigningKey
+    from provara_desktop.net.app_peer import LanService
     from provara_desktop.runtime.bus import EventBus
     from provara_desktop.store.identity import Identity, IdentityStore
     from provara_desktop.store.vault import Vault
@@ -59,7 +60,7 @@ if TYPE_CHECKING:
     from provara_desktop.ui.settings import Settings
 
 log = logging.getLogger(__name__)
-TAB_NAMES = ("Beliefs", "Contested", "Timeline", "Verify")
+TAB_NAMES = ("Beliefs", "Contested", "Timeline", "Verify", "Peers")
 GUARDED_VIEWS = ("contested_view", "timeline_view")  # built by _guarded_view
 BUNDLE_SUFFIX = ".provara-bundle"
 EXTERNAL_POLL_MS = 2000
@@ -69,7 +70,8 @@ class MainWindow(VaultLifecycle):
     def __init__(self, *, bus: EventBus, bridge: QtBridge, settings: Settings,
                  identity_store: IdentityStore, session: VaultSession | None = None,
                  log_handler: DequeHandler | None = None,
-                 session_factory: Callable[[Vault], VaultSession] | None = None) -> None:
+                 session_factory: Callable[[Vault], VaultSession] | None = None,
+                 lan: LanService | None = None) -> None:
         super().__init__()
         self.setObjectName("mainWindow")
         self.setWindowTitle("provara-desktop")
@@ -79,6 +81,7 @@ class MainWindow(VaultLifecycle):
         # sessions are made; tests and the default build them the same way).
         self._new_session = session_factory or (lambda v: VaultSession(v, bus=bus))
         self.identity_store = identity_store
+        self.lan = lan  # the app's LAN peer (net/app_peer.py); None: the Peers tab says so
         self.home = identity_store.home
         self.session: VaultSession | None = None
         self.key: SigningKey | None = None
@@ -97,6 +100,7 @@ class MainWindow(VaultLifecycle):
         self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.log_panel)
         self.log_panel.hide()
         self._build_status_bar()
+        self._build_evidence_banner()
         self._build_menus()
         hints = QGuiApplication.styleHints()
         if hasattr(hints, "colorSchemeChanged"):  # Qt >= 6.5
@@ -107,6 +111,7 @@ class MainWindow(VaultLifecycle):
         self._poll.timeout.connect(self.on_poll_timer)
         self.resize(1200, 760)
         self._restore_window_state()
+        self.evidence_banner.hide()  # a notice is never restored from the last run
         self._preload_views()
         if session is not None:
             self.set_session(session)
@@ -137,6 +142,27 @@ class MainWindow(VaultLifecycle):
         bar.addPermanentWidget(self.vault_label, 1)
         bar.addPermanentWidget(self.identity_button)
         bar.addPermanentWidget(self.verify_label)
+
+    def _build_evidence_banner(self) -> None:
+        """An in-window notice (no tray icon) when a peer's sync brought new evidence."""
+        from PySide6.QtWidgets import QToolBar
+
+        bar = QToolBar("New evidence", self)
+        bar.setObjectName("evidenceBanner")
+        bar.setMovable(False)
+        self.evidence_label = QLabel("", bar)
+        self.evidence_label.setObjectName("evidenceBannerText")
+        bar.addWidget(self.evidence_label)
+        bar.addAction("Show peers", lambda: self.tabs.setCurrentIndex(TAB_NAMES.index("Peers")))
+        bar.addAction("Dismiss", bar.hide)
+        self.addToolBar(Qt.ToolBarArea.TopToolBarArea, bar)
+        bar.hide()
+        self.evidence_banner = bar
+
+    def on_new_evidence(self, text: str) -> None:
+        self.evidence_label.setText(text)
+        self.evidence_banner.show()
+        self.statusBar().showMessage(text, 15000)
 
     def _action(self, menu: Any, text: str, slot: Callable[[], Any], *,
                 shortcut: QKeySequence | QKeySequence.StandardKey | str | None = None,
@@ -175,6 +201,8 @@ class MainWindow(VaultLifecycle):
                                        name="actReport")
         self.act_trusted_keys = self._action(file, "&Trusted keys…", self.on_trusted_keys,
                                              name="actTrustedKeys")
+        self.act_pair = self._action(file, "&Pair with a peer…", self.on_pair_peer,
+                                     name="actPair")
         file.addSeparator()
         self.act_quit = self._action(file, "&Quit", self.close, shortcut="Ctrl+Q",
                                      name="actQuit")
@@ -283,6 +311,12 @@ class MainWindow(VaultLifecycle):
         contested = self._guarded_view("contested_view", "ContestedView", session)
         timeline = self._guarded_view("timeline_view", "TimelineView", session)
         verify = VerifyView(session, self.tabs)
+        from provara_desktop.ui.views.peers_view import PeersView
+
+        peers = PeersView(session, self.tabs, lan=self.lan, settings=self.settings,
+                          key_provider=lambda: self.key,
+                          name_provider=lambda: self.identity.name if self.identity else "")
+        peers.evidence_arrived.connect(self.on_new_evidence)
         for v in (beliefs, contested, verify):
             signal = getattr(v, "event_selected", None)
             if signal is not None:
@@ -292,7 +326,7 @@ class MainWindow(VaultLifecycle):
         beliefs.attest_requested.connect(lambda key: self.on_attest(key=key))
         beliefs.retract_requested.connect(lambda key: self.on_retract(key=key))
         views: dict[str, QWidget] = {"Beliefs": beliefs, "Contested": contested,
-                                     "Timeline": timeline, "Verify": verify}
+                                     "Timeline": timeline, "Verify": verify, "Peers": peers}
         for name, view in views.items():
             for table, key in self._tables_of(name, view):
                 state = self.settings.header_state(key)
@@ -497,6 +531,13 @@ class MainWindow(VaultLifecycle):
         if os.path.isfile(os.path.join(path, "manifest.json")):
             return "vault"
         return None
+
+    def on_pair_peer(self) -> None:
+        peers = self.views.get("Peers")
+        if peers is None or not hasattr(peers, "on_pair"):
+            return
+        self.tabs.setCurrentWidget(peers)
+        peers.on_pair()
 
     def on_trusted_keys(self) -> None:
         from provara_desktop.ui.dialogs.trust_dialog import TrustedKeysDialog

@@ -32,6 +32,8 @@ THEME: Option[str] = Option("ui/theme", "system", str)  # "system", "light" or "
 WINDOW_GEOMETRY: Option[QByteArray] = Option("window/geometry", QByteArray(), QByteArray)
 WINDOW_STATE: Option[QByteArray] = Option("window/state", QByteArray(), QByteArray)
 CURRENT_TAB: Option[int] = Option("window/tab", 0, int)
+# LAN sync (issue 11): the app serves, announces and browses for the open vault unless off.
+LAN_ENABLED: Option[bool] = Option("lan/enabled", True, bool)
 MAX_RECENT = 10
 
 # Upgrades run in order from the stored version to SETTINGS_VERSION.
@@ -60,6 +62,8 @@ class Settings:
             return opt.default
         if opt.kind is list:
             return list(raw) if isinstance(raw, (list, tuple)) else [raw]  # type: ignore[return-value]
+        if opt.kind is bool:  # the INI file holds "true"/"false" as text
+            return (raw if isinstance(raw, bool) else str(raw).lower() in ("true", "1"))  # type: ignore[return-value]
         if opt.kind is QByteArray:
             return raw if isinstance(raw, QByteArray) else opt.default  # type: ignore[return-value]
         try:

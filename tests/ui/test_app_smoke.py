@@ -48,13 +48,14 @@ def test_run_app_creates_the_default_vault_on_first_launch(home: Path, unlocked,
 
     ident, _ = unlocked
     env = {**os.environ, "PROVARA_HOME": str(home), "PROVARA_PASSPHRASE": PASSPHRASE,
-           "QT_QPA_PLATFORM": "offscreen", "XDG_CONFIG_HOME": str(tmp_path / "config")}
+           "QT_QPA_PLATFORM": "offscreen", "XDG_CONFIG_HOME": str(tmp_path / "config"),
+           "PROVARA_LAN": "off"}  # no network in tests (the Peers tab says LAN is off)
     proc = subprocess.run([sys.executable, "-c", _CHILD], env=env, capture_output=True,
                           text=True, timeout=120, cwd=str(tmp_path))
     assert proc.returncode == 0, proc.stderr
     seen = json.loads(proc.stdout.strip().splitlines()[-1])
     assert seen["code"] == 0
-    assert seen["tabs"] == ["Beliefs", "Contested", "Timeline", "Verify"]
+    assert seen["tabs"] == ["Beliefs", "Contested", "Timeline", "Verify", "Peers"]
     assert seen["session"] is True
     assert ident.fingerprint in seen["identity"]
     assert seen["dialogs"] == []  # no first-run dialog: identity and passphrase were given
