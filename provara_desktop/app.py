@@ -18,9 +18,11 @@ from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 
 from provara_desktop.core.errors import ProvaraDesktopError
+from provara_desktop.passphrase_input import read_passphrase
 from provara_desktop.runtime.bus import EventBus
 from provara_desktop.session import VaultSession
-from provara_desktop.store.identity import IdentityStore, read_passphrase, resolve_home
+from provara_desktop.store.identity import IdentityStore
+from provara_desktop.store.profile_paths import resolve_home
 from provara_desktop.ui.bridge import QtBridge
 from provara_desktop.ui.errors import CrashReporter, install_excepthooks, standalone_error
 from provara_desktop.ui.log_panel import install_handler

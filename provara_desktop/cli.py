@@ -43,7 +43,7 @@ def _emit(args: argparse.Namespace, doc: Any, human: str) -> None:
 
 
 def _home(args: argparse.Namespace) -> Path:
-    from provara_desktop.store.identity import resolve_home
+    from provara_desktop.store.profile_paths import resolve_home
 
     return resolve_home(args.home)
 
@@ -55,7 +55,7 @@ def _identity_store(args: argparse.Namespace) -> Any:
 
 
 def _unlock(args: argparse.Namespace) -> tuple[Any, Any]:
-    from provara_desktop.store.identity import read_passphrase
+    from provara_desktop.passphrase_input import read_passphrase
 
     store = _identity_store(args)
     ident = store.load()
@@ -100,7 +100,7 @@ def _value(text: str) -> Any:
 # -- identity -------------------------------------------------------------------------------
 
 def cmd_identity_create(args: argparse.Namespace) -> int:
-    from provara_desktop.store.identity import read_passphrase
+    from provara_desktop.passphrase_input import read_passphrase
 
     store = _identity_store(args)
     ident = store.create(args.name, read_passphrase(args.passphrase_file, confirm=True))
@@ -117,7 +117,7 @@ def cmd_identity_show(args: argparse.Namespace) -> int:
 
 
 def cmd_identity_export(args: argparse.Namespace) -> int:
-    from provara_desktop.store.identity import read_passphrase
+    from provara_desktop.passphrase_input import read_passphrase
 
     store = _identity_store(args)
     out = store.export_reference(args.file, read_passphrase(args.passphrase_file))
@@ -127,7 +127,7 @@ def cmd_identity_export(args: argparse.Namespace) -> int:
 
 
 def cmd_identity_import(args: argparse.Namespace) -> int:
-    from provara_desktop.store.identity import read_passphrase
+    from provara_desktop.passphrase_input import read_passphrase
 
     store = _identity_store(args)
     ident = store.import_reference(args.file, read_passphrase(args.passphrase_file,
@@ -905,7 +905,7 @@ def _internal_error(exc: BaseException, home: str | None) -> int:
     details = "".join(traceback.format_exception(exc))
     candidates = []
     try:
-        from provara_desktop.store.identity import resolve_home
+        from provara_desktop.store.profile_paths import resolve_home
 
         candidates.append(resolve_home(home) / "logs" / "provara-desktop.log")
     except Exception:  # noqa: BLE001 - the profile may be what is broken

@@ -7,27 +7,22 @@ Argon2id. The seed is never written in clear and never logged; the only way out 
 :meth:`IdentityStore.export_reference`, which exists so a key can be carried to the reference
 implementation (``provara`` CLI) and back.
 
-Nothing here imports Qt: the CLI, the GUI and the tests all use the same store.
+Nothing here imports Qt: the CLI, the GUI and the tests all use the same store. The sealing
+itself is store/sealed_key.py, the reference's key files store/reference_keys.py, where the
+profile lives store/profile_paths.py; the passphrase comes from the caller
+(provara_desktop/passphrase_input.py on the command line, a dialog in the app).
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
 import re
-import sys
-import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-
-import nacl.exceptions
-import nacl.pwhash.argon2id
-import nacl.secret
-import nacl.utils
 
 from provara_desktop.core.canonical import strict_loads
 from provara_desktop.core.errors import (
@@ -46,7 +41,22 @@ from provara_desktop.core.keys import (
     fingerprint_for,
     key_id_for,
 )
+from provara_desktop.store import reference_keys
 from provara_desktop.store.profile_files import create_file, profile_lock
+from provara_desktop.store.profile_paths import make_private_dir, resolve_home
+from provara_desktop.store.sealed_key import (
+    BOX_ALG,
+    DEFAULT_MEMLIMIT,
+    DEFAULT_OPSLIMIT,
+    KDF_ALG,
+    MAC_BYTES,
+    NONCE_BYTES,
+    SALT_BYTES,
+    SealedSeed,
+    check_kdf_params,
+    open_seed,
+    seal_seed,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -62,90 +72,17 @@ __all__ = [
     "Identity",
     "IdentityStore",
     "actor_label_for",
-    "read_passphrase",
-    "resolve_home",
 ]
 
-APP_DIR_NAME = "provara-desktop"
 IDENTITY_FILE = "identity.json"
 IDENTITY_FORMAT = "provara-desktop-identity"
 IDENTITY_VERSION = 1
 
-KDF_ALG = "argon2id13"
-BOX_ALG = "xsalsa20poly1305"
-
-# Interactive limits (2 passes, 64 MiB) unlock in well under a second on a laptop. They are
-# stored in the file, so a later version can raise them and still open older identities.
-DEFAULT_OPSLIMIT: int = nacl.pwhash.argon2id.OPSLIMIT_INTERACTIVE
-DEFAULT_MEMLIMIT: int = nacl.pwhash.argon2id.MEMLIMIT_INTERACTIVE
-
-_OPSLIMIT_MIN: int = nacl.pwhash.argon2id.OPSLIMIT_MIN
-_OPSLIMIT_MAX: int = nacl.pwhash.argon2id.OPSLIMIT_MAX
-_MEMLIMIT_MIN: int = nacl.pwhash.argon2id.MEMLIMIT_MIN
-# libsodium accepts up to 4 TiB; a damaged or hostile file must not make unlock try to allocate
-# that. 4 GiB is four times the "sensitive" preset, far beyond any sane setting.
-_MEMLIMIT_MAX: int = min(nacl.pwhash.argon2id.MEMLIMIT_MAX, 4 << 30)
-_SALT_BYTES: int = nacl.pwhash.argon2id.SALTBYTES
-_BOX_KEY_BYTES: int = nacl.secret.SecretBox.KEY_SIZE
-_NONCE_BYTES: int = nacl.secret.SecretBox.NONCE_SIZE
-_MAC_BYTES: int = nacl.secret.SecretBox.MACBYTES
-
 # An identity file is a few hundred bytes; anything much bigger is not ours.
 _MAX_IDENTITY_BYTES = 64 * 1024
-# The reference's private key files hold one or two keys.
-_MAX_REFERENCE_KEYS_BYTES = 1 << 20
-
-PASSPHRASE_ENV = "PROVARA_PASSPHRASE"
-HOME_ENV = "PROVARA_HOME"
 
 _SLUG_DROP = re.compile(r"[^a-z0-9._]+")
 _KEY_ID_RE = re.compile(r"^bp1_[0-9a-f]{16}$")
-
-
-# --------------------------------------------------------------------------------------------
-# Profile directory
-# --------------------------------------------------------------------------------------------
-
-
-def resolve_home(
-    home: str | os.PathLike[str] | None = None,
-    *,
-    env: Mapping[str, str] | None = None,
-    platform: str | None = None,
-) -> Path:
-    """The user profile directory, as an absolute path (not created here).
-
-    Precedence: ``home`` (the CLI's ``--home``), then ``$PROVARA_HOME``, then the platform's
-    per-user application data directory. ``env`` and ``platform`` default to ``os.environ``
-    and ``sys.platform``; they are parameters so the rules can be exercised for every OS.
-    """
-    environ = os.environ if env is None else env
-    plat = sys.platform if platform is None else platform
-    if home is not None and os.fspath(home) != "":
-        chosen = Path(os.fspath(home))
-    elif environ.get(HOME_ENV):
-        chosen = Path(environ[HOME_ENV])
-    else:
-        chosen = _platform_data_dir(environ, plat) / APP_DIR_NAME
-    # expanduser: a value put in a config file or env var by hand may start with "~", which no
-    # shell expanded. absolute (not resolve): keep the user's symlinks as they wrote them.
-    return chosen.expanduser().absolute()
-
-
-def _platform_data_dir(environ: Mapping[str, str], plat: str) -> Path:
-    if plat == "win32":
-        appdata = environ.get("APPDATA")
-        if appdata:
-            return Path(appdata)
-        return Path.home() / "AppData" / "Roaming"
-    if plat == "darwin":
-        return Path.home() / "Library" / "Application Support"
-    # Linux and other Unixes: XDG base directories. The spec says a relative XDG_DATA_HOME is
-    # invalid and must be ignored, which also keeps the result independent of the cwd.
-    xdg = environ.get("XDG_DATA_HOME")
-    if xdg and os.path.isabs(xdg):
-        return Path(xdg)
-    return Path.home() / ".local" / "share"
 
 
 # --------------------------------------------------------------------------------------------
@@ -189,15 +126,11 @@ class Identity:
 
 @dataclass(frozen=True)
 class _Sealed:
-    """A parsed identity file: the public facts plus what is needed to open the seed."""
+    """A parsed identity file: the public facts plus the sealed seed."""
 
     identity: Identity
     public_key: bytes
-    opslimit: int
-    memlimit: int
-    salt: bytes
-    nonce: bytes
-    ciphertext: bytes
+    seed: SealedSeed
 
 
 # --------------------------------------------------------------------------------------------
@@ -220,7 +153,7 @@ class IdentityStore:
         opslimit: int = DEFAULT_OPSLIMIT,
         memlimit: int = DEFAULT_MEMLIMIT,
     ) -> None:
-        _check_kdf_params(opslimit, memlimit, where="IdentityStore", error=ValueError)
+        check_kdf_params(opslimit, memlimit, where="IdentityStore", error=ValueError)
         self._home = resolve_home(home)
         self._path = self._home / IDENTITY_FILE
         self._opslimit = opslimit
@@ -265,19 +198,7 @@ class IdentityStore:
         _check_new_passphrase(passphrase)
         self._refuse_if_exists()
         source = Path(os.fspath(path))
-        where = str(source)
-        entries = _reference_entries(_read_reference_file(source), where)
-        if not entries:
-            raise InputError("no private key found in the file", where=where)
-        if key_id is None:
-            chosen = entries[0]
-        else:
-            found = [e for e in entries if e.key_id == key_id]
-            if not found:
-                listed = ", ".join(e.key_id for e in entries)
-                raise UsageError(f"{where} has no key {key_id} (it holds: {listed})")
-            chosen = found[0]
-        key = chosen.signing_key(where)
+        key = reference_keys.read_signing_key(source, key_id)
         identity = self._seal_and_write(key, name, passphrase)
         logger.info(
             "imported identity %s (%s) from %s into %s",
@@ -297,15 +218,13 @@ class IdentityStore:
     def unlock(self, passphrase: str) -> SigningKey:
         """Open the sealed seed. Raises :class:`WrongPassphraseError` when it does not open."""
         sealed = self._read()
-        box_key = _derive_box_key(passphrase, sealed.salt, sealed.opslimit, sealed.memlimit)
-        try:
-            seed = bytes(nacl.secret.SecretBox(box_key).decrypt(sealed.ciphertext, sealed.nonce))
-        except nacl.exceptions.CryptoError:
+        seed = open_seed(sealed.seed, passphrase)
+        if seed is None:
             # Poly1305 cannot tell a wrong passphrase from a damaged ciphertext; the wrong
             # passphrase is by far the likelier, so that is what we say.
             raise WrongPassphraseError(
                 f"wrong passphrase for identity {sealed.identity.actor} ({self._path})"
-            ) from None
+            )
         if len(seed) != SEED_BYTES:
             raise IdentityError(
                 f"identity file {self._path} is not valid: the sealed key has the wrong size"
@@ -332,16 +251,7 @@ class IdentityStore:
         if os.path.lexists(target):
             raise StoreError(f"{target} already exists: refusing to overwrite it")
         key = self.unlock(passphrase)
-        document = {
-            "keys": [
-                {
-                    "key_id": key.key_id,
-                    "private_key_b64": b64encode(key.seed),
-                    "algorithm": "Ed25519",
-                }
-            ]
-        }
-        data = json.dumps(document, indent=2).encode("utf-8")
+        data = reference_keys.private_keys_json(key)
         try:
             _write_new_file(target, data)
         except FileExistsError:
@@ -370,10 +280,8 @@ class IdentityStore:
             fingerprint=public.fingerprint,
             created_at_utc=datetime.now(UTC).isoformat(),
         )
-        salt = nacl.utils.random(_SALT_BYTES)
-        nonce = nacl.utils.random(_NONCE_BYTES)
-        box_key = _derive_box_key(passphrase, salt, self._opslimit, self._memlimit)
-        ciphertext = bytes(nacl.secret.SecretBox(box_key).encrypt(key.seed, nonce).ciphertext)
+        sealed = seal_seed(key.seed, passphrase, opslimit=self._opslimit,
+                           memlimit=self._memlimit)
         record: dict[str, Any] = {
             "format": IDENTITY_FORMAT,
             "version": IDENTITY_VERSION,
@@ -384,19 +292,19 @@ class IdentityStore:
             "created_at_utc": identity.created_at_utc,
             "kdf": {
                 "alg": KDF_ALG,
-                "opslimit": self._opslimit,
-                "memlimit": self._memlimit,
-                "salt_b64": b64encode(salt),
+                "opslimit": sealed.opslimit,
+                "memlimit": sealed.memlimit,
+                "salt_b64": b64encode(sealed.salt),
             },
             "secretbox": {
                 "alg": BOX_ALG,
-                "nonce_b64": b64encode(nonce),
-                "ciphertext_b64": b64encode(ciphertext),
+                "nonce_b64": b64encode(sealed.nonce),
+                "ciphertext_b64": b64encode(sealed.ciphertext),
             },
         }
         data = (json.dumps(record, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
         try:
-            _make_private_dir(self._home)
+            make_private_dir(self._home)
             # Under the profile lock: the app and a headless peer share this profile.
             with profile_lock(self._home):
                 _write_new_file(self._path, data)
@@ -487,16 +395,16 @@ def _parse_identity(doc: Any, path: Path) -> _Sealed:
     kdf = section("kdf")
     if kdf.get("alg") != KDF_ALG:
         raise bad(f"kdf.alg {kdf.get('alg')!r} is not supported (expected {KDF_ALG!r})")
-    opslimit, memlimit = _check_kdf_params(
+    opslimit, memlimit = check_kdf_params(
         kdf.get("opslimit"), kdf.get("memlimit"), where=f"identity file {path}", error=IdentityError
     )
-    salt = b64(kdf, "salt_b64", _SALT_BYTES, "kdf.")
+    salt = b64(kdf, "salt_b64", SALT_BYTES, "kdf.")
 
     box = section("secretbox")
     if box.get("alg") != BOX_ALG:
         raise bad(f"secretbox.alg {box.get('alg')!r} is not supported (expected {BOX_ALG!r})")
-    nonce = b64(box, "nonce_b64", _NONCE_BYTES, "secretbox.")
-    ciphertext = b64(box, "ciphertext_b64", SEED_BYTES + _MAC_BYTES, "secretbox.")
+    nonce = b64(box, "nonce_b64", NONCE_BYTES, "secretbox.")
+    ciphertext = b64(box, "ciphertext_b64", SEED_BYTES + MAC_BYTES, "secretbox.")
 
     identity = Identity(
         name=name,
@@ -506,45 +414,13 @@ def _parse_identity(doc: Any, path: Path) -> _Sealed:
         fingerprint=fingerprint_for(public_key),
         created_at_utc=created,
     )
-    return _Sealed(identity, public_key, opslimit, memlimit, salt, nonce, ciphertext)
-
-
-def _check_kdf_params(
-    opslimit: object, memlimit: object, *, where: str, error: type[Exception]
-) -> tuple[int, int]:
-    """The Argon2id limits as ints, or ``error`` when they are not ints libsodium accepts."""
-    checked: list[int] = []
-    for label, value, low, high in (
-        ("opslimit", opslimit, _OPSLIMIT_MIN, _OPSLIMIT_MAX),
-        ("memlimit", memlimit, _MEMLIMIT_MIN, _MEMLIMIT_MAX),
-    ):
-        if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-            raise error(f"{where}: argon2id {label} {value!r} is outside [{low}, {high}]")
-        checked.append(value)
-    return checked[0], checked[1]
+    return _Sealed(identity, public_key,
+                   SealedSeed(opslimit, memlimit, salt, nonce, ciphertext))
 
 
 # --------------------------------------------------------------------------------------------
-# Crypto helpers
+# Checks on what the caller passes
 # --------------------------------------------------------------------------------------------
-
-
-def _passphrase_bytes(passphrase: str) -> bytes:
-    # NFC: the same passphrase typed on macOS (which may hand us decomposed accents) and on
-    # Windows/Linux must give the same bytes, or the identity would not travel between them.
-    return unicodedata.normalize("NFC", passphrase).encode("utf-8")
-
-
-def _derive_box_key(passphrase: str, salt: bytes, opslimit: int, memlimit: int) -> bytes:
-    return bytes(
-        nacl.pwhash.argon2id.kdf(
-            _BOX_KEY_BYTES,
-            _passphrase_bytes(passphrase),
-            salt,
-            opslimit=opslimit,
-            memlimit=memlimit,
-        )
-    )
 
 
 def _check_name(name: str) -> str:
@@ -560,91 +436,8 @@ def _check_new_passphrase(passphrase: str) -> None:
 
 
 # --------------------------------------------------------------------------------------------
-# Reference private key files
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _RefEntry:
-    key_id: str
-    private_key_b64: object
-    algorithm: object  # None when the shape carries no algorithm field
-
-    def signing_key(self, where: str) -> SigningKey:
-        label = f"key {self.key_id}"
-        if self.algorithm is not None and self.algorithm != "Ed25519":
-            raise InputError(f"{label}: algorithm {self.algorithm!r} is not Ed25519", where=where)
-        if not isinstance(self.private_key_b64, str):
-            raise InputError(f"{label}: private_key_b64 is not a string", where=where)
-        try:
-            seed = b64decode_strict(self.private_key_b64, expected_len=SEED_BYTES)
-        except ValueError as exc:
-            raise InputError(f"{label}: private key {exc}", where=where) from None
-        key = SigningKey(seed)
-        if key.key_id != self.key_id:
-            raise InputError(
-                f"{label}: the private key belongs to {key.key_id}, not to {self.key_id}",
-                where=where,
-            )
-        return key
-
-
-def _read_reference_file(source: Path) -> Any:
-    try:
-        with source.open("rb") as fh:
-            data = fh.read(_MAX_REFERENCE_KEYS_BYTES + 1)
-    except OSError as exc:
-        raise StoreError(f"cannot read {source}: {exc.strerror or exc}") from None
-    return strict_loads(data, where=str(source), max_bytes=_MAX_REFERENCE_KEYS_BYTES)
-
-
-def _reference_entries(doc: Any, where: str) -> list[_RefEntry]:
-    """The keys of a reference private key file, in the order the reference would pick them."""
-    if not isinstance(doc, dict):
-        raise InputError("not a JSON object", where=where)
-
-    def entry_from(obj: Any, label: str) -> _RefEntry:
-        if not isinstance(obj, dict):
-            raise InputError(f"{label} is not an object", where=where)
-        kid = obj.get("key_id")
-        if not isinstance(kid, str) or not kid:
-            raise InputError(f"{label} has no key_id", where=where)
-        if "private_key_b64" not in obj:
-            raise InputError(f"key {kid} has no private_key_b64", where=where)
-        return _RefEntry(kid, obj["private_key_b64"], obj.get("algorithm"))
-
-    # (a) provara init: {"keys": [{key_id, private_key_b64, algorithm}, ...]}
-    if "keys" in doc:
-        keys = doc["keys"]
-        if not isinstance(keys, list):
-            raise InputError('"keys" is not a list', where=where)
-        return [entry_from(obj, f"keys[{i}]") for i, obj in enumerate(keys)]
-
-    rest = {k: v for k, v in doc.items() if k != "WARNING"}
-    # (c) bootstrap: {"WARNING": ..., "root": {key_id, private_key_b64}, "quorum": {...}}.
-    # The root key is the vault's authority, so it comes first whatever the file order.
-    if any(isinstance(v, dict) for v in rest.values()):
-        ordered = sorted(rest.items(), key=lambda item: item[0] != "root")
-        return [entry_from(obj, f'"{role}"') for role, obj in ordered]
-
-    # (b) legacy flat map: {key_id: private_key_b64, "WARNING": ...}
-    return [_RefEntry(kid, value, None) for kid, value in rest.items()]
-
-
-# --------------------------------------------------------------------------------------------
 # Files
 # --------------------------------------------------------------------------------------------
-
-
-def _make_private_dir(home: Path) -> None:
-    if home.is_dir():
-        # An existing directory keeps the permissions its owner chose; the identity file
-        # itself is 0600 regardless.
-        return
-    home.mkdir(mode=0o700, parents=True, exist_ok=True)
-    # mkdir's mode is filtered by the umask; say what we mean explicitly.
-    with contextlib.suppress(OSError):
-        os.chmod(home, 0o700)
 
 
 def _write_new_file(path: Path, data: bytes) -> None:
@@ -654,71 +447,3 @@ def _write_new_file(path: Path, data: bytes) -> None:
     Raises FileExistsError when the name is taken.
     """
     create_file(path, data, mode=0o600)
-
-
-# --------------------------------------------------------------------------------------------
-# Passphrase input
-# --------------------------------------------------------------------------------------------
-
-
-def read_passphrase(
-    passphrase_file: str | None,
-    *,
-    env: Mapping[str, str] | None = None,
-    prompt: bool = True,
-    confirm: bool = False,
-) -> str:
-    """Get the passphrase: ``--passphrase-file``, then ``$PROVARA_PASSPHRASE``, then a prompt.
-
-    Non-interactive sources win so that scripts never hang on a hidden prompt. The prompt is
-    only used when stdin is a terminal; otherwise the error says how to supply one.
-    """
-    if passphrase_file is not None:
-        try:
-            raw = Path(passphrase_file).read_bytes()
-        except OSError as exc:
-            raise StoreError(
-                f"cannot read passphrase file {passphrase_file}: {exc.strerror or exc}"
-            ) from None
-        try:
-            content = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            raise StoreError(f"passphrase file {passphrase_file} is not UTF-8 text") from None
-        # Exactly one line ending is stripped: editors add one, but any other whitespace may
-        # be a deliberate part of the passphrase.
-        if content.endswith("\r\n"):
-            content = content[:-2]
-        elif content.endswith("\n"):
-            content = content[:-1]
-        if not content:
-            raise UsageError(f"passphrase file {passphrase_file} is empty")
-        return content
-
-    environ = os.environ if env is None else env
-    from_env = environ.get(PASSPHRASE_ENV)
-    if from_env:  # an empty variable counts as unset
-        return from_env
-
-    if prompt and _stdin_is_tty():
-        import getpass
-
-        try:
-            first = getpass.getpass("Passphrase: ")
-            if confirm:
-                second = getpass.getpass("Repeat passphrase: ")
-                if first != second:
-                    raise UsageError("the two passphrases do not match")
-        except EOFError:
-            raise IdentityError("no passphrase was entered") from None
-        return first
-
-    raise IdentityError(
-        f"a passphrase is needed: use --passphrase-file FILE or set {PASSPHRASE_ENV}"
-    )
-
-
-def _stdin_is_tty() -> bool:
-    try:
-        return sys.stdin is not None and sys.stdin.isatty()
-    except (AttributeError, ValueError):  # replaced or closed stdin
-        return False

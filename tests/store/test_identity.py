@@ -19,15 +19,15 @@ from provara_desktop.core.errors import (
     WrongPassphraseError,
 )
 from provara_desktop.core.keys import PublicKey, SigningKey, b64encode, key_id_for
+from provara_desktop.passphrase_input import read_passphrase
 from provara_desktop.store.identity import (
     DEFAULT_MEMLIMIT,
     DEFAULT_OPSLIMIT,
     Identity,
     IdentityStore,
     actor_label_for,
-    read_passphrase,
-    resolve_home,
 )
+from provara_desktop.store.profile_paths import resolve_home
 from tests.conftest import require_fixture, require_reference
 
 # libsodium's minimum Argon2id cost keeps the suite fast; one test below uses the defaults.
