@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import logging.handlers
+import os
 import sys
 from pathlib import Path
 
@@ -18,7 +19,9 @@ from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 
 from provara_desktop.core.errors import ProvaraDesktopError
+from provara_desktop.net.app_peer import LanOptions, LanService
 from provara_desktop.passphrase_input import read_passphrase
+from provara_desktop.runtime.async_loop import AsyncLoop
 from provara_desktop.runtime.bus import EventBus
 from provara_desktop.session import VaultSession
 from provara_desktop.store.identity import IdentityStore
@@ -67,6 +70,18 @@ def _file_logging(home: Path) -> logging.Handler | None:
     return handler
 
 
+def lan_options(env: str | None) -> tuple[bool, LanOptions]:
+    """``PROVARA_LAN``: unset or ``on`` (listen on every address, announce and browse on the
+    system's choice of interfaces), ``off`` (no LAN peer at all, whatever the setting says),
+    ``loopback`` (127.0.0.1 only, any free port: tests and demos on one machine)."""
+    mode = (env or "on").strip().lower()
+    if mode == "off":
+        return False, LanOptions()
+    if mode == "loopback":
+        return True, LanOptions(host="127.0.0.1", port=0, interfaces=["127.0.0.1"])
+    return True, LanOptions()
+
+
 def run_app(*, home: str | None = None, vault: str | None = None,
             quit_after_ms: int | None = None) -> int:
     """Start the desktop app on ``vault`` (default: the default vault of the profile at
@@ -100,12 +115,19 @@ def run_app(*, home: str | None = None, vault: str | None = None,
         passphrase = None
     bus = EventBus()
     bridge = QtBridge(bus)
+    # The one asyncio loop (STYLE rule 3), started before the window: the LAN peer of the
+    # open vault (serve + discovery + sync, net/app_peer.py) runs on it.
+    aloop = AsyncLoop("provara-net").start()
+    lan_allowed, options = lan_options(os.environ.get("PROVARA_LAN"))
+    lan = LanService(aloop, home_dir, options) if lan_allowed else None
     try:
         store = IdentityStore(home_dir)
         window = MainWindow(bus=bus, bridge=bridge, settings=settings, identity_store=store,
                             log_handler=log_handler,
-                            session_factory=lambda vault: VaultSession(vault, bus=bus))
+                            session_factory=lambda vault: VaultSession(vault, bus=bus),
+                            lan=lan)
     except ProvaraDesktopError as exc:  # e.g. an unreadable identity file
+        aloop.stop()
         standalone_error(str(exc))
         return exc.exit_code
     window.show()
@@ -118,6 +140,14 @@ def run_app(*, home: str | None = None, vault: str | None = None,
     try:
         return int(app.exec())
     finally:
+        # The peer first (goodbyes on mDNS, open sessions cut with committed batches kept),
+        # then the loop, then the vault.
+        if lan is not None:
+            try:
+                lan.stop_peer().result(15)
+            except Exception as exc:  # noqa: BLE001 - quitting goes on
+                log.warning("the LAN peer did not stop cleanly: %s", exc)
+        aloop.stop()
         if window.session is not None:
             window.session.close()
         if file_log is not None:  # run_app may run again in this process (tests)
