@@ -130,6 +130,32 @@ class SignerRefused(intake_plan.ImportRefused):
         self.document = document
 
 
+def signer_untrusted(bundle: LoadedBundle, trust: Trust) -> bool:
+    """Whether the bundle is signed as a whole by a key the user does not trust: then
+    nothing but its signed manifest is read until the user decides (the CLI's
+    ``--accept-untrusted``, the app's "Read the bundle anyway")."""
+    return bundle.signer is not None and trust.why(bundle.signer.key_id) is None
+
+
+def manifest_facts(bundle: LoadedBundle) -> dict[str, Any]:
+    """What the signed manifest alone says about a bundle, for the decision about its
+    signer (no event is read): who signed it, how many events and attachments it declares,
+    what it was made of and when."""
+    m, s = bundle.manifest, bundle.signer
+    declared = m.get("event_count")
+    attachments = m.get("attachment_count")
+    created = m.get("created_at_utc", m.get("exported_at"))
+    return {
+        "bundle": str(bundle.path), "format": bundle.kind,
+        "signer": None if s is None else {"key_id": s.key_id, "fingerprint": s.fingerprint,
+                                           "actor": s.actor},
+        "event_count": declared if type(declared) is int else None,
+        "attachment_count": attachments if type(attachments) is int else None,
+        "scope": bundle.scope,
+        "created_at_utc": created if isinstance(created, str) else None,
+    }
+
+
 def refuse_untrusted_signer(bundle: LoadedBundle, trust: Trust, *,
                             accept_untrusted: bool) -> None:
     """Decide from the signed manifest alone, before a single event is read, whether the
@@ -137,7 +163,7 @@ def refuse_untrusted_signer(bundle: LoadedBundle, trust: Trust, *,
     trust (unless they accept it) is refused here, so that what such a bundle holds, however
     large, costs neither memory nor time."""
     s = bundle.signer
-    if s is None or accept_untrusted or trust.why(s.key_id) is not None:
+    if s is None or accept_untrusted or not signer_untrusted(bundle, trust):
         return
     raise SignerRefused(
         f"{bundle.path}: the bundle is signed by an untrusted key {s.key_id} (fingerprint "

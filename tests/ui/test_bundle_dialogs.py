@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from PySide6.QtWidgets import QWidget
+from PySide6.QtWidgets import QDialog, QWidget
 
 from provara_desktop.bundle.export import export_bundle
 from provara_desktop.bundle.intake_batch import check_bundle as check
@@ -116,6 +116,7 @@ def test_import_preview_accept_imports(qtbot: Any, ready: VaultSession, sender: 
     bundle_dialogs.import_bundle(parent, ready, str(bundle))
     settle(qtbot)
     dialog = preview_of(parent)
+    assert not parent.findChildren(QDialog, "untrustedSigner")  # trusted: nothing to decide
     text = dialog.view.toPlainText()
     assert key.public.fingerprint in text
     assert "3 new event(s)" in text
@@ -146,12 +147,104 @@ def test_import_preview_reject_changes_nothing(qtbot: Any, ready: VaultSession,
     assert tree_digest(ready.vault.root) == before
 
 
+@pytest.fixture
+def member_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The bundle members read, one entry per chunk actually handed out (a generator that
+    was made but never advanced reads nothing)."""
+    from provara_desktop.bundle.reader import BundleReader
+
+    reads: list[str] = []
+    chunks, stream = BundleReader._chunks, BundleReader._stream
+
+    def counted_chunks(self: BundleReader, name: str, limit: int) -> Any:
+        for chunk in chunks(self, name, limit):
+            reads.append(name)
+            yield chunk
+
+    def counted_stream(self: BundleReader, name: str, *args: Any) -> Any:
+        reads.append(name)
+        return stream(self, name, *args)
+
+    monkeypatch.setattr(BundleReader, "_chunks", counted_chunks)
+    monkeypatch.setattr(BundleReader, "_stream", counted_stream)
+    return reads
+
+
+def signer_decision_of(parent: QWidget) -> Any:
+    from provara_desktop.ui.dialogs.untrusted_signer import UntrustedSignerDialog
+
+    found = parent.findChildren(UntrustedSignerDialog)
+    assert len(found) == 1
+    return found[0]
+
+
+def test_an_untrusted_signer_is_decided_on_before_any_event_is_read(
+        qtbot: Any, ready: VaultSession, sender: Any, member_reads: list[str]) -> None:
+    """Memory before trust, in the app: the dialog first shows only what the signed
+    manifest says; the events member is read only after "Read the bundle anyway", and
+    accepting the signer is still the preview's separate, recorded tick."""
+    bundle, ident, key = sender
+    with load(bundle) as b:
+        manifest = dict(b.manifest)
+    member_reads.clear()
+    parent = QWidget()
+    qtbot.addWidget(parent)
+    bundle_dialogs.import_bundle(parent, ready, str(bundle))
+    settle(qtbot)
+    decision = signer_decision_of(parent)
+    assert not parent.findChildren(bundle_dialogs.ImportPreviewDialog)
+    assert "events.ndjson" not in member_reads  # not one event line read
+    text = decision.view.toPlainText()
+    assert "NOT TRUSTED" in text
+    assert key.key_id in text
+    assert key.public.fingerprint in text  # in full, to compare with the sender
+    assert ident.actor in text
+    assert manifest["created_at_utc"] in text
+    assert manifest["scope"]["kind"] in text
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    assert lines[lines.index("Declared events") + 1] == str(manifest["event_count"]) == "3"
+
+    decision.read_button.click()
+    settle(qtbot)
+    assert "events.ndjson" in member_reads
+    dialog = preview_of(parent)
+    assert "3 new event(s)" in dialog.view.toPlainText()
+    assert "NOT TRUSTED" in dialog.view.toPlainText()
+    # Reading it trusted nobody: the import still waits for the tick that accepts the signer.
+    assert key.key_id not in TrustStore(ready.vault.home).trusted_ids()
+    assert not dialog.import_button.isEnabled()
+    assert dialog.accept_untrusted.isVisibleTo(dialog)
+    dialog.reject()
+
+
+def test_declining_to_read_an_untrusted_bundle_reads_and_changes_nothing(
+        qtbot: Any, ready: VaultSession, sender: Any, member_reads: list[str]) -> None:
+    bundle, _, _ = sender
+    before = tree_digest(ready.vault.root)
+    member_reads.clear()
+    parent = QWidget()
+    qtbot.addWidget(parent)
+    bundle_dialogs.import_bundle(parent, ready, str(bundle))
+    settle(qtbot)
+    decision = signer_decision_of(parent)
+    loaded = decision.bundle
+    decision.reject()
+    qtbot.waitUntil(lambda: not parent.findChildren(QDialog, "untrustedSigner"))
+    settle(qtbot)
+    assert loaded.reader is None  # closed
+    assert "events.ndjson" not in member_reads
+    assert not parent.findChildren(bundle_dialogs.ImportPreviewDialog)
+    assert tree_digest(ready.vault.root) == before
+
+
 def test_untrusted_signer_needs_an_explicit_tick(qtbot: Any, ready: VaultSession,
                                                  sender: Any) -> None:
     bundle, _, key = sender
     parent = QWidget()
     qtbot.addWidget(parent)
     bundle_dialogs.import_bundle(parent, ready, str(bundle))
+    settle(qtbot)
+    signer_decision_of(parent).read_button.click()
     settle(qtbot)
     dialog = preview_of(parent)
     assert "NOT TRUSTED" in dialog.view.toPlainText()

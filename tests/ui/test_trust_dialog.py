@@ -10,7 +10,14 @@ from PySide6.QtWidgets import QWidget
 from provara_desktop.store.trust import TrustSource, TrustStore
 from provara_desktop.ui.dialogs import bundle_dialogs
 from provara_desktop.ui.dialogs.trust_dialog import TrustedKeysDialog
-from tests.ui.test_bundle_dialogs import boxes, preview_of, ready, sender, settle
+from tests.ui.test_bundle_dialogs import (
+    boxes,
+    preview_of,
+    ready,
+    sender,
+    settle,
+    signer_decision_of,
+)
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -27,6 +34,8 @@ def test_ticking_accept_untrusted_records_the_decision(qtbot: Any, ready: VaultS
     qtbot.addWidget(parent)
     before = ready.vault.index.count()
     bundle_dialogs.import_bundle(parent, ready, str(bundle))
+    settle(qtbot)
+    signer_decision_of(parent).read_button.click()  # untrusted: read only when asked to
     settle(qtbot)
     dialog = preview_of(parent)
     assert "trusted from now on" in dialog.view.toPlainText()

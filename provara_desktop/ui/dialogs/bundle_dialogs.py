@@ -428,6 +428,10 @@ def _thread(fn: Callable[[], Any]) -> Future[Any]:
 
 
 def import_bundle(parent: QWidget, session: VaultSession, path: str | None = None) -> None:
+    """Open a bundle and decide on its signer first: a bundle signed by a key the user does
+    not trust is shown from its signed manifest alone (untrusted_signer.py), and its events
+    are read only if the user chooses to; any other goes straight to the check and the
+    preview."""
     if path is None:
         path, _ = QFileDialog.getOpenFileName(
             parent, "Import bundle", str(Path.home()),
@@ -437,14 +441,49 @@ def import_bundle(parent: QWidget, session: VaultSession, path: str | None = Non
     source = Path(path)
 
     def job(progress: Progress, token: CancelToken) -> Any:
-        from provara_desktop.bundle.intake_batch import check_bundle
+        from provara_desktop.bundle.actions import manifest_facts, signer_untrusted
         from provara_desktop.bundle.load import load
+        from provara_desktop.intake.trust_view import trust_for
+
+        progress.label = f"opening {source.name}…"
+        # Container, manifest, signature and keys.json only: no event line is read here.
+        bundle = load(source)
+        try:
+            untrusted = signer_untrusted(bundle, trust_for(session.vault.home))
+            facts = manifest_facts(bundle) if untrusted else None
+        except BaseException:
+            bundle.close()
+            raise
+        return bundle, facts
+
+    def opened(result: tuple[LoadedBundle, dict[str, Any] | None]) -> None:
+        bundle, facts = result
+        if facts is None:
+            _check_and_preview(parent, session, bundle)
+            return
+        from provara_desktop.ui.dialogs.untrusted_signer import UntrustedSignerDialog
+
+        # The callback takes the parent when called (see UntrustedSignerDialog).
+        dialog = UntrustedSignerDialog(
+            bundle, facts, lambda p, b: _check_and_preview(p, session, b), parent)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()
+
+    _run(parent, "Opening bundle…", job, session.submit, opened)
+
+
+def _check_and_preview(parent: QWidget, session: VaultSession, bundle: LoadedBundle) -> None:
+    """Read and check the bundle's events against the vault, then show the preview (or why
+    it is refused). Owns ``bundle``: closed here unless the preview takes it."""
+    source = bundle.path
+
+    def job(progress: Progress, token: CancelToken) -> Any:
+        from provara_desktop.bundle.intake_batch import check_bundle
         from provara_desktop.intake import plan as intake_plan
         from provara_desktop.intake.trust_view import trust_for
         from provara_desktop.runtime.gcpause import gc_paused
 
         progress.label = f"checking {source.name}…"
-        bundle = load(source)
         try:
             # The checked events live as long as the preview: kept out of the cyclic
             # collector, whose passes over 100k parsed events stalled the window.
@@ -454,7 +493,7 @@ def import_bundle(parent: QWidget, session: VaultSession, path: str | None = Non
                                  vault=session.vault, cancelled=token,
                                  progress=progress.update)
                 if not c.intact:
-                    return bundle, c, None
+                    return c, None
                 signer_ok = bundle.signer is None or c.signer_trusted
                 # On the writer thread: the session's beliefs do not move while it reads
                 # them.
@@ -464,10 +503,10 @@ def import_bundle(parent: QWidget, session: VaultSession, path: str | None = Non
         except BaseException:
             bundle.close()
             raise
-        return bundle, c, plan
+        return c, plan
 
-    def show(result: tuple[LoadedBundle, BundleCheck, ImportPlan[Any] | None]) -> None:
-        bundle, c, plan = result
+    def show(result: tuple[BundleCheck, ImportPlan[Any] | None]) -> None:
+        c, plan = result
         if plan is None:
             bundle.close()
             QMessageBox.critical(parent, "Bundle refused",
