@@ -242,3 +242,44 @@ def test_a_reference_label_in_a_vault_stays_with_its_first_signer(
     assert problem["code"] == "ACTOR_KEY_MISMATCH"
     assert carol.key_id in problem["message"]  # the first signer holds it
     assert alice.key_id in problem["message"]
+
+
+class _Row:
+    def __init__(self, pos: int, key_id: str) -> None:
+        self.pos, self.actor_key_id = pos, key_id
+
+
+class _Index:
+    """The two questions label_holder asks of the index, over rows whose key ids are made
+    up: a key matching a label's 8 hex digits by chance (a ground key) takes ~2^32 tries to
+    make for real."""
+
+    def __init__(self, keys: list[str]) -> None:
+        self.rows = [_Row(i, k) for i, k in enumerate(keys)]
+
+    def query(self, *, actor: str, after_pos: int = -1, limit: int) -> list[_Row]:
+        return [r for r in self.rows if r.pos > after_pos][:limit]
+
+    def key_ids(self) -> list[tuple[str, int]]:
+        return sorted({(r.actor_key_id, 0) for r in self.rows})
+
+
+def _holder(keys: list[str], label: str, promotions: dict[str, set[str]]) -> str | None:
+    from provara_desktop.intake.labels import label_holder
+
+    return label_holder(_Index(keys), label, promotions)  # type: ignore[arg-type]
+
+
+def test_the_holder_of_a_squatted_label_is_its_first_matching_signer() -> None:
+    label = "alice-44126727"
+    squatter, genuine, ground = ("bp1_0123456789abcdef", "bp1_44126727aaaaaaaa",
+                                 "bp1_44126727bbbbbbbb")
+    many = [squatter] * 25_000  # past the first page of the actor's events
+    assert _holder(many + [genuine, ground], label, {}) == genuine  # not the ground key
+    assert _holder(many, label, {}) is None  # nobody holds it: the genuine key may sign
+    assert _holder([genuine, squatter], label, {}) == genuine
+    # A reference label keeps its first signer, whoever that is.
+    assert _holder([squatter, genuine], "field-agent", {}) == squatter
+    # A key promoted (by a promotion that counts) from a matching one holds it too.
+    successor = "bp1_ffffffff00000000"
+    assert _holder([squatter, successor], label, {genuine: {successor}}) == successor
