@@ -186,6 +186,16 @@ class AppPeer:
             self.notes.append("discovery could not start: "
                               + "; ".join(self.diagnostics.errors[-1:]))
 
+    async def reload_secrets(self) -> None:
+        """A pairing just recorded a new per-pair secret: discreet peers are recognised by
+        it from now on (browsing here, and in the tokens we announce)."""
+        from provara_desktop.net.pairing_secrets import load_pairing_secrets
+
+        if self._discovery is not None:
+            self._discovery.set_secrets(await asyncio.to_thread(load_pairing_secrets,
+                                                                self.home))
+        self._changed()
+
     async def stop(self) -> None:
         for t in list(self._tasks):
             t.cancel()
@@ -439,6 +449,8 @@ class LanService:
                 paired = await pair_link.offer(me, host=host, port=0, timeout=timeout,
                                                on_ready=on_ready)
             await asyncio.to_thread(pairing.record, self.home, paired)
+            if self.peer is not None:
+                await self.peer.reload_secrets()
             self._changed()
             return paired
 
@@ -455,6 +467,8 @@ class LanService:
             paired = await pair_link.join(pairing.Me(name, key), host=host, port=port,
                                           code=code)
             await asyncio.to_thread(pairing.record, self.home, paired)
+            if self.peer is not None:
+                await self.peer.reload_secrets()
             self._changed()
             return paired
 

@@ -413,3 +413,21 @@ def test_cancel_stops_a_sync_waiting_on_the_peer_with_nothing_written(
                 w.transport.abort()
 
         view.lan.loop.submit(close()).result(10)
+
+
+def test_the_pair_button_opens_the_dialog_listening_where_the_peer_listens(
+        qtbot, session: VaultSession, lan: LanService, unlocked) -> None:  # type: ignore[no-untyped-def]
+    from provara_desktop.ui.dialogs.pairing_dialog import PairingDialog
+
+    ident, key = unlocked
+    v = PeersView(session, None, lan=lan, key_provider=lambda: key,
+                  name_provider=lambda: ident.name)
+    qtbot.addWidget(v)
+    v.show()
+    qtbot.waitUntil(lambda: v.snapshot is not None, timeout=WAIT_MS)
+    assert v.pair_button.isEnabled()
+    v.pair_button.click()
+    assert isinstance(v.dialog, PairingDialog)
+    assert v.dialog.offer_host == "127.0.0.1"  # the service's loopback-only host
+    assert ident.fingerprint in v.dialog.own_fp.text()
+    v.dialog.reject()

@@ -87,12 +87,13 @@ class PeersView(QWidget):
                  lan: LanService | None = None, settings: Settings | None = None,
                  key_provider: Callable[[], SigningKey | None] = lambda: None,
                  name_provider: Callable[[], str] = lambda: "",
-                 offer_host: str = "0.0.0.0") -> None:
+                 offer_host: str | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("peersView")
         self.session, self.lan, self.settings = session, lan, settings
         self.key_provider, self.name_provider = key_provider, name_provider
-        self.offer_host = offer_host
+        # Pairing offers listen where the peer listens (all addresses, or loopback only).
+        self.offer_host = offer_host or (lan.options.host if lan is not None else "0.0.0.0")
         self._inbox = Inbox(self)
         self._started_for: tuple[str, str] | None = None
         self._starting = False
@@ -279,8 +280,10 @@ class PeersView(QWidget):
     # -- snapshots --------------------------------------------------------------------------
 
     def on_refresh_timer(self) -> None:
+        # The peer runs whether or not this tab is shown; its table refreshes only while
+        # shown (changes still refresh it at once, see on_lan_changed).
         self._ensure_peer()
-        if self._started_for is not None:
+        if self._started_for is not None and (self.isVisible() or self.snapshot is None):
             self.request_snapshot()
 
     def on_lan_changed(self) -> None:
