@@ -94,3 +94,36 @@ def test_gap_from_counts_alone_is_marked_as_an_estimate() -> None:
                               "you have about 2 events from 1 actor that they lack")
     assert FrontierGap.from_json(gap.to_json()) == gap
     assert frontier_gap(mine, mine).level
+
+
+def test_a_cancel_between_batches_keeps_the_committed_ones_and_the_next_sync_resumes(
+        make_replica: Any) -> None:
+    """Batches of 2 events: a cancel as the second batch arrives leaves the first one
+    committed, the vault valid (verify passes), and the next session sends only the rest."""
+    from dataclasses import replace
+
+    from provara_desktop.store.verify_vault import verify_vault
+    from tests.net.test_sync_session import converged
+
+    a, b = make_replica("alice"), make_replica("bob")
+    b.record(6)
+    with a.open() as va:
+        count_before = va.index.count()
+
+    def hook(phase: str, detail: dict[str, Any]) -> None:
+        if phase == "verify" and detail.get("batch") == 2:
+            flag["cancel"] = True
+
+    flag = {"cancel": False}
+    small = replace(FAST, batch_events=2)
+    ra, _ = run(_one_side_watched(a, b, replace(small, progress=hook,
+                                               cancelled=lambda: flag["cancel"])))
+    assert ra.error_code == "CANCELLED"
+    assert ra.received == 2  # batch 1, committed before the cancel
+    with a.open() as va:
+        assert va.index.count() == count_before + 2
+        assert verify_vault(va).ok
+    ra2, _ = run(_one_side_watched(a, b, small))
+    assert ra2.ok, ra2.error
+    assert ra2.received == 6  # b's init events (2) and 6 observations, less the 2 kept
+    converged(a, b)
