@@ -328,6 +328,11 @@ class AppPeer:
         return record
 
     async def _keep(self, record: sync_history.SyncRecord) -> None:
+        if not record.name:
+            trusted, _, _ = await asyncio.to_thread(self._profile_state)
+            entry = trusted.get(record.peer)
+            if entry is not None and entry.name:
+                record = replace(record, name=entry.name)
         try:
             await asyncio.to_thread(sync_history.append, self.home, record)
         except ProvaraDesktopError as exc:

@@ -37,6 +37,7 @@ class SyncRecord:
     error: str | None = None
     error_code: str | None = None
     gap: dict[str, Any] | None = None  # FrontierGap.to_json() before the session moved
+    name: str = ""  # the peer's name in the trust store when the session ended
 
     def describe(self) -> str:
         way = "you synced" if self.initiated else "they synced"

@@ -431,3 +431,37 @@ def test_the_pair_button_opens_the_dialog_listening_where_the_peer_listens(
     assert v.dialog.offer_host == "127.0.0.1"  # the service's loopback-only host
     assert ident.fingerprint in v.dialog.own_fp.text()
     v.dialog.reject()
+
+
+def test_the_app_serves_like_serve_a_peer_syncing_with_it_brings_a_notice(
+        qtbot, view: PeersView, bob: Bob, home: Path, session: VaultSession,
+        unlocked) -> None:  # type: ignore[no-untyped-def]
+    """Bob runs `sync --peer` against the app's own listener: his events arrive, the
+    session picks them up, the banner says so, and the history shows who started it."""
+    ident, key = unlocked
+    trust_each_other(home, ident, key, bob)
+    bob.observe(2)
+    assert view.snapshot is not None
+    listening = view.snapshot.listening
+    assert listening is not None
+    before = session.event_count
+    notices: list[str] = []
+    view.evidence_arrived.connect(notices.append)
+    # The listener pins keys trusted while it runs within a second (serve.TRUST_POLL):
+    # until then Bob's handshake is refused, as it should be.
+    from provara_desktop.net.serve import TRUST_POLL
+
+    qtbot.wait(int(TRUST_POLL * 1000 * 2))
+    done = bob.run("sync", str(bob.vault), "--peer", listening, "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["peers"][0]["sent"] == 4
+    qtbot.waitUntil(lambda: bool(notices), timeout=WAIT_MS)
+    assert "4 events arrived" in notices[0]
+    assert "Bob" in notices[0]
+    qtbot.waitUntil(lambda: session.event_count == before + 4, timeout=WAIT_MS)
+    assert bob.log() == session.vault.events_path.read_bytes()
+    kid = bob.ident.key_id
+    qtbot.waitUntil(lambda: view.model.row_of(kid) >= 0, timeout=WAIT_MS)
+    view.select_peer(kid)
+    qtbot.waitUntil(lambda: view.history.count() == 1
+                    and "they synced" in view.history.item(0).text(), timeout=WAIT_MS)

@@ -66,8 +66,18 @@ REASONS = {
 }
 
 
+def _error_of(f: Future[Any]) -> BaseException | None:
+    """The future's exception; a cancelled one (the loop stopped: the app quits) is one
+    too, never a raise inside a done-callback."""
+    if f.cancelled():
+        from concurrent.futures import CancelledError
+
+        return CancelledError("stopped")
+    return f.exception()
+
+
 def _log_failure(f: Future[Any]) -> None:
-    exc = f.exception()
+    exc = _error_of(f)
     if exc is not None:
         log.warning("cannot read the synced events: %s", exc)
 
@@ -255,7 +265,7 @@ class PeersView(QWidget):
         self.state_label.setText("Starting the LAN peer…")
 
         def done(f: Future[Any]) -> None:
-            exc = f.exception()
+            exc = _error_of(f)
             self._inbox.call(self._on_started, want, exc)
 
         lan.start_for(session.vault.root, key, self.name_provider()).add_done_callback(done)
@@ -295,7 +305,7 @@ class PeersView(QWidget):
         self._snapshot_pending = True
 
         def done(f: Future[Snapshot | None]) -> None:
-            exc = f.exception()
+            exc = _error_of(f)
             self._inbox.call(self._on_snapshot, None if exc else f.result(), exc)
 
         self.lan.snapshot().add_done_callback(done)
@@ -417,7 +427,7 @@ class PeersView(QWidget):
         self._update_buttons()
 
         def done(f: Future[SyncRecord]) -> None:
-            exc = f.exception()
+            exc = _error_of(f)
             self._inbox.call(self._on_synced, row, None if exc else f.result(), exc)
 
         self.lan.sync(row, self.progress, self.cancel_token).add_done_callback(done)
@@ -462,8 +472,8 @@ class PeersView(QWidget):
     def on_evidence(self, record: SyncRecord) -> None:
         """Events from a peer were written: have the views pick them up through the
         session's external-change path, and tell the user."""
-        name = next((r.name for r in self.model.rows() if r.ident == record.peer),
-                    record.peer)
+        name = record.name or next((r.name for r in self.model.rows()
+                                    if r.ident == record.peer), record.peer)
         text = (f"New evidence from {name}: {record.received} event"
                 f"{'' if record.received == 1 else 's'} arrived"
                 + (f", {record.forks} fork(s) to look at" if record.forks else ""))
@@ -507,7 +517,7 @@ class PeersView(QWidget):
             return
 
         def done(f: Future[None]) -> None:
-            exc = f.exception()
+            exc = _error_of(f)
             self._inbox.call(self._on_added, address, exc)
 
         fut.add_done_callback(done)
