@@ -5,6 +5,9 @@ from __future__ import annotations
 import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# The app serves and announces on the LAN by default (issue 11): every app a test starts,
+# in this process or a child, stays off the network unless the test asks for loopback.
+os.environ.setdefault("PROVARA_LAN", "off")
 
 import importlib  # noqa: E402
 import importlib.util  # noqa: E402

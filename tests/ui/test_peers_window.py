@@ -76,3 +76,46 @@ def test_the_window_serves_the_open_vault_and_the_setting_turns_it_off(
     finally:
         lan.stop_peer().result(20)
         loop.stop(timeout=10)
+
+
+_CHILD = """
+import json, sys
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication
+app = QApplication(sys.argv[:1])
+from provara_desktop.app import run_app
+seen = {}
+def look():
+    w = next(w for w in QApplication.topLevelWidgets() if w.objectName() == "mainWindow")
+    seen["state"] = w.views["Peers"].state_label.text()
+    seen["threads"] = sorted(t.name for t in __import__("threading").enumerate())
+QTimer.singleShot(4000, look)
+code = run_app(quit_after_ms=5000)
+import threading
+seen["after"] = sorted(t.name for t in threading.enumerate())
+print(json.dumps({"code": code, **seen}))
+"""
+
+
+def test_run_app_serves_the_vault_on_its_loop_thread_and_stops_it_on_quit(
+        home, unlocked, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """app.py starts the loop thread before the window and the vault's peer on it
+    (PROVARA_LAN=loopback: 127.0.0.1 only); quitting stops both (exit 0)."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from tests.ui.conftest import PASSPHRASE
+
+    env = {**os.environ, "PROVARA_HOME": str(home), "PROVARA_PASSPHRASE": PASSPHRASE,
+           "QT_QPA_PLATFORM": "offscreen", "XDG_CONFIG_HOME": str(tmp_path / "config"),
+           "PROVARA_LAN": "loopback"}
+    proc = subprocess.run([sys.executable, "-c", _CHILD], env=env, capture_output=True,
+                          text=True, timeout=120, cwd=str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    seen = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert seen["code"] == 0
+    assert "Listening on 127.0.0.1:" in seen["state"], seen
+    assert "provara-net" in seen["threads"]
+    assert "provara-net" not in seen["after"]
