@@ -252,7 +252,8 @@ class MainWindow(VaultLifecycle):
     def _update_actions(self) -> None:
         has_vault = self.session is not None
         for act in (self.act_observe, self.act_attest, self.act_retract, self.act_verify,
-                    self.act_reindex, self.act_export, self.act_import, self.act_report):
+                    self.act_reindex, self.act_export, self.act_import, self.act_report,
+                    self.act_pair):
             act.setEnabled(has_vault)
         self.act_lock.setText("&Lock identity" if self.key is not None else
                               "&Unlock identity…")
