@@ -197,6 +197,7 @@ class PeersView(QWidget):
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         self.table.horizontalHeader().setStretchLastSection(True)
         self.table.setWordWrap(False)
+        self.table.horizontalHeader().setResizeContentsPrecision(0)
         self.table.selectionModel().selectionChanged.connect(self.on_selection)
         lower = QSplitter(Qt.Orientation.Horizontal, split)
         hist_box = QWidget(lower)
@@ -318,7 +319,13 @@ class PeersView(QWidget):
         if snap is None:
             return
         self.snapshot = snap
+        first = self.model.rowCount() == 0
         self.model.set_rows(snap.peers)
+        # A few rows: fit the columns once, unless the window restored the user's widths.
+        restored = (self.settings is not None
+                    and not self.settings.header_state("Peers/peersTable").isEmpty())
+        if first and snap.peers and not restored:
+            self.table.resizeColumnsToContents()
         listening = snap.listening or "not listening"
         d = snap.diagnostics
         disc = ("discovery announcing and browsing" if d.get("browsing") else
