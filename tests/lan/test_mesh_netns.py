@@ -3,8 +3,9 @@ each runs the real ``serve`` (announcing by mDNS on its own address, gossiping e
 they see each other with ``peers``, are paired in a line (A-B, B-C) with ``pair offer`` /
 ``pair join``, and converge by gossip alone to byte-identical events.ndjson and one
 state_hash, ``verify`` (and the reference's ``provara verify``, when installed) passing on
-each. Then a link is cut in the middle of a large sync and brought back: the cut session
-ends, the vault verifies, and the next sync completes. Every wait is bounded; traffic stays
+each; a partition (B cut off while A and C write) heals by itself. Then a link is cut in
+the middle of a large sync and brought back: the cut session ends, the vault verifies, and
+the next sync completes. Every wait is bounded; traffic stays
 in the test's namespaces."""
 
 from __future__ import annotations
@@ -158,6 +159,19 @@ def test_three_namespaces_paired_in_a_line_converge_by_gossip(
                                                 "list")["keys"]}
     assert trust_c[key["a"]]["source"]["kind"] == "vouched"
     assert "vouched for by Bob" in trust_c[key["a"]]["source"]["text"]
+
+    # A partition heals by itself: B is cut off while both ends write; once its link is
+    # back, gossip (past its back-off) levels the three again.
+    lan.cut("b")
+    try:
+        observe(lan, mesh, "a", 1)
+        observe(lan, mesh, "c", 1)
+        total += 2
+        assert not wait_until(level, 4.0)  # nothing crosses while B is cut off
+    finally:
+        _ip("-n", lan.bridge_ns, "link", "set", "br-b", "up")
+    assert wait_until(level, CONVERGE), "the partition did not heal by gossip"
+    assert_verified(lan, mesh, *mesh)
 
 
 def test_a_link_cut_mid_sync_leaves_a_valid_vault_and_the_next_sync_completes(
