@@ -195,6 +195,7 @@ class _Session:
         self.vouch_ok = False  # both hellos offer "vouch"
         self.vouched: dict[str, m.VouchedKey] = {}  # what the peer vouched for, if we take it
         self.vouch_recorded: set[str] = set()  # of those, the ones on_vouched was told of
+        self.vouch_seen = False
 
     def _phase(self, phase: str, **detail: Any) -> None:
         if self.config.progress is not None:
@@ -443,7 +444,8 @@ class _Session:
         while True:
             msg = await self._next()
             if isinstance(msg, m.Vouch) and self.vouch_ok and expected == 1 \
-                    and not self.vouched:
+                    and not self.vouch_seen:  # once, before the first batch; else BAD_MESSAGE
+                self.vouch_seen = True
                 self._take_vouch(msg)
                 continue
             if isinstance(msg, m.Done):

@@ -17,10 +17,21 @@ from provara_desktop.net import messages as m
 from provara_desktop.net import peer_policy
 from provara_desktop.net.sync_session import SyncResult, sync
 from provara_desktop.store.trust import TrustStore, make_policy
-from tests.net.sync_helpers import FAST, SESSION_TIMEOUT, Replica, transport_pair
+from tests.net.sync_helpers import (
+    FAST,
+    SESSION_TIMEOUT,
+    Hostile,
+    Replica,
+    against,
+    event_lines,
+    key_entries,
+    transport_pair,
+)
 
 if TYPE_CHECKING:
     from provara_desktop.net.sync_session import SyncPolicy
+
+UID = "3f1c7a52-0d3e-4a8b-9d1e-5c6f7a8b9c0d"  # the replicas' vault (sync_helpers)
 
 
 def trust(me: Replica, other: Replica, name: str | None = None) -> None:
@@ -197,3 +208,68 @@ def test_the_vouch_message_is_parsed_strictly() -> None:
         with pytest.raises(PeerRejected) as exc:
             m.parse({"type": "vouch", "keys": [bad]})
         assert exc.value.code == "BAD_MESSAGE"
+
+
+async def open_vouching(h: Hostile) -> None:
+    """Hostile.open, with a hello that offers the capability ``vouch``."""
+    await h.s.send_message(m.Hello(m.VERSIONS, UID, capabilities=("vouch",)).to_json())
+    await h.s.send_message(m.Frontier({}).to_json())
+    await h.expect("hello")
+    theirs = await h.expect("frontier")
+    if theirs["actors"]:
+        await h.s.send_message(m.Lacking({}).to_json())
+        await h.expect("lacking")
+
+
+def _mallory_vouch(mallory: Replica) -> dict[str, Any]:
+    return m.Vouch((m.VouchedKey(mallory.key.key_id, mallory.key.public.b64, "M"),)).to_json()
+
+
+def test_a_vouch_sent_twice_is_refused_and_nothing_is_written(make_replica: Any) -> None:
+    bob, mallory = make_replica("bob"), make_replica("mallory")
+    before = bob.digest()
+
+    async def play(h: Hostile) -> dict[str, Any]:
+        await open_vouching(h)
+        await h.s.send_message(_mallory_vouch(mallory))
+        await h.s.send_message(_mallory_vouch(mallory))
+        return await h.expect("error")
+
+    res, said = asyncio.run(against(bob, play))
+    assert res.error_code == said["code"] == "BAD_MESSAGE"
+    assert bob.digest() == before
+
+
+def test_a_vouch_the_policy_does_not_take_changes_nothing(make_replica: Any) -> None:
+    """The session's default policy (no peer trusted directly behind it) takes no vouch: a
+    peer vouching for its own unknown key still has its events held back."""
+    bob, mallory = make_replica("bob"), make_replica("mallory")
+    before = bob.digest()
+    lines = event_lines(mallory)
+
+    async def play(h: Hostile) -> dict[str, Any]:
+        await open_vouching(h)
+        await h.s.send_message(_mallory_vouch(mallory))
+        ack = await h.send_batch(1, lines, key_entries(mallory))
+        await h.s.send_message({"type": "done", "sent": len(lines), "batches": 1})
+        return ack
+
+    res, ack = asyncio.run(against(bob, play))
+    assert res.ok, res.error
+    assert ack["held_back"] == len(lines)
+    assert bob.digest() == before
+    assert TrustStore(bob.home).load() == {}
+
+
+def test_a_vouch_without_the_capability_is_refused(make_replica: Any) -> None:
+    bob, mallory = make_replica("bob"), make_replica("mallory")
+    before = bob.digest()
+
+    async def play(h: Hostile) -> dict[str, Any]:
+        await h.open(UID)  # a hello offering no capability
+        await h.s.send_message(_mallory_vouch(mallory))
+        return await h.expect("error")
+
+    res, said = asyncio.run(against(bob, play))
+    assert res.error_code == said["code"] == "BAD_MESSAGE"
+    assert bob.digest() == before
