@@ -11,8 +11,11 @@ sends exactly the difference in its own log order. Every batch goes through the 
 acknowledged: a session cut anywhere leaves both vaults valid, holding whole batches, and
 the next session's frontiers start from there (that is the resume).
 
-Nothing here adds trust: events by keys the user does not trust are held back (counted, not
-written) unless the per-peer policy accepts them, exactly as a bundle import does.
+Events by keys the user does not trust are held back (counted, not written) unless the
+per-peer policy accepts them, exactly as a bundle import does; the one exception is vouching
+(capability ``vouch``, docs/SYNC_PROTOCOL.md section 13): keys a directly trusted peer
+vouches for, which the caller records as such (``SyncPolicy.on_vouched``). The per-peer
+policy's direction and actor/namespace scope apply to both what is sent and what is taken.
 """
 
 from __future__ import annotations
