@@ -416,14 +416,16 @@ def cmd_trust_add(args: argparse.Namespace) -> int:
 
 
 def cmd_trust_list(args: argparse.Namespace) -> int:
-    from provara_desktop.store.trust import TrustStore
+    from provara_desktop.store.trust import TrustStore, describe_policy
 
     store = TrustStore(_home(args))
     entries, in_force = store.load(), store.trusted_ids()
     keys = [{**k.to_json(), "in_force": k.key_id in in_force} for k in entries.values()]
     text = [f"{k.key_id}  {k.fingerprint}  {k.name or '(no name)'}: {k.describe()}"
             + ("" if k.key_id in in_force else " (NOT in force: whoever vouched for it is "
-               "no longer trusted)") for k in entries.values()]
+               "no longer trusted)")
+            + (f"; sync policy: {describe_policy(k.policy)}" if k.policy else "")
+            for k in entries.values()]
     _emit(args, {"keys": keys}, "\n".join(text) or "no trusted keys")
     return 0
 

@@ -30,6 +30,8 @@ def test_trust_policy_shows_replaces_and_resets(people: Any) -> None:
     assert human.returncode == 0
     assert "receive only" in human.stdout
     assert "only events by keys you trust directly" in human.stdout
+    shown_list = alice.run("trust", "list")
+    assert "sync policy: receive only" in shown_list.stdout
     assert alice.json("trust", "policy", kid, "--reset")["policy"] == {}
 
 
