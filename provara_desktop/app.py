@@ -28,6 +28,7 @@ from provara_desktop.store.identity import IdentityStore
 from provara_desktop.store.profile_paths import resolve_home
 from provara_desktop.ui.bridge import QtBridge
 from provara_desktop.ui.errors import CrashReporter, install_excepthooks, standalone_error
+from provara_desktop.ui.gui_thread_gc import GuiThreadCollector
 from provara_desktop.ui.log_panel import install_handler
 from provara_desktop.ui.main_window import MainWindow
 from provara_desktop.ui.settings import THEME, Settings
@@ -98,6 +99,9 @@ def run_app(*, home: str | None = None, vault: str | None = None,
     sys.setswitchinterval(0.0002)
     app = QApplication.instance() or QApplication(sys.argv[:1])
     assert isinstance(app, QApplication)
+    # Cyclic garbage is collected on this thread only, so no Qt object it holds is ever
+    # deleted on a worker (ui/gui_thread_gc.py).
+    collector = GuiThreadCollector(app).start()
     app.setApplicationName("provara-desktop")
     app.setDesktopFileName("provara-desktop")  # resources/provara-desktop.desktop
     _set_icon(app)
@@ -128,6 +132,7 @@ def run_app(*, home: str | None = None, vault: str | None = None,
                             lan=lan)
     except ProvaraDesktopError as exc:  # e.g. an unreadable identity file
         aloop.stop()
+        collector.stop()
         standalone_error(str(exc))
         return exc.exit_code
     window.show()
@@ -150,6 +155,7 @@ def run_app(*, home: str | None = None, vault: str | None = None,
         aloop.stop()
         if window.session is not None:
             window.session.close()
-        if file_log is not None:  # run_app may run again in this process (tests)
+        collector.stop()  # run_app may run again in this process (tests)
+        if file_log is not None:
             logging.getLogger().removeHandler(file_log)
             file_log.close()

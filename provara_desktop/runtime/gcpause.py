@@ -23,6 +23,12 @@ Reference counting still frees those objects when they are dropped; the price is
 cyclic garbage not yet collected at that moment (made during the pause, on any thread, or
 just before it) is kept until the app ends. The app's bulk work makes none of its own; what
 other threads make meanwhile is small.
+
+A GUI process collects only on its GUI thread (``set_manual_collection(True)``; the app's
+ui/gui_thread_gc.py runs the collector from a timer there): an automatic collection runs on
+whichever thread happens to allocate, and the Qt objects held by the cyclic garbage it frees
+would then be deleted off the GUI thread. Pauses respect that policy: while it holds, the end
+of a pause never turns automatic collection back on.
 """
 
 from __future__ import annotations
@@ -38,6 +44,33 @@ if TYPE_CHECKING:
 _lock = threading.Lock()
 _depth = 0
 _was_enabled = False
+_manual = False  # automatic collection stays off: the process collects on a thread it picks
+
+
+def set_manual_collection(manual: bool) -> None:
+    """Process-wide: ``True`` turns automatic collection off for good (the process runs
+    ``gc.collect`` itself, on the thread of its choice); ``False`` gives it back to the
+    interpreter. Inside a pause, takes effect when the last pause ends."""
+    global _manual, _was_enabled
+    with _lock:
+        _manual = manual
+        if _depth > 0:
+            _was_enabled = not manual
+        elif manual:
+            gc.disable()
+        else:
+            gc.enable()
+
+
+def manual_collection() -> bool:
+    """Whether the process collects by itself (see ``set_manual_collection``)."""
+    return _manual
+
+
+def paused() -> bool:
+    """Whether a pause is running on some thread: a manual collector waits for its end (the
+    pause's survivors are frozen then, out of its reach)."""
+    return _depth > 0
 
 
 @contextmanager
@@ -47,7 +80,7 @@ def gc_paused(*, keep_survivors: bool = False) -> Iterator[None]:
     global _depth, _was_enabled
     with _lock:
         if _depth == 0:
-            _was_enabled = gc.isenabled()
+            _was_enabled = gc.isenabled() and not _manual
             gc.disable()
         _depth += 1
     try:
@@ -57,5 +90,5 @@ def gc_paused(*, keep_survivors: bool = False) -> Iterator[None]:
             if keep_survivors:
                 gc.freeze()  # the collector is still off: nothing has walked them yet
             _depth -= 1
-            if _depth == 0 and _was_enabled:
+            if _depth == 0 and _was_enabled and not _manual:
                 gc.enable()

@@ -17,6 +17,7 @@ from provara_desktop.runtime.bus import EventBus  # noqa: E402
 from provara_desktop.session import VaultSession  # noqa: E402
 from provara_desktop.store.identity import IdentityStore  # noqa: E402
 from provara_desktop.store.vault import Vault  # noqa: E402
+from provara_desktop.ui.gui_thread_gc import GuiThreadCollector  # noqa: E402
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -35,6 +36,20 @@ def fresh_settings(tmp_path_factory: pytest.TempPathFactory) -> Path:
     d = tmp_path_factory.mktemp("settings")
     QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(d))
     return d
+
+
+@pytest.fixture(autouse=True)
+def gui_thread_gc(qapp: object) -> Iterator[GuiThreadCollector]:
+    """The app's policy (app.py): cyclic garbage is collected on the GUI thread only, never
+    by a worker that happens to allocate (ui/gui_thread_gc.py). What the test left (a failed
+    test's traceback holds its widgets in cycles) is collected here, on the GUI thread, before
+    automatic collection comes back for the tests outside tests/ui."""
+    import gc
+
+    collector = GuiThreadCollector().start()
+    yield collector
+    gc.collect()
+    collector.stop()
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ import html
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QStorageInfo, Qt, QTimer
+from PySide6.QtCore import QObject, QStorageInfo, Qt, QTimer
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -70,23 +70,37 @@ def removable_volumes() -> list[tuple[str, str]]:
     return out
 
 
-class _Runner:
+class _Runner(QObject):
     """Run a job off the GUI thread with a progress dialog (shown after 500 ms) and a
-    cancel button that sets the job's CancelToken."""
+    cancel button that sets the job's CancelToken.
+
+    A QObject child of its dialog, holding the token itself: the dialog's signals are
+    connected to this object's slots only. PySide watches a plain Python object connected
+    as a slot (``canceled.connect(token.cancel)``) with a weak reference, and disconnects
+    on the thread that drops it last; the job's closure (the token in it) is dropped last
+    by the worker that ran it, which then disconnected the dialog off the GUI thread while
+    the GUI thread deleted it: the crash of the UI tests (a segfault or abort, in some test
+    orders). A slot on a QObject is disconnected by Qt, on the GUI thread, when it goes."""
 
     def __init__(self, parent: QWidget, label: str, progress: Progress,
                  token: CancelToken) -> None:
-        self.dialog = QProgressDialog(label, "Cancel", 0, 100, parent)
+        dialog = QProgressDialog(label, "Cancel", 0, 100, parent)
+        super().__init__(dialog)
+        self.dialog = dialog
         self.dialog.setWindowModality(Qt.WindowModality.WindowModal)
         self.dialog.setMinimumDuration(500)
         self.dialog.setAutoClose(False)
         self.dialog.setAutoReset(False)
-        self.dialog.canceled.connect(token.cancel)
+        self.token = token
+        self.dialog.canceled.connect(self.on_cancel)
         self.progress = progress
-        self.timer = QTimer(self.dialog)
+        self.timer = QTimer(self)
         self.timer.setInterval(100)
         self.timer.timeout.connect(self.on_tick)
         self.timer.start()
+
+    def on_cancel(self) -> None:
+        self.token.cancel()
 
     def on_tick(self) -> None:
         self.dialog.setLabelText(self.progress.label or self.dialog.labelText())
@@ -95,7 +109,7 @@ class _Runner:
     def done(self) -> None:
         self.timer.stop()
         self.dialog.reset()
-        self.dialog.deleteLater()
+        self.dialog.deleteLater()  # takes this runner with it
 
 
 def _run(parent: QWidget, label: str, job: Callable[[Progress, CancelToken], Any],
