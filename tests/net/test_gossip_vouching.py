@@ -273,3 +273,27 @@ def test_a_vouch_without_the_capability_is_refused(make_replica: Any) -> None:
     res, said = asyncio.run(against(bob, play))
     assert res.error_code == said["code"] == "BAD_MESSAGE"
     assert bob.digest() == before
+
+
+def test_namespace_scope_holds_back_and_withholds_other_namespaces(
+        line: dict[str, Replica]) -> None:
+    a, b, c = line["a"], line["b"], line["c"]
+    c.record(2)  # OBSERVATIONs: namespace "local"
+    TrustStore(c.home).set_policy(b.key.key_id, make_policy(namespaces=["canonical"]))
+    rb, rc = session(b, c)
+
+    def kinds(r: Replica, who: Replica) -> list[tuple[str, str]]:
+        out = []
+        for raw in r.log_bytes().splitlines():
+            ev = json.loads(raw)
+            if ev.get("actor_key_id") == who.key.key_id:
+                out.append((ev["type"], ev["namespace"]))
+        return out
+
+    local_at_b = [k for who in (a, b) for k in kinds(b, who) if k[1] != "canonical"]
+    assert kinds(c, a) == [("GENESIS", "canonical")]  # A's observations held back
+    assert kinds(c, b) == [("GENESIS", "canonical")]
+    assert rc.held_back == len(local_at_b) > 0
+    assert rc.received == 2
+    assert kinds(b, c) == [("GENESIS", "canonical")]  # and C's were not sent
+    assert rb.received == 1
