@@ -16,7 +16,7 @@ waits: the pause's objects are about to be frozen, and walking them is what it a
 from __future__ import annotations
 
 import gc
-import time
+import sys
 
 from PySide6.QtCore import QObject, QTimer
 
@@ -25,9 +25,10 @@ from provara_desktop.runtime import gcpause
 # Often enough that garbage does not pile up between ticks (a busy GUI thread allocates a few
 # thousand containers in that time), rarely enough to cost nothing when there is none.
 TICK_MS = 100
-# A full collection walks every object not frozen: the interpreter runs one only when a
-# quarter more objects survived since the last; without that count, at most one this often.
-FULL_EVERY_S = 10.0
+# A full collection walks every object not frozen: the interpreter runs one only when the
+# objects that survived into the oldest generation since the last one are a quarter of those
+# it held then. Python does not expose that count; the memory blocks allocated stand in for it.
+FULL_GROWTH = 1.25
 
 
 class GuiThreadCollector(QObject):
@@ -38,7 +39,7 @@ class GuiThreadCollector(QObject):
         self._timer = QTimer(self)
         self._timer.setInterval(tick_ms)
         self._timer.timeout.connect(self.collect_due)
-        self._last_full = time.monotonic()
+        self._blocks_after_full = sys.getallocatedblocks()
         self._was_manual = False
 
     def start(self) -> GuiThreadCollector:
@@ -60,10 +61,10 @@ class GuiThreadCollector(QObject):
         if gcpause.paused():
             return None
         counts, thresholds = gc.get_count(), gc.get_threshold()
-        now = time.monotonic()
-        if counts[2] > thresholds[2] and now - self._last_full >= FULL_EVERY_S:
+        if (counts[2] > thresholds[2]
+                and sys.getallocatedblocks() > self._blocks_after_full * FULL_GROWTH):
             gc.collect(2)
-            self._last_full = now
+            self._blocks_after_full = sys.getallocatedblocks()
             return 2
         if counts[1] > thresholds[1]:
             gc.collect(1)

@@ -88,3 +88,14 @@ def test_a_pause_ending_keeps_the_collection_on_the_gui_thread(qtbot: Any) -> No
     threading.Thread(target=bulk_work).start()
     assert done.wait(10)
     assert not gc.isenabled()  # the pause gave nothing back to the automatic collector
+
+
+def test_the_collector_waits_while_bulk_work_pauses_it(qtbot: Any) -> None:
+    from provara_desktop.ui.gui_thread_gc import GuiThreadCollector
+
+    collector = GuiThreadCollector()
+    young = [[] for _ in range(5_000)]  # generation 0 well past its threshold
+    with gcpause.gc_paused():
+        assert collector.collect_due() is None  # the pause's objects are not walked
+    assert collector.collect_due() is not None  # the next tick after it collects
+    del young
