@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 
     from provara_desktop.core.event import Event
     from provara_desktop.core.keys import SigningKey
+    from provara_desktop.core.reducer_state import KeptTable
     from provara_desktop.intake.plan import ImportPlan
     from provara_desktop.store.identity import Identity
     from provara_desktop.store.vault import OpResult, Vault
@@ -83,7 +84,7 @@ def belief_state(reducer: Reducer, key: str) -> str:
     return " + ".join(present) or "none"
 
 
-def belief_rows(reducer: Reducer | None) -> list[BeliefRow]:
+def belief_rows(reducer: Reducer | KeptTable | None) -> list[BeliefRow]:
     """All (namespace, key) pairs, namespaces in protocol order, keys sorted ([] while
     there are no beliefs yet)."""
     if reducer is None:
@@ -165,6 +166,10 @@ class VaultSession:
         # ended at (for _keep_beliefs; written and read on the writer thread only).
         self._kept_path = belief_snapshot.snapshot_path_for(vault.index.path)
         self._replayed: tuple[belief_snapshot.KeptBeliefs, int] | None = None
+        # The beliefs table's rows kept beside the state, shown while the whole state loads
+        # (None once it has, or when there are none): read by the table only, never by a
+        # write, a preview or the contested workbench, which wait for the whole state.
+        self._table: KeptTable | None = None
 
     # -- plumbing --------------------------------------------------------------------------
 
@@ -225,6 +230,18 @@ class VaultSession:
         with self._reducer_lock:
             return self._reducer
 
+    def table_beliefs(self) -> Reducer | KeptTable | None:
+        """What the beliefs table shows: the current reducer, or while it loads the kept
+        rows of the whole log (store/belief_snapshot.load_table), or None."""
+        with self._reducer_lock:
+            return self._reducer if self._reducer is not None else self._table
+
+    @contextmanager
+    def reading_table(self) -> Iterator[Reducer | KeptTable | None]:
+        """``table_beliefs()`` held still, as ``reading_beliefs`` holds the reducer."""
+        with self._reducer_lock:
+            yield self._reducer if self._reducer is not None else self._table
+
     def start(self) -> Future[Reducer]:
         """Build the beliefs in the background; the views show progress until it is done.
 
@@ -269,6 +286,8 @@ class VaultSession:
         except UserCancelled:
             raise
         except Exception as exc:
+            with self._reducer_lock:
+                self._table = None
             self.beliefs_error = str(exc)
             self.bus.publish(VaultChanged(Changes(beliefs=True)))
             raise
@@ -276,6 +295,7 @@ class VaultSession:
         with self._reducer_lock:
             self._reducer = reducer
             self._reduced_count = reducer.event_count
+            self._table = None
         self.beliefs_error = None
         self.bus.publish(VaultChanged(Changes(beliefs=True)))
         return reducer
@@ -292,8 +312,21 @@ class VaultSession:
         # None when missing, stale (a byte of the prefix it covers changed), of another
         # vault or format, or corrupt: then this is a full replay. Never trusted beyond the
         # beliefs on screen: verification replays the log itself.
+        # First the table's rows, when kept for the whole log as it is (a fraction of the
+        # state: on screen in a few tenths of a second at a million events), shown while
+        # the whole state loads. Only on the first build: a rebuild (reindex, a rewritten
+        # log) keeps showing the reducer it replaces until it is done.
+        rows = None
+        if self._reducer is None:
+            rows = belief_snapshot.load_table(self._kept_path, vault_uid=self.vault.uid,
+                                              events_path=self.vault.events_path)
+            if rows is not None:
+                with self._reducer_lock:
+                    self._table = rows.table
+                progress.done = rows.table.event_count
+                self.bus.publish(VaultChanged(Changes(beliefs=True)))
         kept = belief_snapshot.load(self._kept_path, vault_uid=self.vault.uid,
-                                    events_path=self.vault.events_path)
+                                    events_path=self.vault.events_path, verified=rows)
         replayed = belief_snapshot.catch_up(self.vault.events_path, kept,
                                             every=_CANCEL_EVERY, tick=tick)
         self._replayed = (replayed, replayed.reducer.event_count)

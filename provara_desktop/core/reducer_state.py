@@ -32,7 +32,8 @@ from provara_desktop.core.reducer import (
     _Contest,
 )
 
-__all__ = ["STATE_FORMAT", "StateFormatError", "reducer_from_state", "state_of"]
+__all__ = ["STATE_FORMAT", "KeptTable", "StateFormatError", "reducer_from_state", "state_of",
+           "table_from", "table_of"]
 
 # What the state's layout and the reducer's rules are; part of the kept file's identity.
 STATE_FORMAT = f"{REDUCER_NAME}/{REDUCER_VERSION}/columns-1"
@@ -277,3 +278,126 @@ def _build(doc: dict[str, Any]) -> Reducer:
     _need(len(contested) == len(cc["keys"]), "contested: repeated key")
     r._contested = contested
     return r
+
+
+# ------------------------------------------------------------------------ the table's rows
+#
+# What the beliefs table shows of a state (the namespaces' keys, each entry's value and a
+# few counts, a contested key's summary) kept apart from the evidence: at a million events
+# the whole state is ~3M Python objects and 1-1.4 s to rebuild, the table's part ~150k rows
+# and a small fraction of that, so the table is filled from it while the whole state loads.
+
+_TABLE_FORMAT = "table-1"
+
+
+def table_of(reducer: Reducer) -> tuple[dict[str, Any], list[list[Any]]]:
+    """(skeleton, local rows) of what the beliefs table reads: canonical and archived as
+    they are, each contested key's ``contested_values`` and each local entry as
+    ``[key, *_LOCAL_FIELDS]`` (shares the reducer's objects: encode before it moves on)."""
+    contested = [[key, *reducer.contested_values(key)]  # type: ignore[misc]
+                 for key in reducer._contested]
+    skeleton = {"format": _TABLE_FORMAT, "event_count": reducer.event_count,
+                "canonical": reducer.canonical, "archived": reducer.archived,
+                "contested": contested, "local_count": len(reducer.local)}
+    rows = [[key, *map(entry.__getitem__, _LOCAL_FIELDS)]
+            for key, entry in reducer.local.items()]
+    return skeleton, rows
+
+
+class _LocalRows:
+    """The local namespace as a read-only mapping whose entries are built when asked for
+    (the table looks up the rows it paints, and the ones search or sort reads)."""
+
+    def __init__(self, rows: dict[str, list[Any]]) -> None:
+        self._rows = rows
+
+    def __getitem__(self, key: str) -> dict[str, Any]:
+        return dict(zip(_LOCAL_FIELDS, itertools.islice(self._rows[key], 1, None),
+                        strict=True))
+
+    def get(self, key: str, default: Any = None) -> Any:
+        row = self._rows.get(key)
+        return default if row is None else self[key]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._rows
+
+    def __iter__(self) -> Any:
+        return iter(self._rows)
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+
+class KeptTable:
+    """The beliefs table's view of a kept state (read-only): the attributes and methods of
+    :class:`Reducer` that ui/models/beliefs_model.py and session.belief_rows read, giving
+    the same answers the state's reducer gives. Never a reducer: nothing writes, previews
+    or verifies with it."""
+
+    def __init__(self, event_count: int, canonical: dict[str, Any],
+                 archived: dict[str, Any], contested: dict[str, tuple[str, int, list[str]]],
+                 local: dict[str, list[Any]]) -> None:
+        self.event_count = event_count
+        self.canonical = canonical
+        self.archived = archived
+        self._contested = contested
+        self.local = _LocalRows(local)
+
+    @property
+    def contested_keys(self) -> list[str]:
+        return sorted(self._contested)
+
+    def is_contested(self, key: str) -> bool:
+        return key in self._contested
+
+    def contested_values(self, key: str) -> tuple[str, int, list[str]] | None:
+        summary = self._contested.get(key)
+        return None if summary is None else (summary[0], summary[1], list(summary[2]))
+
+
+def table_from(skeleton: Any, rows: list[Any]) -> KeptTable:
+    """The :class:`KeptTable` of ``table_of``'s output read back, checked like a state
+    (StateFormatError when anything is off)."""
+    try:
+        return _table(_dict(skeleton, "table"), rows)
+    except StateFormatError:
+        raise
+    except (TypeError, ValueError, KeyError, IndexError, AttributeError) as exc:
+        raise StateFormatError(f"table: {type(exc).__name__}: {exc}") from None
+
+
+def _table(doc: dict[str, Any], rows: list[Any]) -> KeptTable:
+    _need(doc.get("format") == _TABLE_FORMAT, f"table format {doc.get('format')!r}")
+    event_count = doc["event_count"]
+    _need(type(event_count) is int and event_count >= 0, "table: event_count")
+    canonical = _dict(doc["canonical"], "table.canonical")
+    _need(all(type(e) is dict and set(e) == _CANONICAL_FIELDS for e in canonical.values()),
+          "table.canonical: entry shape")
+    archived = _dict(doc["archived"], "table.archived")
+    _need(all(type(v) is list and v and all(type(e) is dict and "superseded_by" in e
+                                           for e in v) for v in archived.values()),
+          "table.archived: entry shape")
+    _need(type(doc["contested"]) is list, "table.contested: not a list")
+    contested: dict[str, tuple[str, int, list[str]]] = {}
+    for item in doc["contested"]:
+        _need(type(item) is list and len(item) == 4 and type(item[0]) is str
+              and type(item[1]) is str and type(item[2]) is int and type(item[3]) is list
+              and all(type(v) is str for v in item[3]), "table.contested: entry shape")
+        contested[item[0]] = (item[1], item[2], item[3])
+    _need(len(contested) == len(doc["contested"]), "table.contested: repeated key")
+    _need(type(rows) is list and len(rows) == doc["local_count"], "table.local: count")
+    width = 1 + len(_LOCAL_FIELDS)
+    local: dict[str, list[Any]] = {}
+    for i in _slices(len(rows)):
+        part = rows[i:i + _SLICE]
+        _need(set(map(type, part)) <= {list} and set(map(len, part)) <= {width},
+              "table.local: row shape")
+        keys = [r[0] for r in part]
+        _types(keys, (str,), "table.local.keys")
+        _types([r[2] for r in part], (float,), "table.local.confidence")
+        _types([r[5] for r in part], (str, _NONE), "table.local.timestamp")
+        _types([r[6] for r in part], (int,), "table.local.evidence_count")
+        local.update(zip(keys, part, strict=True))
+    _need(len(local) == len(rows), "table.local: repeated key")
+    return KeptTable(event_count, canonical, archived, contested, local)

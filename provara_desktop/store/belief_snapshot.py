@@ -29,6 +29,7 @@ Verification never uses this: ``verify`` replays the log itself (store.verify_va
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
 import os
 import threading
@@ -41,7 +42,14 @@ import orjson
 from provara_desktop.core.errors import InputError
 from provara_desktop.core.logline import fast_load, load_event
 from provara_desktop.core.reducer import Reducer
-from provara_desktop.core.reducer_state import STATE_FORMAT, reducer_from_state, state_of
+from provara_desktop.core.reducer_state import (
+    STATE_FORMAT,
+    KeptTable,
+    reducer_from_state,
+    state_of,
+    table_from,
+    table_of,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -49,7 +57,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-__all__ = ["KeptBeliefs", "catch_up", "load", "save", "snapshot_path_for"]
+__all__ = ["KeptBeliefs", "KeptRows", "catch_up", "load", "load_table", "save",
+           "snapshot_path_for"]
 
 MAGIC = "provara-kept-beliefs"
 _HEADER_MAX = 64 * 1024
@@ -72,6 +81,18 @@ class KeptBeliefs:
     beyond_prefix: bool = False
 
 
+@dataclass
+class KeptRows:
+    """The beliefs table's rows of a kept state that covers the whole log as it is now:
+    ``covered_bytes`` bytes whose sha256 (checked) is ``log_sha256``; ``hasher`` is that
+    hash, handed to :func:`load` so the whole state's load does not hash the log again."""
+
+    table: KeptTable
+    covered_bytes: int
+    log_sha256: str
+    hasher: Any
+
+
 def snapshot_path_for(index_path: Path) -> Path:
     """The kept beliefs of the vault whose index is ``index_path``."""
     return index_path.with_suffix(".beliefs")
@@ -80,11 +101,13 @@ def snapshot_path_for(index_path: Path) -> Path:
 # ---------------------------------------------------------------------------------- reading
 
 
-def load(path: Path, *, vault_uid: str, events_path: Path) -> KeptBeliefs | None:
+def load(path: Path, *, vault_uid: str, events_path: Path,
+         verified: KeptRows | None = None) -> KeptBeliefs | None:
     """The kept beliefs at ``path`` if they belong to this vault and cover a prefix of its
-    log exactly as it is now; None otherwise (with a log line saying why)."""
+    log exactly as it is now; None otherwise (with a log line saying why). ``verified``:
+    the same file's rows just loaded by :func:`load_table`, whose prefix hash is reused."""
     try:
-        return _load(path, vault_uid, events_path)
+        return _load(path, vault_uid, events_path, verified)
     except FileNotFoundError:
         return None
     except Exception as exc:  # a corrupt or hostile file: whatever it does, never a crash
@@ -93,45 +116,115 @@ def load(path: Path, *, vault_uid: str, events_path: Path) -> KeptBeliefs | None
         return None
 
 
-def _load(path: Path, vault_uid: str, events_path: Path) -> KeptBeliefs | None:
+def load_table(path: Path, *, vault_uid: str, events_path: Path) -> KeptRows | None:
+    """The beliefs table's rows kept at ``path`` if the file belongs to this vault and
+    covers its whole log exactly as it is now (not a byte more in the log: the rows of
+    events after the prefix would need the whole state); None otherwise. Reads only the
+    file's table parts, a small fraction of the state."""
+    try:
+        return _load_table(path, vault_uid, events_path)
+    except FileNotFoundError:
+        return None
+    except Exception as exc:  # a corrupt or hostile file: whatever it does, never a crash
+        log.warning("kept belief rows %s ignored (%s: %s)", path, type(exc).__name__, exc)
+        return None
+
+
+def _header(f: Any, path: Path, vault_uid: str, events_path: Path) -> tuple[
+        int, dict[str, Any], int, list[int], list[int]] | None:
+    """(header line length, header, log size now, table part lengths, state part lengths)
+    of a kept file open at its start, or None when it cannot apply to this log."""
+    header_line = f.readline(_HEADER_MAX)
+    if not header_line.endswith(b"\n"):
+        raise ValueError("no header line")
+    header = orjson.loads(header_line)
+    if type(header) is not dict or header.get("magic") != MAGIC:
+        raise ValueError("not a kept-beliefs file")
+    if header.get("state_format") != STATE_FORMAT:
+        log.info("kept beliefs %s are of state format %r, not %r: replaying the log",
+                 path, header.get("state_format"), STATE_FORMAT)
+        return None
+    if header.get("vault_uid") != vault_uid:
+        raise ValueError("written for another vault")
+    covered, covered_sha = header.get("log_bytes"), header.get("log_sha256")
+    parts, body_sha = header.get("parts"), header.get("body_sha256")
+    # Files written before the table's rows were kept have none (their state still loads).
+    table_parts, table_sha = header.get("table_parts", []), header.get("table_sha256", "")
+    if not (type(covered) is int and covered >= 0 and type(parts) is list and parts
+            and all(type(n) is int and n >= 0 for n in parts)
+            and type(table_parts) is list and all(type(n) is int and n >= 0
+                                                  for n in table_parts)
+            and type(covered_sha) is str and type(body_sha) is str
+            and type(table_sha) is str):
+        raise ValueError("bad header")
+    body_bytes = sum(parts) + sum(table_parts)
+    log_size = events_path.stat().st_size
+    if log_size < covered:
+        log.info("kept beliefs %s cover %d bytes, the log has %d: replaying the log",
+                 path, covered, log_size)
+        return None
+    if f.seek(0, os.SEEK_END) != len(header_line) + body_bytes:
+        raise ValueError("truncated or padded")
+    # A state is a fraction of the log it was made from (~0.16 of it for a million
+    # events); a header claiming far more is not read into memory.
+    if body_bytes > 2 * covered + (1 << 20):
+        raise ValueError(f"body of {body_bytes} bytes for a {covered}-byte log")
+    return len(header_line), header, log_size, table_parts, parts
+
+
+def _load_table(path: Path, vault_uid: str, events_path: Path) -> KeptRows | None:
     with path.open("rb") as f:
-        header_line = f.readline(_HEADER_MAX)
-        if not header_line.endswith(b"\n"):
-            raise ValueError("no header line")
-        header = orjson.loads(header_line)
-        if type(header) is not dict or header.get("magic") != MAGIC:
-            raise ValueError("not a kept-beliefs file")
-        if header.get("state_format") != STATE_FORMAT:
-            log.info("kept beliefs %s are of state format %r, not %r: replaying the log",
-                     path, header.get("state_format"), STATE_FORMAT)
+        found = _header(f, path, vault_uid, events_path)
+        if found is None:
             return None
-        if header.get("vault_uid") != vault_uid:
-            raise ValueError("written for another vault")
-        covered, covered_sha = header.get("log_bytes"), header.get("log_sha256")
-        parts, body_sha = header.get("parts"), header.get("body_sha256")
-        if not (type(covered) is int and covered >= 0 and type(parts) is list and parts
-                and all(type(n) is int and n >= 0 for n in parts)
-                and type(covered_sha) is str and type(body_sha) is str):
-            raise ValueError("bad header")
-        body_bytes = sum(parts)
-        log_size = events_path.stat().st_size
-        if log_size < covered:
-            log.info("kept beliefs %s cover %d bytes, the log has %d: replaying the log",
-                     path, covered, log_size)
+        start, header, log_size, table_parts, _parts = found
+        if not table_parts or log_size != header["log_bytes"]:
             return None
-        if f.seek(0, os.SEEK_END) != len(header_line) + body_bytes:
-            raise ValueError("truncated or padded")
-        # A state is a fraction of the log it was made from (~0.16 of it for a million
-        # events); a header claiming far more is not read into memory.
-        if body_bytes > 2 * covered + (1 << 20):
-            raise ValueError(f"body of {body_bytes} bytes for a {covered}-byte log")
-        # The covered prefix is hashed on another thread while the state is read and
-        # decoded here.
-        prefix = _PrefixHash(events_path, covered)
+        prefix = _PrefixHash(events_path, header["log_bytes"])
         try:
-            f.seek(len(header_line))
-            body = f.read(body_bytes)
-            if hashlib.sha256(body).hexdigest() != body_sha:
+            f.seek(start)
+            body = f.read(sum(table_parts))
+            if hashlib.sha256(body).hexdigest() != header["table_sha256"]:
+                raise ValueError("table rows do not match their sha256 (corrupt)")
+            view = memoryview(body)
+            offsets = [0, *itertools.accumulate(table_parts)]
+            skeleton = orjson.loads(view[:offsets[1]])
+            rows: list[Any] = []
+            for i in range(1, len(table_parts)):
+                chunk = orjson.loads(view[offsets[i]:offsets[i + 1]])
+                if type(chunk) is not list:
+                    raise ValueError("a table part that is not a list")
+                rows += chunk
+            del view, body
+            table = table_from(skeleton, rows)
+        finally:
+            hasher = prefix.result()
+    if hasher.hexdigest() != header["log_sha256"]:
+        log.info("kept beliefs %s: the log's first %d bytes changed since", path,
+                 header["log_bytes"])
+        return None
+    return KeptRows(table, header["log_bytes"], header["log_sha256"], hasher)
+
+
+def _load(path: Path, vault_uid: str, events_path: Path,
+          verified: KeptRows | None = None) -> KeptBeliefs | None:
+    with path.open("rb") as f:
+        found = _header(f, path, vault_uid, events_path)
+        if found is None:
+            return None
+        start, header, _log_size, table_parts, parts = found
+        covered, covered_sha = header["log_bytes"], header["log_sha256"]
+        # The covered prefix is hashed on another thread while the state is read and
+        # decoded here, unless the table's load just hashed this very prefix (the same
+        # length and hash in the header: the same prefix even if the file was replaced).
+        prefix: _PrefixHash | _Hashed = (
+            _Hashed(verified.hasher.copy())
+            if verified is not None and verified.covered_bytes == covered
+            and verified.log_sha256 == covered_sha else _PrefixHash(events_path, covered))
+        try:
+            f.seek(start + sum(table_parts))
+            body = f.read(sum(parts))
+            if hashlib.sha256(body).hexdigest() != header["body_sha256"]:
                 raise ValueError("body does not match its sha256 (corrupt)")
             reducer = reducer_from_state(_decode(memoryview(body), parts))
             del body
@@ -142,6 +235,14 @@ def _load(path: Path, vault_uid: str, events_path: Path) -> KeptBeliefs | None:
                  path, covered)
         return None
     return KeptBeliefs(reducer, covered, hasher, from_snapshot=True)
+
+
+class _Hashed:
+    def __init__(self, hasher: Any) -> None:
+        self._hasher = hasher
+
+    def result(self) -> Any:
+        return self._hasher
 
 
 class _PrefixHash:
@@ -310,6 +411,9 @@ def save(path: Path, beliefs: KeptBeliefs, *, vault_uid: str) -> bool:
         return False
     try:
         parts = _encode(state_of(beliefs.reducer))
+        skeleton, rows = table_of(beliefs.reducer)
+        table_parts = [orjson.dumps(skeleton)] + [
+            orjson.dumps(rows[i:i + _PART]) for i in range(0, len(rows), _PART)]
     except (TypeError, orjson.JSONEncodeError) as exc:
         # An integer beyond 64 bits or a lone surrogate in some event: orjson cannot
         # encode it, and a slower encoder for a rare vault is not worth its code.
@@ -323,12 +427,15 @@ def save(path: Path, beliefs: KeptBeliefs, *, vault_uid: str) -> bool:
         "log_bytes": beliefs.covered_bytes, "log_sha256": beliefs.hasher.hexdigest(),
         "event_count": beliefs.reducer.event_count,
         "parts": [len(part) for part in parts], "body_sha256": body_hash.hexdigest(),
+        "table_parts": [len(part) for part in table_parts],
+        "table_sha256": hashlib.sha256(b"".join(table_parts)).hexdigest(),
     }) + b"\n"
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with tmp.open("wb") as f:
             f.write(header)
+            f.writelines(table_parts)
             f.writelines(parts)
         # No fsync: a file torn by a crash fails its body hash and is ignored.
         os.replace(tmp, path)

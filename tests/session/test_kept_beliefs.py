@@ -161,3 +161,114 @@ def test_a_corrupt_kept_file_is_ignored_with_a_log_line(
 def _key(home: Path) -> tuple[SigningKey, str]:
     store = IdentityStore(home, **FAST)
     return store.unlock("pw"), store.load().actor
+
+
+def table_of(beliefs: Any) -> list[tuple[Any, ...]]:
+    """Every row of the beliefs table with the cells it shows."""
+    from provara_desktop.ui.models.beliefs_model import _cells  # pure; no QApplication
+    return [(ns, key, _cells(beliefs, ns, key)) for ns, key in belief_rows(beliefs)]
+
+
+@pytest.fixture
+def slow_state(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The whole state's load held until ``.set()``: the window in which the table shows
+    the kept rows and the whole state is not there yet."""
+    import threading
+    release = threading.Event()
+    real = belief_snapshot.load
+
+    def held(*args: Any, **kw: Any) -> Any:
+        assert release.wait(30)
+        return real(*args, **kw)
+
+    monkeypatch.setattr(belief_snapshot, "load", held)
+    return release
+
+
+def _wait_for_table(session: VaultSession) -> Any:
+    import time
+    deadline = time.monotonic() + 30
+    while session.table_beliefs() is None:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    return session.table_beliefs()
+
+
+def test_the_table_shows_the_kept_rows_while_the_state_loads_and_a_write_waits_for_it(
+        kept_vault: Path, home: Path, slow_state: Any) -> None:
+    with Vault.open(kept_vault, home=home) as vault:
+        expected = table_of(full_replay(vault))
+    session = VaultSession(Vault.open(kept_vault, home=home), bus=EventBus())
+    try:
+        done = session.start()
+        table = _wait_for_table(session)
+        assert session.beliefs() is None  # writes, previews, the workbench: not yet
+        assert not isinstance(table, Reducer)
+        assert table_of(table) == expected
+        # A write asked for now runs behind the whole state, on it.
+        session.unlock(*_key(home))
+        wrote = session.observe(subject="door0", predicate="status", value="gone",
+                                confidence=0.95)
+        assert not wrote.done()
+        slow_state.set()
+        wrote.result(timeout=30)
+        done.result(timeout=30)
+        assert isinstance(session.table_beliefs(), Reducer)
+        assert_full_replay(session)
+        assert ("local", "door0:status") in belief_rows(session.beliefs()) or (
+            "contested", "door0:status") in belief_rows(session.beliefs())
+    finally:
+        slow_state.set()
+        session.close()
+
+
+def test_no_kept_rows_when_the_log_grew_after_them_or_changed_under_them(
+        kept_vault: Path, home: Path, signer: tuple[SigningKey, str]) -> None:
+    # Rows for events the kept state has not applied would be wrong: the table waits for
+    # the state plus the events after it.
+    with Vault.open(kept_vault, home=home) as vault:
+        fill(vault, signer, 4, start=30)
+        kept, uid, events_path = (belief_snapshot.snapshot_path_for(vault.index.path),
+                                  vault.uid, vault.events_path)
+    assert belief_snapshot.load_table(kept, vault_uid=uid, events_path=events_path) is None
+    session = open_session(kept_vault, home)
+    try:
+        assert_full_replay(session)
+        with Vault.open(kept_vault, home=home, sync_index=False) as vault:
+            assert table_of(session.table_beliefs()) == table_of(full_replay(vault))
+    finally:
+        session.close()
+
+
+def test_kept_rows_after_appended_events_equal_a_replay(
+        kept_vault: Path, home: Path, signer: tuple[SigningKey, str]) -> None:
+    # Many events appended: the session keeps state and rows anew; the next one's rows are
+    # those of the whole log.
+    with Vault.open(kept_vault, home=home) as vault:
+        fill(vault, signer, 40, start=30)
+    import provara_desktop.session as session_module
+    old = session_module._KEEP_AFTER_EVENTS
+    session_module._KEEP_AFTER_EVENTS = 10
+    try:
+        open_session(kept_vault, home).close()
+    finally:
+        session_module._KEEP_AFTER_EVENTS = old
+    with Vault.open(kept_vault, home=home) as vault:
+        rows = belief_snapshot.load_table(belief_snapshot.snapshot_path_for(vault.index.path),
+                                          vault_uid=vault.uid, events_path=vault.events_path)
+        assert rows is not None
+        assert rows.table.event_count == 2 + 70
+        assert table_of(rows.table) == table_of(full_replay(vault))
+
+
+def test_one_changed_byte_of_the_covered_log_discards_the_kept_rows(
+        kept_vault: Path, home: Path) -> None:
+    log = kept_vault / "events" / "events.ndjson"
+    data = bytearray(log.read_bytes())
+    at = data.index(b'"value":"open"') + len(b'"value":"op')
+    data[at] = ord("m")
+    log.write_bytes(bytes(data))
+    with Vault.open(kept_vault, home=home, sync_index=False) as vault:
+        kept = belief_snapshot.snapshot_path_for(vault.index.path)
+        assert belief_snapshot.load_table(kept, vault_uid=vault.uid,
+                                          events_path=vault.events_path) is None

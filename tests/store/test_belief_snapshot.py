@@ -169,14 +169,18 @@ def test_a_shorter_log_or_another_vault_discards_them(log: Path, kept: Path) -> 
 def corruptions(data: bytes) -> dict[str, bytes]:
     header, _, body = data.partition(b"\n")
     head = json.loads(header)
+    # The table's rows come first; the state after them.
+    table_len = sum(head["table_parts"])
+    body = body[table_len:]
     flipped = bytearray(data)
-    flipped[len(header) + 1 + len(body) // 2] ^= 0x01
+    flipped[len(header) + 1 + table_len + len(body) // 2] ^= 0x01
 
     def with_parts(parts: list[bytes]) -> bytes:
-        # A hostile file: the body's own hash and lengths made to match.
+        # A hostile file: the body's own hash and lengths made to match (no table rows).
         new_body = b"".join(parts)
         h = dict(head, parts=[len(p) for p in parts],
-                 body_sha256=hashlib.sha256(new_body).hexdigest())
+                 body_sha256=hashlib.sha256(new_body).hexdigest(),
+                 table_parts=[], table_sha256=hashlib.sha256(b"").hexdigest())
         return json.dumps(h).encode() + b"\n" + new_body
 
     def with_body(new_body: bytes) -> bytes:
@@ -319,3 +323,84 @@ def test_a_bad_line_after_the_prefix_is_named(log: Path, kept: Path) -> None:
 def test_it_lives_beside_the_index(tmp_path: Path) -> None:
     index = tmp_path / "home" / "index" / "0123abcd.sqlite"
     assert belief_snapshot.snapshot_path_for(index) == index.with_suffix(".beliefs")
+
+
+def table_reads(beliefs: Any) -> list[Any]:
+    """All the beliefs table reads of a state: its rows and, per row, the entry (local,
+    canonical, archived) or contested summary."""
+    out: list[Any] = []
+    for ns, key in belief_rows(beliefs):
+        if ns == "contested":
+            out.append((ns, key, beliefs.contested_values(key)))
+        else:
+            table = {"canonical": beliefs.canonical, "local": beliefs.local,
+                     "archived": beliefs.archived}[ns]
+            out.append((ns, key, table.get(key)))
+    return out
+
+
+def test_the_kept_rows_read_as_the_state_does_and_only_for_the_whole_log(
+        log: Path, kept: Path) -> None:
+    save(kept, catch_up(log, None), vault_uid=UID)
+    rows = belief_snapshot.load_table(kept, vault_uid=UID, events_path=log)
+    assert rows is not None
+    expected = full_replay(log)
+    reads = table_reads(rows.table)
+    assert reads == table_reads(expected)
+    assert {ns for ns, _k, _v in reads} == {"canonical", "local", "contested", "archived"}
+    # The whole state's load reuses the rows' prefix hash and gives the same state.
+    loaded = load(kept, vault_uid=UID, events_path=log, verified=rows)
+    assert loaded is not None
+    assert_same(loaded.reducer, expected)
+    # Events after the prefix: the rows would miss them, so there are none.
+    write(log, events(500, 3), mode="ab")
+    assert belief_snapshot.load_table(kept, vault_uid=UID, events_path=log) is None
+
+
+def test_one_changed_byte_in_the_covered_prefix_discards_the_rows(log: Path, kept: Path) -> None:
+    save(kept, catch_up(log, None), vault_uid=UID)
+    data = bytearray(log.read_bytes())
+    at = data.index(b'"open"') + 2
+    data[at] = ord("x")
+    log.write_bytes(bytes(data))
+    assert belief_snapshot.load_table(kept, vault_uid=UID, events_path=log) is None
+    assert load(kept, vault_uid=UID, events_path=log) is None
+
+
+def test_damaged_or_hostile_rows_are_ignored_with_a_log_line(
+        log: Path, kept: Path, caplog: pytest.LogCaptureFixture) -> None:
+    save(kept, catch_up(log, None), vault_uid=UID)
+    header, _, body = kept.read_bytes().partition(b"\n")
+    head = json.loads(header)
+    lengths = head["table_parts"]
+    table, state = body[:sum(lengths)], body[sum(lengths):]
+    skeleton = json.loads(table[:lengths[0]])
+    rows = [r for i in range(1, len(lengths))
+            for r in json.loads(table[sum(lengths[:i]):sum(lengths[:i + 1])])]
+
+    def hostile(skel: Any, rws: Any) -> bytes:
+        parts = [json.dumps(skel).encode(), json.dumps(rws).encode()]
+        new = b"".join(parts)
+        h = dict(head, table_parts=[len(p) for p in parts],
+                 table_sha256=hashlib.sha256(new).hexdigest())
+        return json.dumps(h).encode() + b"\n" + new + state
+
+    flipped = bytearray(kept.read_bytes())
+    flipped[len(header) + 1 + lengths[0] // 2] ^= 0x01
+    cases = {
+        "a flipped byte": bytes(flipped),
+        "a row too short": hostile(skeleton, [rows[0][:3], *rows[1:]]),
+        "a key that is a number": hostile(skeleton, [[1, *rows[0][1:]], *rows[1:]]),
+        "a row missing": hostile(skeleton, rows[1:]),
+        "a contested summary with a number for values": hostile(
+            dict(skeleton, contested=[[k, r, n, [1]] for k, r, n, _v in
+                                      skeleton["contested"]]), rows),
+        "a canonical entry that is a list": hostile(
+            dict(skeleton, canonical={k: [] for k in skeleton["canonical"]}), rows),
+    }
+    for name, data in cases.items():
+        kept.write_bytes(data)
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="provara_desktop.store.belief_snapshot"):
+            assert belief_snapshot.load_table(kept, vault_uid=UID, events_path=log) is None, name
+        assert "kept belief rows" in caplog.text, name

@@ -34,7 +34,11 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from provara_desktop.core.reducer import Reducer
+    from provara_desktop.core.reducer_state import KeptTable
     from provara_desktop.session import BeliefRow
+
+    # What rows are read from: the reducer, or the kept rows while the state loads.
+    Beliefs = Reducer | KeptTable
 
 KeyRole = Qt.ItemDataRole.UserRole + 1
 NamespaceRole = Qt.ItemDataRole.UserRole + 2
@@ -99,7 +103,7 @@ def diff_rows(old: list[BeliefRow], new: list[BeliefRow]) -> list[RowOp] | None:
     return ops
 
 
-def _value(reducer: Reducer, ns: str, key: str) -> str | None:
+def _value(reducer: Beliefs, ns: str, key: str) -> str | None:
     """Just the value text of a row (what search looks at); None for contested rows, whose
     competing values belong to the contested workbench and cost O(evidence) to list."""
     if ns == "canonical" or ns == "local":
@@ -111,7 +115,7 @@ def _value(reducer: Reducer, ns: str, key: str) -> str | None:
     return None
 
 
-def _cells(reducer: Reducer, ns: str, key: str) -> tuple[str, str, str | None] | None:
+def _cells(reducer: Beliefs, ns: str, key: str) -> tuple[str, str, str | None] | None:
     """(value, details, provenance event id) of one row, or None if the entry is gone."""
     if ns == "canonical":
         c = reducer.canonical.get(key)
@@ -149,14 +153,14 @@ def _cells(reducer: Reducer, ns: str, key: str) -> tuple[str, str, str | None] |
 SortSpec = tuple[int, bool] | None
 
 
-def haystack(reducer: Reducer | None, row: BeliefRow) -> str:
+def haystack(reducer: Beliefs | None, row: BeliefRow) -> str:
     """Key and value of a row, casefolded: the text search looks in (contested rows are
     found by key; their competing values are searched in the contested tab)."""
     value = _value(reducer, *row) if reducer is not None else None
     return (row[1] + "\n" + (value or "")).casefold()
 
 
-def _sort_key(reducer: Reducer | None, column: int) -> Callable[[BeliefRow], Any]:
+def _sort_key(reducer: Beliefs | None, column: int) -> Callable[[BeliefRow], Any]:
     if column == Column.NAMESPACE:
         return lambda r: (_NS_ORDER.get(r[0], 99), r[1])
     if column == Column.KEY:
@@ -171,7 +175,7 @@ def _sort_key(reducer: Reducer | None, column: int) -> Callable[[BeliefRow], Any
     return by_cell
 
 
-def arrange(rows: list[BeliefRow], reducer: Reducer | None, *, namespace: str | None,
+def arrange(rows: list[BeliefRow], reducer: Beliefs | None, *, namespace: str | None,
             needle: str, sort: SortSpec, haystacks: dict[BeliefRow, str]) -> list[BeliefRow]:
     """The rows the table shows: ``rows`` (a snapshot in namespace, key order) filtered by
     namespace and by ``needle`` (casefolded) in key or value, then sorted. Pure Python for
@@ -206,15 +210,15 @@ class BeliefsModel(QAbstractTableModel):
         super().__init__(parent)
         self.rows: list[BeliefRow] = []
         self.all_rows: list[BeliefRow] = []
-        self._reducer: Reducer | None = None
+        self._reducer: Beliefs | None = None
         # Contested cells build grouped evidence (O(evidence)): computed once per change.
         self._cache: dict[BeliefRow, tuple[str, str, str | None] | None] = {}
 
     @property
-    def reducer(self) -> Reducer | None:
+    def reducer(self) -> Beliefs | None:
         return self._reducer
 
-    def set_rows(self, rows: list[BeliefRow], reducer: Reducer | None,
+    def set_rows(self, rows: list[BeliefRow], reducer: Beliefs | None,
                  all_rows: list[BeliefRow] | None = None) -> None:
         self.beginResetModel()
         self.rows = rows
@@ -226,7 +230,7 @@ class BeliefsModel(QAbstractTableModel):
     def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
         self.sort_requested.emit(column, order)
 
-    def apply_rows(self, ops: list[RowOp], reducer: Reducer | None,
+    def apply_rows(self, ops: list[RowOp], reducer: Beliefs | None,
                    all_rows: list[BeliefRow] | None = None) -> None:
         """Apply ``diff_rows`` output (GUI thread), then repaint the cells that stayed."""
         self._reducer = reducer

@@ -194,7 +194,7 @@ class BeliefsView(QWidget):
         if not self.isVisible() and self.model.rows:
             return  # deferred: showEvent picks it up
         self._dirty = False
-        if self._session.beliefs() is None:
+        if self._session.table_beliefs() is None:
             self._dirty = True  # the reducer's arrival publishes a change; poll meanwhile
             self.on_progress_timer()
             self._progress_timer.start()
@@ -216,7 +216,7 @@ class BeliefsView(QWidget):
         haystacks = self._haystacks  # only the query thread touches it from here on
 
         def job() -> Arranged:
-            with session.reading_beliefs() as reducer:
+            with session.reading_table() as reducer:
                 rows = belief_rows(reducer) if snapshot else everything
                 visible = arrange(rows, reducer, namespace=namespace, needle=needle,
                                   sort=sort, haystacks=haystacks)
@@ -232,7 +232,7 @@ class BeliefsView(QWidget):
             self.status.setText(f"Cannot compute beliefs: {self._session.beliefs_error}")
             self._progress_timer.stop()
             return
-        if self._session.beliefs() is not None:
+        if self._session.table_beliefs() is not None:
             self._progress_timer.stop()
             if self._dirty:
                 self._refresh_timer.start()
@@ -247,7 +247,7 @@ class BeliefsView(QWidget):
             return  # the user asked for something else meanwhile: its result follows
         self._snapshot_pending = False
         selected = self.selected_belief()
-        reducer = self._session.beliefs()
+        reducer = self._session.table_beliefs()  # the kept rows while the state loads
         self._applying = True  # the selection may blink while rows move: not a user choice
         try:
             if ops is not None and len(self.model.rows) + sum(
