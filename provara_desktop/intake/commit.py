@@ -27,7 +27,7 @@ from provara_desktop.core.logline import join_lines
 from provara_desktop.intake.placement import placement_with_tail
 from provara_desktop.intake.vault_checks import present_ids
 from provara_desktop.runtime.gcpause import gc_paused
-from provara_desktop.store.index import IndexRow, row_from_event
+from provara_desktop.store.index_rows import IndexRow, row_from_event
 from provara_desktop.store.vault import OpResult
 
 if TYPE_CHECKING:

@@ -39,22 +39,30 @@ writer's uncommitted rows, since they share one connection).
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import itertools
 import logging
 import operator
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 from sqlite_utils import Database
 
-from provara_desktop.store.index_rows import _COLUMNS, _SELECT_COLUMNS, IndexRow
-from provara_desktop.store.index_timeline import TimelineQueries
+from provara_desktop.store.index_paths import index_path_for
+from provara_desktop.store.index_queries import EventQueries
+from provara_desktop.store.index_rows import (
+    _COLUMNS,
+    _SELECT_COLUMNS,
+    Coverage,
+    IndexRow,
+    row_from_event,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Sequence
 
 log = logging.getLogger(__name__)
 __all__ = ["BULK_MIN_ROWS", "Coverage", "EventIndex", "IndexRow", "index_path_for",
@@ -89,25 +97,6 @@ _INDEXES: tuple[tuple[str, tuple[str, ...], bool], ...] = (
 )
 _INDEX_NAMES = frozenset(name for name, _, _ in _INDEXES)
 _EVENT_ID = operator.itemgetter(_COLUMNS.index("event_id"))
-_BY_ID = frozenset({"events_event_id"})
-_BY_ACTOR = frozenset({"events_actor_pos"})
-_BY_TYPE = frozenset({"events_type_pos"})
-_BY_KEY = frozenset({"events_subject_predicate_pos"})
-# An actor's newest events, up to this many, are found without its index (see query()).
-_NEWEST_BY_SCAN = 16
-
-
-def _filter_indexes(actor: str | None, type_: str | None, subject: str | None,
-                    predicate: str | None) -> frozenset[str]:
-    """The indexes a query filtered on these fields may walk."""
-    needed: frozenset[str] = frozenset()
-    if actor is not None:
-        needed |= _BY_ACTOR
-    if type_ is not None:
-        needed |= _BY_TYPE
-    if subject is not None or predicate is not None:
-        needed |= _BY_KEY
-    return needed
 _POS = operator.itemgetter(_COLUMNS.index("pos"))
 
 # An append of at least this many rows into a table whose indexes are deferred keeps them
@@ -128,79 +117,8 @@ _BULK_CHECKPOINT_PAGES = 16_000
 _CACHE_KIB = 16 * 1024
 
 
-@dataclass(frozen=True, slots=True)
-class Coverage:
-    """How much of the log the index reflects."""
-
-    event_count: int
-    log_bytes: int
-    last_line_sha256: str | None
 
 
-def _text(value: Any) -> str | None:
-    # Envelope fields are strings by the protocol; a foreign log may carry anything. An odd
-    # type is not something we can filter on meaningfully, so it is stored as NULL rather
-    # than crashing the indexer (judging the event is the verifier's job, not the index's).
-    return value if type(value) is str or isinstance(value, str) else None
-
-
-def _key_text(value: Any) -> str | None:
-    # subject/predicate are user data: a numeric subject ("42") is still a useful filter
-    # key, so non-strings are kept as str() rather than dropped.
-    if value is None or isinstance(value, str):
-        return value
-    return str(value)
-
-
-def row_from_event(
-    event: Mapping[str, Any], *, pos: int, offset: int, length: int, first_seen_utc: str
-) -> IndexRow:
-    """Build the index row of one parsed event; never raises on odd or missing fields."""
-    # type() before isinstance(): an ABC check costs more than the rest of a row, and an
-    # import or a rebuild makes a row per event.
-    if type(event) is not dict and not isinstance(event, Mapping):
-        # A foreign line holding a JSON array or scalar: still a line with a position.
-        event = {}
-    payload = event.get("payload")
-    subject = predicate = None
-    if type(payload) is dict or isinstance(payload, Mapping):
-        subject = _key_text(payload.get("subject"))
-        predicate = _key_text(payload.get("predicate"))
-    raw_id = event.get("event_id")
-    if isinstance(raw_id, str):
-        event_id = raw_id
-    elif raw_id is not None:
-        event_id = str(raw_id)
-    else:
-        # event_id is UNIQUE and NOT NULL; an event without one can still be listed and
-        # paged through, so give it a placeholder that no real id can equal (real ids are
-        # "evt_" + hex) and that is unique because positions are.
-        event_id = f"<no event_id at pos {pos}>"
-    get = event.get
-    # Positional, in IndexRow's field order (keywords cost a measurable share here).
-    return IndexRow(pos, event_id, _text(get("type")), _text(get("actor")),
-                    _text(get("actor_key_id")), _text(get("timestamp_utc")),
-                    _text(get("namespace")), subject, predicate,
-                    _text(get("prev_event_hash")), offset, length, first_seen_utc)
-
-
-def index_path_for(home: Path, vault_dir: Path, vault_uid: str) -> Path:
-    """Where the index of the vault at ``vault_dir`` lives: ``<home>/index/<hash>.sqlite``.
-
-    The hash covers the resolved vault path AND the vault uid: two copies of one vault (same
-    uid, different paths) get separate indexes, and a different vault later created at the
-    same path does not inherit the old one's.
-    """
-    resolved = vault_dir.resolve()
-    # surrogateescape gives back the exact filesystem bytes for undecodable POSIX names
-    # instead of raising; for ordinary paths it is plain UTF-8.
-    key = (str(resolved) + "\0" + vault_uid).encode("utf-8", "surrogateescape")
-    path = home / "index" / f"{hashlib.sha256(key).hexdigest()[:24]}.sqlite"
-    if path.resolve().is_relative_to(resolved):
-        # An index inside the vault would be copied/bundled/synced with it as if it were
-        # evidence, and would make the vault's directory listing change on every query.
-        raise ValueError(f"index directory {home} must be outside the vault {vault_dir}")
-    return path
 
 
 @dataclass(slots=True)
@@ -217,7 +135,7 @@ class _BulkGuard:
     id_hashes: set[int]
 
 
-class EventIndex(TimelineQueries):
+class EventIndex(EventQueries):
     """The SQLite index of one vault's event log. Create with :meth:`open`."""
 
     # Per-instance knob so tests can exercise bulk loads with a handful of rows.
@@ -700,163 +618,3 @@ class EventIndex(TimelineQueries):
         self._drop_indexes()
         self._conn.execute("DELETE FROM events")
         self._bulk = None
-
-    # ------------------------------------------------------------------ queries
-
-    def count(
-        self,
-        *,
-        actor: str | None = None,
-        type: str | None = None,  # shadows the builtin on purpose: mirrors the field
-        subject: str | None = None,
-        predicate: str | None = None,
-    ) -> int:
-        """Number of indexed events matching every given filter (all events if none)."""
-        clauses, params = self._where(actor, type, subject, predicate)
-        if not clauses:
-            # count(*) walks the whole table (tens of ms at 1M rows); the maintained
-            # counter is exact because every write updates it in the same transaction.
-            return self.coverage().event_count
-        sql = "SELECT count(*) FROM events WHERE " + " AND ".join(clauses)
-        with self._reading(indexed=_filter_indexes(actor, type, subject, predicate)) as conn:
-            (n,) = conn.execute(sql, params).fetchone()
-        return int(n)
-
-    def query(
-        self,
-        *,
-        actor: str | None = None,
-        type: str | None = None,  # shadows the builtin on purpose: mirrors the field
-        subject: str | None = None,
-        predicate: str | None = None,
-        after_pos: int = -1,
-        limit: int | None = None,
-        descending: bool = False,
-    ) -> list[IndexRow]:
-        """Rows matching every given filter, ordered by pos, one keyset page at a time.
-
-        Ascending: rows with ``pos > after_pos`` (start with -1, continue with the last
-        row's pos). Descending: rows with ``pos < after_pos``, or from the newest event when
-        ``after_pos`` is negative.
-        """
-        if limit is not None and limit < 0:
-            raise ValueError(f"limit must be >= 0, got {limit}")
-        clauses, params = self._where(actor, type, subject, predicate)
-        needed = _filter_indexes(actor, type, subject, predicate)
-        if (needed == _BY_ACTOR and descending and after_pos < 0 and limit is not None
-                and limit <= _NEWEST_BY_SCAN and not self._has_indexes(_BY_ACTOR)):
-            # An actor's newest events (a chain head) right after a rebuild: walking the
-            # table back from its end finds them within a few rows (actors write in turn),
-            # where building the actor index first would cost ~1.5 s at a million rows.
-            needed = frozenset()
-        if not descending:
-            clauses.append("pos > ?")
-            params.append(after_pos)
-        elif after_pos >= 0:
-            clauses.append("pos < ?")
-            params.append(after_pos)
-        sql = f"SELECT {_SELECT_COLUMNS} FROM events"
-        if clauses:
-            sql += " WHERE " + " AND ".join(clauses)
-        sql += " ORDER BY pos DESC" if descending else " ORDER BY pos"
-        if limit is not None:
-            sql += " LIMIT ?"
-            params.append(limit)
-        with self._reading(indexed=needed) as conn:
-            rows = conn.execute(sql, params).fetchall()
-        return [IndexRow(*r) for r in rows]
-
-    def get(self, event_id: str) -> IndexRow | None:
-        """The row of ``event_id``, or None if it is not indexed."""
-        return self._one("event_id = ?", event_id, indexed=_BY_ID)
-
-    def row_at(self, pos: int) -> IndexRow | None:
-        """The row at position ``pos``, or None past the end."""
-        return self._one("pos = ?", pos)
-
-    def _one(self, where: str, value: object, *,
-             indexed: frozenset[str] = frozenset()) -> IndexRow | None:
-        with self._reading(indexed=indexed) as conn:
-            row = conn.execute(
-                f"SELECT {_SELECT_COLUMNS} FROM events WHERE {where}", (value,)
-            ).fetchone()
-        return None if row is None else IndexRow(*row)
-
-    def first_seen(self, event_id: str) -> str | None:
-        """When this replica first stored ``event_id`` (None if not indexed)."""
-        with self._reading(indexed=_BY_ID) as conn:
-            row = conn.execute(
-                "SELECT first_seen_utc FROM events WHERE event_id = ?", (event_id,)
-            ).fetchone()
-        return None if row is None else str(row[0])
-
-    def _grouped(self, column: str) -> list[tuple[str, int]]:
-        # Served from the (column, pos) index alone (a covering index scan), not the table.
-        with self._reading(indexed=True) as conn:
-            rows = conn.execute(
-                f'SELECT "{column}", count(*) FROM events WHERE "{column}" IS NOT NULL '
-                f'GROUP BY "{column}" ORDER BY "{column}"'
-            ).fetchall()
-        return [(str(value), int(n)) for value, n in rows]
-
-    def actor_names(self) -> list[str]:
-        """Every actor, sorted: one seek of the (actor, pos) index per actor. A GROUP BY
-        scans that whole index instead: 73 ms at a million events, which the timeline paid
-        on every screen it fetched."""
-        if not self._has_indexes(_BY_ACTOR):
-            # Right after a rebuild (the open's loss check asks first): one scan of the
-            # table (~0.2 s at a million rows) instead of building the index (~1.5 s).
-            with self._reading() as conn:
-                rows = conn.execute(
-                    "SELECT DISTINCT actor FROM events WHERE actor IS NOT NULL").fetchall()
-            # Python's str order is code point order, as SQLite's BINARY collation (UTF-8
-            # bytes) is: the same order as the index seeks below give.
-            return sorted(str(r[0]) for r in rows)
-        names: list[str] = []
-        with self._reading(indexed=_BY_ACTOR) as conn:
-            row = conn.execute("SELECT min(actor) FROM events").fetchone()
-            while row is not None and row[0] is not None:
-                names.append(str(row[0]))
-                row = conn.execute("SELECT min(actor) FROM events WHERE actor > ?",
-                                   (row[0],)).fetchone()
-        return names
-
-    def types(self) -> list[tuple[str, int]]:
-        """``(type, event count)`` for every event type, sorted by type."""
-        return self._grouped("type")
-
-    # ------------------------------------------------------------------ queries of the writer
-
-    def key_ids(self) -> list[tuple[str, int]]:
-        """``(actor_key_id, event count)`` for every signing key, sorted by key id."""
-        return self._grouped("actor_key_id")
-
-    def first_pos_sorting_after(self, after_pos: int, key: tuple[str, str]) -> int | None:
-        """The first position > ``after_pos`` whose (timestamp_utc, event_id) sorts after
-        ``key`` (``core.event.order_key``); None when there is none (a new event with that
-        key then simply goes last).
-
-        The timestamp index makes this a short range scan: only events stamped at or after
-        the new one are looked at, normally none. A missing timestamp is NULL here but ""
-        in order_key, so for ts == "" the range is dropped (every row is >= "") and NULL
-        rows are compared on event_id alone, exactly as order_key compares them.
-        """
-        ts, eid = key
-        if ts:
-            # Rows with a smaller (or NULL, i.e. "") timestamp can never sort after ts.
-            # INDEXED BY because, left alone, SQLite answers min(pos) by walking the pos
-            # (rowid) order from after_pos until a row matches: a full scan when none does.
-            # _needs_indexes() below guarantees the index exists.
-            sql = (
-                "SELECT min(pos) FROM events INDEXED BY events_timestamp_utc "
-                "WHERE timestamp_utc >= ? AND pos > ? AND (timestamp_utc > ? OR event_id > ?)"
-            )
-            params: list[Any] = [ts, after_pos, ts, eid]
-        else:
-            sql = (
-                "SELECT min(pos) FROM events WHERE pos > ? AND (timestamp_utc > '' OR event_id > ?)"
-            )
-            params = [after_pos, eid]
-        with self._reading(indexed=True) as conn:
-            row = conn.execute(sql, params).fetchone()
-        return None if row is None or row[0] is None else int(row[0])

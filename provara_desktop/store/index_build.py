@@ -37,7 +37,7 @@ from provara_desktop.core.canonical import MAX_DEPTH, MAX_LINE_BYTES
 from provara_desktop.core.errors import InputError
 from provara_desktop.core.logline import parse_line_or_raise
 from provara_desktop.runtime.gcpause import gc_paused
-from provara_desktop.store.index import IndexRow, row_from_event
+from provara_desktop.store.index_rows import IndexRow, row_from_event
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 from provara_desktop.core.event import utc_now_iso
-from provara_desktop.store.index import index_path_for
+from provara_desktop.store.index_paths import index_path_for
 from provara_desktop.store.profile_files import profile_lock, replace_file
 
 if TYPE_CHECKING:

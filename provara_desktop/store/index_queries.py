@@ -1,0 +1,203 @@
+"""The event index's queries: counts, keyset pages by filter, single rows, actors, types,
+keys, and the writer's placement query. A mixin of store.index.EventIndex (which supplies
+the connection a read goes through and builds the deferred secondary indexes a read needs),
+kept apart from the index's schema, writes and coverage so each module reads on its own.
+The provenance timeline's queries are a mixin of their own (store.index_timeline).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from provara_desktop.store.index_rows import _SELECT_COLUMNS, Coverage, IndexRow
+from provara_desktop.store.index_timeline import TimelineQueries
+
+_BY_ID = frozenset({"events_event_id"})
+_BY_ACTOR = frozenset({"events_actor_pos"})
+_BY_TYPE = frozenset({"events_type_pos"})
+_BY_KEY = frozenset({"events_subject_predicate_pos"})
+# An actor's newest events, up to this many, are found without its index (see query()).
+_NEWEST_BY_SCAN = 16
+
+
+def _filter_indexes(actor: str | None, type_: str | None, subject: str | None,
+                    predicate: str | None) -> frozenset[str]:
+    """The indexes a query filtered on these fields may walk."""
+    needed: frozenset[str] = frozenset()
+    if actor is not None:
+        needed |= _BY_ACTOR
+    if type_ is not None:
+        needed |= _BY_TYPE
+    if subject is not None or predicate is not None:
+        needed |= _BY_KEY
+    return needed
+
+
+class EventQueries(TimelineQueries):
+    """Read-only queries over the events table (EventIndex provides ``_reading``,
+    ``coverage`` and ``_has_indexes``)."""
+
+    def coverage(self) -> Coverage:
+        raise NotImplementedError  # EventIndex: how much of the log the index covers
+
+    def _has_indexes(self, names: frozenset[str]) -> bool:
+        raise NotImplementedError  # EventIndex: whether these deferred indexes are built
+
+
+    def count(
+        self,
+        *,
+        actor: str | None = None,
+        type: str | None = None,  # shadows the builtin on purpose: mirrors the field
+        subject: str | None = None,
+        predicate: str | None = None,
+    ) -> int:
+        """Number of indexed events matching every given filter (all events if none)."""
+        clauses, params = self._where(actor, type, subject, predicate)
+        if not clauses:
+            # count(*) walks the whole table (tens of ms at 1M rows); the maintained
+            # counter is exact because every write updates it in the same transaction.
+            return self.coverage().event_count
+        sql = "SELECT count(*) FROM events WHERE " + " AND ".join(clauses)
+        with self._reading(indexed=_filter_indexes(actor, type, subject, predicate)) as conn:
+            (n,) = conn.execute(sql, params).fetchone()
+        return int(n)
+
+    def query(
+        self,
+        *,
+        actor: str | None = None,
+        type: str | None = None,  # shadows the builtin on purpose: mirrors the field
+        subject: str | None = None,
+        predicate: str | None = None,
+        after_pos: int = -1,
+        limit: int | None = None,
+        descending: bool = False,
+    ) -> list[IndexRow]:
+        """Rows matching every given filter, ordered by pos, one keyset page at a time.
+
+        Ascending: rows with ``pos > after_pos`` (start with -1, continue with the last
+        row's pos). Descending: rows with ``pos < after_pos``, or from the newest event when
+        ``after_pos`` is negative.
+        """
+        if limit is not None and limit < 0:
+            raise ValueError(f"limit must be >= 0, got {limit}")
+        clauses, params = self._where(actor, type, subject, predicate)
+        needed = _filter_indexes(actor, type, subject, predicate)
+        if (needed == _BY_ACTOR and descending and after_pos < 0 and limit is not None
+                and limit <= _NEWEST_BY_SCAN and not self._has_indexes(_BY_ACTOR)):
+            # An actor's newest events (a chain head) right after a rebuild: walking the
+            # table back from its end finds them within a few rows (actors write in turn),
+            # where building the actor index first would cost ~1.5 s at a million rows.
+            needed = frozenset()
+        if not descending:
+            clauses.append("pos > ?")
+            params.append(after_pos)
+        elif after_pos >= 0:
+            clauses.append("pos < ?")
+            params.append(after_pos)
+        sql = f"SELECT {_SELECT_COLUMNS} FROM events"
+        if clauses:
+            sql += " WHERE " + " AND ".join(clauses)
+        sql += " ORDER BY pos DESC" if descending else " ORDER BY pos"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        with self._reading(indexed=needed) as conn:
+            rows = conn.execute(sql, params).fetchall()
+        return [IndexRow(*r) for r in rows]
+
+    def get(self, event_id: str) -> IndexRow | None:
+        """The row of ``event_id``, or None if it is not indexed."""
+        return self._one("event_id = ?", event_id, indexed=_BY_ID)
+
+    def row_at(self, pos: int) -> IndexRow | None:
+        """The row at position ``pos``, or None past the end."""
+        return self._one("pos = ?", pos)
+
+    def _one(self, where: str, value: object, *,
+             indexed: frozenset[str] = frozenset()) -> IndexRow | None:
+        with self._reading(indexed=indexed) as conn:
+            row = conn.execute(
+                f"SELECT {_SELECT_COLUMNS} FROM events WHERE {where}", (value,)
+            ).fetchone()
+        return None if row is None else IndexRow(*row)
+
+    def first_seen(self, event_id: str) -> str | None:
+        """When this replica first stored ``event_id`` (None if not indexed)."""
+        with self._reading(indexed=_BY_ID) as conn:
+            row = conn.execute(
+                "SELECT first_seen_utc FROM events WHERE event_id = ?", (event_id,)
+            ).fetchone()
+        return None if row is None else str(row[0])
+
+    def _grouped(self, column: str) -> list[tuple[str, int]]:
+        # Served from the (column, pos) index alone (a covering index scan), not the table.
+        with self._reading(indexed=True) as conn:
+            rows = conn.execute(
+                f'SELECT "{column}", count(*) FROM events WHERE "{column}" IS NOT NULL '
+                f'GROUP BY "{column}" ORDER BY "{column}"'
+            ).fetchall()
+        return [(str(value), int(n)) for value, n in rows]
+
+    def actor_names(self) -> list[str]:
+        """Every actor, sorted: one seek of the (actor, pos) index per actor. A GROUP BY
+        scans that whole index instead: 73 ms at a million events, which the timeline paid
+        on every screen it fetched."""
+        if not self._has_indexes(_BY_ACTOR):
+            # Right after a rebuild (the open's loss check asks first): one scan of the
+            # table (~0.2 s at a million rows) instead of building the index (~1.5 s).
+            with self._reading() as conn:
+                rows = conn.execute(
+                    "SELECT DISTINCT actor FROM events WHERE actor IS NOT NULL").fetchall()
+            # Python's str order is code point order, as SQLite's BINARY collation (UTF-8
+            # bytes) is: the same order as the index seeks below give.
+            return sorted(str(r[0]) for r in rows)
+        names: list[str] = []
+        with self._reading(indexed=_BY_ACTOR) as conn:
+            row = conn.execute("SELECT min(actor) FROM events").fetchone()
+            while row is not None and row[0] is not None:
+                names.append(str(row[0]))
+                row = conn.execute("SELECT min(actor) FROM events WHERE actor > ?",
+                                   (row[0],)).fetchone()
+        return names
+
+    def types(self) -> list[tuple[str, int]]:
+        """``(type, event count)`` for every event type, sorted by type."""
+        return self._grouped("type")
+
+    # ------------------------------------------------------------------ queries of the writer
+
+    def key_ids(self) -> list[tuple[str, int]]:
+        """``(actor_key_id, event count)`` for every signing key, sorted by key id."""
+        return self._grouped("actor_key_id")
+
+    def first_pos_sorting_after(self, after_pos: int, key: tuple[str, str]) -> int | None:
+        """The first position > ``after_pos`` whose (timestamp_utc, event_id) sorts after
+        ``key`` (``core.event.order_key``); None when there is none (a new event with that
+        key then simply goes last).
+
+        The timestamp index makes this a short range scan: only events stamped at or after
+        the new one are looked at, normally none. A missing timestamp is NULL here but ""
+        in order_key, so for ts == "" the range is dropped (every row is >= "") and NULL
+        rows are compared on event_id alone, exactly as order_key compares them.
+        """
+        ts, eid = key
+        if ts:
+            # Rows with a smaller (or NULL, i.e. "") timestamp can never sort after ts.
+            # INDEXED BY because, left alone, SQLite answers min(pos) by walking the pos
+            # (rowid) order from after_pos until a row matches: a full scan when none does.
+            # _needs_indexes() below guarantees the index exists.
+            sql = (
+                "SELECT min(pos) FROM events INDEXED BY events_timestamp_utc "
+                "WHERE timestamp_utc >= ? AND pos > ? AND (timestamp_utc > ? OR event_id > ?)"
+            )
+            params: list[Any] = [ts, after_pos, ts, eid]
+        else:
+            sql = (
+                "SELECT min(pos) FROM events WHERE pos > ? AND (timestamp_utc > '' OR event_id > ?)"
+            )
+            params = [after_pos, eid]
+        with self._reading(indexed=True) as conn:
+            row = conn.execute(sql, params).fetchone()
+        return None if row is None or row[0] is None else int(row[0])
