@@ -1,4 +1,5 @@
-"""The reducer's whole state as plain JSON data, and back, checked (pure: no I/O).
+"""The reducer's whole state as plain JSON data, and back, checked (pure: no I/O); and the
+beliefs table's part of it (:func:`table_of`, :class:`KeptTable`).
 
 store/belief_snapshot.py keeps this beside the index so that opening a large vault does not
 replay its whole log; the file is local but may be corrupt or hostile, so
@@ -22,7 +23,10 @@ from __future__ import annotations
 
 import itertools
 import math
+import operator
 from typing import Any
+
+import orjson
 
 from provara_desktop.core.reducer import (
     _VALID_NS,
@@ -287,62 +291,111 @@ def _build(doc: dict[str, Any]) -> Reducer:
 # the whole state is ~3M Python objects and 1-1.4 s to rebuild, the table's part ~150k rows
 # and a small fraction of that, so the table is filled from it while the whole state loads.
 
-_TABLE_FORMAT = "table-1"
+_TABLE_FORMAT = "table-2"
 
 
-def table_of(reducer: Reducer) -> tuple[dict[str, Any], list[list[Any]]]:
-    """(skeleton, local rows) of what the beliefs table reads: canonical and archived as
-    they are, each contested key's ``contested_values`` and each local entry as
-    ``[key, *_LOCAL_FIELDS]`` (shares the reducer's objects: encode before it moves on)."""
+def table_of(reducer: Reducer) -> tuple[dict[str, Any], list[str], bytes]:
+    """(skeleton, local keys, local rows) of what the beliefs table reads: canonical as it
+    is, an archived key's count and last entry (all the table shows of it; the whole list
+    is ~8 MB at a million events), each contested key's ``contested_values``, and each local
+    entry's ``_LOCAL_FIELDS`` as one JSON line, in the keys' order: the lines are cut apart
+    at load (one C-level split) and each decoded only when the table reads it."""
     contested = [[key, *reducer.contested_values(key)]  # type: ignore[misc]
                  for key in reducer._contested]
+    archived = {key: [len(entries), entries[-1]] for key, entries in reducer.archived.items()
+                if entries}
     skeleton = {"format": _TABLE_FORMAT, "event_count": reducer.event_count,
-                "canonical": reducer.canonical, "archived": reducer.archived,
+                "canonical": reducer.canonical, "archived": archived,
                 "contested": contested, "local_count": len(reducer.local)}
-    rows = [[key, *map(entry.__getitem__, _LOCAL_FIELDS)]
-            for key, entry in reducer.local.items()]
-    return skeleton, rows
+    get = operator.itemgetter(*_LOCAL_FIELDS)
+    lines = b"".join(orjson.dumps(get(entry)) + b"\n" for entry in reducer.local.values())
+    return skeleton, list(reducer.local), lines
 
 
 class _LocalRows:
-    """The local namespace as a read-only mapping whose entries are built when asked for
-    (the table looks up the rows it paints, and the ones search or sort reads)."""
+    """The local namespace as a read-only mapping whose entries are decoded from their
+    JSON line and checked when asked for (the table looks up the rows it paints, and the
+    ones a search or sort reads); a line that is not a valid entry reads as absent."""
 
-    def __init__(self, rows: dict[str, list[Any]]) -> None:
-        self._rows = rows
-
-    def __getitem__(self, key: str) -> dict[str, Any]:
-        return dict(zip(_LOCAL_FIELDS, itertools.islice(self._rows[key], 1, None),
-                        strict=True))
+    def __init__(self, keys: list[str], lines: list[bytes]) -> None:
+        self._at = dict(zip(keys, lines, strict=True))
 
     def get(self, key: str, default: Any = None) -> Any:
-        row = self._rows.get(key)
-        return default if row is None else self[key]
+        line = self._at.get(key)
+        if line is None:
+            return default
+        try:
+            row = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            return default
+        if not (type(row) is list and len(row) == len(_LOCAL_FIELDS)
+                and type(row[1]) is float and type(row[2]) is str and type(row[3]) is str
+                and (row[4] is None or type(row[4]) is str) and type(row[5]) is int):
+            return default
+        return dict(zip(_LOCAL_FIELDS, row, strict=True))
+
+    def __getitem__(self, key: str) -> dict[str, Any]:
+        entry: dict[str, Any] | None = self.get(key)
+        if entry is None:
+            raise KeyError(key)
+        return entry
 
     def __contains__(self, key: object) -> bool:
-        return key in self._rows
+        return key in self._at
 
     def __iter__(self) -> Any:
-        return iter(self._rows)
+        return iter(self._at)
 
     def __len__(self) -> int:
-        return len(self._rows)
+        return len(self._at)
+
+
+class _Tail:
+    """An archived key's entries as the table reads them: how many, and the last one."""
+
+    def __init__(self, count: int, last: dict[str, Any]) -> None:
+        self._count, self._last = count, last
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        if i in (-1, self._count - 1):
+            return self._last
+        raise IndexError("only the last archived entry is kept for the table")
+
+
+class _Tails:
+    def __init__(self, tails: dict[str, tuple[int, dict[str, Any]]]) -> None:
+        self._tails = tails
+
+    def get(self, key: str, default: Any = None) -> Any:
+        tail = self._tails.get(key)
+        return default if tail is None else _Tail(*tail)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._tails
+
+    def __iter__(self) -> Any:
+        return iter(self._tails)
+
+    def __len__(self) -> int:
+        return len(self._tails)
 
 
 class KeptTable:
     """The beliefs table's view of a kept state (read-only): the attributes and methods of
     :class:`Reducer` that ui/models/beliefs_model.py and session.belief_rows read, giving
-    the same answers the state's reducer gives. Never a reducer: nothing writes, previews
-    or verifies with it."""
+    the same answers the state's reducer gives (of an archived key: its count and last
+    entry). Never a reducer: nothing writes, previews or verifies with it."""
 
-    def __init__(self, event_count: int, canonical: dict[str, Any],
-                 archived: dict[str, Any], contested: dict[str, tuple[str, int, list[str]]],
-                 local: dict[str, list[Any]]) -> None:
+    def __init__(self, event_count: int, canonical: dict[str, Any], archived: _Tails,
+                 contested: dict[str, tuple[str, int, list[str]]], local: _LocalRows) -> None:
         self.event_count = event_count
         self.canonical = canonical
         self.archived = archived
         self._contested = contested
-        self.local = _LocalRows(local)
+        self.local = local
 
     @property
     def contested_keys(self) -> list[str]:
@@ -356,18 +409,18 @@ class KeptTable:
         return None if summary is None else (summary[0], summary[1], list(summary[2]))
 
 
-def table_from(skeleton: Any, rows: list[Any]) -> KeptTable:
+def table_from(skeleton: Any, keys: Any, lines: bytes) -> KeptTable:
     """The :class:`KeptTable` of ``table_of``'s output read back, checked like a state
-    (StateFormatError when anything is off)."""
+    (StateFormatError when anything is off; a local line is checked when read)."""
     try:
-        return _table(_dict(skeleton, "table"), rows)
+        return _table(_dict(skeleton, "table"), keys, lines)
     except StateFormatError:
         raise
     except (TypeError, ValueError, KeyError, IndexError, AttributeError) as exc:
         raise StateFormatError(f"table: {type(exc).__name__}: {exc}") from None
 
 
-def _table(doc: dict[str, Any], rows: list[Any]) -> KeptTable:
+def _table(doc: dict[str, Any], keys: Any, lines: bytes) -> KeptTable:
     _need(doc.get("format") == _TABLE_FORMAT, f"table format {doc.get('format')!r}")
     event_count = doc["event_count"]
     _need(type(event_count) is int and event_count >= 0, "table: event_count")
@@ -375,8 +428,8 @@ def _table(doc: dict[str, Any], rows: list[Any]) -> KeptTable:
     _need(all(type(e) is dict and set(e) == _CANONICAL_FIELDS for e in canonical.values()),
           "table.canonical: entry shape")
     archived = _dict(doc["archived"], "table.archived")
-    _need(all(type(v) is list and v and all(type(e) is dict and "superseded_by" in e
-                                           for e in v) for v in archived.values()),
+    _need(all(type(v) is list and len(v) == 2 and type(v[0]) is int and v[0] > 0
+              and type(v[1]) is dict and "superseded_by" in v[1] for v in archived.values()),
           "table.archived: entry shape")
     _need(type(doc["contested"]) is list, "table.contested: not a list")
     contested: dict[str, tuple[str, int, list[str]]] = {}
@@ -386,18 +439,12 @@ def _table(doc: dict[str, Any], rows: list[Any]) -> KeptTable:
               and all(type(v) is str for v in item[3]), "table.contested: entry shape")
         contested[item[0]] = (item[1], item[2], item[3])
     _need(len(contested) == len(doc["contested"]), "table.contested: repeated key")
-    _need(type(rows) is list and len(rows) == doc["local_count"], "table.local: count")
-    width = 1 + len(_LOCAL_FIELDS)
-    local: dict[str, list[Any]] = {}
-    for i in _slices(len(rows)):
-        part = rows[i:i + _SLICE]
-        _need(set(map(type, part)) <= {list} and set(map(len, part)) <= {width},
-              "table.local: row shape")
-        keys = [r[0] for r in part]
-        _types(keys, (str,), "table.local.keys")
-        _types([r[2] for r in part], (float,), "table.local.confidence")
-        _types([r[5] for r in part], (str, _NONE), "table.local.timestamp")
-        _types([r[6] for r in part], (int,), "table.local.evidence_count")
-        local.update(zip(keys, part, strict=True))
-    _need(len(local) == len(rows), "table.local: repeated key")
-    return KeptTable(event_count, canonical, archived, contested, local)
+    _need(type(keys) is list and len(keys) == doc["local_count"], "table.local: count")
+    _types(keys, (str,), "table.local.keys")
+    _need(type(lines) is bytes and (not lines or lines.endswith(b"\n")), "table.local: lines")
+    cut = lines.split(b"\n")[:-1]
+    _need(len(cut) == len(keys), "table.local: lines do not match the keys")
+    local = _LocalRows(keys, cut)
+    _need(len(local) == len(keys), "table.local: repeated key")
+    return KeptTable(event_count, canonical,
+                     _Tails({k: (v[0], v[1]) for k, v in archived.items()}), contested, local)

@@ -332,6 +332,9 @@ def table_reads(beliefs: Any) -> list[Any]:
     for ns, key in belief_rows(beliefs):
         if ns == "contested":
             out.append((ns, key, beliefs.contested_values(key)))
+        elif ns == "archived":  # the table shows how many, and the last
+            entries = beliefs.archived.get(key)
+            out.append((ns, key, len(entries), entries[-1]))
         else:
             table = {"canonical": beliefs.canonical, "local": beliefs.local,
                      "archived": beliefs.archived}[ns]
@@ -347,7 +350,7 @@ def test_the_kept_rows_read_as_the_state_does_and_only_for_the_whole_log(
     expected = full_replay(log)
     reads = table_reads(rows.table)
     assert reads == table_reads(expected)
-    assert {ns for ns, _k, _v in reads} == {"canonical", "local", "contested", "archived"}
+    assert {r[0] for r in reads} == {"canonical", "local", "contested", "archived"}
     # The whole state's load reuses the rows' prefix hash and gives the same state.
     loaded = load(kept, vault_uid=UID, events_path=log, verified=rows)
     assert loaded is not None
@@ -373,13 +376,12 @@ def test_damaged_or_hostile_rows_are_ignored_with_a_log_line(
     header, _, body = kept.read_bytes().partition(b"\n")
     head = json.loads(header)
     lengths = head["table_parts"]
-    table, state = body[:sum(lengths)], body[sum(lengths):]
-    skeleton = json.loads(table[:lengths[0]])
-    rows = [r for i in range(1, len(lengths))
-            for r in json.loads(table[sum(lengths[:i]):sum(lengths[:i + 1])])]
+    a, b = lengths[0], lengths[0] + lengths[1]
+    skeleton, keys, lines = json.loads(body[:a]), json.loads(body[a:b]), body[b:sum(lengths)]
+    state = body[sum(lengths):]
 
-    def hostile(skel: Any, rws: Any) -> bytes:
-        parts = [json.dumps(skel).encode(), json.dumps(rws).encode()]
+    def hostile(skel: Any, ks: Any, ls: bytes) -> bytes:
+        parts = [json.dumps(skel).encode(), json.dumps(ks).encode(), ls]
         new = b"".join(parts)
         h = dict(head, table_parts=[len(p) for p in parts],
                  table_sha256=hashlib.sha256(new).hexdigest())
@@ -389,14 +391,17 @@ def test_damaged_or_hostile_rows_are_ignored_with_a_log_line(
     flipped[len(header) + 1 + lengths[0] // 2] ^= 0x01
     cases = {
         "a flipped byte": bytes(flipped),
-        "a row too short": hostile(skeleton, [rows[0][:3], *rows[1:]]),
-        "a key that is a number": hostile(skeleton, [[1, *rows[0][1:]], *rows[1:]]),
-        "a row missing": hostile(skeleton, rows[1:]),
+        "a line missing": hostile(skeleton, keys, lines.split(b"\n", 1)[1]),
+        "a key that is a number": hostile(skeleton, [1, *keys[1:]], lines),
+        "a key repeated": hostile(skeleton, [keys[1], *keys[1:]], lines),
         "a contested summary with a number for values": hostile(
             dict(skeleton, contested=[[k, r, n, [1]] for k, r, n, _v in
-                                      skeleton["contested"]]), rows),
+                                      skeleton["contested"]]), keys, lines),
         "a canonical entry that is a list": hostile(
-            dict(skeleton, canonical={k: [] for k in skeleton["canonical"]}), rows),
+            dict(skeleton, canonical={k: [] for k in skeleton["canonical"]}), keys, lines),
+        "an archived count of zero": hostile(
+            dict(skeleton, archived={k: [0, v[1]] for k, v in skeleton["archived"].items()}),
+            keys, lines),
     }
     for name, data in cases.items():
         kept.write_bytes(data)
@@ -404,3 +409,11 @@ def test_damaged_or_hostile_rows_are_ignored_with_a_log_line(
         with caplog.at_level(logging.INFO, logger="provara_desktop.store.belief_snapshot"):
             assert belief_snapshot.load_table(kept, vault_uid=UID, events_path=log) is None, name
         assert "kept belief rows" in caplog.text, name
+    # A line that is not an entry: the file loads, that one row reads as absent.
+    bad = lines.split(b"\n")
+    bad[0] = b'["x", "not a float", 1, 2, 3, 4]'
+    kept.write_bytes(hostile(skeleton, keys, b"\n".join(bad)))
+    rows = belief_snapshot.load_table(kept, vault_uid=UID, events_path=log)
+    assert rows is not None
+    assert rows.table.local.get(keys[0]) is None
+    assert rows.table.local.get(keys[1]) == full_replay(log).local[keys[1]]
