@@ -23,13 +23,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from provara_desktop.core.canonical import canonical_dumps
 from provara_desktop.core.errors import UserCancelled
 from provara_desktop.core.logline import parse_line_or_raise
-from provara_desktop.core.reducer import NAMESPACES, Reducer, key_splits
+from provara_desktop.core.reducer import NAMESPACES, Reducer, belief_key, key_splits
 from provara_desktop.runtime.bus import Changes, EventBus, VaultChanged
 from provara_desktop.runtime.gcpause import gc_paused
 from provara_desktop.runtime.piecewise_sort import sorted_gently
 from provara_desktop.runtime.progress import CancelToken, Progress
 from provara_desktop.runtime.seen_positions import SeenPositions
-from provara_desktop.store import belief_snapshot, evidence
+from provara_desktop.store import belief_snapshot, evidence, key_events
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
@@ -47,6 +47,9 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 _CANCEL_EVERY = 8192  # events between checks for "the session is closing" while reducing
 _APPLY_SLICE = 2048  # events applied to the live beliefs per hold of their lock
+# A rewritten tail up to this long is applied per key whatever the vault's size; a longer
+# one only when it is under half the log (else a replay costs about as much).
+_TAIL_PER_KEY_MIN = 50_000
 # A kept state this many events behind the log is written anew after the catch-up (below
 # it, applying the difference at the next open costs less than writing ~70 MB per 1M).
 _KEEP_AFTER_EVENTS = 20_000
@@ -349,7 +352,17 @@ class VaultSession:
             belief_snapshot.save(self._kept_path, replayed, vault_uid=self.vault.uid)
 
     def _advance_beliefs(self, result: OpResult | None) -> None:
-        if self._reducer is None or (result is not None and result.reordered_from is not None):
+        if result is not None and result.reordered_from is not None:
+            # Our own write sorted before events already reduced (a backdated import):
+            # per key, as a merge by another program. The marks place a rewrite at most a
+            # stride before it began; one placed further back is another program's, not
+            # yet polled (what it did, a cut included, is unknown here: a replay).
+            start = min(result.reordered_from, self._seen.first_changed())
+            if (self._reducer is None or start < result.reordered_from - self._seen.stride
+                    or not self._apply_rewritten_tail(start)):
+                self.rebuild_beliefs()
+            return
+        if self._reducer is None:
             self.rebuild_beliefs()
             return
         if self._log_rewritten():
@@ -465,12 +478,17 @@ class VaultSession:
             first = self._seen.first_changed()
             if first == self._seen_count == after:
                 return False
+            lost = None
             if first < self._seen_count:
                 # A rewrite: merged older events, or evidence cut while we were open.
-                self.vault.look_for_losses()
+                lost = self.vault.look_for_losses()
             self._seen_count = after
             if self._reducer is not None and first < self._reduced_count:
-                self.rebuild_beliefs()  # events it reduced changed: only a replay is right
+                # Events it reduced moved. Merged older events (the common case in a mesh)
+                # change only the beliefs of the rewritten tail's keys; events gone mean
+                # beliefs of keys no longer in the log changed too: only a replay is right.
+                if lost is not None or not self._apply_rewritten_tail(first):
+                    self.rebuild_beliefs()
             else:
                 self._advance_beliefs(None)
             self._seen.record(first, after)
@@ -480,6 +498,44 @@ class VaultSession:
             return True
 
         return self.submit(job)
+
+    def _apply_rewritten_tail(self, first: int) -> bool:
+        """Bring the beliefs up to date with a log whose events from position ``first`` on
+        were rewritten (older events merged in, none lost), at the cost of what changed:
+        each belief whose key an event of the tail has is reduced again from its own events
+        (read through the index, in the log's final order; the events it had before
+        ``first`` kept their places, those after are in the tail), then swapped in; the
+        metadata follows the tail (count, last event, the last epoch). False, nothing
+        done, when the tail is so long that a replay of the whole log costs about as much.
+        Beliefs whose keys have no event in the tail were reduced from events before
+        ``first`` only, which did not move: they stay as they are."""
+        reducer = self._reducer
+        count = self.vault.index.count()
+        if reducer is None or count - first > max(_TAIL_PER_KEY_MIN, count // 2):
+            return False
+        tail: list[Event] = []
+        while rows := self.vault.index.query(after_pos=first - 1 + len(tail),
+                                             limit=_APPLY_SLICE):
+            tail += key_events.read_rows(self.vault, rows)
+        touched = {k for ev in tail if (k := belief_key(ev)) is not None}
+        fresh = Reducer().apply_all(ev for _pos, ev in key_events.events_of_keys(
+            self.vault, touched))
+        # The metadata as a replay leaves it: the last event's id, the last epoch in the
+        # log (one in the tail is the newest; none there leaves the one before ``first``).
+        meta = Reducer()
+        meta.current_epoch = reducer.current_epoch
+        meta.apply_all(ev for ev in tail if ev.get("type") == "REDUCER_EPOCH")
+        if tail:
+            meta.apply(tail[-1])
+        with self._reducer_lock:
+            reducer.adopt_keys(fresh, touched)
+            reducer.event_count += count - self._reduced_count
+            if tail:
+                reducer.last_event_id = meta.last_event_id
+            reducer.current_epoch = meta.current_epoch
+            self._reduced_count = count
+        self.bus.publish(VaultChanged(Changes(beliefs=True)))
+        return True
 
     def _log_rewritten(self) -> bool:
         """True if the event last reduced is no longer where it was (another program

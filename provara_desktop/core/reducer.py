@@ -24,7 +24,7 @@ import hashlib
 import json
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from provara_desktop.core.canonical import canonical_dumps
 
@@ -45,6 +45,7 @@ NAMESPACES = ("canonical", "local", "contested", "archived")
 _VALID_NS = frozenset(NAMESPACES)
 # Namespaces as events spell them, already normalised (the reference strips and lowercases).
 _NS_CACHE = {ns: ns for ns in NAMESPACES}
+_V = TypeVar("_V")
 
 # One piece of evidence: (event_id, actor, namespace, timestamp, value, confidence).
 # Tuples, not dicts: a 1M-event vault holds a million of these.
@@ -101,6 +102,13 @@ def key_splits(key: str) -> list[tuple[str, str]]:
     return [(key[:i], key[i + 1:]) for i, ch in enumerate(key) if ch == ":"]
 
 
+def _adopt(mine: dict[str, _V], theirs: dict[str, _V], key: str) -> None:
+    if key in theirs:
+        mine[key] = theirs[key]
+    else:
+        mine.pop(key, None)
+
+
 class Reducer:
     """Feed events in the vault's total order; read beliefs and the state hash."""
 
@@ -134,6 +142,17 @@ class Reducer:
         other.event_count = self.event_count
         other.current_epoch = self.current_epoch
         return other
+
+    def adopt_keys(self, fresh: Reducer, keys: Iterable[str]) -> None:
+        """Replace the state of ``keys`` with ``fresh``'s (a reducer fed exactly those keys'
+        events, in log order): a key ``fresh`` does not hold is dropped here. The metadata
+        (event count, last event, epoch) is the caller's to set."""
+        for key in keys:
+            _adopt(self.canonical, fresh.canonical, key)
+            _adopt(self.local, fresh.local, key)
+            _adopt(self.archived, fresh.archived, key)
+            _adopt(self._contested, fresh._contested, key)
+            _adopt(self._evidence, fresh._evidence, key)
 
     # -- feeding ---------------------------------------------------------------------------
 

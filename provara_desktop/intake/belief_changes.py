@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from provara_desktop.core.order import total_order
-from provara_desktop.core.reducer import Reducer, belief_key, key_splits
+from provara_desktop.core.reducer import Reducer, belief_key
 from provara_desktop.intake.placement import placement
+from provara_desktop.store.key_events import events_of_keys
 
 if TYPE_CHECKING:
     from provara_desktop.store.vault import Vault
@@ -46,11 +47,7 @@ def belief_changes_by_key(vault: Vault, new_events: list[dict[str, Any]],
     if live is not None and start == vault.index.count() == live.event_count:
         before = live.copy_keys(touched)
         return _compare(before, live.copy_keys(touched).apply_all(tail), hashes=False)
-    index = vault.index
-    rows = {r.pos: r for key in touched for subject, predicate in key_splits(key)
-            for r in index.query(subject=subject, predicate=predicate)}
-    old = [(pos, vault.read_row(rows[pos])) for pos in sorted(rows)]
-    old = [(pos, ev) for pos, ev in old if belief_key(ev) in touched]
+    old = events_of_keys(vault, touched)
     before = Reducer().apply_all(ev for _pos, ev in old)
     after = Reducer().apply_all([ev for pos, ev in old if pos < start] + tail)
     return _compare(before, after, hashes=False)
