@@ -24,6 +24,7 @@ from provara_desktop.core.canonical import canonical_dumps
 from provara_desktop.core.errors import UserCancelled
 from provara_desktop.core.logline import parse_line_or_raise
 from provara_desktop.core.reducer import NAMESPACES, Reducer, belief_key, key_splits
+from provara_desktop.core.reducer_state import KeptTable
 from provara_desktop.runtime.bus import Changes, EventBus, VaultChanged
 from provara_desktop.runtime.gcpause import gc_paused
 from provara_desktop.runtime.piecewise_sort import sorted_gently
@@ -37,7 +38,6 @@ if TYPE_CHECKING:
 
     from provara_desktop.core.event import Event
     from provara_desktop.core.keys import SigningKey
-    from provara_desktop.core.reducer_state import KeptTable
     from provara_desktop.intake.plan import ImportPlan
     from provara_desktop.store.identity import Identity
     from provara_desktop.store.vault import OpResult, Vault
@@ -95,6 +95,10 @@ def belief_rows(reducer: Reducer | KeptTable | None) -> list[BeliefRow]:
     tables: dict[str, Any] = {"canonical": reducer.canonical, "local": reducer.local,
                               "contested": reducer.contested_keys,
                               "archived": reducer.archived}
+    if isinstance(reducer, KeptTable):  # its local keys are kept sorted: no sort to wait for
+        return [(ns, key) for ns in NAMESPACES
+                for key in (reducer.local_keys_sorted() if ns == "local"
+                            else sorted_gently(tables[ns]))]
     return [(ns, key) for ns in NAMESPACES for key in sorted_gently(tables[ns])]
 
 

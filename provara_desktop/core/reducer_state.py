@@ -308,8 +308,12 @@ def table_of(reducer: Reducer) -> tuple[dict[str, Any], list[str], bytes]:
                 "canonical": reducer.canonical, "archived": archived,
                 "contested": contested, "local_count": len(reducer.local)}
     get = operator.itemgetter(*_LOCAL_FIELDS)
-    lines = b"".join(orjson.dumps(get(entry)) + b"\n" for entry in reducer.local.values())
-    return skeleton, list(reducer.local), lines
+    # In the order the table lists them (session.belief_rows: sorted), so that the rows
+    # are on screen without sorting 142k keys first.
+    order = sorted(reducer.local)
+    local = reducer.local
+    lines = b"".join(orjson.dumps(get(local[key])) + b"\n" for key in order)
+    return skeleton, order, lines
 
 
 class _LocalRows:
@@ -401,6 +405,10 @@ class KeptTable:
     def contested_keys(self) -> list[str]:
         return sorted(self._contested)
 
+    def local_keys_sorted(self) -> list[str]:
+        """The local keys, sorted (kept so: checked at load)."""
+        return list(self.local)
+
     def is_contested(self, key: str) -> bool:
         return key in self._contested
 
@@ -446,5 +454,8 @@ def _table(doc: dict[str, Any], keys: Any, lines: bytes) -> KeptTable:
     _need(len(cut) == len(keys), "table.local: lines do not match the keys")
     local = _LocalRows(keys, cut)
     _need(len(local) == len(keys), "table.local: repeated key")
+    # Sorted as written (one C-level pass): the table lists them in this order.
+    _need(all(map(operator.lt, keys, itertools.islice(keys, 1, None))),
+          "table.local: keys out of order")
     return KeptTable(event_count, canonical,
                      _Tails({k: (v[0], v[1]) for k, v in archived.items()}), contested, local)

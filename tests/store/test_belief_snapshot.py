@@ -394,6 +394,7 @@ def test_damaged_or_hostile_rows_are_ignored_with_a_log_line(
         "a line missing": hostile(skeleton, keys, lines.split(b"\n", 1)[1]),
         "a key that is a number": hostile(skeleton, [1, *keys[1:]], lines),
         "a key repeated": hostile(skeleton, [keys[1], *keys[1:]], lines),
+        "keys out of order": hostile(skeleton, [keys[1], keys[0], *keys[2:]], lines),
         "a contested summary with a number for values": hostile(
             dict(skeleton, contested=[[k, r, n, [1]] for k, r, n, _v in
                                       skeleton["contested"]]), keys, lines),

@@ -180,7 +180,12 @@ class BeliefsView(QWidget):
     def on_changes(self, changes: Changes) -> None:
         if changes.beliefs or changes.vault or changes.events:
             self._dirty = True
-            if not self._refresh_timer.isActive():
+            if not self.model.all_rows and self._session.table_beliefs() is not None:
+                # The first rows (kept ones, or the first reducer): now, not after the
+                # pause that gathers later changes into one refresh.
+                self._refresh_timer.stop()
+                QTimer.singleShot(0, self.on_refresh_timer)
+            elif not self._refresh_timer.isActive():
                 self._refresh_timer.start()
 
     def showEvent(self, event: QShowEvent) -> None:  # noqa: N802
