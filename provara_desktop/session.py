@@ -333,7 +333,8 @@ class VaultSession:
                 progress.done = rows.table.event_count
                 self.bus.publish(VaultChanged(Changes(beliefs=True)))
         kept = belief_snapshot.load(self._kept_path, vault_uid=self.vault.uid,
-                                    events_path=self.vault.events_path, verified=rows)
+                                    events_path=self.vault.events_path, verified=rows,
+                                    cancelled=self._closing.is_set)
         replayed = belief_snapshot.catch_up(self.vault.events_path, kept,
                                             every=_CANCEL_EVERY, tick=tick)
         self._replayed = (replayed, replayed.reducer.event_count)

@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from provara_desktop.core.errors import InputError
+from provara_desktop.core.errors import InputError, UserCancelled
 from provara_desktop.core.logline import fast_load, load_event
 from provara_desktop.core.reducer import Reducer
 from provara_desktop.core.reducer_state import (
@@ -101,12 +101,15 @@ def snapshot_path_for(index_path: Path) -> Path:
 
 
 def load(path: Path, *, vault_uid: str, events_path: Path,
-         verified: KeptRows | None = None) -> KeptBeliefs | None:
+         verified: KeptRows | None = None,
+         cancelled: Callable[[], bool] | None = None) -> KeptBeliefs | None:
     """The kept beliefs at ``path`` if they belong to this vault and cover a prefix of its
     log exactly as it is now; None otherwise (with a log line saying why). ``verified``:
     the same file's rows just loaded by :func:`load_table`, whose prefix hash is reused."""
     try:
-        return _load(path, vault_uid, events_path, verified)
+        return _load(path, vault_uid, events_path, verified, cancelled)
+    except UserCancelled:
+        raise
     except FileNotFoundError:
         return None
     except Exception as exc:  # a corrupt or hostile file: whatever it does, never a crash
@@ -202,8 +205,8 @@ def _load_table(path: Path, vault_uid: str, events_path: Path) -> KeptRows | Non
     return KeptRows(table, header["log_bytes"], header["log_sha256"], hasher)
 
 
-def _load(path: Path, vault_uid: str, events_path: Path,
-          verified: KeptRows | None = None) -> KeptBeliefs | None:
+def _load(path: Path, vault_uid: str, events_path: Path, verified: KeptRows | None = None,
+          cancelled: Callable[[], bool] | None = None) -> KeptBeliefs | None:
     with path.open("rb") as f:
         found = _header(f, path, vault_uid, events_path)
         if found is None:
@@ -222,7 +225,7 @@ def _load(path: Path, vault_uid: str, events_path: Path,
             body = f.read(sum(parts))
             if hashlib.sha256(body).hexdigest() != header["body_sha256"]:
                 raise ValueError("body does not match its sha256 (corrupt)")
-            reducer = reducer_from_state(_decode(memoryview(body), parts))
+            reducer = reducer_from_state(_decode(memoryview(body), parts, cancelled))
             del body
         finally:
             hasher = prefix.result()
@@ -362,8 +365,10 @@ def _encode(doc: dict[str, Any]) -> list[bytes]:
     return [orjson.dumps(skeleton), *chunks]
 
 
-def _decode(body: memoryview, parts: list[int]) -> dict[str, Any]:
-    """The state document from its parts (see _encode), every framing detail checked."""
+def _decode(body: memoryview, parts: list[int],
+            cancelled: Callable[[], bool] | None = None) -> dict[str, Any]:
+    """The state document from its parts (see _encode), every framing detail checked;
+    UserCancelled between two parts once ``cancelled()`` (the app is quitting)."""
     offsets = [0]
     for n in parts:
         offsets.append(offsets[-1] + n)
@@ -381,6 +386,8 @@ def _decode(body: memoryview, parts: list[int]) -> dict[str, Any]:
             raise ValueError("fewer parts than columns")
         items: list[Any] = []
         for i in range(next_part, next_part + count):
+            if cancelled is not None and cancelled():
+                raise UserCancelled("the vault was closed")
             chunk = orjson.loads(body[offsets[i]:offsets[i + 1]])
             if type(chunk) is not list:
                 raise ValueError("a column part that is not a list")

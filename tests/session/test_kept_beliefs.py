@@ -272,3 +272,22 @@ def test_one_changed_byte_of_the_covered_log_discards_the_kept_rows(
         kept = belief_snapshot.snapshot_path_for(vault.index.path)
         assert belief_snapshot.load_table(kept, vault_uid=vault.uid,
                                           events_path=vault.events_path) is None
+
+
+def test_closing_while_the_state_loads_stops_the_load(
+        kept_vault: Path, home: Path, slow_state: Any) -> None:
+    import threading
+
+    from provara_desktop.core.errors import UserCancelled
+    session = VaultSession(Vault.open(kept_vault, home=home), bus=EventBus())
+    done = session.start()
+    _wait_for_table(session)
+    closer = threading.Thread(target=session.close)
+    closer.start()
+    while not session.closed:
+        pass
+    slow_state.set()  # the state's load starts only now: it sees the session closing
+    closer.join(30)
+    assert not closer.is_alive()
+    with pytest.raises(UserCancelled):
+        done.result(timeout=30)
