@@ -348,7 +348,8 @@ class VaultSession:
         self._replayed = None
         if replayed is None or self._closing.is_set():
             return
-        if replayed.from_snapshot and replayed.applied < _KEEP_AFTER_EVENTS:
+        if (replayed.from_snapshot and replayed.with_rows
+                and replayed.applied < _KEEP_AFTER_EVENTS):
             return
         with self._reducer_lock:
             unchanged = (self._reducer is replayed.reducer

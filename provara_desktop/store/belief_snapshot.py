@@ -74,6 +74,9 @@ class KeptBeliefs:
     covered_bytes: int
     hasher: Any  # hashlib sha256 object over the covered bytes
     from_snapshot: bool = False  # loaded from a kept file (else replayed from the start)
+    # The kept file also held the beliefs table's rows (files written before they were kept
+    # have none: the session keeps such a state anew once, so later opens show rows early).
+    with_rows: bool = False
     applied: int = 0  # events applied after the kept prefix (or all, for a replay)
     # The reducer also applied a last line without its newline, which the prefix does not
     # cover: such beliefs are not kept (the next open would apply that line twice).
@@ -233,7 +236,8 @@ def _load(path: Path, vault_uid: str, events_path: Path, verified: KeptRows | No
         log.info("kept beliefs %s: the log's first %d bytes changed since; replaying the log",
                  path, covered)
         return None
-    return KeptBeliefs(reducer, covered, hasher, from_snapshot=True)
+    return KeptBeliefs(reducer, covered, hasher, from_snapshot=True,
+                       with_rows=bool(table_parts))
 
 
 class _Hashed:
@@ -316,6 +320,7 @@ def catch_up(events_path: Path, kept: KeptBeliefs | None, *,
         else:
             beyond = False
     return KeptBeliefs(reducer, covered, hasher, from_snapshot=beliefs.from_snapshot,
+                       with_rows=beliefs.with_rows,
                        applied=applied, beyond_prefix=beyond)
 
 

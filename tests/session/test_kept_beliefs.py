@@ -291,3 +291,28 @@ def test_closing_while_the_state_loads_stops_the_load(
     assert not closer.is_alive()
     with pytest.raises(UserCancelled):
         done.result(timeout=30)
+
+
+def test_a_state_kept_without_the_tables_rows_is_kept_anew_with_them(
+        kept_vault: Path, home: Path) -> None:
+    import json
+    with Vault.open(kept_vault, home=home, sync_index=False) as vault:
+        kept, uid, events_path = (belief_snapshot.snapshot_path_for(vault.index.path),
+                                  vault.uid, vault.events_path)
+    # As the code before the rows wrote it: no table parts.
+    header, _, body = kept.read_bytes().partition(b"\n")
+    head = json.loads(header)
+    table = sum(head.pop("table_parts"))
+    head.pop("table_sha256")
+    kept.write_bytes(json.dumps(head).encode() + b"\n" + body[table:])
+    assert belief_snapshot.load_table(kept, vault_uid=uid, events_path=events_path) is None
+    assert belief_snapshot.load(kept, vault_uid=uid, events_path=events_path) is not None
+    session = open_session(kept_vault, home)
+    try:
+        assert_full_replay(session)
+    finally:
+        session.close()
+    rows = belief_snapshot.load_table(kept, vault_uid=uid, events_path=events_path)
+    assert rows is not None
+    with Vault.open(kept_vault, home=home, sync_index=False) as vault:
+        assert table_of(rows.table) == table_of(full_replay(vault))
