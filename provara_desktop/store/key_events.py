@@ -31,6 +31,14 @@ def events_of_keys(vault: Vault, keys: Iterable[str]) -> list[tuple[int, dict[st
             if belief_key(ev) in wanted]
 
 
+def events_count(vault: Vault, keys: Iterable[str]) -> int:
+    """How many events events_of_keys() would read (an upper bound, from the index alone:
+    a count over the (subject, predicate, pos) index per key, no row read)."""
+    index = vault.index
+    return sum(index.count(subject=subject, predicate=predicate)
+               for key in set(keys) for subject, predicate in key_splits(key))
+
+
 def read_rows(vault: Vault, rows: Iterable[IndexRow]) -> list[Event]:
     """The events of ``rows``, the log opened once (Vault.read_row opens it per event)."""
     path = vault.events_path

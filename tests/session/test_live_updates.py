@@ -170,3 +170,19 @@ def test_a_merge_near_the_end_of_a_long_log_reads_only_what_changed(
         assert 0 < sum(read) < 300 + 100  # a stride (256) of tail and its keys' events
     finally:
         session.close()
+
+
+def test_a_tail_that_is_most_of_the_log_is_replayed_instead(
+        live: VaultSession, monkeypatch: pytest.MonkeyPatch) -> None:
+    """When the tail (or the touched keys' events) is most of the log, reading and reducing
+    it again costs more than a replay: the replay runs, with the same result."""
+    replays: list[int] = []
+    monkeypatch.setattr(session_module, "_TAIL_PER_KEY_MIN", 10)
+    monkeypatch.setattr(live, "rebuild_beliefs", lambda: replays.append(1) or
+                        VaultSession.rebuild_beliefs(live))
+    bob = SigningKey.generate()
+    merge_from_another_program(live, chain(bob, "bob", [stamp(30)], [
+        {"subject": "k1", "predicate": "p", "value": "bob", "confidence": 0.9}]), bob)
+    assert live.check_external().result(timeout=30) is True
+    assert replays == [1]
+    assert_as_a_replay(live)
