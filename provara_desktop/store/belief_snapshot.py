@@ -228,8 +228,10 @@ def _load(path: Path, vault_uid: str, events_path: Path, verified: KeptRows | No
             body = f.read(sum(parts))
             if hashlib.sha256(body).hexdigest() != header["body_sha256"]:
                 raise ValueError("body does not match its sha256 (corrupt)")
-            reducer = reducer_from_state(_decode(memoryview(body), parts, cancelled))
+            doc = _decode(memoryview(body), parts, cancelled)
             del body
+            reducer = reducer_from_state(doc)
+            _release(doc)
         finally:
             hasher = prefix.result()
     if hasher.hexdigest() != covered_sha:
@@ -238,6 +240,20 @@ def _load(path: Path, vault_uid: str, events_path: Path, verified: KeptRows | No
         return None
     return KeptBeliefs(reducer, covered, hasher, from_snapshot=True,
                        with_rows=bool(table_parts))
+
+
+def _release(doc: dict[str, Any]) -> None:
+    """Free the decoded columns a slice at a time. Left to the end of the call, the last
+    reference to them going frees a million index integers in one C-level run (~0.1 s at a
+    million events, measured) during which no other thread, the GUI's included, runs. The
+    reducer keeps none of these lists (only items in them, and the canonical and archived
+    entries, which are left alone)."""
+    columns = [c for key in (*_COLUMN_SECTIONS, *_TABLES)
+               for c in ((doc.get(key) or {}).values() if key in _COLUMN_SECTIONS
+                         else [doc.get(key)]) if type(c) is list]
+    for column in columns:
+        while column:
+            del column[-_PART:]
 
 
 class _Hashed:
