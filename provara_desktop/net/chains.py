@@ -9,7 +9,10 @@ peer can make us send less to it, never make us write anything.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import json
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from provara_desktop.net.messages import (
     MAX_HEADS,
@@ -21,17 +24,24 @@ from provara_desktop.net.messages import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator
+    from collections.abc import Iterable, Iterator, Mapping, Sequence
 
-    from provara_desktop.store.index import IndexRow
+    from provara_desktop.store.index import EventIndex, IndexRow
     from provara_desktop.store.vault import Vault
 
 _PAGE = 50_000
 
 
 class Chains:
+    rows: dict[str, IndexRow]
+    heads: dict[str, list[str]]
+    counts: dict[str, int]
+
     def __init__(self, rows: Iterable[IndexRow]) -> None:
-        self.rows: dict[str, IndexRow] = {}
+        self._build(rows)
+
+    def _build(self, rows: Iterable[IndexRow]) -> None:
+        self.rows = {}
         for r in rows:
             # An event without an actor belongs to no chain and is invalid anyway (verify
             # reports it): it is neither listed nor sent.
@@ -46,8 +56,8 @@ class Chains:
                 target = self.rows.get(prev)
                 if target is not None and target.actor == r.actor:
                     builds_on.add(prev)
-        self.heads: dict[str, list[str]] = {}
-        self.counts: dict[str, int] = {}
+        self.heads = {}
+        self.counts = {}
         for r in self.rows.values():
             actor = str(r.actor)
             self.counts[actor] = self.counts.get(actor, 0) + 1
@@ -58,22 +68,15 @@ class Chains:
 
     @classmethod
     def from_vault(cls, vault: Vault) -> Chains:
-        """Every indexed event, a page at a time (the index follows the log on open)."""
-        index = vault.index
-
-        def pages() -> Iterator[IndexRow]:
-            after = -1
-            while rows := index.query(after_pos=after, limit=_PAGE):
-                yield from rows
-                after = rows[-1].pos
-
-        return cls(pages())
+        """The vault's chains, read when first needed: the frontier alone comes from the
+        index's per-actor queries (or the frontier kept beside the index, see
+        ``vault_frontier``) without reading a row; the rows (for what the other side
+        lacks) are read, a page at a time, only when a session asks for them, i.e. when
+        the two frontiers differ. The index follows the log on open."""
+        return _VaultChains(vault)
 
     def frontier(self) -> Frontier:
-        # A chain forked more than MAX_HEADS ways is cut to its first heads: the other side
-        # then sends a little more than needed, never less (it marks less as known).
-        return Frontier({a: ActorHeads(self.counts[a], tuple(self.heads[a][:MAX_HEADS]))
-                         for a in sorted(self.heads)})
+        return _frontier({a: (self.counts[a], self.heads[a]) for a in self.heads})
 
     def ancestors(self, eid: str) -> Iterator[str]:
         """``eid`` and the earlier events of its actor it builds on, newest first."""
@@ -138,6 +141,125 @@ class Chains:
                if r.actor in their_lacking.actors and r.event_id not in known]
         out.sort(key=lambda r: r.pos)
         return out
+
+
+class _VaultChains(Chains):
+    """Chains.from_vault(): the frontier without the rows, the rows on first use."""
+
+    def __init__(self, vault: Vault) -> None:  # no rows read here
+        self._vault = vault
+        self._loaded = False
+
+    def __getattr__(self, name: str) -> Any:
+        # Only called for attributes not set yet: rows, heads and counts before the load.
+        if name in ("rows", "heads", "counts") and not self.__dict__.get("_loaded", True):
+            self._loaded = True
+            index = self._vault.index
+
+            def pages() -> Iterator[IndexRow]:
+                after = -1
+                while rows := index.query(after_pos=after, limit=_PAGE):
+                    yield from rows
+                    after = rows[-1].pos
+
+            self._build(pages())
+            return getattr(self, name)
+        raise AttributeError(name)
+
+    def frontier(self) -> Frontier:
+        if self._loaded:
+            return super().frontier()
+        return _frontier(vault_frontier(self._vault))
+
+
+def _frontier(actors: Mapping[str, tuple[int, Sequence[str]]]) -> Frontier:
+    # A chain forked more than MAX_HEADS ways is cut to its first heads: the other side
+    # then sends a little more than needed, never less (it marks less as known).
+    return Frontier({a: ActorHeads(actors[a][0], tuple(sorted(actors[a][1])[:MAX_HEADS]))
+                     for a in sorted(actors)})
+
+
+def vault_frontier(vault: Vault) -> dict[str, tuple[int, list[str]]]:
+    """Per actor its count and chain heads, as Chains computes them from every row, in the
+    time of a few index lookups per actor when nothing or little changed.
+
+    Kept beside the index (``<index>.frontier.json``), bound to the index's coverage (event
+    count, log bytes, last line's sha256). The same coverage: the same log, the frontier
+    as kept (a level sync between two million-event replicas reads no row). A longer log
+    whose event at the kept last position is still the kept last event: events were
+    appended (a merge of older ones rewrites every position from where it began, that one
+    included), and only the new rows are read: counts add up, and a head is a kept head
+    or a new event that no event of its actor builds on (one index seek each). Anything
+    else (a rewrite, a shorter log, no file, a file of another index or format): the
+    index's per-actor queries (EventIndex.actor_chains), and the result kept again."""
+    index = vault.index
+    path = Path(str(index.path) + ".frontier.json")
+    cov = index.coverage()
+    stamp = [cov.event_count, cov.log_bytes, cov.last_line_sha256]
+    kept = _load_kept(path)
+    actors: dict[str, tuple[int, list[str]]] | None = None
+    if kept is not None and kept["coverage"] == stamp:
+        same: dict[str, tuple[int, list[str]]] = kept["actors"]
+        return same
+    if kept is not None and 0 < kept["coverage"][0] < cov.event_count \
+            and cov.event_count - kept["coverage"][0] <= _APPEND_AT_MOST:
+        old_n = kept["coverage"][0]
+        last = index.row_at(old_n - 1)
+        if last is not None and last.event_id == kept["last_event_id"]:
+            actors = _appended(index, kept["actors"], index.query(after_pos=old_n - 1))
+    if actors is None:
+        actors = index.actor_chains()
+    last_row = index.row_at(cov.event_count - 1) if cov.event_count else None
+    if index.coverage() == cov:  # nothing was written meanwhile: what is kept is exact
+        _save_kept(path, {"format": _KEPT_FORMAT, "coverage": stamp,
+                          "last_event_id": last_row.event_id if last_row else None,
+                          "actors": {a: [n, h] for a, (n, h) in actors.items()}})
+    return actors
+
+
+_KEPT_FORMAT = "provara-frontier-1"
+# Appended rows read on top of a kept frontier; more and the per-actor queries are cheaper.
+_APPEND_AT_MOST = 100_000
+
+
+def _appended(index: EventIndex, kept: Mapping[str, tuple[int, list[str]]],
+              new_rows: Sequence[IndexRow]) -> dict[str, tuple[int, list[str]]]:
+    counts = {a: n for a, (n, _h) in kept.items()}
+    heads = {a: set(h) for a, (_n, h) in kept.items()}
+    by_actor: dict[str, list[IndexRow]] = {}
+    for r in new_rows:
+        if r.actor:
+            by_actor.setdefault(r.actor, []).append(r)
+    for actor, rows in by_actor.items():
+        counts[actor] = counts.get(actor, 0) + len(rows)
+        mine = heads.setdefault(actor, set())
+        # A kept head gains a successor only from a new row (the old rows were all there).
+        mine -= {r.prev_event_hash for r in rows if r.prev_event_hash is not None}
+        mine |= {r.event_id for r in rows if not index.builds_on(r.event_id, actor)}
+    return {a: (counts[a], sorted(heads[a])) for a in counts}
+
+
+def _load_kept(path: Path) -> dict[str, Any] | None:
+    try:
+        doc = json.loads(path.read_bytes())
+        if not isinstance(doc, dict) or doc.get("format") != _KEPT_FORMAT:
+            return None
+        actors = {str(a): (int(v[0]), [str(h) for h in v[1]])
+                  for a, v in doc["actors"].items()}
+        cov = doc["coverage"]
+        return {"coverage": [int(cov[0]), int(cov[1]), cov[2]],
+                "last_event_id": doc.get("last_event_id"), "actors": actors}
+    except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError):
+        return None  # missing or unreadable: computed again (it is only a cache)
+
+
+def _save_kept(path: Path, doc: dict[str, Any]) -> None:
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(json.dumps(doc, separators=(",", ":")))
+        os.replace(tmp, path)  # readers see the old file or the new, never a part
+    except OSError:
+        tmp.unlink(missing_ok=True)
 
 
 def same_heads(a: Frontier, b: Frontier) -> bool:

@@ -4,6 +4,9 @@ and nothing at all between level replicas."""
 
 from __future__ import annotations
 
+from typing import Any
+
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -146,3 +149,117 @@ def test_each_side_gets_what_it_lacks_in_an_order_it_can_commit(
     again = (Chains(r for r in rows if r.event_id in union),
              Chains(r for r in rows if r.event_id in union))
     assert exchange(*again) == ([], [])
+
+
+# -- the frontier from the index, kept beside it ---------------------------------------------
+
+def _vault_with_forks(tmp_path: Any) -> tuple[Any, Any]:
+    """A real vault: a linear chain, a fork (two events on one prev), a dangling prev (a
+    chain of its own), a cross-actor prev (starts a chain), and an event whose successor
+    sorts before it."""
+    from provara_desktop.core.event import build_event
+    from provara_desktop.core.keys import SigningKey
+    from provara_desktop.store.vault import Vault
+
+    key = SigningKey.generate()
+    vault = Vault.init(tmp_path / "v", key=key, actor="ana", home=tmp_path / "home")
+    field = SigningKey.generate()  # another's events (an import): their forks are real
+
+    def ev(actor: str, prev: str | None, ts: str, i: int) -> dict[str, Any]:
+        return build_event(event_type="OBSERVATION", actor=actor, key=field,
+                           payload={"subject": f"s{i}", "predicate": "p", "value": i},
+                           prev_event_hash=prev, timestamp_utc=ts, namespace="local")
+
+    x1 = ev("x", None, "2030-01-01T00:00:01+00:00", 1)
+    x2 = ev("x", x1["event_id"], "2030-01-01T00:00:02+00:00", 2)
+    x3a = ev("x", x2["event_id"], "2030-01-01T00:00:03+00:00", 3)
+    x3b = ev("x", x2["event_id"], "2030-01-01T00:00:04+00:00", 4)  # the fork
+    y1 = ev("y", "evt_" + "0" * 24, "2030-01-01T00:00:05+00:00", 5)  # dangling
+    z1 = ev("z", x1["event_id"], "2030-01-01T00:00:06+00:00", 6)  # cross-actor
+    w2_first = ev("w", None, "2030-01-01T00:00:08+00:00", 8)
+    w1 = ev("w", None, "2030-01-01T00:00:09+00:00", 9)
+    w2 = ev("w", w1["event_id"], "2030-01-01T00:00:07+00:00", 7)  # sorts before w1
+    vault.append([x1, x2, x3a, x3b, y1, z1, w2_first, w1, w2], signer=key)
+    return vault, key
+
+
+def _rows(vault: Any) -> list[IndexRow]:
+    return vault.index.query()
+
+
+def test_the_frontier_from_the_index_is_the_one_from_every_row(tmp_path: Any) -> None:
+    from provara_desktop.net.chains import vault_frontier
+
+    vault, _key = _vault_with_forks(tmp_path)
+    try:
+        expected = Chains(_rows(vault)).frontier()
+        assert len(expected.actors["x"].heads) == 2  # the fork is there
+        assert len(expected.actors["w"].heads) == 2
+        assert Chains.from_vault(vault).frontier() == expected  # computed, then kept
+        assert Chains.from_vault(vault).frontier() == expected  # from what is kept
+        assert {a: (n, tuple(h)) for a, (n, h) in vault_frontier(vault).items()} == {
+            a: (e.count, e.heads) for a, e in expected.actors.items()}
+    finally:
+        vault.close()
+
+
+def test_a_level_frontier_reads_no_row_and_appends_read_only_the_new_ones(
+        tmp_path: Any, monkeypatch: Any) -> None:
+    from provara_desktop.core.event import build_event
+    from provara_desktop.core.keys import SigningKey
+
+    vault, key = _vault_with_forks(tmp_path)
+    try:
+        x_head = Chains.from_vault(vault).frontier().actors["x"].heads[0]  # now kept
+        index = vault.index
+        real_query = index.query
+        asked: list[dict[str, Any]] = []
+
+        def query(**kw: Any) -> list[IndexRow]:
+            asked.append(kw)
+            return real_query(**kw)
+
+        monkeypatch.setattr(index, "query", query)
+        monkeypatch.setattr(index, "actor_chains", lambda *a, **k: pytest.fail("a scan"))
+        Chains.from_vault(vault).frontier()
+        assert asked == []
+        n = index.count()
+        other, prev, new = SigningKey.generate(), None, []
+        for i in range(3):  # after everything: appended (a new chain, and x's fork grows)
+            new.append(build_event(
+                event_type="OBSERVATION", actor="v" if i < 2 else "x", key=other,
+                payload={"subject": f"n{i}", "predicate": "p", "value": i},
+                prev_event_hash=prev if i < 2 else x_head,
+                timestamp_utc=f"2031-01-01T00:00:0{i}+00:00", namespace="local"))
+            prev = new[-1]["event_id"]
+        assert vault.append(new, signer=key).reordered_from is None
+        asked.clear()
+        got = Chains.from_vault(vault).frontier()
+        assert [kw.get("after_pos") for kw in asked] == [n - 1]
+        monkeypatch.setattr(index, "query", real_query)
+        assert got == Chains(_rows(vault)).frontier()
+    finally:
+        vault.close()
+
+
+def test_a_rewrite_or_a_bad_kept_file_is_computed_again(tmp_path: Any) -> None:
+    from pathlib import Path
+
+    from provara_desktop.core.event import build_event
+    from provara_desktop.core.keys import SigningKey
+
+    vault, _key = _vault_with_forks(tmp_path)
+    try:
+        Chains.from_vault(vault).frontier()
+        other = SigningKey.generate()
+        old = build_event(event_type="OBSERVATION", actor="x", key=other,
+                          payload={"subject": "s", "predicate": "p", "value": 0},
+                          prev_event_hash=None, timestamp_utc="2029-01-01T00:00:00+00:00",
+                          namespace="local")
+        assert vault.append([old], signer=_key).reordered_from is not None
+        assert Chains.from_vault(vault).frontier() == Chains(_rows(vault)).frontier()
+        kept = Path(str(vault.index.path) + ".frontier.json")
+        kept.write_text("{not json")
+        assert Chains.from_vault(vault).frontier() == Chains(_rows(vault)).frontier()
+    finally:
+        vault.close()
