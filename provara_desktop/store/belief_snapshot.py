@@ -23,6 +23,13 @@ and sha256 the header gives; sizes are bounded before anything is read into memo
 framing is checked, and core.reducer_state checks every type and index. Anything wrong is
 logged and the file ignored (the caller replays the log), never an error to the user.
 
+The beliefs table's rows come first in the body (``table_parts``, their own sha256 in the
+header; core.reducer_state.table_of): what the table shows, a fraction of the state, so
+that :func:`load_table` fills the table in a few tenths of a second at a million events
+while :func:`load` rebuilds the whole state behind it. They are bound by the same header
+(the same covered prefix and its hash), used only when the log is exactly that prefix, and
+go with the file.
+
 Verification never uses this: ``verify`` replays the log itself (store.verify_vault).
 """
 
