@@ -62,6 +62,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 TAB_NAMES = ("Beliefs", "Contested", "Timeline", "Verify", "Peers")
 GUARDED_VIEWS = ("contested_view", "timeline_view")  # built by _guarded_view
+# Every module _make_views imports, imported before the first paint (_preload_views).
+VIEW_MODULES = ("beliefs_view", "verify_view", "peers_view", *GUARDED_VIEWS)
 BUNDLE_SUFFIX = ".provara-bundle"
 EXTERNAL_POLL_MS = 2000
 
@@ -344,10 +346,13 @@ class MainWindow(VaultLifecycle):
 
     @staticmethod
     def _preload_views() -> None:
-        """Import the guarded views' modules now, before the first paint (~45 ms): imported
-        as the vault opened, they were half of a 120 ms stall just after it. A module that
-        fails here fails again in _guarded_view, which shows why in its tab."""
-        for module in GUARDED_VIEWS:
+        """Import every view's module now, before the first paint: imported as the vault
+        opened (set_session), the guarded views were half of a 120 ms stall just after it,
+        and the Beliefs, Verify and Peers views (with the Peers tab's net modules) later
+        took set_session from ~40 to ~110 ms on an idle machine, the bulk of the 110-180
+        ms start-up stall at a million events. A module that fails here fails again in
+        _guarded_view, which shows why in its tab."""
+        for module in VIEW_MODULES:
             try:
                 importlib.import_module(f"provara_desktop.ui.views.{module}")
             except Exception:  # noqa: BLE001 - reported when the tab is built
