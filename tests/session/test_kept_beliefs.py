@@ -165,7 +165,7 @@ def _key(home: Path) -> tuple[SigningKey, str]:
 
 def table_of(beliefs: Any) -> list[tuple[Any, ...]]:
     """Every row of the beliefs table with the cells it shows."""
-    from provara_desktop.ui.models.beliefs_model import _cells  # pure; no QApplication
+    from provara_desktop.ui.models.belief_cells import _cells  # Qt-free: runs headless
     return [(ns, key, _cells(beliefs, ns, key)) for ns, key in belief_rows(beliefs)]
 
 
