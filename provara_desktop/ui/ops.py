@@ -16,6 +16,7 @@ import shiboken6
 from PySide6.QtCore import QCoreApplication, QObject, Qt, QTimer
 from PySide6.QtWidgets import QApplication
 
+from provara_desktop.core.errors import UserCancelled
 from provara_desktop.ui.errors import show_exception
 from provara_desktop.ui.gui_thread_calls import Inbox
 
@@ -69,6 +70,14 @@ class OpHandle(QObject):
         return self
 
     def _from_worker(self, future: Future[Any]) -> None:
+        if future.cancelled():
+            # A job cancelled before it ran (its session closed with it still queued):
+            # future.exception() would raise here, on the worker, and this handle would
+            # never report back, so pending_ops() never returned to 0 again (a UI test
+            # waiting for it timed out in a later test). It reports a silent cancel.
+            self._inbox.call(self.on_done, None,
+                             UserCancelled("the job was cancelled before it ran"))
+            return
         exc = future.exception()
         self._inbox.call(self.on_done, None if exc else future.result(), exc)
 

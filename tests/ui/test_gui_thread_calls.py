@@ -50,3 +50,20 @@ def test_a_call_after_the_owner_is_deleted_is_dropped(qtbot: Any) -> None:
     qtbot.wait(50)
     assert errors == []
     assert called == []
+
+
+def test_an_op_whose_job_is_cancelled_before_it_runs_reports_back(qtbot) -> None:  # type: ignore[no-untyped-def]
+    """A session closed with a job still queued cancels its future: the op must still
+    report (silently) and leave pending_ops(), or every later wait for it hangs."""
+    from concurrent.futures import Future
+
+    from provara_desktop.ui import ops
+
+    failures: list[BaseException] = []
+    future: Future[int] = Future()
+    before = ops.pending_ops()
+    ops.run_op(None, lambda: future).failure(failures.append)
+    assert ops.pending_ops() == before + 1
+    assert future.cancel()
+    qtbot.waitUntil(lambda: ops.pending_ops() == before, timeout=5_000)
+    assert len(failures) == 1
