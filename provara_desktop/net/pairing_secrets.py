@@ -13,11 +13,10 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from provara_desktop.core.canonical import strict_loads
 from provara_desktop.core.errors import InputError, StoreError
 from provara_desktop.core.event import utc_now_iso
 from provara_desktop.core.keys import b64decode_strict, b64encode
-from provara_desktop.store.profile_files import profile_lock, replace_file
+from provara_desktop.store.profile_files import profile_lock, read_profile_doc, replace_file
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -30,15 +29,9 @@ SECRET_BYTES = 32
 
 def _read(home: Path) -> dict[str, dict[str, Any]]:
     path = home / SECRETS_FILE
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
+    doc = read_profile_doc(path, fmt=SECRETS_FORMAT, what="pairing secrets file")
+    if doc is None:
         return {}
-    except OSError as exc:
-        raise StoreError(f"{path}: cannot read ({exc.strerror})") from None
-    doc = strict_loads(data, where=str(path), max_bytes=16 << 20)
-    if not isinstance(doc, dict) or doc.get("format") != SECRETS_FORMAT:
-        raise InputError("not a provara-desktop pairing secrets file", where=str(path))
     peers = doc.get("peers")
     if not isinstance(peers, dict):
         raise InputError("no \"peers\" object", where=str(path))

@@ -12,10 +12,9 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from provara_desktop.core.canonical import strict_loads
 from provara_desktop.core.errors import InputError, StoreError, UsageError
 from provara_desktop.core.event import utc_now_iso
-from provara_desktop.store.profile_files import profile_lock, replace_file
+from provara_desktop.store.profile_files import profile_lock, read_profile_doc, replace_file
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -42,15 +41,10 @@ def format_address(host: str, port: int) -> str:
 
 def _read(home: Path) -> dict[str, dict[str, Any]]:
     path = home / ADDRESSES_FILE
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
+    doc = read_profile_doc(path, fmt=ADDRESSES_FORMAT, what="sync addresses file")
+    if doc is None:
         return {}
-    except OSError as exc:
-        raise StoreError(f"{path}: cannot read ({exc.strerror})") from None
-    doc = strict_loads(data, where=str(path), max_bytes=16 << 20)
-    if not isinstance(doc, dict) or doc.get("format") != ADDRESSES_FORMAT or not isinstance(
-            doc.get("peers"), dict):
+    if not isinstance(doc.get("peers"), dict):
         raise InputError("not a provara-desktop sync addresses file", where=str(path))
     return {k: v for k, v in doc["peers"].items()
             if isinstance(k, str) and isinstance(v, dict) and isinstance(v.get("address"), str)}

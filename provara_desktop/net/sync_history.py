@@ -9,9 +9,8 @@ import logging
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
-from provara_desktop.core.canonical import strict_loads
 from provara_desktop.core.errors import InputError, StoreError
-from provara_desktop.store.profile_files import profile_lock, replace_file
+from provara_desktop.store.profile_files import profile_lock, read_profile_doc, replace_file
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -59,15 +58,10 @@ class SyncRecord:
 
 def _read(home: Path) -> dict[str, list[dict[str, Any]]]:
     path = home / HISTORY_FILE
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
+    doc = read_profile_doc(path, fmt=HISTORY_FORMAT, what="sync history file")
+    if doc is None:
         return {}
-    except OSError as exc:
-        raise StoreError(f"{path}: cannot read ({exc.strerror})") from None
-    doc = strict_loads(data, where=str(path), max_bytes=16 << 20)
-    if not isinstance(doc, dict) or doc.get("format") != HISTORY_FORMAT or not isinstance(
-            doc.get("peers"), dict):
+    if not isinstance(doc.get("peers"), dict):
         raise InputError("not a provara-desktop sync history file", where=str(path))
     return {k: v for k, v in doc["peers"].items() if isinstance(k, str) and isinstance(v, list)}
 

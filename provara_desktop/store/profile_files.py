@@ -22,7 +22,7 @@ import os
 import sys
 import tempfile
 import threading
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -176,3 +176,23 @@ def fsync_dir(directory: Path) -> None:
             os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def read_profile_doc(path: Path, *, fmt: str, what: str) -> dict[str, Any] | None:
+    """The JSON document at ``path`` (None when there is none), refused with a one-line
+    error naming the file when it is unreadable or not a ``fmt`` document (``what`` says
+    what it should have been). Every small profile file with a ``format`` field reads
+    through here."""
+    from provara_desktop.core.canonical import strict_loads
+    from provara_desktop.core.errors import InputError, StoreError
+
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise StoreError(f"{path}: cannot read ({exc.strerror})") from None
+    doc = strict_loads(data, where=str(path), max_bytes=16 << 20)
+    if not isinstance(doc, dict) or doc.get("format") != fmt:
+        raise InputError(f"not a provara-desktop {what}", where=str(path))
+    return doc
