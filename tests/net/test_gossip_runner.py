@@ -56,6 +56,9 @@ def test_a_local_write_reaches_the_peer_by_gossip(make_replica: Any) -> None:
             await asyncio.to_thread(a.record, 2)
             # nobody calls sync: the write is noticed and passed on (interval is an hour)
             await asyncio.wait_for(_until(lambda: count_by(b, a) == before + 2), BOUND)
+            # b commits before either side's session has ended: wait for both to report.
+            await asyncio.wait_for(_until(lambda: len(results) >= 2
+                                          and peer.sessions_done >= 2), BOUND)
             return len(results), peer.sessions_done
         finally:
             task.cancel()
