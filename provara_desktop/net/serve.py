@@ -87,6 +87,7 @@ class HeadlessPeer:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._slots = asyncio.Semaphore(self.options.max_sessions)
         self._watch: asyncio.Task[None] | None = None
+        self._warm: asyncio.Task[None] | None = None
         self._discovery: Any = None
         self._stopping = False
         self.discovery_note: str | None = None  # why discovery is off, when it is
@@ -144,11 +145,23 @@ class HeadlessPeer:
         sock = self._server.sockets[0].getsockname()
         self.address = (str(sock[0]), int(sock[1]))
         self._watch = asyncio.get_running_loop().create_task(self._watch_trust())
+        self._warm = asyncio.get_running_loop().create_task(
+            asyncio.to_thread(self._prepare_writes))
         if opts.discovery:
             await self._start_discovery()
         if opts.gossip_interval > 0:
             self._start_gossip()
         return self.address
+
+    def _prepare_writes(self) -> None:
+        """Hash the log once now, as the app does after opening (Vault.prepare_writes):
+        each session opens a Vault of its own, and the hash states are kept per process
+        (store/log_hash_marks.py), so no session's first write pays a whole-log hash."""
+        try:
+            with Vault.open(self.root, home=self.home) as vault:
+                vault.prepare_writes()
+        except (ProvaraDesktopError, OSError) as exc:  # the sessions will say it themselves
+            log.warning("could not prepare the vault for writes: %s", exc)
 
     def _start_gossip(self) -> None:
         from provara_desktop.net.gossip import Gossip, GossipScheduler
@@ -199,6 +212,9 @@ class HeadlessPeer:
         self._stopping = True
         if self._watch is not None:
             self._watch.cancel()
+        if self._warm is not None:  # a thread: it cannot be cut, only waited for (bounded)
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.shield(self._warm), STOP_GRACE)
         if self._gossip_task is not None:
             # a gossip session being committed is cut like any other: atomic batches
             self._gossip_task.cancel()

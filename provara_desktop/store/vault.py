@@ -34,6 +34,7 @@ from provara_desktop.core.reducer import Reducer
 from provara_desktop.store import layout, seen_heads, txn
 from provara_desktop.store.index import EventIndex, IndexRow, index_path_for, row_from_event
 from provara_desktop.store.index_build import IndexBuildProgress, index_log
+from provara_desktop.store.log_hash_marks import LogHashMarks
 from provara_desktop.store.manifest import (
     FileEntry,
     entry_for,
@@ -115,7 +116,9 @@ class Vault:
         self.genesis: dict[str, Any] = {}
         self.keys_doc: dict[str, Any] = {}
         self._index: EventIndex | None = None
-        self._log_hasher: Any = None  # sha256 of events.ndjson as this process last wrote it
+        # sha256 states of events.ndjson as this process last saw or wrote it, at its end
+        # and along it (store/log_hash_marks.py): a write hashes only the bytes near it.
+        self._log_marks = LogHashMarks.for_log(root / layout.EVENTS)
         # What the log was when this Vault last read or wrote it: (size, inode, mtime).
         # The size alone missed a same-length edit made behind our back, and the kept hash
         # then re-sealed it (see _log_hash_after).
@@ -510,7 +513,8 @@ class Vault:
             self.keys_doc = keys_doc
             self._log_size = change.events_offset + len(tail)
             self._manifest_seen = self._manifest_stamp()
-            self._log_hasher = log_hash
+            self._log_marks.after_write(change.events_offset, self._log_size, log_hash,
+                                        self._log_seen)
             self._reindex_tail(start, change.events_offset, tail)
             self._remember_written(new_events)
         return result
@@ -594,7 +598,8 @@ class Vault:
         self.keys_doc = keys_doc
         self._log_size = change.events_offset + len(tail)
         self._manifest_seen = self._manifest_stamp()
-        self._log_hasher = log_hash
+        self._log_marks.after_write(change.events_offset, self._log_size, log_hash,
+                                    self._log_seen)
         return change.events_offset
 
     def prepare_writes(self) -> None:
@@ -667,11 +672,11 @@ class Vault:
         # lacked those files, and our next manifest dropped them: PHANTOM_FILE, and the
         # reference's verify failed.
         if not self._log_unchanged(size) or self._manifest_stamp() != self._manifest_seen:
-            self._log_hasher = None
+            # (The log's hash marks check the file's stamp themselves when next used.)
             self._entries_checked = False
             self._load_documents()
             self.sync_index()
-            self._log_size = size  # looked at now (the hasher stays None: rehash once)
+            self._log_size = size  # looked at now
 
     def _placement(self, new_events: Sequence[Event],
                    size: int) -> tuple[int, bytes, bytes]:
@@ -725,36 +730,31 @@ class Vault:
         return doc
 
     def _log_hash_after(self, change: txn.Change, size: int, old_tail: bytes) -> Any:
-        """sha256 of events.ndjson after the change. The running app keeps the hash state of
-        what it last wrote, so an append costs only the new bytes; a fresh process or a
-        rewrite hashes the kept prefix once."""
-        if self._log_hasher is not None and self._log_unchanged(size) and not old_tail:
-            h = self._log_hasher.copy()
-        else:
-            h = hashlib.sha256()
-            with self.events_path.open("rb") as f:
-                remaining = change.events_offset
-                while remaining > 0 and (chunk := f.read(min(1 << 22, remaining))):
-                    h.update(chunk)
-                    remaining -= len(chunk)
-            # The whole old log is hashed here anyway: if it no longer matches the manifest,
-            # it was changed outside any Provara tool, and the manifest we are about to write
-            # would silently cover that change (a deleted line, say): refuse. The hash state
-            # is kept only once the log is known to match.
-            before = h.copy()
-            before.update(old_tail)
-            listed = self._entries.get(layout.EVENTS)
-            if listed is not None and (listed.get("sha256"), listed.get("size")) != (
-                    before.hexdigest(), size):
-                raise TamperedVaultError(
-                    f"{self.root}: refusing to write: {layout.EVENTS} does not match "
-                    f"manifest.json ({size} bytes, sha256 {before.hexdigest()[:16]}…; the "
-                    f"manifest lists {listed.get('size')} bytes, sha256 "
-                    f"{str(listed.get('sha256'))[:16]}…), so it was changed outside any "
-                    "Provara tool; nothing was written. `provara-desktop verify "
-                    f"{self.root}` shows what changed")
-            if not old_tail and change.events_offset == size:
-                self._log_hasher, self._log_size = h.copy(), size
+        """sha256 of events.ndjson after the change: the kept state at (or shortly before)
+        the change's offset, plus the bytes from there (store/log_hash_marks.py). A fresh
+        process, or a log another program wrote, hashes the kept prefix once."""
+        self._log_marks.usable((size, *self._log_identity()))
+        h = self._log_marks.prefix(self.events_path, change.events_offset)
+        # The log as it is now (the prefix and the tail about to be replaced) must be what
+        # the manifest lists: else it was changed outside any Provara tool, and the manifest
+        # we are about to write would silently cover that change (a deleted line, say).
+        before = h.copy()
+        before.update(old_tail)
+        listed = self._entries.get(layout.EVENTS)
+        if listed is not None and (listed.get("sha256"), listed.get("size")) != (
+                before.hexdigest(), size):
+            self._log_marks.clear()
+            raise TamperedVaultError(
+                f"{self.root}: refusing to write: {layout.EVENTS} does not match "
+                f"manifest.json ({size} bytes, sha256 {before.hexdigest()[:16]}…; the "
+                f"manifest lists {listed.get('size')} bytes, sha256 "
+                f"{str(listed.get('sha256'))[:16]}…), so it was changed outside any "
+                "Provara tool; nothing was written. `provara-desktop verify "
+                f"{self.root}` shows what changed")
+        if not old_tail and change.events_offset == size:
+            # Known to match now: the next append starts from here without reading.
+            self._log_size = size
+            self._log_marks.after_write(size, size, h, self._log_seen)
         h.update(change.events_tail)
         return h
 
