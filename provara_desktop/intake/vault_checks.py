@@ -68,7 +68,7 @@ def _first_of_chain(index: EventIndex, actor: str, squatter: _Squatters) -> Inde
 
 def present_ids(vault: Vault, ids: set[str]) -> set[str]:
     """Which of ``ids`` the vault already holds: one scan of the index when the batch is
-    large next to the vault, else one lookup per id."""
+    large next to the vault, else lookups of a few hundred ids at a time."""
     index = vault.index
     if index.count() <= 4 * len(ids):
         held: set[str] = set()
@@ -77,7 +77,7 @@ def present_ids(vault: Vault, ids: set[str]) -> set[str]:
             held.update(r.event_id for r in rows)
             after = rows[-1].pos
         return held & ids
-    return {eid for eid in ids if index.get(eid) is not None}
+    return set(index.get_many(ids))
 
 
 def check_against_vault(vault: Vault, events: Sequence[dict[str, Any]], *,
@@ -89,7 +89,8 @@ def check_against_vault(vault: Vault, events: Sequence[dict[str, Any]], *,
     label is intake/labels.py.)"""
     index = vault.index
     present = present_ids(vault, {str(ev.get("event_id")) for ev in events})
-    missing.extend(eid for eid in prerequisites if index.get(eid) is None)
+    held_prereqs = index.get_many(prerequisites)
+    missing.extend(eid for eid in prerequisites if eid not in held_prereqs)
     # A legacy (rule B) id does not cover actor_key_id: the same id can name two different
     # events. Rule-A ids are content hashes, so a held one is the same event.
     legacy = present & set(legacy_ids)

@@ -5,14 +5,21 @@ events it lacks (docs/SYNC_PROTOCOL.md, "What the other side lacks").
 Read from the SQLite index (event id, actor, prev, position, where the line is), never from a
 peer: what a peer says is only ever used to mark events of OURS as known to it, so a lying
 peer can make us send less to it, never make us write anything.
+
+Everything here costs what differs, not what is held: the frontier is kept beside the index
+(``vault_frontier``), the samples are skips along the (actor, pos) index, and what the other
+side lacks is found by walking our chains back from our heads, newest first, only until
+the walk meets events the other side is known to hold (``_walk``). Two million-event
+replicas ten events apart read a few dozen rows.
 """
 
 from __future__ import annotations
 
+import heapq
 import json
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from provara_desktop.net.messages import (
     MAX_HEADS,
@@ -30,85 +37,72 @@ if TYPE_CHECKING:
     from provara_desktop.store.vault import Vault
 
 _PAGE = 50_000
+_WALK_PAGE = 256  # an actor's rows fetched at once while walking its chain back
+# Sample offsets back from an actor's newest event: 1, 2, 4, 8... (docs: "samples").
+_SAMPLE_OFFSETS = tuple(1 << k for k in range(MAX_SAMPLES))
+
+
+class _Rows(Protocol):
+    """Where the chains' rows come from: the index, or rows in memory."""
+
+    def get_many(self, event_ids: Iterable[str]) -> dict[str, IndexRow]: ...
+
+    def actor_ranked(self, actor: str, offsets: Iterable[int]) -> list[str]: ...
+
+    def before(self, actor: str, pos: int, limit: int) -> list[IndexRow]:
+        """``actor``'s rows with a position below ``pos``, newest first."""
+        ...
+
+    def of_actor(self, actor: str) -> Iterator[IndexRow]:
+        """Every row of ``actor``, in log order."""
+        ...
 
 
 class Chains:
-    rows: dict[str, IndexRow]
     heads: dict[str, list[str]]
     counts: dict[str, int]
 
     def __init__(self, rows: Iterable[IndexRow]) -> None:
-        self._build(rows)
-
-    def _build(self, rows: Iterable[IndexRow]) -> None:
-        self.rows = {}
-        for r in rows:
-            # An event without an actor belongs to no chain and is invalid anyway (verify
-            # reports it): it is neither listed nor sent.
-            if r.actor:
-                self.rows.setdefault(r.event_id, r)
-        # An event "builds on" its prev only when the prev is the same actor's event here
-        # (PROTOCOL.md A §6): a dangling or cross-actor prev starts a chain of its own.
-        builds_on: set[str] = set()
-        for r in self.rows.values():
-            prev = r.prev_event_hash
-            if prev is not None:
-                target = self.rows.get(prev)
-                if target is not None and target.actor == r.actor:
-                    builds_on.add(prev)
-        self.heads = {}
-        self.counts = {}
-        for r in self.rows.values():
-            actor = str(r.actor)
-            self.counts[actor] = self.counts.get(actor, 0) + 1
-            if r.event_id not in builds_on:
-                self.heads.setdefault(actor, []).append(r.event_id)
-        for ids in self.heads.values():
-            ids.sort()
+        """Chains of rows held in memory (tests, small sets)."""
+        mem = _MemoryRows(rows)
+        self._rows: _Rows = mem
+        self.heads, self.counts = mem.heads_and_counts()
 
     @classmethod
     def from_vault(cls, vault: Vault) -> Chains:
-        """The vault's chains, read when first needed: the frontier alone comes from the
-        index's per-actor queries (or the frontier kept beside the index, see
-        ``vault_frontier``) without reading a row; the rows (for what the other side
-        lacks) are read, a page at a time, only when a session asks for them, i.e. when
-        the two frontiers differ. The index follows the log on open."""
-        return _VaultChains(vault)
+        """The vault's chains: the frontier from the index's per-actor queries or the
+        frontier kept beside the index (``vault_frontier``), without reading a row; what
+        the other side lacks, from index seeks. The index follows the log on open."""
+        out = cls.__new__(cls)
+        out._rows = _IndexRows(vault.index)
+        actors = vault_frontier(vault)
+        out.heads = {a: list(h) for a, (_n, h) in actors.items()}
+        out.counts = {a: n for a, (n, _h) in actors.items()}
+        return out
 
     def frontier(self) -> Frontier:
         return _frontier({a: (self.counts[a], self.heads[a]) for a in self.heads})
 
-    def ancestors(self, eid: str) -> Iterator[str]:
-        """``eid`` and the earlier events of its actor it builds on, newest first."""
-        row = self.rows.get(eid)
-        seen: set[str] = set()
-        while row is not None and row.event_id not in seen:
-            seen.add(row.event_id)
-            yield row.event_id
-            prev = row.prev_event_hash
-            nxt = self.rows.get(prev) if prev is not None else None
-            row = nxt if nxt is not None and nxt.actor == row.actor else None
-
     def samples(self, actor: str) -> tuple[str, ...]:
-        """Events 1, 2, 4, 8... before each head of ``actor`` (at most MAX_SAMPLES): the
-        other side marks those it holds, and their ancestors, as held by us. Where our chain
-        and its differ (a fork), this bounds what it sends that we already hold to about the
-        length of our branch."""
-        out: list[str] = []
-        for head in self.heads.get(actor, ())[:MAX_HEADS]:
-            mark = 1
-            for distance, eid in enumerate(self.ancestors(head)):
-                if distance == mark:
-                    out.append(eid)
-                    mark *= 2
-        return tuple(dict.fromkeys(out))[:MAX_SAMPLES]
+        """Our events of ``actor`` 1, 2, 4, 8... places before its newest one in log order
+        (at most MAX_SAMPLES): the other side marks those it holds, and their ancestors, as
+        held by us. On a linear chain these are its events at those distances before the
+        head; where our chain and its differ (a fork), they bound what it sends that we
+        already hold to about the length of our branch. Any event we hold is a true sample:
+        we hold its ancestors too."""
+        if actor not in self.heads:
+            return ()
+        n = self.counts.get(actor, 0)
+        return tuple(dict.fromkeys(self._rows.actor_ranked(
+            actor, [o for o in _SAMPLE_OFFSETS if o < n])))[:MAX_SAMPLES]
 
     def lacking_for(self, theirs: Frontier) -> Lacking:
         """For each actor whose heads in ``theirs`` include one we do not hold: which, and
         samples of our own chain of that actor."""
+        held = self._rows.get_many(h for e in theirs.actors.values() for h in e.heads)
         out: dict[str, Lack] = {}
         for actor, entry in theirs.actors.items():
-            missing = tuple(h for h in entry.heads if h not in self.rows)
+            missing = tuple(h for h in entry.heads if h not in held)
             if missing:
                 out[actor] = Lack(missing, self.samples(actor))
         return Lacking(out)
@@ -122,54 +116,139 @@ class Chains:
         lacking, and of their samples we hold."""
         if their_lacking is None:
             return []
-        known: set[str] = set()
+        out: list[IndexRow] = []
         for actor, heads in self.heads.items():
             lack = their_lacking.actors.get(actor)
             if lack is None:
                 continue
             entry = theirs.actors.get(actor)
-            starts = [h for h in entry.heads if h in self.rows] if entry else []
             lacking = set(lack.lacking)
-            starts += [h for h in heads if h not in lacking]
-            starts += [s for s in lack.samples if s in self.rows]
-            for start in starts:
-                for eid in self.ancestors(start):
-                    if eid in known:
-                        break
-                    known.add(eid)
-        out = [r for r in self.rows.values()
-               if r.actor in their_lacking.actors and r.event_id not in known]
+            known = [*(entry.heads if entry else ()), *lack.samples,
+                     *(h for h in heads if h not in lacking)]
+            out.extend(_walk(self._rows, actor, heads, known))
         out.sort(key=lambda r: r.pos)
         return out
 
 
-class _VaultChains(Chains):
-    """Chains.from_vault(): the frontier without the rows, the rows on first use."""
+def _walk(rows: _Rows, actor: str, heads: Sequence[str],
+          known_ids: Sequence[str]) -> list[IndexRow]:
+    """Our events of ``actor`` that are not ancestors of ``known_ids`` (events the other
+    side holds; those we do not hold are ignored).
 
-    def __init__(self, vault: Vault) -> None:  # no rows read here
-        self._vault = vault
-        self._loaded = False
+    Our heads and the known events go on one heap by log position, newest first, each
+    marked "theirs" or "only ours"; a popped event passes its mark to its prev (the same
+    actor's event, which always sits earlier in the log, so every event is popped after
+    all of its successors and carries every mark it gets). Popped "only ours" events are
+    the answer. The walk stops once nothing "only ours" is left on the heap: below that
+    point everything we hold of this actor is an ancestor of something they hold. Rows
+    are fetched a page of the actor's events at a time, so a linear chain costs one query
+    per _WALK_PAGE events walked."""
+    found = rows.get_many([*heads, *known_ids])
+    known = [found[k] for k in dict.fromkeys(known_ids)
+             if k in found and found[k].actor == actor]
+    if not known:  # nothing of this actor is known to them: all of it
+        return list(rows.of_actor(actor))
+    cache: dict[str, IndexRow] = {}
+    theirs: dict[str, bool] = {}
+    heap: list[tuple[int, str]] = []
+    only_ours = 0
 
-    def __getattr__(self, name: str) -> Any:
-        # Only called for attributes not set yet: rows, heads and counts before the load.
-        if name in ("rows", "heads", "counts") and not self.__dict__.get("_loaded", True):
-            self._loaded = True
-            index = self._vault.index
+    def push(row: IndexRow, is_theirs: bool) -> None:
+        nonlocal only_ours
+        was = theirs.get(row.event_id)
+        if was is None:
+            theirs[row.event_id] = is_theirs
+            cache[row.event_id] = row
+            heapq.heappush(heap, (-row.pos, row.event_id))
+            only_ours += not is_theirs
+        elif is_theirs and not was:
+            theirs[row.event_id] = True
+            only_ours -= 1
 
-            def pages() -> Iterator[IndexRow]:
-                after = -1
-                while rows := index.query(after_pos=after, limit=_PAGE):
-                    yield from rows
-                    after = rows[-1].pos
+    for h in heads:
+        if h in found:
+            push(found[h], False)
+    for row in known:
+        push(row, True)
+    out: list[IndexRow] = []
+    while heap and only_ours:
+        _neg, eid = heapq.heappop(heap)
+        row = cache.pop(eid)
+        is_theirs = theirs[eid]
+        if not is_theirs:
+            only_ours -= 1
+            out.append(row)
+        prev = row.prev_event_hash
+        if prev is None:
+            continue
+        prow = cache.get(prev)
+        if prow is None:
+            for r in rows.before(actor, row.pos, _WALK_PAGE):
+                cache.setdefault(r.event_id, r)
+            prow = cache.get(prev)
+            if prow is None:  # not the actor's event just before: a fork's other branch
+                prow = rows.get_many([prev]).get(prev)
+        if prow is not None and prow.actor == actor:
+            push(prow, is_theirs)
+    return out
 
-            self._build(pages())
-            return getattr(self, name)
-        raise AttributeError(name)
 
-    def frontier(self) -> Frontier:
-        if self._loaded:
-            return super().frontier()
-        return _frontier(vault_frontier(self._vault))
+class _IndexRows:
+    def __init__(self, index: EventIndex) -> None:
+        self.index = index
+
+    def get_many(self, event_ids: Iterable[str]) -> dict[str, IndexRow]:
+        return self.index.get_many(event_ids)
+
+    def actor_ranked(self, actor: str, offsets: Iterable[int]) -> list[str]:
+        return self.index.actor_ranked(actor, offsets)
+
+    def before(self, actor: str, pos: int, limit: int) -> list[IndexRow]:
+        return self.index.query(actor=actor, after_pos=pos, limit=limit, descending=True)
+
+    def of_actor(self, actor: str) -> Iterator[IndexRow]:
+        after = -1
+        while page := self.index.query(actor=actor, after_pos=after, limit=_PAGE):
+            yield from page
+            after = page[-1].pos
+
+
+class _MemoryRows:
+    def __init__(self, rows: Iterable[IndexRow]) -> None:
+        self.by_id: dict[str, IndexRow] = {}
+        for r in rows:
+            # An event without an actor belongs to no chain and is invalid anyway (verify
+            # reports it): it is neither listed nor sent.
+            if r.actor:
+                self.by_id.setdefault(r.event_id, r)
+        self.by_actor: dict[str, list[IndexRow]] = {}
+        for r in sorted(self.by_id.values(), key=lambda r: r.pos):
+            self.by_actor.setdefault(str(r.actor), []).append(r)
+
+    def heads_and_counts(self) -> tuple[dict[str, list[str]], dict[str, int]]:
+        # An event "builds on" its prev only when the prev is the same actor's event here
+        # (PROTOCOL.md A §6): a dangling or cross-actor prev starts a chain of its own.
+        builds_on = {r.prev_event_hash for r in self.by_id.values()
+                     if r.prev_event_hash is not None
+                     and (t := self.by_id.get(r.prev_event_hash)) is not None
+                     and t.actor == r.actor}
+        heads = {a: sorted(r.event_id for r in rows if r.event_id not in builds_on)
+                 for a, rows in self.by_actor.items()}
+        return heads, {a: len(rows) for a, rows in self.by_actor.items()}
+
+    def get_many(self, event_ids: Iterable[str]) -> dict[str, IndexRow]:
+        return {e: self.by_id[e] for e in event_ids if e in self.by_id}
+
+    def actor_ranked(self, actor: str, offsets: Iterable[int]) -> list[str]:
+        rows = self.by_actor.get(actor, [])
+        return [rows[-1 - o].event_id for o in offsets if o < len(rows)]
+
+    def before(self, actor: str, pos: int, limit: int) -> list[IndexRow]:
+        older = [r for r in self.by_actor.get(actor, []) if r.pos < pos]
+        return older[::-1][:limit]
+
+    def of_actor(self, actor: str) -> Iterator[IndexRow]:
+        return iter(self.by_actor.get(actor, []))
 
 
 def _frontier(actors: Mapping[str, tuple[int, Sequence[str]]]) -> Frontier:

@@ -363,26 +363,27 @@ class _Session:
     def _read_batch(self, rows: list[IndexRow], start: int) -> tuple[list[bytes], int]:
         """Up to batch_events lines from ``start``, within the frame limit. The offsets come
         from the index when the session began; if our log was rewritten since (we received
-        events that sort before these), each row is looked up again."""
+        events that sort before these), the batch's rows are looked up again."""
         lines: list[bytes] = []
         size = 0
         budget = self.max_frame
-        i = start
+        part = rows[start:start + self.batch_events]
+        if self.wrote:
+            fresh = self.vault.index.get_many(r.event_id for r in part)
+            part = [fresh.get(r.event_id, r) for r in part]
         with self.vault.events_path.open("rb") as f:
-            while i < len(rows) and len(lines) < self.batch_events:
-                raw = self._line_of(f, rows[i])
+            for row in part:
+                raw = self._line_of(f, row)
                 if lines and size + len(raw) + 1 > budget:
                     break
                 lines.append(raw)
                 size += len(raw) + 1
-                i += 1
-        return lines, i
+        return lines, start + len(lines)
 
     def _line_of(self, f: Any, row: IndexRow) -> bytes:
         for attempt in (0, 1):
-            if attempt or self.wrote:
-                if attempt:  # another program may have rewritten the log meanwhile
-                    self.vault.sync_index()
+            if attempt:  # another program may have rewritten the log meanwhile
+                self.vault.sync_index()
                 fresh = self.vault.index.get(row.event_id)
                 if fresh is None:
                     break
@@ -401,10 +402,11 @@ class _Session:
         index = self.vault.index
         prereq: set[str] = set()
         dangling: set[str] = set()
-        for ev in events:
-            prev = ev.get("prev_event_hash")
-            if isinstance(prev, str) and prev not in ids:
-                (prereq if index.get(prev) is not None else dangling).add(prev)
+        outside = {prev for ev in events
+                   if isinstance(prev := ev.get("prev_event_hash"), str) and prev not in ids}
+        held = index.get_many(outside)
+        for prev in outside:
+            (prereq if prev in held else dangling).add(prev)
         signing = {e.get("actor_key_id") for e in events}
         keys = [k for k in self.vault.keys_doc.get("keys", [])
                 if isinstance(k, dict) and k.get("key_id") in signing]

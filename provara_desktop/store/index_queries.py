@@ -7,12 +7,16 @@ The provenance timeline's queries are a mixin of their own (store.index_timeline
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from provara_desktop.store.index_rows import _SELECT_COLUMNS, Coverage, IndexRow
 from provara_desktop.store.index_timeline import TimelineQueries
 
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
 _BY_ID = frozenset({"events_event_id"})
+_IDS_PER_QUERY = 500  # bound parameters per IN (...) query, well under SQLite's limit
 _BY_ACTOR = frozenset({"events_actor_pos"})
 _BY_TYPE = frozenset({"events_type_pos"})
 _BY_KEY = frozenset({"events_subject_predicate_pos"})
@@ -112,6 +116,24 @@ class EventQueries(TimelineQueries):
         """The row of ``event_id``, or None if it is not indexed."""
         return self._one("event_id = ?", event_id, indexed=_BY_ID)
 
+    def get_many(self, event_ids: Iterable[str]) -> dict[str, IndexRow]:
+        """The rows of those of ``event_ids`` that are indexed, by id: one query per few
+        hundred ids (a sync batch or an import checks hundreds at a time; one query each
+        cost ~50 µs of Python and SQLite overhead per id)."""
+        ids = list(dict.fromkeys(event_ids))
+        out: dict[str, IndexRow] = {}
+        if not ids:
+            return out
+        with self._reading(indexed=_BY_ID) as conn:
+            for i in range(0, len(ids), _IDS_PER_QUERY):
+                part = ids[i:i + _IDS_PER_QUERY]
+                marks = ",".join("?" * len(part))
+                for r in conn.execute(f"SELECT {_SELECT_COLUMNS} FROM events "
+                                      f"WHERE event_id IN ({marks})", part):
+                    row = IndexRow(*r)
+                    out.setdefault(row.event_id, row)
+        return out
+
     def row_at(self, pos: int) -> IndexRow | None:
         """The row at position ``pos``, or None past the end."""
         return self._one("pos = ?", pos)
@@ -185,6 +207,22 @@ class EventQueries(TimelineQueries):
                 if n:
                     out[actor] = (int(n), heads)
         return out
+
+    def actor_ranked(self, actor: str, offsets: Iterable[int]) -> list[str]:
+        """The ids of ``actor``'s events at those ``offsets`` back from its newest event by
+        log position (0: the newest), in the order given; offsets past its first event are
+        left out. Each is a skip along the covering (actor, pos) index, then one seek by
+        position (the samples of net/chains.py: ~7 ms for 17 offsets up to 65,536 at a
+        million events, where fetching each skipped row took 2.5 s)."""
+        positions: list[int] = []
+        with self._reading(indexed=_BY_ACTOR) as conn:
+            for off in offsets:
+                row = conn.execute("SELECT pos FROM events WHERE actor = ? ORDER BY pos DESC "
+                                   "LIMIT 1 OFFSET ?", (actor, off)).fetchone()
+                if row is not None:
+                    positions.append(int(row[0]))
+            return [str(conn.execute("SELECT event_id FROM events WHERE pos = ?",
+                                    (p,)).fetchone()[0]) for p in positions]
 
     def builds_on(self, event_id: str, actor: str) -> bool:
         """Whether an event of ``actor`` names ``event_id`` as its prev (one index seek)."""

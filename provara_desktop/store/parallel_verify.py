@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 __all__ = ["PROCESS_MIN_LINES", "verify_lines"]
 
-_SIG_CHUNK = 512
+_SIG_CHUNK = 128  # a sync batch of 500 lines still keeps both signature threads busy
 _CHUNK_LINES = 2048  # lines per worker-process task
 # Below this many lines a process pool costs more to start (~0.2 s) than it saves.
 PROCESS_MIN_LINES = 20_000

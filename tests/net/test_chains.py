@@ -263,3 +263,68 @@ def test_a_rewrite_or_a_bad_kept_file_is_computed_again(tmp_path: Any) -> None:
         assert Chains.from_vault(vault).frontier() == Chains(_rows(vault)).frontier()
     finally:
         vault.close()
+
+
+def _closed(rows: list[IndexRow], picked: set[str]) -> set[str]:
+    """``picked`` and every same-actor event they build on (what a replica can hold)."""
+    by_id = {r.event_id: r for r in rows}
+    out: set[str] = set()
+    for e in picked:
+        cur: IndexRow | None = by_id.get(e)
+        while cur is not None and cur.event_id not in out:
+            out.add(cur.event_id)
+            prev = by_id.get(cur.prev_event_hash or "")
+            cur = prev if prev is not None and prev.actor == cur.actor else None
+    return out
+
+
+def test_the_vaults_chains_send_what_the_rows_say(tmp_path: Any) -> None:
+    """From the index (seeks, kept frontier) and from every row in memory: the same
+    answer, against replicas holding any one event's history of the forked vault."""
+    vault, _key = _vault_with_forks(tmp_path)
+    try:
+        rows = _rows(vault)
+        for r in rows:
+            other = Chains([x for x in rows if x.event_id in _closed(rows, {r.event_id})])
+            assert exchange(Chains.from_vault(vault), other) == exchange(Chains(rows), other)
+    finally:
+        vault.close()
+
+
+def test_ten_events_apart_reads_rows_near_the_heads_only(tmp_path: Any,
+                                                          monkeypatch: Any) -> None:
+    from provara_desktop.core.event import build_event
+    from provara_desktop.core.keys import SigningKey
+    from provara_desktop.store.vault import Vault
+
+    key = SigningKey.generate()
+    vault = Vault.init(tmp_path / "v", key=key, actor="ana", home=tmp_path / "home")
+    try:
+        field, prev, events = SigningKey.generate(), None, []
+        for i in range(3000):
+            events.append(build_event(
+                event_type="OBSERVATION", actor="field", key=field,
+                payload={"subject": f"s{i}", "predicate": "p", "value": i},
+                prev_event_hash=prev, timestamp_utc=f"2030-01-01T00:{i // 60:02d}:"
+                f"{i % 60:02d}+00:00", namespace="local"))
+            prev = events[-1]["event_id"]
+        vault.append(events, signer=key)
+        rows = _rows(vault)
+        behind = Chains(rows[:-10])  # the other replica lacks the last ten
+        index = vault.index
+        read = []
+        for name in ("query", "get_many"):
+            real = getattr(index, name)
+
+            def counted(*a: Any, _real: Any = real, **kw: Any) -> Any:
+                out = _real(*a, **kw)
+                read.append(len(out))
+                return out
+
+            monkeypatch.setattr(index, name, counted)
+        sent, received = exchange(Chains.from_vault(vault), behind)
+        assert sent == [r.event_id for r in rows[-10:]]
+        assert received == []
+        assert sum(read) < 600  # the kept frontier, a few samples, one page walked back
+    finally:
+        vault.close()
