@@ -21,7 +21,7 @@ VERSIONS: tuple[int, ...] = (1,)  # every version this program speaks
 ROLES = ("peer", "hub", "spoke")  # docs: roles; v1 behaves the same for all three
 # What this program offers in v1. "vouch": a side may send one ``vouch`` message before its
 # first batch, naming the keys it trusts among those that sign its batches (docs: "Vouching").
-CAPABILITIES: tuple[str, ...] = ("attachments", "vouch")
+CAPABILITIES: tuple[str, ...] = ("attachments", "vouch", "window")
 
 _EVT = re.compile(r"evt_[0-9a-f]{24}")
 _SHA256 = re.compile(r"[0-9a-f]{64}")

@@ -21,6 +21,7 @@ policy's direction and actor/namespace scope apply to both what is sent and what
 from __future__ import annotations
 
 import asyncio
+import collections
 import hashlib
 import logging
 import shutil
@@ -54,7 +55,8 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-BATCH_EVENTS = 500
+BATCH_EVENTS = 2000
+WINDOW = 4  # batches in flight when both sides offer the capability "window"
 CHUNK = 1 << 20  # attachment bytes per DATA frame
 MAX_ATTACHMENT_BYTES = 4 << 30  # per session, received
 # Every side accepts frames of at least this size: one event line (core/canonical.py
@@ -196,6 +198,7 @@ class _Session:
         self.wrote = False  # our log changed in this session (row offsets may have moved)
         self.cancel_seen = False
         self.vouch_ok = False  # both hellos offer "vouch"
+        self.window_ok = False  # both hellos offer "window"
         self.vouched: dict[str, m.VouchedKey] = {}  # what the peer vouched for, if we take it
         self.vouch_recorded: set[str] = set()  # of those, the ones on_vouched was told of
         self.vouch_seen = False
@@ -283,6 +286,7 @@ class _Session:
             s.max_send = self.max_frame
         self.result.capabilities = sorted(set(m.CAPABILITIES) & set(theirs.capabilities))
         self.vouch_ok = "vouch" in self.result.capabilities
+        self.window_ok = "window" in self.result.capabilities
         self.result.peer_role = theirs.role
         if theirs.max_batch:
             self.batch_events = max(1, min(self.batch_events, theirs.max_batch))
@@ -342,6 +346,25 @@ class _Session:
             keys = tuple(k for k in self.policy.vouches if k.key_id in signing)
             if keys:
                 await self.stream.send_message(m.Vouch(keys).to_json())
+        # Batches sent and not acknowledged yet: their sizes, oldest first. With the
+        # capability "window" both sides offered, up to WINDOW are in flight, so reading
+        # and sending the next batch overlaps the receiver's verify and commit; the
+        # receiver still takes them one at a time, in order, and acks each after its commit.
+        in_flight: collections.deque[int] = collections.deque()
+        window = WINDOW if self.window_ok else 1
+
+        async def take_ack() -> None:
+            nonlocal sent
+            ack = await self._expect(m.Ack)
+            expected = n - len(in_flight) + 1
+            if ack.batch != expected:
+                raise PeerRejected(f"ack for batch {ack.batch}, expected {expected}",
+                                   code="BAD_MESSAGE")
+            sent += in_flight.popleft()
+            self.result.sent = sent
+            self.result.batches_sent = ack.batch
+            self._phase("transfer", sent=sent, total=len(rows))
+
         while i < len(rows):
             lines, i = await asyncio.to_thread(self._read_batch, rows, i)
             n += 1
@@ -350,14 +373,11 @@ class _Session:
             await self.stream.send_data(data)
             for sha, size in atts:
                 await self._send_attachment(sha, size)
-            ack = await self._expect(m.Ack)
-            if ack.batch != n:
-                raise PeerRejected(f"ack for batch {ack.batch}, expected {n}",
-                                   code="BAD_MESSAGE")
-            sent += len(lines)
-            self.result.sent = sent
-            self.result.batches_sent = n
-            self._phase("transfer", sent=sent, total=len(rows))
+            in_flight.append(len(lines))
+            while len(in_flight) >= window:
+                await take_ack()
+        while in_flight:
+            await take_ack()
         await self.stream.send_message(m.Done(sent, n).to_json())
 
     def _read_batch(self, rows: list[IndexRow], start: int) -> tuple[list[bytes], int]:

@@ -163,10 +163,12 @@ def reencode(raw: bytes, change: Any) -> bytes:
     return canonical_bytes(ev)
 
 
-async def cut_after_first_ack(a: Replica, b: Replica, *, config: SessionConfig
+async def cut_after_first_ack(a: Replica, b: Replica, *, config: SessionConfig,
+                              cut: bool = True, record: list[tuple[str, str]] | None = None
                               ) -> tuple[SyncResult, SyncResult]:
     """A session between a (initiator) and b through a relay that forwards frames both ways
-    and cuts both connections right after it forwarded b's first ``ack``."""
+    and cuts both connections right after it forwarded b's first ``ack`` (``cut``), noting
+    in ``record`` each message it forwarded, as (sender, type), in the order it did."""
     (ra, wa), (rx, wx) = await transport_pair()  # a <-> relay
     (ry, wy), (rb, wb) = await transport_pair()  # relay <-> b
     from_a = FrameStream(rx, wx, limits=Limits(read_timeout=5.0), peer="a")
@@ -179,6 +181,8 @@ async def cut_after_first_ack(a: Replica, b: Replica, *, config: SessionConfig
             except PeerRejected:
                 break
             if frame.message is not None:
+                if record is not None:
+                    record.append((src.peer, str(frame.message["type"])))
                 await dst.send_message(frame.message)
             else:
                 await dst.send_data(frame.body)
@@ -193,5 +197,5 @@ async def cut_after_first_ack(a: Replica, b: Replica, *, config: SessionConfig
                  peer=b.name, config=config),
             sync(rb, wb, vault=vb, trust=trust_of(b, a), signer=b.key, initiator=False,
                  peer=a.name, config=config),
-            pump(from_a, from_b, False), pump(from_b, from_a, True)), SESSION_TIMEOUT)
+            pump(from_a, from_b, False), pump(from_b, from_a, cut)), SESSION_TIMEOUT)
     return res[0], res[1]

@@ -10,6 +10,8 @@ import tempfile
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+import pytest
+
 from provara_desktop.store.evidence import observe
 from provara_desktop.store.verify_vault import verify_vault
 from tests.net.sync_helpers import (
@@ -23,8 +25,6 @@ from tests.net.sync_helpers import (
 
 if TYPE_CHECKING:
     from pathlib import Path
-
-    import pytest
 
 
 def converged(*rs: Replica) -> None:
@@ -82,13 +82,37 @@ def test_a_cut_session_leaves_valid_vaults_and_the_next_one_resumes(
     ra, rb = run(cut_after_first_ack(a, b, config=config))
     assert ra.error_code in ("CLOSED", "TRUNCATED", "TIMEOUT"), ra.error
     assert rb.error_code in ("CLOSED", "TRUNCATED"), rb.error
-    assert rb.received == 3  # the first batch, committed before its ack
+    # Whole batches only, each committed before its ack: the first one, and those already
+    # in flight behind it when the cut came (the window), never a part of one.
+    assert rb.received in (3, 6, 9)
     for r in (a, b):
         with r.open() as v:
             assert verify_vault(v).ok
+    got = rb.received
     ra, rb = run(session_pair(a, b, config=config))
     assert ra.ok, ra.error
-    assert ra.sent == 7  # only what b still lacked
+    assert ra.sent == 10 - got  # only what b still lacked
+    converged(a, b)
+
+
+@pytest.mark.parametrize("window", [True, False])
+def test_batches_in_flight_only_when_both_sides_offer_a_window(
+        make_replica: Any, monkeypatch: pytest.MonkeyPatch, window: bool) -> None:
+    from provara_desktop.net import messages
+
+    if not window:  # a peer of before the capability: one batch at a time
+        monkeypatch.setattr(messages, "CAPABILITIES",
+                            tuple(c for c in messages.CAPABILITIES if c != "window"))
+    a, b = make_replica("alice"), make_replica("bob")
+    a.record(10)  # 12 events, 3 per batch: 4 batches
+    record: list[tuple[str, str]] = []
+    ra, rb = run(cut_after_first_ack(a, b, config=replace(FAST, batch_events=3), cut=False,
+                                     record=record))
+    assert ra.ok and rb.ok, (ra.error, rb.error)
+    assert rb.received == 12
+    sent_before_first_ack = [t for _who, t in record[:record.index(("b", "ack"))]
+                             if t == "events"]
+    assert len(sent_before_first_ack) == (4 if window else 1)
     converged(a, b)
 
 
