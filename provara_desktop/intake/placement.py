@@ -42,6 +42,12 @@ def placement_with_tail(vault: Vault, new: Sequence[Event]
         later = index.first_pos_sorting_after(after, order_key(ev))
         if later is not None:
             start = min(start, later)
+    # An event already held that named one of these as its (then missing) prev waits for
+    # it in the total order: it moves, so the rewrite starts at it at the latest.
+    waiting = index.first_pos_waiting_on({str(e.get("event_id")): str(e.get("actor"))
+                                          for e in new})
+    if waiting is not None:
+        start = min(start, waiting)
     old_tail = b""
     old: list[Event] = []
     if start < count:

@@ -108,6 +108,11 @@ def _read_json_file(path: Path) -> Any:
     return strict_loads(data, where=str(path), max_bytes=64 << 20)
 
 
+def _actors_by_id(events: Sequence[Mapping[str, Any]]) -> dict[str, str]:
+    return {str(e.get("event_id")): str(e.get("actor")) for e in events
+            if isinstance(e.get("event_id"), str)}
+
+
 class Vault:
     def __init__(self, root: Path, home: Path) -> None:
         self.root = root
@@ -695,6 +700,9 @@ class Vault:
             later = self.index.first_pos_sorting_after(after, order_key(ev))
             if later is not None:
                 start = min(start, later)
+        waiting = self.index.first_pos_waiting_on(_actors_by_id(new_events))
+        if waiting is not None:
+            start = min(start, waiting)
         if start >= count:
             order = total_order(new_events)
             return count, join_lines(canonical_bytes(new_events[i]) for i in order), b""

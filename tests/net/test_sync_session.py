@@ -108,7 +108,8 @@ def test_batches_in_flight_only_when_both_sides_offer_a_window(
     record: list[tuple[str, str]] = []
     ra, rb = run(cut_after_first_ack(a, b, config=replace(FAST, batch_events=3), cut=False,
                                      record=record))
-    assert ra.ok and rb.ok, (ra.error, rb.error)
+    assert ra.ok, ra.error
+    assert rb.ok, rb.error
     assert rb.received == 12
     sent_before_first_ack = [t for _who, t in record[:record.index(("b", "ack"))]
                              if t == "events"]
