@@ -23,12 +23,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from provara_desktop.core.canonical import canonical_dumps
 from provara_desktop.core.errors import UserCancelled
 from provara_desktop.core.logline import parse_line_or_raise
-from provara_desktop.core.reducer import NAMESPACES, Reducer, belief_key, key_splits
+from provara_desktop.core.reducer import NAMESPACES, Reducer, key_splits
 from provara_desktop.core.reducer_state import KeptTable
 from provara_desktop.runtime.bus import Changes, EventBus, VaultChanged
 from provara_desktop.runtime.gcpause import gc_paused
 from provara_desktop.runtime.piecewise_sort import sorted_gently
 from provara_desktop.runtime.progress import CancelToken, Progress
+from provara_desktop.runtime.recent_ids import RecentIds, keys_to_reduce_again
 from provara_desktop.runtime.seen_positions import SeenPositions
 from provara_desktop.store import belief_snapshot, evidence, key_events
 
@@ -157,6 +158,8 @@ class VaultSession:
         self._reducer_lock = threading.Lock()
         self._reducer: Reducer | None = None
         self._reduced_count = 0
+        # The ids at the last positions reduced: which events of a rewritten tail are new.
+        self._recent = RecentIds()
         # Events this session has announced; another program writing to the same index
         # (the CLI with this profile) moves the index's count without us noticing otherwise.
         self._seen_count = vault.index.count()
@@ -305,6 +308,7 @@ class VaultSession:
             self._reducer = reducer
             self._reduced_count = reducer.event_count
             self._table = None
+        self._recent.reset(self._reduced_count, self.vault.index.ids_between)
         self.beliefs_error = None
         self.bus.publish(VaultChanged(Changes(beliefs=True)))
         return reducer
@@ -395,6 +399,7 @@ class VaultSession:
                 for event in page:
                     reducer.apply(event)
                 self._reduced_count += len(page)
+            self._recent.extend(str(e.get("event_id")) for e in page)
 
     def _unreduced_pages(self) -> Iterator[list[Event]]:
         """The events after the last one reduced, read from the log a page at a time."""
@@ -510,13 +515,14 @@ class VaultSession:
     def _apply_rewritten_tail(self, first: int) -> bool:
         """Bring the beliefs up to date with a log whose events from position ``first`` on
         were rewritten (older events merged in, none lost), at the cost of what changed:
-        each belief whose key an event of the tail has is reduced again from its own events
-        (read through the index, in the log's final order; the events it had before
-        ``first`` kept their places, those after are in the tail), then swapped in; the
-        metadata follows the tail (count, last event, the last epoch). False, nothing
-        done, when the tail is so long that a replay of the whole log costs about as much.
-        Beliefs whose keys have no event in the tail were reduced from events before
-        ``first`` only, which did not move: they stay as they are."""
+        each belief whose key an inserted event has (or an old event that builds on one,
+        runtime/recent_ids.py) is reduced again from its own events (read through the
+        index, in the log's final order), then swapped in; the metadata follows the tail
+        (count, last event, the last epoch). The other beliefs keep their state: their
+        events kept their order among themselves. When the ids the tail held before are
+        not kept (a rewrite from before the last 65,536 positions), every key of the tail
+        is reduced again. False, nothing done, when that is so much that a replay of the
+        whole log costs about as much."""
         reducer = self._reducer
         count = self.vault.index.count()
         if reducer is None or count - first > max(_TAIL_PER_KEY_MIN, count // 2):
@@ -525,7 +531,7 @@ class VaultSession:
         while rows := self.vault.index.query(after_pos=first - 1 + len(tail),
                                              limit=_APPLY_SLICE):
             tail += key_events.read_rows(self.vault, rows)
-        touched = {k for ev in tail if (k := belief_key(ev)) is not None}
+        touched = keys_to_reduce_again(tail, self._recent.between(first, self._reduced_count))
         if key_events.events_count(self.vault, touched) > max(_TAIL_PER_KEY_MIN,
                                                               count // _PER_KEY_SHARE):
             # Busy keys: their whole histories are most of the log, read by seeks and
@@ -548,6 +554,7 @@ class VaultSession:
                 reducer.last_event_id = meta.last_event_id
             reducer.current_epoch = meta.current_epoch
             self._reduced_count = count
+        self._recent.replace_from(first, (str(ev.get("event_id")) for ev in tail))
         self.bus.publish(VaultChanged(Changes(beliefs=True)))
         return True
 

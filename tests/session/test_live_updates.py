@@ -177,7 +177,8 @@ def test_a_tail_that_is_most_of_the_log_is_replayed_instead(
     """When the tail (or the touched keys' events) is most of the log, reading and reducing
     it again costs more than a replay: the replay runs, with the same result."""
     replays: list[int] = []
-    monkeypatch.setattr(session_module, "_TAIL_PER_KEY_MIN", 10)
+    monkeypatch.setattr(session_module, "_TAIL_PER_KEY_MIN", 2)
+    monkeypatch.setattr(session_module, "_PER_KEY_SHARE", 40)  # k1's 5 events are "most"
     monkeypatch.setattr(live, "rebuild_beliefs", lambda: replays.append(1) or
                         VaultSession.rebuild_beliefs(live))
     bob = SigningKey.generate()
@@ -186,3 +187,65 @@ def test_a_tail_that_is_most_of_the_log_is_replayed_instead(
     assert live.check_external().result(timeout=30) is True
     assert replays == [1]
     assert_as_a_replay(live)
+
+
+def test_late_events_on_their_own_keys_leave_the_hot_keys_alone(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Three hot keys hold nearly all of 900 events; 30 late events by another device, on
+    keys of their own, interleave with the last 300. The hot keys' events only moved (their
+    order among themselves is the same), so only the late keys are reduced again: no
+    replay, and the hot keys' histories are not read."""
+    from provara_desktop.store import key_events
+
+    ana = SigningKey.generate()
+    vault = Vault.init(tmp_path / "v", key=ana, actor="ana", home=tmp_path / "home")
+    vault.append(chain(ana, "ana-field", [stamp(i) for i in range(900)],
+                       [{"subject": f"hot{i % 3}", "predicate": "p", "value": i % 7,
+                         "confidence": 0.5} for i in range(900)]), signer=ana)
+    session = VaultSession(vault, bus=EventBus())
+    try:
+        session.start().result(timeout=30)
+        session.submit(lambda: None).result(timeout=30)
+        monkeypatch.setattr(session, "rebuild_beliefs", lambda: pytest.fail("a replay"))
+        asked: list[set[str]] = []
+        real = key_events.events_of_keys
+
+        def watching(vault: Vault, keys: Any) -> Any:
+            asked.append(set(keys))
+            return real(vault, keys)
+
+        monkeypatch.setattr(key_events, "events_of_keys", watching)
+        dev = SigningKey.generate()
+        late = chain(dev, "late-device", [stamp(600 + 10 * i).replace("+00:00", ".5+00:00")
+                                          for i in range(30)],
+                     [{"subject": f"late{i % 4}", "predicate": "status", "value": i,
+                       "confidence": 0.8} for i in range(30)])
+        merge_from_another_program(session, late, dev)
+        assert session.check_external().result(timeout=30) is True
+        assert_as_a_replay(session)
+        assert asked == [{f"late{i}:status" for i in range(4)}]
+    finally:
+        session.close()
+
+
+def test_an_old_event_that_waited_for_a_merged_one_is_reduced_again(
+        live: VaultSession) -> None:
+    """carl's second event (minute 10) named a prev the vault did not hold, so it sat at
+    minute 10. Its prev arrives, stamped minute 20: the second event now waits for it (the
+    total order puts a predecessor first) and moves past ana's minutes 10-19, changing
+    which of k2's values came last. Its key is reduced again although the event is old."""
+    carl = SigningKey.generate()
+    first, second = chain(carl, "carl", [stamp(20), stamp(10)], [
+        {"subject": "k8", "predicate": "q", "value": "first", "confidence": 0.6},
+        {"subject": "k2", "predicate": "p", "value": "carl", "confidence": 0.6}])
+    other = Vault.open(live.vault.root, home=live.vault.home)
+    # Sealed by another writer: carl's key may not sign onto a chain head it lacks.
+    other.append([second], signer=SigningKey.generate())  # dangling for now
+    other.close()
+    assert live.check_external().result(timeout=30) is True
+    before = assert_as_a_replay(live)
+    k2_before = before.export_state()
+    merge_from_another_program(live, [first], SigningKey.generate())
+    assert live.check_external().result(timeout=30) is True
+    after = assert_as_a_replay(live)
+    assert after.export_state() != k2_before
