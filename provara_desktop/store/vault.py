@@ -28,7 +28,13 @@ from provara_desktop.core.errors import (
 )
 from provara_desktop.core.event import Event, build_event, order_key, utc_now_iso
 from provara_desktop.core.keyring import KeyRing
-from provara_desktop.core.logline import fast_load, join_lines, load_event, parse_line_or_raise
+from provara_desktop.core.logline import (
+    fast_load,
+    join_lines,
+    load_event,
+    load_or_none,
+    parse_line_or_raise,
+)
 from provara_desktop.core.order import total_order
 from provara_desktop.core.reducer import Reducer
 from provara_desktop.store import layout, seen_heads, txn
@@ -397,10 +403,54 @@ class Vault:
         if cov.log_bytes == size and self._tail_matches(cov.log_bytes, cov.last_line_sha256):
             return
         if cov.log_bytes > size or not self._tail_matches(cov.log_bytes, cov.last_line_sha256):
-            log.info("index of %s does not match the log; rebuilding", self.root)
-            index.reset()
+            # Rewritten under the index (a merge of older events by a program with another
+            # profile, or a loss): the rows before the first changed position still hold,
+            # so only the tail is indexed again (a merge of 1k late events into a
+            # million-event log re-indexed all of it: ~20 s before the app showed them).
+            keep = self._rows_still_in_log(cov.event_count, size)
+            if keep == 0:
+                log.info("index of %s does not match the log; rebuilding", self.root)
+                index.reset()
+            else:
+                last = index.row_at(keep - 1)
+                assert last is not None
+                end = last.offset + last.length + 1
+                log.info("log of %s rewritten from event %d on; indexing it from there",
+                         self.root, keep + 1)
+                with self.events_path.open("rb") as f:
+                    f.seek(last.offset)
+                    sha = hashlib.sha256(f.read(last.length)).hexdigest()
+                index.truncate(keep, log_bytes=end, last_line_sha256=sha)
             cov = index.coverage()
         self._index_from(cov.event_count, cov.log_bytes, progress)
+
+    def _rows_still_in_log(self, count: int, size: int) -> int:
+        """How many leading index rows still describe the log: the first changed position,
+        found by bisection (a rewrite changes every position from where it began: each
+        later event is another one, or the same one moved by the lines inserted before
+        it). A row holds when its bytes are still a whole line of the log holding that
+        event."""
+        def holds(pos: int) -> bool:
+            row = self.index.row_at(pos)
+            if row is None or row.offset + row.length >= size:
+                return False
+            with self.events_path.open("rb") as f:
+                f.seek(max(0, row.offset - 1))
+                data = f.read(row.length + 1 + (row.offset > 0))
+            line = data[1:-1] if row.offset > 0 else data[:-1]
+            if (row.offset > 0 and data[:1] != b"\n") or data[-1:] != b"\n":
+                return False
+            ev = load_or_none(line)
+            return ev is not None and ev.get("event_id") == row.event_id
+
+        lo, hi = 0, count  # rows [0, lo) hold; [hi, count) do not
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if holds(mid):
+                lo = mid + 1
+            else:
+                hi = mid
+        return lo
 
     def _tail_matches(self, log_bytes: int, sha: str | None) -> bool:
         if log_bytes == 0:

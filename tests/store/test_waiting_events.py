@@ -17,6 +17,8 @@ from provara_desktop.store.vault import Vault
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from provara_desktop.store.index import EventIndex
+
 
 def _stamp(minute: int) -> str:
     return f"2030-01-01T00:{minute:02d}:00+00:00"
@@ -89,5 +91,47 @@ def test_the_intakes_placement_rewrites_from_the_waiting_event(tmp_path: Path) -
         ids = [e["event_id"] for e in merged]
         assert ids.index(first["event_id"]) < ids.index(second["event_id"])
         assert old_tail  # the bytes from ``start`` on, replaced by ``merged``
+    finally:
+        vault.close()
+
+
+def test_an_index_of_another_profile_follows_a_merge_from_where_it_began(
+        tmp_path: Path, monkeypatch: Any) -> None:
+    """A merge of older events by a program with another profile (so another index)
+    rewrites the log's tail; this profile's index then re-indexes from the rewrite's start,
+    not the whole log, and ends up row for row what a fresh index of the log says."""
+
+    vault, _key, _ = _setup(tmp_path, "v")
+    try:
+        n = vault.index.count()
+        other = Vault.open(vault.root, home=tmp_path / "other-home")
+        carl = SigningKey.generate()
+        late = build_event(event_type="OBSERVATION", actor="carl", key=carl,
+                           payload={"subject": "k1", "predicate": "p", "value": "late"},
+                           prev_event_hash=None, timestamp_utc=_stamp(25).replace(
+                               ":00+", ":30+"), namespace="local")
+        result = other.append([late], signer=carl)
+        other.close()
+        assert result.reordered_from is not None
+        started: list[int] = []
+        real = Vault._index_from
+
+        def watched(self: Vault, pos: int, offset: int, progress: Any = None) -> None:
+            started.append(pos)
+            real(self, pos, offset, progress)
+
+        monkeypatch.setattr(Vault, "_index_from", watched)
+        vault.sync_index()
+        assert started == [result.reordered_from]
+        assert vault.index.count() == n + 1
+        fresh = Vault.open(vault.root, home=tmp_path / "fresh-home")
+        try:
+            def rows(index: EventIndex) -> list[tuple[Any, ...]]:
+                return [(r.pos, r.event_id, r.offset, r.length, r.prev_event_hash)
+                        for r in index.query()]
+
+            assert rows(vault.index) == rows(fresh.index)
+        finally:
+            fresh.close()
     finally:
         vault.close()
