@@ -17,6 +17,7 @@ from provara_desktop.core.verify import (
     ERROR,
     FOREIGN_MAX_ERRORS,
     WARNING,
+    LogReport,
     Problem,
     VerificationStopped,
 )
@@ -131,28 +132,65 @@ class IntakeCheck(Generic[B]):
         return "ok"
 
 
-def _keyring(batch_keys: Sequence[Any], vault: Vault | None) -> KeyRing:
+def _keyring(batch_keys: Sequence[Any], vault: Vault | None,
+             keys_doc: Any = None) -> KeyRing:
+    """The batch's keys and the vault's (its keys document, or ``keys_doc`` as read)."""
     ring = dict(KeyRing.from_keys_json({"keys": list(batch_keys)}).entries)
     if vault is not None:  # the vault's entry wins: a batch cannot change a known key
-        ring.update(KeyRing.from_keys_json(vault.keys_doc).entries)
+        ring.update(KeyRing.from_keys_json(keys_doc if keys_doc is not None
+                                           else vault.keys_doc).entries)
     return KeyRing(ring)
+
+
+@dataclass(frozen=True)
+class Verified:
+    """The per-line verification (ids, signatures, the chains inside the batch) of a batch's
+    lines, done ahead of ``check``: a sync verifies the next batch while the previous one
+    commits. Valid for exactly these lines and the vault's keys document it was made with
+    (Vault.keys_doc is replaced, never changed in place, by a commit that adds keys)."""
+
+    lines: tuple[bytes, ...]
+    keys_doc: Any
+    report: LogReport
+
+
+def verify_ahead(batch: ForeignBatch, vault: Vault | None, *, workers: int = 2) -> Verified:
+    # Read once: a commit running meanwhile may replace it (the check then verifies again).
+    keys_doc = vault.keys_doc if vault is not None else None
+    keyring = _keyring(batch.key_entries, vault, keys_doc)
+    return Verified(tuple(batch.lines), keys_doc,
+                    _verify(batch, keyring, workers, None, None))
+
+
+def _verify(batch: ForeignBatch, keyring: KeyRing, workers: int,
+            cancelled: Callable[[], bool] | None,
+            progress: Callable[[int], None] | None) -> LogReport:
+    # The lines are verified as the source hands them out (a stream): a source that finds
+    # its container damaged stops the reading there.
+    try:
+        return verify_lines(batch.numbered_lines(), keyring, path=EVENTS_PATH,
+                            workers=workers, cancelled=cancelled, progress=progress,
+                            size_hint=batch.size_hint, max_errors=FOREIGN_MAX_ERRORS)
+    except VerificationStopped as exc:
+        # Refused anyway: what was read so far is the report (and batch.lines holds only
+        # those lines), so a hostile batch costs no more memory than its first errors.
+        return exc.report
 
 
 @gc_paused()
 def check(batch: B, trust: Trust, *, vault: Vault | None = None,
           workers: int = 2, cancelled: Callable[[], bool] | None = None,
-          progress: Callable[[int], None] | None = None) -> IntakeCheck[B]:
+          progress: Callable[[int], None] | None = None,
+          verified: Verified | None = None) -> IntakeCheck[B]:
+    """``verified``: the lines' verification made ahead (``verify_ahead``), used when it is
+    of these very lines and of the vault's current keys; else they are verified here."""
     keyring = _keyring(batch.key_entries, vault)
-    # The lines are verified as the source hands them out (a stream): a source that finds
-    # its container damaged stops the reading there.
-    try:
-        report = verify_lines(batch.numbered_lines(), keyring, path=EVENTS_PATH,
-                              workers=workers, cancelled=cancelled, progress=progress,
-                              size_hint=batch.size_hint, max_errors=FOREIGN_MAX_ERRORS)
-    except VerificationStopped as exc:
-        # Refused anyway: what was read so far is the report (and batch.lines holds only
-        # those lines), so a hostile batch costs no more memory than its first errors.
-        report = exc.report
+    if (verified is not None
+            and verified.keys_doc is (vault.keys_doc if vault is not None else None)
+            and verified.lines == tuple(batch.lines)):
+        report = verified.report
+    else:
+        report = _verify(batch, keyring, workers, cancelled, progress)
     lines = batch.lines
     events, raw_by_id = _parse_events(lines, {
         p.line for p in report.problems

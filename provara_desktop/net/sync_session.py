@@ -465,26 +465,74 @@ class _Session:
     # -- receiving -----------------------------------------------------------------------
 
     async def _receive_all(self) -> None:
+        """Take the peer's batches in order, each through the intake and committed before
+        its ack. With the capability "window" (the peer sends ahead) it is pipelined: the
+        next batch's lines are read and verified (signatures, ids, the chains inside it)
+        while the previous batch is committed, then checked against the vault and
+        committed once that commit is done; acks still go out one per batch, in order."""
         expected = 1
-        while True:
-            msg = await self._next()
-            if isinstance(msg, m.Vouch) and self.vouch_ok and expected == 1 \
-                    and not self.vouch_seen:  # once, before the first batch; else BAD_MESSAGE
-                self.vouch_seen = True
-                self._take_vouch(msg)
-                continue
-            if isinstance(msg, m.Done):
-                return
-            if not isinstance(msg, m.Events):
-                raise PeerRejected(f"{self.stream.peer}: {type(msg).TYPE} where events or "
-                                   "done was due", code="BAD_MESSAGE")
-            if msg.batch != expected:
-                raise PeerRejected(f"batch {msg.batch} where {expected} was due",
-                                   code="BAD_MESSAGE")
-            await self._receive_batch(msg)
-            expected += 1
+        pending: asyncio.Future[None] | None = None  # the previous batch's intake and ack
+        ahead: asyncio.Future[intake_check.Verified] | None = None
+        try:
+            while True:
+                msg = await self._next_unless_failed(pending)
+                if isinstance(msg, m.Vouch) and self.vouch_ok and expected == 1 \
+                        and not self.vouch_seen:  # once, before the first batch
+                    self.vouch_seen = True
+                    self._take_vouch(msg)
+                    continue
+                if isinstance(msg, m.Done):
+                    if pending is not None:
+                        await pending
+                    return
+                if not isinstance(msg, m.Events):
+                    raise PeerRejected(f"{self.stream.peer}: {type(msg).TYPE} where events "
+                                       "or done was due", code="BAD_MESSAGE")
+                if msg.batch != expected:
+                    raise PeerRejected(f"batch {msg.batch} where {expected} was due",
+                                       code="BAD_MESSAGE")
+                lines, received = await self._take_batch(msg)
+                if self.window_ok:
+                    ahead = asyncio.ensure_future(asyncio.to_thread(
+                        self._verify_ahead, msg, lines))
+                if pending is not None:
+                    await pending
+                    pending = None
+                verified = await ahead if ahead is not None else None
+                ahead = None
+                job = self._intake_and_ack(msg, lines, received, verified)
+                if self.window_ok:
+                    pending = asyncio.ensure_future(job)
+                else:
+                    await job
+                expected += 1
+        finally:
+            # Threads cannot be cut: a commit in progress finishes (it is atomic) before
+            # the session ends and its caller closes the vault.
+            left = [f for f in (pending, ahead) if f is not None and not f.done()]
+            if left:
+                await asyncio.gather(*left, return_exceptions=True)
 
-    async def _receive_batch(self, header: m.Events) -> None:
+    async def _next_unless_failed(self, pending: asyncio.Future[None] | None) -> m.Message:
+        """The next message; or, if the previous batch's intake fails first, its error
+        (not a wait for a peer whose window is full and that waits for our ack)."""
+        if pending is None:
+            return await self._next()
+        if pending.done():
+            pending.result()  # its error, if it failed
+            return await self._next()
+        nxt = asyncio.ensure_future(self._next())
+        both: set[asyncio.Future[Any]] = {nxt, pending}
+        await asyncio.wait(both, return_when=asyncio.FIRST_COMPLETED)
+        if pending.done() and pending.exception() is not None:
+            nxt.cancel()
+            await asyncio.gather(nxt, return_exceptions=True)
+            pending.result()
+        return await nxt
+
+    async def _take_batch(self, header: m.Events
+                          ) -> tuple[list[bytes], dict[str, tuple[int, Path]]]:
+        """A batch's event lines and attachments, as announced by ``header``."""
         s = self.stream
         if header.size > s.limits.max_frame or header.count > self.config.batch_events:
             raise PeerRejected(f"batch {header.batch} of {header.count} events, {header.size} "
@@ -500,15 +548,24 @@ class _Session:
         received: dict[str, tuple[int, Path]] = {}
         for ref in header.attachments:
             received[ref.sha256] = (ref.size, await self._receive_attachment(ref))
-        batch = PeerBatch(s.peer, header.batch, [], list(header.keys),
+        return lines, received
+
+    def _verify_ahead(self, header: m.Events, lines: list[bytes]) -> intake_check.Verified:
+        batch = PeerBatch(self.stream.peer, header.batch, lines, list(header.keys))
+        return intake_check.verify_ahead(batch, self.vault, workers=self.config.workers)
+
+    async def _intake_and_ack(self, header: m.Events, lines: list[bytes],
+                              received: dict[str, tuple[int, Path]],
+                              verified: intake_check.Verified | None) -> None:
+        batch = PeerBatch(self.stream.peer, header.batch, [], list(header.keys),
                           set(header.prerequisites), set(header.dangling), received,
                           set(header.missing_attachments))
         held_early = self._hold_dependants(lines, batch)
         # What was held back is not in the vault: the intake must not require it (the
         # events that chain to it are held back too, above).
         batch.prerequisites -= self.held
-        ack = await asyncio.to_thread(self._intake, batch, held_early)
-        await s.send_message(ack.to_json())
+        ack = await asyncio.to_thread(self._intake, batch, held_early, verified)
+        await self.stream.send_message(ack.to_json())
         self.result.batches_received = header.batch
         self._phase("transfer", received=self.result.received)
 
@@ -596,15 +653,17 @@ class _Session:
                                "sha256", code="ATTACHMENT_DAMAGED")
         return dest
 
-    def _intake(self, batch: PeerBatch, held_early: int) -> m.Ack:
-        """check -> plan -> commit (intake/), in a worker thread: the loop keeps serving."""
+    def _intake(self, batch: PeerBatch, held_early: int,
+                verified: intake_check.Verified | None = None) -> m.Ack:
+        """check -> plan -> commit (intake/), in a worker thread: the loop keeps serving.
+        ``verified``: the lines' verification made ahead (used when still valid)."""
         r = self.result
         if not batch.event_lines and held_early:  # all held back (policy, or dependants)
             r.held_back += held_early
             return m.Ack(batch.batch_no, 0, held_early, 0, 0)
         self._phase("verify", batch=batch.batch_no, events=len(batch.event_lines))
         c = intake_check.check(batch, self._batch_trust(), vault=self.vault,
-                               workers=self.config.workers)
+                               workers=self.config.workers, verified=verified)
         try:
             p = intake_plan.plan(self.vault, c, accept_untrusted=self.policy.accept_untrusted)
         except intake_plan.ImportRefused as exc:

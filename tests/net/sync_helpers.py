@@ -70,6 +70,12 @@ def replica_factory(tmp_path: Path) -> Any:
     return make
 
 
+def count_by(r: Replica, who: Replica) -> int:
+    """Events in r's log signed by who's key."""
+    return sum(1 for line in r.log_bytes().splitlines()
+               if json.loads(line).get("actor_key_id") == who.key.key_id)
+
+
 def trust_of(me: Replica, *others: Replica) -> Trust:
     return Trust({o.key.key_id: o.name for o in others}, me.key.key_id)
 

@@ -5,7 +5,6 @@ without anyone asking, and an unreachable peer is retried later and later, not h
 from __future__ import annotations
 
 import asyncio
-import json
 import socket
 from typing import TYPE_CHECKING, Any
 
@@ -13,7 +12,7 @@ from provara_desktop.net import peer_addresses
 from provara_desktop.net.gossip import Gossip, GossipScheduler
 from provara_desktop.net.serve import HeadlessPeer, ServeOptions
 from provara_desktop.store.trust import TrustStore
-from tests.net.sync_helpers import FAST
+from tests.net.sync_helpers import FAST, count_by
 
 if TYPE_CHECKING:
     from tests.net.sync_helpers import Replica
@@ -24,11 +23,6 @@ BOUND = 20.0  # seconds any wait here may take
 def trust_both(a: Replica, b: Replica) -> None:
     TrustStore(a.home).add(b.key.key_id, b.key.public.b64, b.name)
     TrustStore(b.home).add(a.key.key_id, a.key.public.b64, a.name)
-
-
-def count_by(r: Replica, who: Replica) -> int:
-    return sum(1 for line in r.log_bytes().splitlines()
-               if json.loads(line).get("actor_key_id") == who.key.key_id)
 
 
 def test_a_local_write_reaches_the_peer_by_gossip(make_replica: Any) -> None:

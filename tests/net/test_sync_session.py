@@ -12,11 +12,13 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from provara_desktop.core.verify import ERROR
 from provara_desktop.store.evidence import observe
 from provara_desktop.store.verify_vault import verify_vault
 from tests.net.sync_helpers import (
     FAST,
     Replica,
+    count_by,
     cut_after_first_ack,
     run,
     session_pair,
@@ -117,6 +119,39 @@ def test_batches_in_flight_only_when_both_sides_offer_a_window(
     converged(a, b)
 
 
+def test_a_batch_refused_in_the_pipeline_ends_the_session_at_once(
+        make_replica: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With batches in flight, the second batch carries a bad signature: the receiver
+    refuses it with its reason as soon as its check fails (not after a read deadline spent
+    waiting for a sender that waits for an ack), keeps the first batch, and writes nothing
+    of the second or of those behind it."""
+    from provara_desktop.net import sync_session
+
+    a, b = make_replica("alice"), make_replica("bob")
+    a.record(10)  # 12 events, 3 per batch
+    real = sync_session._Session._read_batch
+
+    def tampered(self: Any, rows: Any, start: int) -> tuple[list[bytes], int]:
+        lines, nxt = real(self, rows, start)
+        if start == 3:  # the second batch: one signature's first character changed
+            raw = lines[0]
+            at = raw.index(b'"sig":"') + len(b'"sig":"')
+            lines[0] = raw[:at] + (b"A" if raw[at:at + 1] != b"A" else b"B") + raw[at + 1:]
+        return lines, nxt
+
+    monkeypatch.setattr(sync_session._Session, "_read_batch", tampered)
+    before = b.digest()
+    ra, rb = run(session_pair(a, b, config=replace(FAST, batch_events=3)))
+    assert rb.error_code == "BATCH_REFUSED", rb.error
+    assert ra.error_code == "BATCH_REFUSED", ra.error  # the sender is told why
+    assert rb.received == 3
+    assert rb.duration_ms < 2500  # well under the 3 s read deadline of this config
+    assert b.digest() != before
+    with b.open() as v:
+        assert verify_vault(v).ok
+    assert count_by(b, a) == 3
+
+
 def test_attachments_travel_with_their_events(make_replica: Any, tmp_path: Path,
                                              monkeypatch: pytest.MonkeyPatch) -> None:
     a, b = make_replica("alice"), make_replica("bob")
@@ -200,3 +235,42 @@ def test_a_peer_policy_may_accept_events_by_untrusted_keys(make_replica: Any) ->
     assert (rb.received, rb.held_back) == (alices, 0)
     assert trust_b.store == {}
     converged(a, b)
+
+
+def test_a_verification_made_ahead_is_used_only_for_the_same_lines_and_keys(
+        make_replica: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The pipeline verifies a batch while the previous one commits; the check takes that
+    verification only if the vault's keys did not change meanwhile (a commit that added or
+    changed a key: then it verifies again) and for exactly those lines."""
+    from provara_desktop.intake import check as intake_check
+    from provara_desktop.net.peer_batch import PeerBatch
+
+    a, b = make_replica("alice"), make_replica("bob")
+    a.record(3)
+    lines = a.log_bytes().splitlines()
+    with a.open() as va:
+        keys = [k for k in va.keys_doc["keys"] if k.get("key_id") == a.key.key_id]
+    calls: list[int] = []
+    real = intake_check.verify_lines
+
+    def counting(*args: Any, **kw: Any) -> Any:
+        calls.append(1)
+        return real(*args, **kw)
+
+    monkeypatch.setattr(intake_check, "verify_lines", counting)
+    with b.open() as vb:
+        trust = trust_of(b, a)
+
+        def batch(ls: list[bytes]) -> PeerBatch:
+            return PeerBatch("alice", 1, list(ls), keys)
+
+        ahead = intake_check.verify_ahead(batch(lines), vb)
+        assert len(calls) == 1
+        done = intake_check.check(batch(lines), trust, vault=vb, verified=ahead)
+        assert len(calls) == 1  # taken as made
+        assert not [p for p in done.problems if p.severity == ERROR]
+        intake_check.check(batch(lines[:-1]), trust, vault=vb, verified=ahead)
+        assert len(calls) == 2  # other lines: verified again
+        vb.keys_doc = {**vb.keys_doc}  # what a commit that adds a key does: a new document
+        intake_check.check(batch(lines), trust, vault=vb, verified=ahead)
+        assert len(calls) == 3  # the keys changed: verified again
