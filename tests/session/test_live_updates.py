@@ -60,6 +60,21 @@ def live(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[VaultSessi
     session.close()
 
 
+def _built_session(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                   payloads: list[dict[str, Any]]) -> VaultSession:
+    """An open session over ana's events with these payloads, a minute apart, its beliefs
+    built; a full replay after that fails the test."""
+    ana = SigningKey.generate()
+    vault = Vault.init(tmp_path / "v", key=ana, actor="ana", home=tmp_path / "home")
+    vault.append(chain(ana, "ana-field", [stamp(i) for i in range(len(payloads))], payloads),
+                 signer=ana)
+    session = VaultSession(vault, bus=EventBus())
+    session.start().result(timeout=30)
+    session.submit(lambda: None).result(timeout=30)
+    monkeypatch.setattr(session, "rebuild_beliefs", lambda: pytest.fail("a replay"))
+    return session
+
+
 def merge_from_another_program(session: VaultSession, events: list[dict[str, Any]],
                                key: SigningKey) -> None:
     other = Vault.open(session.vault.root, home=session.vault.home)
@@ -143,16 +158,10 @@ def test_a_merge_near_the_end_of_a_long_log_reads_only_what_changed(
     not the log."""
     from provara_desktop.store import key_events
 
-    ana = SigningKey.generate()
-    vault = Vault.init(tmp_path / "v", key=ana, actor="ana", home=tmp_path / "home")
-    vault.append(chain(ana, "ana-field", [stamp(i) for i in range(600)],
-                       [{"subject": f"k{i % 200}", "predicate": "p", "value": i % 2,
-                         "confidence": 0.3} for i in range(600)]), signer=ana)
-    session = VaultSession(vault, bus=EventBus())
+    session = _built_session(tmp_path, monkeypatch, [
+        {"subject": f"k{i % 200}", "predicate": "p", "value": i % 2, "confidence": 0.3}
+        for i in range(600)])
     try:
-        session.start().result(timeout=30)
-        session.submit(lambda: None).result(timeout=30)
-        monkeypatch.setattr(session, "rebuild_beliefs", lambda: pytest.fail("a replay"))
         read: list[int] = []
         real = key_events.read_rows
 
@@ -197,16 +206,10 @@ def test_late_events_on_their_own_keys_leave_the_hot_keys_alone(
     replay, and the hot keys' histories are not read."""
     from provara_desktop.store import key_events
 
-    ana = SigningKey.generate()
-    vault = Vault.init(tmp_path / "v", key=ana, actor="ana", home=tmp_path / "home")
-    vault.append(chain(ana, "ana-field", [stamp(i) for i in range(900)],
-                       [{"subject": f"hot{i % 3}", "predicate": "p", "value": i % 7,
-                         "confidence": 0.5} for i in range(900)]), signer=ana)
-    session = VaultSession(vault, bus=EventBus())
+    session = _built_session(tmp_path, monkeypatch, [
+        {"subject": f"hot{i % 3}", "predicate": "p", "value": i % 7, "confidence": 0.5}
+        for i in range(900)])
     try:
-        session.start().result(timeout=30)
-        session.submit(lambda: None).result(timeout=30)
-        monkeypatch.setattr(session, "rebuild_beliefs", lambda: pytest.fail("a replay"))
         asked: list[set[str]] = []
         real = key_events.events_of_keys
 
