@@ -509,8 +509,9 @@ class _Session:
         finally:
             # Threads cannot be cut: a commit in progress finishes (it is atomic) before
             # the session ends and its caller closes the vault.
-            left = [f for f in (pending, ahead) if f is not None and not f.done()]
+            left = [f for f in (pending, ahead) if f is not None]
             if left:
+                # (also marks an error already raised above as seen: no "never retrieved")
                 await asyncio.gather(*left, return_exceptions=True)
 
     async def _next_unless_failed(self, pending: asyncio.Future[None] | None) -> m.Message:
