@@ -656,10 +656,20 @@ def _pairing_failed(args: argparse.Namespace, exc: Any) -> int:
     return 2 if exc.code in ("CONNECT", "NO_PEER") else 1
 
 
-def _paired_output(args: argparse.Namespace, paired: Any) -> int:
+def _recorder(args: argparse.Namespace) -> Any:
+    """Records the pairing in this profile once both sides accepted (net/pairing.pair's
+    ``on_accepted``), before the two sides tell each other they did."""
+    import asyncio
+
     from provara_desktop.net import pairing
 
-    pairing.record(_home(args), paired)
+    async def record(paired: Any) -> None:
+        await asyncio.to_thread(pairing.record, _home(args), paired)
+
+    return record
+
+
+def _paired_output(args: argparse.Namespace, paired: Any) -> int:
     doc = paired.to_json()
     if args.json:
         _json_line(doc)
@@ -669,6 +679,8 @@ def _paired_output(args: argparse.Namespace, paired: Any) -> int:
              f"  your fingerprint:  {paired.own_fingerprint}\n"
              "compare both fingerprints with the other person; `trust remove "
              f"{paired.peer.key_id}` undoes the pairing")
+    if paired.one_sided_warning:
+        sys.stderr.write(f"warning: {paired.one_sided_warning}\n")
     return 0
 
 
@@ -697,7 +709,7 @@ def cmd_pair_offer(args: argparse.Namespace) -> int:
     try:
         paired = asyncio.run(pair_link.offer(pairing.Me(ident.name, key), host=args.host,
                                              port=args.port, timeout=args.timeout,
-                                             on_ready=ready))
+                                             on_ready=ready, on_accepted=_recorder(args)))
     except pairing.PairingFailed as exc:
         return _pairing_failed(args, exc)
     except OSError as exc:
@@ -719,7 +731,8 @@ def cmd_pair_join(args: argparse.Namespace) -> int:
         _say(f"your fingerprint: {ident.fingerprint}")
     try:
         paired = asyncio.run(pair_link.join(pairing.Me(ident.name, key), host=host,
-                                            port=port, code=args.code))
+                                            port=port, code=args.code,
+                                            on_accepted=_recorder(args)))
     except pairing.PairingFailed as exc:
         return _pairing_failed(args, exc)
     return _paired_output(args, paired)

@@ -447,19 +447,24 @@ class LanService:
             me = pairing.Me(name, key)
             try:
                 paired = await pair_link.offer(me, host=host, port=port, timeout=timeout,
-                                               on_ready=on_ready)
+                                               on_ready=on_ready, on_accepted=self._record_pairing)
             except OSError as exc:
                 if exc.errno != errno.EADDRINUSE or port == 0:
                     raise
                 paired = await pair_link.offer(me, host=host, port=0, timeout=timeout,
-                                               on_ready=on_ready)
-            await asyncio.to_thread(pairing.record, self.home, paired)
+                                               on_ready=on_ready, on_accepted=self._record_pairing)
             if self.peer is not None:
                 await self.peer.reload_secrets()
             self._changed()
             return paired
 
         return self._submit(go())
+
+    async def _record_pairing(self, paired: Paired) -> None:
+        """Pin the peer once both sides accepted (as ``pair offer``/``join`` do)."""
+        from provara_desktop.net import pairing
+
+        await asyncio.to_thread(pairing.record, self.home, paired)
 
     def pair_join(self, key: SigningKey, name: str, address: str,
                   code: str) -> Future[Paired]:
@@ -470,8 +475,7 @@ class LanService:
 
         async def go() -> Paired:
             paired = await pair_link.join(pairing.Me(name, key), host=host, port=port,
-                                          code=code)
-            await asyncio.to_thread(pairing.record, self.home, paired)
+                                          code=code, on_accepted=self._record_pairing)
             if self.peer is not None:
                 await self.peer.reload_secrets()
             self._changed()

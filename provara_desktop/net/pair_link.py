@@ -4,7 +4,8 @@ and the connection that joins it. The pairing itself is net/pairing.py.
 The offer listens until one peer connects (bounded by its timeout), then closes the
 listener at once: the first connection gets the one attempt, a second one is refused by the
 operating system (nothing listens any more). Pinning (:func:`pairing.record`) happens after
-both sides accepted, in the caller's profile.
+both sides accepted, in the caller's profile (``on_accepted``), before the two sides tell
+each other they recorded it.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from provara_desktop.net import pairing
 from provara_desktop.net.peer_addresses import format_address
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Awaitable, Callable
 
 CONNECT_TIMEOUT = 10.0
 
@@ -41,7 +42,9 @@ def reachable_host(bound: str) -> str:
 
 async def offer(me: pairing.Me, *, host: str, port: int, timeout: float,
                 on_ready: Callable[[str, str, int], None],
-                code: str | None = None) -> pairing.Paired:
+                code: str | None = None,
+                on_accepted: Callable[[pairing.Paired], Awaitable[None]] | None = None
+                ) -> pairing.Paired:
     """Listen, call ``on_ready(code, host, port)``, serve one attempt; the pairing, or
     :class:`pairing.PairingFailed` (``NO_PEER`` when nobody came within ``timeout``)."""
     the_offer = pairing.Offer(code or pairing.new_code(), me)
@@ -66,14 +69,16 @@ async def offer(me: pairing.Me, *, host: str, port: int, timeout: float,
     peer = writer.get_extra_info("peername")
     where = format_address(str(peer[0]), int(peer[1])) if peer else "peer"
     try:
-        return await the_offer.attempt(reader, writer, peer=where)
+        return await the_offer.attempt(reader, writer, peer=where, on_accepted=on_accepted)
     finally:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(server.wait_closed(), 2.0)
 
 
 async def join(me: pairing.Me, *, host: str, port: int, code: str,
-               connect_timeout: float = CONNECT_TIMEOUT) -> pairing.Paired:
+               connect_timeout: float = CONNECT_TIMEOUT,
+               on_accepted: Callable[[pairing.Paired], Awaitable[None]] | None = None
+               ) -> pairing.Paired:
     pairing.normalize_code(code)  # a mistyped code is a usage error before connecting
     try:
         reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port),
@@ -86,4 +91,4 @@ async def join(me: pairing.Me, *, host: str, port: int, code: str,
                                     f"({exc.strerror or exc}); is `pair offer` still "
                                     "waiting there?", code="CONNECT") from None
     return await pairing.pair(reader, writer, role=pairing.JOIN, code=code, me=me,
-                              peer=format_address(host, port))
+                              peer=format_address(host, port), on_accepted=on_accepted)

@@ -20,6 +20,7 @@ The exchange, both sides sending each step before reading the other's::
     confirm   {mac: HMAC-SHA256(confirm key of my role, transcript)}  key confirmation
     identity  {box: SecretBox(my direction's key, {name, key_id, public_key_b64, signature})}
     accept    {box: SecretBox(my direction's key, "accept" + both key ids)}
+    recorded  {}  after this side recorded the pairing (only when the caller records then)
 
 Keys come from the SPAKE2 output through HKDF-SHA256 with one ``info`` label per use
 (confirm A, confirm B, box A->B, box B->A, discovery secret). The identity carries an
@@ -40,7 +41,7 @@ import base64
 import hashlib
 import hmac
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import nacl.exceptions
@@ -55,6 +56,7 @@ from provara_desktop.core.keys import PUBLIC_KEY_BYTES, PublicKey, b64decode_str
 from provara_desktop.net.framing import DATA, FrameStream, Limits
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
     from pathlib import Path
 
     from provara_desktop.core.keys import SigningKey
@@ -69,6 +71,7 @@ METHOD = "spake2"
 # Small frames (the largest message is an identity box of a few hundred bytes) and a short
 # deadline per read: a stalled or hostile peer ends the attempt quickly.
 LIMITS = Limits(max_frame=64 << 10, read_timeout=20.0, write_timeout=20.0)
+RECORDED_WAIT = 10.0  # seconds for the peer's "recorded", once this side recorded
 _MAX_NAME = 200
 _LABEL = b"provara-pair v1"
 
@@ -125,12 +128,28 @@ class Paired:
     peer: Peer
     address: str  # the peer as this side saw it (host:port)
     discovery_secret: bytes  # the same 32 bytes on both sides, for discreet discovery
+    # Whether the peer said it recorded the pairing too (the "recorded" step), None when
+    # this side recorded nothing during the run (see :func:`pair`).
+    peer_recorded: bool | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"paired": True, "key_id": self.peer.key_id,
-                "fingerprint": self.peer.fingerprint, "name": self.peer.name,
-                "own_key_id": self.own_key_id, "own_fingerprint": self.own_fingerprint,
-                "peer_address": self.address, "method": METHOD}
+        doc = {"paired": True, "key_id": self.peer.key_id,
+               "fingerprint": self.peer.fingerprint, "name": self.peer.name,
+               "own_key_id": self.own_key_id, "own_fingerprint": self.own_fingerprint,
+               "peer_address": self.address, "method": METHOD}
+        if self.peer_recorded is not None:
+            doc["peer_recorded"] = self.peer_recorded
+        return doc
+
+    @property
+    def one_sided_warning(self) -> str | None:
+        """What to tell the user when the other side may not have recorded the pairing."""
+        if self.peer_recorded is not False:
+            return None
+        return (f"the other side did not confirm that it recorded the pairing (the "
+                f"connection ended first): check that it lists you as paired (`trust list` "
+                f"there); if it does not, `trust remove {self.peer.key_id}` here and pair "
+                "again")
 
 
 def _kdf(key: bytes, label: str) -> bytes:
@@ -157,8 +176,10 @@ def _unb64(doc: dict[str, Any], name: str, what: str, *, max_len: int = 4096) ->
 class _Run:
     """One pairing run over one FrameStream."""
 
-    def __init__(self, stream: FrameStream, role: str, code: str, me: Me) -> None:
+    def __init__(self, stream: FrameStream, role: str, code: str, me: Me,
+                 on_accepted: Callable[[Paired], Awaitable[None]] | None = None) -> None:
         self.s = stream
+        self.on_accepted = on_accepted
         self.role = role
         self.other = JOIN if role == OFFER else OFFER
         password = _LABEL + b" code " + normalize_code(code).encode()
@@ -246,8 +267,21 @@ class _Run:
                                    "under the agreed key") from None
         if text != b"accept " + self.other.encode() + b"\n" + pair_ids:
             raise await self._fail("BAD_MESSAGE", "the peer's accept names other keys")
-        return Paired(self.role, self.me.key_id, self.me.key.public.fingerprint, peer,
-                      self.s.peer, _kdf(key, "discovery secret"))
+        paired = Paired(self.role, self.me.key_id, self.me.key.public.fingerprint, peer,
+                        self.s.peer, _kdf(key, "discovery secret"))
+        if self.on_accepted is None:
+            return paired
+        # Both accepted: each side records, then says so. A cut between the two accepts
+        # leaves one side that got the other's accept and one that did not (no last
+        # message can be known to arrive); this step makes that visible on the side that
+        # recorded, instead of a pairing that silently holds on one side only.
+        await self.on_accepted(paired)
+        try:
+            await s.send_message({"type": "recorded"})
+            await asyncio.wait_for(self._expect("recorded"), RECORDED_WAIT)
+        except (PeerRejected, TimeoutError):
+            return replace(paired, peer_recorded=False)
+        return replace(paired, peer_recorded=True)
 
     def _open_identity(self, box: nacl.secret.SecretBox, msg: dict[str, Any],
                        transcript: bytes) -> Peer:
@@ -283,14 +317,17 @@ class _Run:
 
 
 async def pair(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *, role: str,
-               code: str, me: Me, peer: str = "peer", limits: Limits = LIMITS) -> Paired:
+               code: str, me: Me, peer: str = "peer", limits: Limits = LIMITS,
+               on_accepted: Callable[[Paired], Awaitable[None]] | None = None) -> Paired:
     """Run one pairing over a connected stream pair; raises :class:`PairingFailed` (nothing
-    was trusted) and always closes the writer. Writes nothing: see :func:`record`."""
+    was trusted) and always closes the writer. Writes nothing itself (see :func:`record`);
+    ``on_accepted``, called once both sides accepted, is where the caller records it, and
+    then the two sides tell each other they did (``Paired.peer_recorded``)."""
     if role not in (OFFER, JOIN):
         raise ValueError(f"role must be {OFFER!r} or {JOIN!r}")
     stream = FrameStream(reader, writer, limits=limits, peer=peer)
     try:
-        return await _Run(stream, role, code, me).run()
+        return await _Run(stream, role, code, me, on_accepted).run()
     except PairingFailed:
         raise
     except PeerRejected as exc:  # framing: TIMEOUT, CLOSED, TRUNCATED, GARBAGE, ...
@@ -310,14 +347,16 @@ class Offer:
         self.used = False
 
     async def attempt(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *,
-                      peer: str = "peer") -> Paired:
+                      peer: str = "peer",
+                      on_accepted: Callable[[Paired], Awaitable[None]] | None = None
+                      ) -> Paired:
         if self.used:
             writer.close()
             raise PairingFailed("this pairing offer was used already (one attempt per "
                                 "code)", code="USED")
         self.used = True
         return await pair(reader, writer, role=OFFER, code=self.code, me=self.me, peer=peer,
-                          limits=self.limits)
+                          limits=self.limits, on_accepted=on_accepted)
 
 
 def record(home: Path, paired: Paired) -> TrustedKey:

@@ -237,6 +237,9 @@ def test_two_people_pair_serve_and_sync_to_the_same_vault(people: Any) -> None:
     assert (joined["key_id"], joined["fingerprint"]) == (a_id, a_fp)
     assert offered["own_fingerprint"] == a_fp
     assert joined["own_fingerprint"] == b_fp
+    # Each side recorded the pairing and heard that the other did too.
+    assert offered["peer_recorded"] is True
+    assert joined["peer_recorded"] is True
     for me, other, fps in ((alice, b_id, {"own": a_fp, "peer": b_fp}),
                            (bob, a_id, {"own": b_fp, "peer": a_fp})):
         entry = paired_keys(me)[other]

@@ -233,3 +233,66 @@ def test_pairing_with_ones_own_identity_is_refused_on_both_sides() -> None:
     got = asyncio.run(both("1234-5678", "1234-5678", pairing.Me("A", key),
                            pairing.Me("A again", key)))
     assert [getattr(x, "code", None) for x in got] == ["REFUSED", "REFUSED"]
+
+
+def test_both_sides_record_then_say_so(tmp_path: Path) -> None:
+    """With a recorder, each side pins the other once both accepted, and learns that the
+    other did too (``peer_recorded``, in ``pair --json``)."""
+    alice, bob = me("Alice"), me("Bob")
+    code = pairing.new_code()
+
+    def recorder(home: Path) -> Any:
+        async def record(paired: pairing.Paired) -> None:
+            pairing.record(home, paired)
+        return record
+
+    async def run() -> list[Any]:
+        (ra, wa), (rb, wb) = await streams()
+        return list(await asyncio.wait_for(asyncio.gather(
+            pairing.pair(ra, wa, role=pairing.OFFER, code=code, me=alice, peer="bob",
+                         on_accepted=recorder(tmp_path / "a")),
+            pairing.pair(rb, wb, role=pairing.JOIN, code=code, me=bob, peer="alice",
+                         on_accepted=recorder(tmp_path / "b"))), TIMEOUT))
+
+    got_a, got_b = asyncio.run(run())
+    assert got_a.peer_recorded is True
+    assert got_b.peer_recorded is True
+    assert got_a.to_json()["peer_recorded"] is True
+    assert got_a.one_sided_warning is None
+    assert bob.key_id in TrustStore(tmp_path / "a").trusted()
+    assert alice.key_id in TrustStore(tmp_path / "b").trusted()
+
+
+def test_a_cut_after_both_accepts_is_told_on_the_side_that_recorded(tmp_path: Path) -> None:
+    """The connection ends between the two sides' records (here: Bob's side dies as it is
+    about to record): Alice recorded, and is told that Bob may not have, with what to check
+    and how to undo it; Bob recorded nothing."""
+    alice, bob = me("Alice"), me("Bob")
+    code = pairing.new_code()
+
+    async def alice_records(paired: pairing.Paired) -> None:
+        pairing.record(tmp_path / "a", paired)
+
+    async def run() -> list[Any]:
+        (ra, wa), (rb, wb) = await streams()
+
+        async def bob_is_cut(paired: pairing.Paired) -> None:
+            wb.transport.abort()
+            raise OSError("the link went down")
+
+        return list(await asyncio.wait_for(asyncio.gather(
+            pairing.pair(ra, wa, role=pairing.OFFER, code=code, me=alice, peer="bob",
+                         on_accepted=alice_records),
+            pairing.pair(rb, wb, role=pairing.JOIN, code=code, me=bob, peer="alice",
+                         on_accepted=bob_is_cut), return_exceptions=True), TIMEOUT))
+
+    got_a, got_b = asyncio.run(run())
+    assert isinstance(got_b, OSError)
+    assert isinstance(got_a, pairing.Paired), got_a
+    assert got_a.peer_recorded is False
+    assert got_a.to_json()["peer_recorded"] is False
+    warning = got_a.one_sided_warning
+    assert warning is not None
+    assert f"trust remove {bob.key_id}" in warning
+    assert bob.key_id in TrustStore(tmp_path / "a").trusted()  # Alice's own decision stands
+    assert not (tmp_path / "b").exists()

@@ -239,6 +239,9 @@ class PairingDialog(QDialog):
         self.status.setText(f"Paired with {paired.peer.name or '(no name)'} "
                             f"({paired.peer.key_id}). Compare both fingerprints with them; "
                             "File › Trusted keys… undoes it.")
+        if paired.one_sided_warning:
+            self.status.setText(self.status.text() + " Warning: "
+                                + paired.one_sided_warning + ".")
         self.own_fp.setText(f"Your fingerprint: {paired.own_fingerprint}")
         self.peer_fp.setText(f"Their fingerprint: {paired.peer.fingerprint}")
         log.info("paired with %s (%s)", paired.peer.name, paired.peer.key_id)
