@@ -267,7 +267,26 @@ def test_offer_in_the_dialog_and_join_from_the_cli_pins_both(
     assert [s.kind for s in entry.sources] == ["paired"]
     out = json.loads(join.stdout)
     assert out["fingerprint"] == ident.fingerprint
+    assert out["peer_recorded"] is True  # the dialog's side recorded it, and said so
+    assert "Warning" not in d.status.text()
     assert ident.key_id in TrustStore(bob.home).trusted()
+
+
+def test_the_dialog_warns_when_the_other_side_may_not_have_recorded(
+        qtbot, view: PeersView) -> None:  # type: ignore[no-untyped-def]
+    from dataclasses import replace
+
+    from provara_desktop.core.keys import SigningKey
+    from provara_desktop.net import pairing
+
+    d = _dialog(qtbot, view)
+    other = SigningKey.generate()
+    paired = pairing.Paired(pairing.OFFER, "bp1_self", "fp-self", pairing.Peer(
+        "Erin", other.public.b64, other.key_id, other.public.fingerprint), "peer", b"s" * 32)
+    d._finish(replace(paired, peer_recorded=False), None)
+    assert "Paired with Erin" in d.status.text()
+    assert "did not confirm" in d.status.text()
+    assert f"trust remove {other.key_id}" in d.status.text()
 
 
 def test_join_in_the_dialog_against_a_cli_offer_and_a_wrong_code_says_so(
