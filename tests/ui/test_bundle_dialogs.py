@@ -137,10 +137,7 @@ def test_import_preview_reject_changes_nothing(qtbot: Any, ready: VaultSession,
     bundle, _, key = sender
     TrustStore(ready.vault.home).add(key.key_id, key.public.b64, "Sam")
     before = tree_digest(ready.vault.root)
-    parent = QWidget()
-    qtbot.addWidget(parent)
-    bundle_dialogs.import_bundle(parent, ready, str(bundle))
-    settle(qtbot)
+    parent = start_import(qtbot, ready, bundle)
     dialog = preview_of(parent)
     dialog.reject()
     qtbot.waitUntil(lambda: not parent.findChildren(bundle_dialogs.ImportPreviewDialog))
@@ -170,6 +167,15 @@ def member_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return reads
 
 
+def start_import(qtbot: Any, ready: VaultSession, bundle: Any) -> QWidget:
+    """File > Import on ``bundle`` from a fresh parent widget, run until it settles."""
+    parent = QWidget()
+    qtbot.addWidget(parent)
+    bundle_dialogs.import_bundle(parent, ready, str(bundle))
+    settle(qtbot)
+    return parent
+
+
 def signer_decision_of(parent: QWidget) -> Any:
     from provara_desktop.ui.dialogs.untrusted_signer import UntrustedSignerDialog
 
@@ -187,10 +193,7 @@ def test_an_untrusted_signer_is_decided_on_before_any_event_is_read(
     with load(bundle) as b:
         manifest = dict(b.manifest)
     member_reads.clear()
-    parent = QWidget()
-    qtbot.addWidget(parent)
-    bundle_dialogs.import_bundle(parent, ready, str(bundle))
-    settle(qtbot)
+    parent = start_import(qtbot, ready, bundle)
     decision = signer_decision_of(parent)
     assert not parent.findChildren(bundle_dialogs.ImportPreviewDialog)
     assert "events.ndjson" not in member_reads  # not one event line read
@@ -222,10 +225,7 @@ def test_declining_to_read_an_untrusted_bundle_reads_and_changes_nothing(
     bundle, _, _ = sender
     before = tree_digest(ready.vault.root)
     member_reads.clear()
-    parent = QWidget()
-    qtbot.addWidget(parent)
-    bundle_dialogs.import_bundle(parent, ready, str(bundle))
-    settle(qtbot)
+    parent = start_import(qtbot, ready, bundle)
     decision = signer_decision_of(parent)
     loaded = decision.bundle
     decision.reject()
@@ -240,10 +240,7 @@ def test_declining_to_read_an_untrusted_bundle_reads_and_changes_nothing(
 def test_untrusted_signer_needs_an_explicit_tick(qtbot: Any, ready: VaultSession,
                                                  sender: Any) -> None:
     bundle, _, key = sender
-    parent = QWidget()
-    qtbot.addWidget(parent)
-    bundle_dialogs.import_bundle(parent, ready, str(bundle))
-    settle(qtbot)
+    parent = start_import(qtbot, ready, bundle)
     signer_decision_of(parent).read_button.click()
     settle(qtbot)
     dialog = preview_of(parent)
