@@ -152,14 +152,24 @@ class Verified:
     lines: tuple[bytes, ...]
     keys_doc: Any
     report: LogReport
+    # The lines parsed (``_parse_events``), also ahead: it needs nothing of the vault, and
+    # in a sync the commit of the previous batch, not this, is the slower step.
+    events: list[dict[str, Any]]
+    raw_by_id: dict[str, bytes]
 
 
 def verify_ahead(batch: ForeignBatch, vault: Vault | None, *, workers: int = 2) -> Verified:
     # Read once: a commit running meanwhile may replace it (the check then verifies again).
     keys_doc = vault.keys_doc if vault is not None else None
     keyring = _keyring(batch.key_entries, vault, keys_doc)
-    return Verified(tuple(batch.lines), keys_doc,
-                    _verify(batch, keyring, workers, None, None))
+    report = _verify(batch, keyring, workers, None, None)
+    return Verified(tuple(batch.lines), keys_doc, report,
+                    *_parse_events(batch.lines, _unparsable_lines(report)))
+
+
+def _unparsable_lines(report: LogReport) -> set[int]:
+    return {p.line for p in report.problems
+            if p.line is not None and p.code in ("NON_CANONICAL_LINE", "MALFORMED_EVENT")}
 
 
 def _verify(batch: ForeignBatch, keyring: KeyRing, workers: int,
@@ -188,13 +198,10 @@ def check(batch: B, trust: Trust, *, vault: Vault | None = None,
     if (verified is not None
             and verified.keys_doc is (vault.keys_doc if vault is not None else None)
             and verified.lines == tuple(batch.lines)):
-        report = verified.report
+        report, events, raw_by_id = verified.report, verified.events, verified.raw_by_id
     else:
         report = _verify(batch, keyring, workers, cancelled, progress)
-    lines = batch.lines
-    events, raw_by_id = _parse_events(lines, {
-        p.line for p in report.problems
-        if p.line is not None and p.code in ("NON_CANONICAL_LINE", "MALFORMED_EVENT")})
+        events, raw_by_id = _parse_events(batch.lines, _unparsable_lines(report))
     ids = {ev.get("event_id") for ev in events if isinstance(ev.get("event_id"), str)}
     outside = {p for ev in events if isinstance(p := ev.get("prev_event_hash"), str)} - ids
     declared = batch.declared_prerequisites | batch.declared_dangling

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import nacl.pwhash.argon2id
 import pytest
 
+from provara_desktop.net.sync_session import BATCH_EVENTS, WINDOW
 from provara_desktop.store.identity import IdentityStore
 from tests.conftest import optional_reference_cli
 from tests.lan.conftest import _ip, wait_until
@@ -34,7 +35,9 @@ FAST = {"opslimit": nacl.pwhash.argon2id.OPSLIMIT_MIN,
 UID = "0c4d7e1a-2b3f-4a5b-8c9d-0e1f2a3b4c5d"
 NAMES = {"a": "Alice", "b": "Bob", "c": "Carol"}
 CONVERGE = 60.0
-LARGE = 20_000  # events in the sync whose link is cut (10 batches of 2,000)
+# Events in the sync whose link is cut: more than the sender may have in flight unacked
+# (WINDOW batches), so the cut after B's first commit always leaves a part unsent.
+LARGE = (WINDOW + 2) * BATCH_EVENTS
 
 
 @pytest.fixture

@@ -131,13 +131,13 @@ def test_a_batch_refused_in_the_pipeline_ends_the_session_at_once(
     a.record(10)  # 12 events, 3 per batch
     real = sync_session._Session._read_batch
 
-    def tampered(self: Any, rows: Any, start: int) -> tuple[list[bytes], int]:
-        lines, nxt = real(self, rows, start)
+    def tampered(self: Any, rows: Any, start: int) -> tuple[list[bytes], list[Any], int]:
+        lines, used, nxt = real(self, rows, start)
         if start == 3:  # the second batch: one signature's first character changed
             raw = lines[0]
             at = raw.index(b'"sig":"') + len(b'"sig":"')
             lines[0] = raw[:at] + (b"A" if raw[at:at + 1] != b"A" else b"B") + raw[at + 1:]
-        return lines, nxt
+        return lines, used, nxt
 
     monkeypatch.setattr(sync_session._Session, "_read_batch", tampered)
     before = b.digest()
