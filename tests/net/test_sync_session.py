@@ -49,6 +49,35 @@ def test_disjoint_vaults_converge(make_replica: Any) -> None:
     assert ra.forks == rb.forks == []
 
 
+def test_rows_moved_by_the_sessions_own_commit_are_read_again_once(
+        make_replica: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Bob answers: he receives Alice's older events first (his log is rewritten from near
+    its start), then sends his own from the rows he read before. Those rows are looked
+    up again in one query per batch; none is found out of place line by line (that path,
+    for a log another program rewrote, re-reads the index)."""
+    from provara_desktop.net import sync_session
+
+    a, b = make_replica("alice"), make_replica("bob")
+    a.record(6)
+    b.record(6)  # later timestamps: Alice's events sort before these
+    misplaced: list[str] = []
+    real_line_of = sync_session._Session._line_of
+
+    def line_of(self: Any, f: Any, row: Any) -> Any:
+        raw, used = real_line_of(self, f, row)
+        if used is not row:
+            misplaced.append(row.event_id)
+        return raw, used
+
+    monkeypatch.setattr(sync_session._Session, "_line_of", line_of)
+    ra, rb = run(session_pair(a, b, config=replace(FAST, batch_events=2)))
+    assert ra.ok, ra.error
+    assert rb.ok, rb.error
+    converged(a, b)
+    assert (ra.sent, rb.sent) == (8, 8)
+    assert misplaced == []
+
+
 def test_level_replicas_exchange_only_hello_frontier_and_done(make_replica: Any) -> None:
     a, b = make_replica("alice"), make_replica("bob")
     a.record(50)
