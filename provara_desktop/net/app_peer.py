@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 
     from provara_desktop.core.keys import SigningKey
     from provara_desktop.net.pairing import Paired
+    from provara_desktop.net.refusals import Refusal
     from provara_desktop.net.sync_session import SyncResult
     from provara_desktop.runtime.async_loop import AsyncLoop
     from provara_desktop.runtime.progress import CancelToken
@@ -103,6 +104,7 @@ class Snapshot:
     peers: tuple[PeerState, ...]
     diagnostics: dict[str, Any]
     notes: tuple[str, ...] = ()
+    refused: tuple[Refusal, ...] = ()  # connections our listener refused, newest first
 
 
 @dataclass
@@ -162,6 +164,7 @@ class AppPeer:
                                         replace(serve_opts, port=0),
                                         on_session=self._on_incoming)
             await self._server.start()
+        self._server.on_refused = self._changed
         if opts.discovery:
             await self._start_discovery()
         else:
@@ -260,7 +263,8 @@ class AppPeer:
                                    FrontierGap.from_json(past[0].gap)
                                    if past and past[0].gap else None)))
         return Snapshot(self._server is not None, self.listening, tuple(out),
-                        self.diagnostics.to_json(), tuple(self.notes))
+                        self.diagnostics.to_json(), tuple(self.notes),
+                        self._server.refusals.items() if self._server is not None else ())
 
     def _profile_state(self) -> tuple[dict[str, TrustedKey], dict[str, str],
                                       dict[str, list[sync_history.SyncRecord]]]:

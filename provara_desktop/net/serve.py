@@ -30,6 +30,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import ssl
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -38,12 +39,12 @@ from provara_desktop.core.keys import PublicKey
 from provara_desktop.net import messages as m
 from provara_desktop.net import peer_addresses, peer_policy, tls
 from provara_desktop.net.framing import FrameStream, Limits
+from provara_desktop.net.refusals import RecentRefusals
 from provara_desktop.net.sync_session import SessionConfig, SyncResult, sync
 from provara_desktop.store.trust import TRUST_FILE, TrustStore
 from provara_desktop.store.vault import Vault
 
 if TYPE_CHECKING:
-    import ssl
     from collections.abc import Callable
     from pathlib import Path
 
@@ -96,6 +97,8 @@ class HeadlessPeer:
         self._view: Any = None  # what discovery sees (browsing only with gossip)
         # Called with (key_id, result) after each gossip session this peer started.
         self.on_gossip: Callable[[str, SyncResult], None] | None = None
+        self.refusals = RecentRefusals()  # connections refused, newest first
+        self.on_refused: Callable[[], None] | None = None  # after each one
 
     # -- pins -------------------------------------------------------------------------------
 
@@ -139,9 +142,10 @@ class HeadlessPeer:
         self._ctx = tls.server_context(self.key, [])
         self._pin_new()
         opts = self.options
-        self._server = await asyncio.start_server(
-            self._accept, opts.host, opts.port, ssl=self._ctx,
-            ssl_handshake_timeout=HANDSHAKE_TIMEOUT)
+        # Plain TCP, TLS started by _accept: a failed handshake (a computer we are not
+        # paired with) then reaches us with its address, to be shown, where the server's
+        # own TLS would only log it at debug level.
+        self._server = await asyncio.start_server(self._accept, opts.host, opts.port)
         sock = self._server.sockets[0].getsockname()
         self.address = (str(sock[0]), int(sock[1]))
         self._watch = asyncio.get_running_loop().create_task(self._watch_trust())
@@ -247,29 +251,69 @@ class HeadlessPeer:
             self._tasks.add(task)
         self._writers.add(writer)
         try:
-            await self._handle(reader, writer)
+            if await self._start_tls(writer):
+                await self._handle(reader, writer)
         finally:
             self._writers.discard(writer)
             if task is not None:
                 self._tasks.discard(task)
 
+    async def _start_tls(self, writer: asyncio.StreamWriter) -> bool:
+        assert self._ctx is not None
+        try:
+            await writer.start_tls(self._ctx, ssl_handshake_timeout=HANDSHAKE_TIMEOUT)
+        except ssl.SSLCertVerificationError:
+            self._refuse(writer, None, "its certificate is not of a key you trust: a "
+                         "computer you have not paired with (or whose pairing you removed "
+                         "before it reconnected)")
+            return False
+        except TimeoutError:
+            self._refuse(writer, None, f"its TLS handshake did not finish within "
+                         f"{HANDSHAKE_TIMEOUT:.0f} s")
+            return False
+        except (ConnectionResetError, ssl.SSLEOFError):
+            # A peer that does not take our certificate hangs up mid-handshake (its alert
+            # does not reach asyncio as one): that is the likely story, not a certainty.
+            self._refuse(writer, None, "it closed the connection during the TLS handshake: "
+                         "most likely it does not trust your key (it has not paired with "
+                         "you, or removed you)")
+            return False
+        except (ssl.SSLError, OSError) as exc:
+            why = str(getattr(exc, "reason", None) or exc)
+            if "UNKNOWN_CA" in why.upper():
+                self._refuse(writer, None, "it does not trust your key (it has not paired "
+                             "with you, or removed you): it turned the handshake down")
+            else:
+                self._refuse(writer, None, "its TLS handshake failed (not a Provara peer, "
+                             f"or a damaged connection): {why}")
+            return False
+        return True
+
+    def _refuse(self, writer: asyncio.StreamWriter, key_id: str | None, reason: str, *,
+                warn: bool = False) -> None:
+        """Log, keep (``refusals``, the app's peers panel) and close."""
+        where = _address_of(writer)
+        (log.warning if warn else log.info)("refused %s%s: %s", where,
+                                            f" ({key_id})" if key_id else "", reason)
+        self.refusals.add(where, key_id, reason)
+        writer.transport.abort()
+        if self.on_refused is not None:
+            self.on_refused()
+
     async def _handle(self, reader: asyncio.StreamReader,
                       writer: asyncio.StreamWriter) -> None:
-        where = writer.get_extra_info("peername")
         try:
             kid = tls.peer_key_id(writer)
         except PeerRejected as exc:
-            log.info("refused %s: %s", where, exc)
-            writer.transport.abort()
+            self._refuse(writer, None, str(exc))
             return
         try:
             trusted = kid in TrustStore(self.home).trusted_ids()
         except ProvaraDesktopError as exc:  # a damaged trust store trusts nobody
-            log.warning("refused %s: the trust store cannot be read: %s", where, exc)
-            trusted = False
+            self._refuse(writer, kid, f"your trust store cannot be read: {exc}", warn=True)
+            return
         if not trusted:
-            log.info("refused %s: %s is no longer trusted", where, kid)
-            writer.transport.abort()
+            self._refuse(writer, kid, "its key is no longer trusted (you removed it)")
             return
         async with self._slots:
             try:
@@ -296,6 +340,13 @@ class HeadlessPeer:
             self.gossip.notice()  # what it wrote (if anything) is passed on soon
         if self.on_session is not None:
             self.on_session(result)
+
+
+def _address_of(writer: asyncio.StreamWriter) -> str:
+    peer = writer.get_extra_info("peername")
+    if isinstance(peer, tuple) and len(peer) >= 2:
+        return peer_addresses.format_address(str(peer[0]), int(peer[1]))
+    return str(peer or "an unknown address")
 
 
 def _quiet_handshake_errors(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:

@@ -484,3 +484,26 @@ def test_the_app_serves_like_serve_a_peer_syncing_with_it_brings_a_notice(
     view.select_peer(kid)
     qtbot.waitUntil(lambda: view.history.count() == 1
                     and "they synced" in view.history.item(0).text(), timeout=WAIT_MS)
+
+
+def test_a_computer_we_did_not_pair_with_shows_in_the_refused_list(
+        qtbot, view: PeersView, bob: Bob, session: VaultSession,
+        unlocked) -> None:  # type: ignore[no-untyped-def]
+    """Bob trusts us, we never trusted Bob: his `sync --peer` against the app's listener is
+    turned down at the handshake, and this side says so (who, when, why) instead of only
+    logging it; nothing of his is written."""
+    ident, key = unlocked
+    TrustStore(bob.home).add(ident.key_id, key.public.b64, ident.name)  # his side only
+    bob.observe(1)
+    assert view.snapshot is not None
+    listening = view.snapshot.listening
+    assert listening is not None
+    assert view.refused.item(0).text() == "none since LAN sync started"
+    before = digest(session.vault.root)
+    done = bob.run("sync", str(bob.vault), "--peer", listening, "--json")
+    assert done.returncode != 0
+    qtbot.waitUntil(lambda: "not of a key you trust" in view.refused.item(0).text(),
+                    timeout=WAIT_MS)
+    assert "127.0.0.1:" in view.refused.item(0).text()
+    assert "1 connection(s) refused" in view.state_label.text()
+    assert digest(session.vault.root) == before

@@ -47,6 +47,7 @@ if TYPE_CHECKING:
 
     from provara_desktop.core.keys import SigningKey
     from provara_desktop.net.app_peer import LanService, PeerState, Snapshot
+    from provara_desktop.net.refusals import Refusal
     from provara_desktop.net.sync_history import SyncRecord
     from provara_desktop.session import VaultSession
     from provara_desktop.ui.settings import Settings
@@ -215,6 +216,14 @@ class PeersView(QWidget):
         self.diagnostics.setObjectName("peersDiagnostics")
         self.diagnostics.setReadOnly(True)
         dl.addWidget(self.diagnostics)
+        refused_box = QWidget(lower)
+        rl = QVBoxLayout(refused_box)
+        rl.setContentsMargins(0, 0, 0, 0)
+        rl.addWidget(QLabel("Connections you refused", refused_box))
+        self.refused = QListWidget(refused_box)
+        self.refused.setObjectName("refusedConnections")
+        self.refused.setWordWrap(True)
+        rl.addWidget(self.refused)
         outer.addWidget(split, 1)
         self._update_buttons()
 
@@ -330,11 +339,25 @@ class PeersView(QWidget):
         d = snap.diagnostics
         disc = ("discovery announcing and browsing" if d.get("browsing") else
                 "discovery off")
+        refused = (f" · {len(snap.refused)} connection(s) refused" if snap.refused else "")
         self.state_label.setText(f"Listening on {listening} · {disc} · "
-                                 f"{len(snap.peers)} peer(s)")
+                                 f"{len(snap.peers)} peer(s){refused}")
         self.diagnostics.setPlainText("\n".join(self._diagnostic_lines(snap)))
+        self._show_refused(snap.refused)
         self.on_selection()
         self._update_buttons()
+
+    def _show_refused(self, refused: tuple[Refusal, ...]) -> None:
+        """Who knocked and was turned away, newest first, with why: the answer to "Carol
+        says she cannot sync with me" on this side."""
+        self.refused.clear()
+        if not refused:
+            self.refused.addItem("none since LAN sync started")
+            return
+        for r in refused:
+            who = f"{r.address}" + (f", key {r.key_id}" if r.key_id else "")
+            times = f" ({r.count} times, the last at {r.at})" if r.count > 1 else f" at {r.at}"
+            self.refused.addItem(f"{who}{times}: {r.reason}")
 
     @staticmethod
     def _diagnostic_lines(snap: Snapshot) -> list[str]:
