@@ -813,8 +813,7 @@ class Vault:
             # Known to match now: the next append starts from here without reading.
             self._log_size = size
             self._log_marks.after_write(size, size, h, self._log_seen)
-        h.update(change.events_tail)
-        return h
+        return self._log_marks.hash_tail(h, change.events_offset, change.events_tail)
 
     def _write_manifest(self, change: txn.Change, signer: SigningKey, log_hash: Any,
                         log_size: int) -> None:

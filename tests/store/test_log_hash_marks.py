@@ -116,3 +116,42 @@ def test_a_second_vault_object_of_the_log_does_not_hash_it_again(tmp_path: Path)
     with Vault.open(root, home=home) as v:
         report = verify_vault(v)
     assert report.ok, report
+
+
+def test_batches_that_sort_before_our_newest_lines_read_nothing_back(tmp_path: Path) -> None:
+    """A new replica's own events are its newest: each batch it receives is written just
+    before them. The write starts at one of the last lines of the previous write, whose
+    state was kept, so nothing is read back from the file (with only the STEP marks, half
+    a step on average per batch). A write that never committed leaves no state behind.
+    (The first batch after the process's first read goes back to the nearest STEP mark.)"""
+    path = tmp_path / "log"
+    lines = [b'{"own":%d}\n' % i for i in range(3)]
+    path.write_bytes(b"".join(lines))
+    marks = LogHashMarks(step=1 << 20)
+    size = path.stat().st_size
+    h = marks.prefix(path, size)  # the first write of a process: one full read
+    marks.after_write(size, size, h, (size, 0, 0))
+    read_once = -1
+    rng = random.Random(3)
+    for batch in range(40):
+        moved = rng.randrange(1, 4)  # the newest lines the batch sorts before
+        offset = size - sum(map(len, lines[-moved:]))
+        new = [b'{"batch":%d,"n":%d,"pad":"%s"}\n' % (batch, n, b"x" * rng.randrange(50))
+               for n in range(rng.randrange(1, 30))]
+        tail = b"".join(new + lines[-moved:])
+        h = marks.prefix(path, offset)
+        assert h.hexdigest() == hashlib.sha256(path.read_bytes()[:offset]).hexdigest()
+        h = marks.hash_tail(h, offset, tail)
+        if batch % 7 == 3:  # refused before its commit: the file keeps its old bytes
+            continue
+        _write_at(path, offset, tail)
+        lines = lines[:-moved] + new + lines[-moved:]
+        size = offset + len(tail)
+        marks.after_write(offset, size, h, (size, batch, 1))
+        assert h.hexdigest() == hashlib.sha256(path.read_bytes()).hexdigest()
+        if read_once < 0:
+            read_once = marks.bytes_read
+    assert marks.bytes_read == read_once
+    # Written far back (a tail kept no state for): read from the nearest state, and right.
+    h = marks.prefix(path, 5)
+    assert h.hexdigest() == hashlib.sha256(path.read_bytes()[:5]).hexdigest()
