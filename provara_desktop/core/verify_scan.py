@@ -200,11 +200,15 @@ def init_worker(keys: Mapping[str, KeyEntry]) -> None:
     _worker_keys = keys
 
 
-def scan_chunk(lines: Sequence[tuple[int, bytes]],
-               path: str) -> list[tuple[int, Rec | None, list[Problem] | None, bool, bool]]:
+def scan_chunk(lines: Sequence[tuple[int, bytes]], path: str,
+               keys: Mapping[str, KeyEntry] | None = None
+               ) -> list[tuple[int, Rec | None, list[Problem] | None, bool, bool]]:
     """Scan lines and check their signatures here. The last field of each outcome says the
-    signature failed (the caller turns that into BAD_SIGNATURE in record order)."""
-    keys = _worker_keys
+    signature failed (the caller turns that into BAD_SIGNATURE in record order). ``keys``:
+    the keyring for this chunk (a pool that outlives one log, like a sync session's, gets
+    it with each chunk); None: the one the worker was started with."""
+    if keys is None:
+        keys = _worker_keys
     out = []
     for lineno, raw in lines:
         kind, rec, problems, legacy, task = scan_line(lineno, raw, keys, path)

@@ -25,7 +25,7 @@ from provara_desktop.intake.batch import ForeignBatch
 from provara_desktop.intake.labels import label_problems
 from provara_desktop.intake.vault_checks import check_against_vault, check_attachments
 from provara_desktop.runtime.gcpause import gc_paused
-from provara_desktop.store.parallel_verify import verify_lines
+from provara_desktop.store.parallel_verify import VerifyPool, verify_lines
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -158,11 +158,13 @@ class Verified:
     raw_by_id: dict[str, bytes]
 
 
-def verify_ahead(batch: ForeignBatch, vault: Vault | None, *, workers: int = 2) -> Verified:
+def verify_ahead(batch: ForeignBatch, vault: Vault | None, *, workers: int = 2,
+                 pool: VerifyPool | None = None) -> Verified:
+    """``pool``: worker processes to check in (a sync session that expects many events)."""
     # Read once: a commit running meanwhile may replace it (the check then verifies again).
     keys_doc = vault.keys_doc if vault is not None else None
     keyring = _keyring(batch.key_entries, vault, keys_doc)
-    report = _verify(batch, keyring, workers, None, None)
+    report = _verify(batch, keyring, workers, None, None, pool)
     return Verified(tuple(batch.lines), keys_doc, report,
                     *_parse_events(batch.lines, _unparsable_lines(report)))
 
@@ -174,13 +176,15 @@ def _unparsable_lines(report: LogReport) -> set[int]:
 
 def _verify(batch: ForeignBatch, keyring: KeyRing, workers: int,
             cancelled: Callable[[], bool] | None,
-            progress: Callable[[int], None] | None) -> LogReport:
+            progress: Callable[[int], None] | None,
+            pool: VerifyPool | None = None) -> LogReport:
     # The lines are verified as the source hands them out (a stream): a source that finds
     # its container damaged stops the reading there.
     try:
         return verify_lines(batch.numbered_lines(), keyring, path=EVENTS_PATH,
                             workers=workers, cancelled=cancelled, progress=progress,
-                            size_hint=batch.size_hint, max_errors=FOREIGN_MAX_ERRORS)
+                            size_hint=batch.size_hint, max_errors=FOREIGN_MAX_ERRORS,
+                            pool=pool)
     except VerificationStopped as exc:
         # Refused anyway: what was read so far is the report (and batch.lines holds only
         # those lines), so a hostile batch costs no more memory than its first errors.

@@ -44,6 +44,7 @@ from provara_desktop.net.chains import Chains, same_heads
 from provara_desktop.net.framing import DATA, FrameStream, Limits
 from provara_desktop.net.peer_batch import PeerBatch
 from provara_desktop.store import layout
+from provara_desktop.store.parallel_verify import VerifyPool
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -56,6 +57,10 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 BATCH_EVENTS = 8000
+# From this many events expected from the peer on, batches are checked in worker processes
+# kept for the session (store/parallel_verify.VerifyPool): they cost ~0.3 s to start, and
+# on threads the check of one batch and the commit of the one before fight over one lock.
+POOL_MIN_EVENTS = 20_000
 WINDOW = 4  # batches in flight when both sides offer the capability "window"
 CHUNK = 1 << 20  # attachment bytes per DATA frame
 MAX_ATTACHMENT_BYTES = 4 << 30  # per session, received
@@ -102,6 +107,7 @@ class SessionConfig:
     role: str = "peer"
     max_attachment_bytes: int = MAX_ATTACHMENT_BYTES
     workers: int = 2  # verification workers of the intake
+    pool_min_events: int = POOL_MIN_EVENTS  # from this many expected: worker processes
     # Where received attachments wait for their batch's commit (a private directory is made
     # in it per session and removed at its end); None: the system's temporary directory.
     staging_dir: Path | None = None
@@ -176,6 +182,13 @@ async def sync(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *, va
     return await session.run(initiator=initiator)
 
 
+def _expected(mine: m.Frontier, theirs: m.Frontier) -> int:
+    """Events the other side holds beyond ours, by its counts (a guess: its word, used
+    only to choose how to check what comes, never to skip a check)."""
+    return sum(max(0, e.count - (mine.actors[a].count if a in mine.actors else 0))
+               for a, e in theirs.actors.items())
+
+
 class _Session:
     def __init__(self, stream: FrameStream, *, vault: Vault, trust: Trust,
                  signer: SigningKey, policy: SyncPolicy, config: SessionConfig) -> None:
@@ -204,6 +217,8 @@ class _Session:
         self.vouched: dict[str, m.VouchedKey] = {}  # what the peer vouched for, if we take it
         self.vouch_recorded: set[str] = set()  # of those, the ones on_vouched was told of
         self.vouch_seen = False
+        self.verify_pool: VerifyPool | None = None  # for a large transfer (POOL_MIN_EVENTS)
+        self.warming: asyncio.Future[None] | None = None  # its workers starting
 
     def _phase(self, phase: str, **detail: Any) -> None:
         if self.config.progress is not None:
@@ -252,6 +267,10 @@ class _Session:
             if watcher is not None:
                 watcher.cancel()
             await self.stream.close()
+            if self.warming is not None:  # (a pool that failed to start says so here)
+                await asyncio.gather(self.warming, return_exceptions=True)
+            if self.verify_pool is not None:
+                await asyncio.to_thread(self.verify_pool.close)
             if self.staging is not None:
                 shutil.rmtree(self.staging, ignore_errors=True)
             r.bytes_sent, r.bytes_received = self.stream.bytes_sent, self.stream.bytes_received
@@ -298,6 +317,12 @@ class _Session:
         await s.send_message(mine.to_json())
         their_frontier = await self._expect(m.Frontier)
         self._phase("compare", mine=mine, theirs=their_frontier)
+        if self.window_ok and self.policy.receive and _expected(
+                mine, their_frontier) >= self.config.pool_min_events:
+            self.verify_pool = VerifyPool(self.config.workers)
+            # Started while the peer finds and reads what to send us; the first batch's
+            # check waits for it only if that is quicker.
+            self.warming = asyncio.ensure_future(asyncio.to_thread(self.verify_pool.warm))
         their_lacking = None
         if not same_heads(mine, their_frontier):
             await s.send_message(chains.lacking_for(their_frontier).to_json())
@@ -564,7 +589,8 @@ class _Session:
 
     def _verify_ahead(self, header: m.Events, lines: list[bytes]) -> intake_check.Verified:
         batch = PeerBatch(self.stream.peer, header.batch, lines, list(header.keys))
-        return intake_check.verify_ahead(batch, self.vault, workers=self.config.workers)
+        return intake_check.verify_ahead(batch, self.vault, workers=self.config.workers,
+                                         pool=self.verify_pool)
 
     async def _intake_and_ack(self, header: m.Events, lines: list[bytes],
                               received: dict[str, tuple[int, Path]],

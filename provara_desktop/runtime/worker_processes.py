@@ -43,14 +43,21 @@ _POLL_SECONDS = 0.5
 ORPHANED_EXIT = 70  # the exit status of a worker that found its parent gone
 
 
+def can_start_workers() -> bool:
+    """Whether this process may start worker processes at all (forked, or by the fork
+    server or spawned where forking is unsafe)."""
+    # A PyInstaller bundle cannot start interpreter children the usual way.
+    return not getattr(sys, "frozen", False)
+
+
 def start_method() -> str | None:
     """How worker processes may start here, or None when they should not.
 
     fork from a process with one thread is safe and starts in milliseconds (the CLI). A
     process with other threads (the app) must not fork; the fork server is safe there but
     re-imports the main module in every worker, so threads are used instead."""
-    if getattr(sys, "frozen", False):
-        return None  # a PyInstaller bundle cannot start interpreter children the usual way
+    if not can_start_workers():
+        return None
     if "fork" in mp.get_all_start_methods() and threading.active_count() == 1:
         return "fork"
     return None

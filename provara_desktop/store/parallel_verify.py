@@ -12,22 +12,30 @@ processes end with the process that started them and hold none of its files
 from __future__ import annotations
 
 import itertools
+import logging
+import threading
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import TYPE_CHECKING, Any
 
 from provara_desktop.core.errors import UserCancelled
 from provara_desktop.core.verify import LogAssembler, LogReport, check_signatures
 from provara_desktop.core.verify_scan import init_worker, scan_chunk, scan_line
 from provara_desktop.runtime.gcpause import gc_paused
-from provara_desktop.runtime.worker_processes import process_pool, start_method
+from provara_desktop.runtime.worker_processes import (
+    can_start_workers,
+    process_pool,
+    start_method,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
 
     from provara_desktop.core.keyring import KeyRing
 
-__all__ = ["PROCESS_MIN_LINES", "verify_lines"]
+log = logging.getLogger(__name__)
+__all__ = ["PROCESS_MIN_LINES", "VerifyPool", "verify_lines"]
 
 _SIG_CHUNK = 128  # a sync batch of 500 lines still keeps both signature threads busy
 _CHUNK_LINES = 2048  # lines per worker-process task
@@ -47,6 +55,50 @@ def _use_processes(lines: Iterable[tuple[int, bytes]], workers: int,
     return size_hint >= PROCESS_MIN_LINES
 
 
+class VerifyPool:
+    """Worker processes kept for many logs in a row (a sync session's batches): the pool
+    starts once, each chunk carries its keyring. A batch of a few thousand lines is too
+    small to pay for a pool of its own, and in a process with threads (asyncio's, the
+    intake's) checking on threads leaves the parsing of every line and the commit of the
+    batch before it fighting over one interpreter lock."""
+
+    def __init__(self, workers: int = 2) -> None:
+        self.workers = max(1, workers)
+        self._pool: Any = None
+        self._lock = threading.Lock()  # warm() and the first check may race to start it
+        self.usable = can_start_workers()
+        self.problem: str | None = None  # why it is no longer used, if it broke
+
+    def broke(self, exc: BaseException) -> None:
+        log.warning("verification workers stopped (%s); checking on threads instead", exc)
+        self.usable, self.problem = False, str(exc)
+        self.close()
+
+    def _executor(self) -> Any:
+        with self._lock:
+            if self._pool is None:
+                self._pool = process_pool(self.workers, initializer=init_worker,
+                                          initargs=({},))
+            return self._pool
+
+    def warm(self) -> None:
+        """Start the workers now (a thread may wait here while the first batch travels)."""
+        if not self.usable:
+            return
+        try:
+            ex = self._executor()
+            for fut in [ex.submit(int) for _ in range(self.workers)]:
+                fut.result()
+        except (BrokenProcessPool, OSError) as exc:
+            self.broke(exc)
+
+    def close(self) -> None:
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
 @gc_paused()
 def verify_lines(
     lines: Iterable[tuple[int, bytes]],
@@ -59,6 +111,7 @@ def verify_lines(
     processes: bool | None = None,
     size_hint: int | None = None,
     max_errors: int | None = None,
+    pool: VerifyPool | None = None,
 ) -> LogReport:
     """Verify every event of a log given as (line number, raw bytes without newline).
 
@@ -66,8 +119,18 @@ def verify_lines(
     (False), or decide by the number of lines (None; ``size_hint`` says how many an
     iterator will yield). Both give the same report. ``max_errors``: stop reading ``lines``
     at that many errors, raising core.verify.VerificationStopped with the report so far
-    (foreign input: it is refused then, and a hostile one must not fill memory)."""
+    (foreign input: it is refused then, and a hostile one must not fill memory). ``pool``:
+    check in its worker processes, whatever the size."""
     asm = LogAssembler(keyring, path, max_errors=max_errors)
+    if pool is not None and pool.usable:
+        lines = list(lines)
+        try:
+            return asm.finish(_run_in_pool(lines, keyring, asm, pool, cancelled, progress))
+        except BrokenProcessPool as exc:
+            # A worker died (killed, out of memory): these lines are checked again here,
+            # from the start, and the pool is not used again.
+            pool.broke(exc)
+            asm = LogAssembler(keyring, path, max_errors=max_errors)
     use_processes = (_use_processes(lines, workers, size_hint) if processes is None
                      else processes)
     if use_processes:
@@ -117,6 +180,35 @@ def _run_threads(lines: Iterable[tuple[int, bytes]], keyring: KeyRing, asm: LogA
         return [i for fut in pending for i in fut.result()]
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _run_in_pool(lines: Iterable[tuple[int, bytes]], keyring: KeyRing, asm: LogAssembler,
+                 pool: VerifyPool, cancelled: Callable[[], bool] | None,
+                 progress: Callable[[int], None] | None) -> list[int]:
+    """As _run_processes, in a pool that outlives this log: the keyring goes with each
+    chunk, and the chunks are cut so that every worker gets a share of a small log."""
+    items = list(lines)
+    step = max(256, min(_CHUNK_LINES, -(-len(items) // (2 * pool.workers))))
+    keys = dict(keyring.entries)
+    ex = pool._executor()
+    bad: list[int] = []
+    pending: deque[Future[list[Any]]] = deque()
+    try:
+        for lo in range(0, len(items), step):
+            chunk = items[lo:lo + step]
+            _tick(chunk[-1][0], cancelled, progress)
+            pending.append(ex.submit(scan_chunk, chunk, asm.path, keys))
+        while pending:
+            for kind, rec, problems, legacy, sig_bad in pending.popleft().result():
+                idx = asm.add(kind, rec, problems, legacy)
+                if sig_bad and idx >= 0:
+                    bad.append(idx)
+                    asm.note_errors(1)
+    except BaseException:
+        for fut in pending:
+            fut.cancel()
+        raise
+    return bad
 
 
 def _run_processes(lines: Iterable[tuple[int, bytes]], keyring: KeyRing, asm: LogAssembler,

@@ -36,11 +36,12 @@ def converged(*rs: Replica) -> None:
         assert r.state_hash() == first.state_hash()
 
 
-def test_disjoint_vaults_converge(make_replica: Any) -> None:
+@pytest.mark.parametrize("pool_min_events", [10**9, 1], ids=["threads", "worker-processes"])
+def test_disjoint_vaults_converge(make_replica: Any, pool_min_events: int) -> None:
     a, b = make_replica("alice"), make_replica("bob")
     a.record(3)
     b.record(4)
-    ra, rb = run(session_pair(a, b))
+    ra, rb = run(session_pair(a, b, config=replace(FAST, pool_min_events=pool_min_events)))
     assert ra.ok, ra.error
     assert rb.ok, rb.error
     converged(a, b)
@@ -148,13 +149,25 @@ def test_batches_in_flight_only_when_both_sides_offer_a_window(
     converged(a, b)
 
 
+@pytest.mark.parametrize("pooled", [False, True], ids=["threads", "worker-processes"])
 def test_a_batch_refused_in_the_pipeline_ends_the_session_at_once(
-        make_replica: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+        make_replica: Any, monkeypatch: pytest.MonkeyPatch, pooled: bool) -> None:
     """With batches in flight, the second batch carries a bad signature: the receiver
     refuses it with its reason as soon as its check fails (not after a read deadline spent
     waiting for a sender that waits for an ack), keeps the first batch, and writes nothing
-    of the second or of those behind it."""
+    of the second or of those behind it. The same when the receiver expects enough events
+    to check them in worker processes kept for the session."""
     from provara_desktop.net import sync_session
+    from provara_desktop.store import parallel_verify
+
+    pooled_checks: list[int] = []
+    real_pool = parallel_verify._run_in_pool
+
+    def counting_pool(lines: Any, *args: Any) -> Any:
+        pooled_checks.append(1)
+        return real_pool(lines, *args)
+
+    monkeypatch.setattr(parallel_verify, "_run_in_pool", counting_pool)
 
     a, b = make_replica("alice"), make_replica("bob")
     a.record(10)  # 12 events, 3 per batch
@@ -170,10 +183,12 @@ def test_a_batch_refused_in_the_pipeline_ends_the_session_at_once(
 
     monkeypatch.setattr(sync_session._Session, "_read_batch", tampered)
     before = b.digest()
-    ra, rb = run(session_pair(a, b, config=replace(FAST, batch_events=3)))
+    config = replace(FAST, batch_events=3, pool_min_events=1 if pooled else 10**9)
+    ra, rb = run(session_pair(a, b, config=config))
     assert rb.error_code == "BATCH_REFUSED", rb.error
     assert ra.error_code == "BATCH_REFUSED", ra.error  # the sender is told why
     assert rb.received == 3
+    assert bool(pooled_checks) == pooled
     assert rb.duration_ms < 2500  # well under the 3 s read deadline of this config
     assert b.digest() != before
     with b.open() as v:

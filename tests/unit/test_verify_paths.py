@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import gc
 import json
-from typing import TYPE_CHECKING
+import os
+import signal
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from hypothesis import given, settings
@@ -14,10 +16,11 @@ from hypothesis import strategies as st
 
 from provara_desktop.core.canonical import canonical_bytes
 from provara_desktop.core.event import build_event
+from provara_desktop.core.keyring import KeyRing
 from provara_desktop.core.logline import fast_load, join_lines
 from provara_desktop.core.order import total_order
 from provara_desktop.runtime.gcpause import gc_paused
-from provara_desktop.store.parallel_verify import verify_lines
+from provara_desktop.store.parallel_verify import VerifyPool, verify_lines
 from tests.unit.test_order_and_tamper import ACTORS, KEYS, RING, make_log
 
 if TYPE_CHECKING:
@@ -60,6 +63,61 @@ def test_process_and_thread_paths_report_the_same_problems() -> None:
             "DUPLICATE_EVENT_ID", "UNKNOWN_KEY"} <= codes
     assert procs["forks"]
     assert not procs["ok"]
+
+
+def _damaged_lines() -> list[tuple[int, bytes]]:
+    log = make_log([(i % 3, i % 2, "s", 0) for i in range(3000)])
+    raw = [canonical_bytes(e) for e in log]
+    sig = json.loads(raw[10])
+    sig["sig"] = sig["sig"][:-4] + ("AAA=" if not sig["sig"].endswith("AAA=") else "BBB=")
+    raw[10] = canonical_bytes(sig)
+    raw[2100] = raw[2100].replace(b'"value":', b'"value": ', 1)
+    raw.insert(2500, raw[2400])
+    return list(enumerate(raw, 1))
+
+
+def _as_json(r: Any) -> dict:
+    return {"ok": r.ok, "count": r.event_count, "legacy": r.legacy_ids,
+            "problems": [p.to_json() for p in r.problems],
+            "forks": [f.to_json() for f in r.forks]}
+
+
+def test_a_kept_pool_reports_what_threads_report_with_each_call_s_keys() -> None:
+    """One pool for many logs in a row (a sync session's batches): each log is checked with
+    the keys given with it, not those the workers were started with or a previous one."""
+    lines = _damaged_lines()
+    with_keys = _as_json(verify_lines(lines, RING, processes=False))
+    pool = VerifyPool(2)
+    try:
+        without = KeyRing({k: v for k, v in RING.entries.items() if k != KEYS[1].key_id})
+        first = _as_json(verify_lines(lines, without, pool=pool))
+        second = _as_json(verify_lines(lines, RING, pool=pool))
+        assert pool.usable
+    finally:
+        pool.close()
+    assert second == with_keys
+    assert first == _as_json(verify_lines(lines, without, processes=False))
+    assert "UNKNOWN_KEY" in {p["code"] for p in first["problems"]}
+    assert {"BAD_SIGNATURE", "NON_CANONICAL_LINE", "DUPLICATE_EVENT_ID"} <= {
+        p["code"] for p in second["problems"]}
+
+
+def test_a_pool_whose_worker_died_checks_on_threads_with_the_same_report() -> None:
+    lines = _damaged_lines()
+    expected = _as_json(verify_lines(lines, RING, processes=False))
+    pool = VerifyPool(2)
+    try:
+        pool.warm()
+        for proc in list(pool._pool._processes.values()):  # killed from outside
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.join(10)
+        got = _as_json(verify_lines(lines, RING, pool=pool))
+        assert not pool.usable
+        assert pool.problem
+        assert _as_json(verify_lines(lines, RING, pool=pool)) == expected  # threads now
+    finally:
+        pool.close()
+    assert got == expected
 
 
 def test_process_path_reports_a_clean_log_clean() -> None:
