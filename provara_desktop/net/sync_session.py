@@ -182,6 +182,10 @@ async def sync(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *, va
     return await session.run(initiator=initiator)
 
 
+# A message from the peer and, for a batch, its lines and received attachments.
+_Item = tuple[m.Message, "list[bytes] | None", "dict[str, tuple[int, Path]] | None"]
+
+
 def _expected(mine: m.Frontier, theirs: m.Frontier) -> int:
     """Events the other side holds beyond ours, by its counts (a guess: its word, used
     only to choose how to check what comes, never to skip a check)."""
@@ -505,32 +509,36 @@ class _Session:
         its ack. With the capability "window" (the peer sends ahead) it is pipelined: the
         next batch's lines are read and verified (signatures, ids, the chains inside it)
         while the previous batch is committed, then checked against the vault and
-        committed once that commit is done; acks still go out one per batch, in order."""
+        committed once that commit is done, and the batch after that is read from the
+        connection meanwhile; acks still go out one per batch, in order."""
         expected = 1
         pending: asyncio.Future[None] | None = None  # the previous batch's intake and ack
         ahead: asyncio.Future[intake_check.Verified] | None = None
+        nxt: asyncio.Future[_Item] = asyncio.ensure_future(self._read_item())
         try:
             while True:
-                msg = await self._next_unless_failed(pending)
+                msg, lines, received = await self._unless_failed(nxt, pending)
                 if isinstance(msg, m.Vouch) and self.vouch_ok and expected == 1 \
                         and not self.vouch_seen:  # once, before the first batch
                     self.vouch_seen = True
                     self._take_vouch(msg)
+                    nxt = asyncio.ensure_future(self._read_item())
                     continue
                 if isinstance(msg, m.Done):
                     if pending is not None:
                         await pending
                     return
-                if not isinstance(msg, m.Events):
+                if not isinstance(msg, m.Events) or lines is None or received is None:
                     raise PeerRejected(f"{self.stream.peer}: {type(msg).TYPE} where events "
                                        "or done was due", code="BAD_MESSAGE")
                 if msg.batch != expected:
                     raise PeerRejected(f"batch {msg.batch} where {expected} was due",
                                        code="BAD_MESSAGE")
-                lines, received = await self._take_batch(msg)
                 if self.window_ok:
                     ahead = asyncio.ensure_future(asyncio.to_thread(
                         self._verify_ahead, msg, lines))
+                    # The peer has sent ahead: read its next batch while this one is checked.
+                    nxt = asyncio.ensure_future(self._read_item())
                 if pending is not None:
                     await pending
                     pending = None
@@ -541,29 +549,39 @@ class _Session:
                     pending = asyncio.ensure_future(job)
                 else:
                     await job
+                    # Without a window the peer sends the next batch after this ack.
+                    nxt = asyncio.ensure_future(self._read_item())
                 expected += 1
         finally:
             # Threads cannot be cut: a commit in progress finishes (it is atomic) before
-            # the session ends and its caller closes the vault.
-            left = [f for f in (pending, ahead) if f is not None]
-            if left:
-                # (also marks an error already raised above as seen: no "never retrieved")
-                await asyncio.gather(*left, return_exceptions=True)
+            # the session ends and its caller closes the vault. A read still waiting for
+            # the peer is cut.
+            if not nxt.done():
+                nxt.cancel()
+            left = [f for f in (pending, ahead, nxt) if f is not None]
+            # (also marks an error already raised above as seen: no "never retrieved")
+            await asyncio.gather(*left, return_exceptions=True)
 
-    async def _next_unless_failed(self, pending: asyncio.Future[None] | None) -> m.Message:
-        """The next message; or, if the previous batch's intake fails first, its error
-        (not a wait for a peer whose window is full and that waits for our ack)."""
+    async def _read_item(self) -> _Item:
+        """The peer's next message; for a batch, with its lines and attachments."""
+        msg = await self._next()
+        if isinstance(msg, m.Events):
+            lines, received = await self._take_batch(msg)
+            return msg, lines, received
+        return msg, None, None
+
+    async def _unless_failed(self, nxt: asyncio.Future[_Item],
+                             pending: asyncio.Future[None] | None) -> _Item:
+        """``nxt``'s item; or, if the previous batch's intake fails first, its error (not a
+        wait for a peer whose window is full and that waits for our ack)."""
         if pending is None:
-            return await self._next()
+            return await nxt
         if pending.done():
             pending.result()  # its error, if it failed
-            return await self._next()
-        nxt = asyncio.ensure_future(self._next())
+            return await nxt
         both: set[asyncio.Future[Any]] = {nxt, pending}
         await asyncio.wait(both, return_when=asyncio.FIRST_COMPLETED)
         if pending.done() and pending.exception() is not None:
-            nxt.cancel()
-            await asyncio.gather(nxt, return_exceptions=True)
             pending.result()
         return await nxt
 
