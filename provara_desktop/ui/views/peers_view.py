@@ -83,6 +83,16 @@ def _log_failure(f: Future[Any]) -> None:
         log.warning("cannot read the synced events: %s", exc)
 
 
+def _titled(parent: QSplitter, title: str, widget: QWidget) -> None:
+    """``widget`` under a one-line title, as the next pane of ``parent``."""
+    box = QWidget(parent)
+    layout = QVBoxLayout(box)
+    layout.setContentsMargins(0, 0, 0, 0)
+    layout.addWidget(QLabel(title, box))
+    widget.setParent(box)
+    layout.addWidget(widget)
+
+
 def stop_reason(record: SyncRecord) -> str:
     """The plain sentence shown when a sync stops or a peer is refused."""
     head = REASONS.get(record.error_code or "", "")
@@ -201,29 +211,17 @@ class PeersView(QWidget):
         self.table.horizontalHeader().setResizeContentsPrecision(0)
         self.table.selectionModel().selectionChanged.connect(self.on_selection)
         lower = QSplitter(Qt.Orientation.Horizontal, split)
-        hist_box = QWidget(lower)
-        hl = QVBoxLayout(hist_box)
-        hl.setContentsMargins(0, 0, 0, 0)
-        hl.addWidget(QLabel("Sync history of the selected peer", hist_box))
-        self.history = QListWidget(hist_box)
+        self.history = QListWidget()
         self.history.setObjectName("syncHistory")
-        hl.addWidget(self.history)
-        diag_box = QWidget(lower)
-        dl = QVBoxLayout(diag_box)
-        dl.setContentsMargins(0, 0, 0, 0)
-        dl.addWidget(QLabel("Diagnostics: why can't I see a peer?", diag_box))
-        self.diagnostics = QPlainTextEdit(diag_box)
+        _titled(lower, "Sync history of the selected peer", self.history)
+        self.diagnostics = QPlainTextEdit()
         self.diagnostics.setObjectName("peersDiagnostics")
         self.diagnostics.setReadOnly(True)
-        dl.addWidget(self.diagnostics)
-        refused_box = QWidget(lower)
-        rl = QVBoxLayout(refused_box)
-        rl.setContentsMargins(0, 0, 0, 0)
-        rl.addWidget(QLabel("Connections you refused", refused_box))
-        self.refused = QListWidget(refused_box)
+        _titled(lower, "Diagnostics: why can't I see a peer?", self.diagnostics)
+        self.refused = QListWidget()
         self.refused.setObjectName("refusedConnections")
         self.refused.setWordWrap(True)
-        rl.addWidget(self.refused)
+        _titled(lower, "Connections you refused", self.refused)
         outer.addWidget(split, 1)
         self._update_buttons()
 
