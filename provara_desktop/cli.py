@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from provara_desktop import __version__
+from provara_desktop import __version__, cli_keys
 from provara_desktop.core.canonical import strict_loads
 from provara_desktop.core.errors import (
     InputError,
@@ -22,7 +22,6 @@ from provara_desktop.core.errors import (
     UsageError,
     UserCancelled,
 )
-from provara_desktop.core.keys import PublicKey
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -98,16 +97,6 @@ def _value(text: str) -> Any:
 
 
 # -- identity -------------------------------------------------------------------------------
-
-def cmd_identity_create(args: argparse.Namespace) -> int:
-    from provara_desktop.passphrase_input import read_passphrase
-
-    store = _identity_store(args)
-    ident = store.create(args.name, read_passphrase(args.passphrase_file, confirm=True))
-    _emit(args, ident.to_json(), f"created identity {ident.actor}\n"
-          f"fingerprint {ident.fingerprint}\nstored in {store.path}")
-    return 0
-
 
 def cmd_identity_show(args: argparse.Namespace) -> int:
     ident = _identity_store(args).load()
@@ -267,26 +256,6 @@ def cmd_log(args: argparse.Namespace) -> int:
                       f"{i['subject'] or ''}{':' if i['predicate'] else ''}{i['predicate'] or ''}"
                       for i in items)
     _emit(args, {"events": items, "count": len(items)}, human)
-    return 0
-
-
-def cmd_keys(args: argparse.Namespace) -> int:
-    with _open_vault(args) as vault:
-        used = dict(vault.index.key_ids())
-        out = []
-        for entry in vault.keys_doc.get("keys", []):
-            if not isinstance(entry, dict):
-                continue
-            try:
-                fp = PublicKey.from_b64(str(entry.get("public_key_b64"))).fingerprint
-            except ValueError:
-                fp = None
-            out.append({"key_id": entry.get("key_id"), "status": entry.get("status"),
-                        "roles": entry.get("roles"), "public_key_b64": entry.get("public_key_b64"),
-                        "fingerprint": fp, "event_count": used.get(entry.get("key_id"), 0)})
-    human = "\n".join(f"{k['key_id']}  {k['status']:<8} {k['fingerprint']}  "
-                      f"{','.join(k['roles'] or [])}" for k in out)
-    _emit(args, {"keys": out}, human)
     return 0
 
 
@@ -756,8 +725,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     ident = sub.add_parser("identity", help="your signing identity")
     isub = ident.add_subparsers(dest="identity_command", parser_class=_Parser, required=True)
-    cmd("create", cmd_identity_create, "create a new identity", isub).add_argument(
-        "--name", required=True)
+    cli_keys.add_parsers(isub, sub, cmd)
     cmd("show", cmd_identity_show, "show the identity's public facts", isub)
     cmd("export-reference", cmd_identity_export,
         "write the private key as the reference's private_keys.json", isub).add_argument("file")
@@ -792,7 +760,6 @@ def build_parser() -> argparse.ArgumentParser:
 
     for name, fn, help_ in (("verify", cmd_verify, "verify everything in a vault"),
                             ("state", cmd_state, "the beliefs the events add up to"),
-                            ("keys", cmd_keys, "keys the vault knows"),
                             ("reindex", cmd_reindex, "rebuild the SQLite index")):
         cmd(name, fn, help_).add_argument("vault")
     sp = cmd("acknowledge-loss", cmd_acknowledge_loss,

@@ -18,6 +18,13 @@ from typing import TYPE_CHECKING, Any
 from provara_desktop.core.actor_labels import label_key_prefix, squats
 from provara_desktop.core.errors import InputError
 from provara_desktop.core.event import order_key
+from provara_desktop.core.key_life import (
+    KEY_LIFE_TYPES,
+    KeyLife,
+    KeyRecord,
+    MemoryAncestry,
+    derive,
+)
 from provara_desktop.core.keys import verify_raw
 from provara_desktop.core.order import Fork, detect_forks, total_order
 from provara_desktop.core.verify_scan import (
@@ -101,6 +108,7 @@ class LogAssembler:
         self.max_errors = max_errors
         self.errors = 0
         self.line = 0  # the last line added
+        self.key_life: KeyLife | None = None  # once finished: the log's key life
 
     def _count(self, problems: Iterable[Problem]) -> None:
         if self.max_errors is not None:
@@ -168,12 +176,14 @@ class LogAssembler:
                 event_id=r.event_id, actor=r.actor, line=r.line, path=path))
         report.lines_by_id = self.seen
         _check_chains(recs, report, path)
-        _check_revocations(recs, self.keyring, report, path)
-        squatted = _check_actor_keys(recs, report, path)
+        life = self.key_life = _key_life(recs, self.keyring)
+        void = _check_revocations(recs, life, report, path)
+        squatted = _check_actor_keys(recs, report, path,
+                                     life.promotions() if life is not None else {})
         _check_order(recs, report, path)
-        # A squatter's events under a label are flagged above: they are not the label's
-        # chain, so they make no fork with the genuine key's events.
-        report.forks = _forks(recs, squatted)
+        # A squatter's events under a label, and a revoked key's after its boundary, are
+        # flagged above: they are not the label's chain, so they make no fork with it.
+        report.forks = _forks(recs, squatted | void)
         return report
 
 
@@ -224,64 +234,67 @@ def _check_chains(recs: Sequence[_Rec], report: LogReport, path: str) -> None:
                 event_id=r.event_id, actor=r.actor, line=r.line, path=path))
 
 
-def _ancestors(start: str, by_id: dict[str, _Rec]) -> set[str]:
-    out: set[str] = set()
-    cur: Any = start
-    while isinstance(cur, str) and cur in by_id and cur not in out:
-        out.add(cur)
-        cur = by_id[cur].prev
-    return out
+def _key_life(recs: Sequence[_Rec], keyring: KeyRing) -> KeyLife | None:
+    """Key life (core/key_life.py) of this log, or None when no key has a life to speak of
+    (no key event, nothing revoked in keys.json): every vault but a few."""
+    key_recs = [r for r in recs if r.type in KEY_LIFE_TYPES]
+    if not key_recs and not any(e.status == "revoked" for e in keyring.entries.values()):
+        return None
+    first: dict[str, str] = {}
+    root = None
+    for r in recs:
+        if r.key_id is not None:
+            first.setdefault(r.actor, r.key_id)
+            if root is None and r.type == "GENESIS":
+                root = r.key_id
+    ancestry = MemoryAncestry({r.event_id: (r.prev, r.key_id) for r in recs})
+    return derive([KeyRecord(r.event_id, r.actor, r.key_id, r.prev, r.type, r.payload_hint)
+                   for r in key_recs], ancestry, keyring, root_key_id=root, first_signer=first)
 
 
-def _check_revocations(recs: Sequence[_Rec], keyring: KeyRing, report: LogReport,
-                       path: str) -> None:
-    """Events by a revoked key stay valid up to the trust boundary its revocation names:
-    the boundary event and its chain ancestors. Later ones are flagged (A §7)."""
-    revoked = {kid for kid, e in keyring.entries.items() if e.status == "revoked"}
-    if not revoked:
-        return
-    by_id = {r.event_id: r for r in recs}
-    trusted: dict[str, set[str]] = {kid: set() for kid in revoked}
-    has_boundary: set[str] = set()
+def _check_revocations(recs: Sequence[_Rec], life: KeyLife | None, report: LogReport,
+                       path: str) -> set[str]:
+    """Key events that do not count are reported; events by a revoked key stay valid up to
+    the trust boundary its revocation names (the boundary event and its chain ancestors),
+    later ones are REVOKED_KEY (A section 7). Returns the ids of those void events."""
+    if life is None:
+        return set()
+    lines = report.lines_by_id
+    for kp in life.problems:
+        report.problems.append(Problem(
+            kp.code, kp.message, event_id=kp.event_id, actor=kp.actor,
+            line=lines.get(kp.event_id), path=path, severity=ERROR if kp.error else WARNING))
+    void: set[str] = set()
+    revoked = life.revoked_keys()
     for r in recs:
-        if r.type == "KEY_REVOCATION" and isinstance(r.payload_hint, dict):
-            kid = r.payload_hint.get("revoked_key_id")
-            boundary = r.payload_hint.get("trust_boundary_event_id")
-            if kid in trusted and isinstance(boundary, str):
-                has_boundary.add(kid)
-                trusted[kid] |= _ancestors(boundary, by_id)
-    for r in recs:
-        if r.key_id in revoked and r.event_id not in trusted[r.key_id]:
-            why = ("after the trust boundary of its revocation" if r.key_id in has_boundary
-                   else "and no revocation event in this vault names a trust boundary")
+        if r.key_id in revoked and life.void(r.event_id, r.key_id):
+            got = life.revocation(r.key_id)
+            boundary = got[1] if got else None
+            why = (f"after the trust boundary ({boundary}) of its revocation" if boundary
+                   else "and no revocation of it names a trust boundary")
+            void.add(r.event_id)
             report.problems.append(Problem(
                 "REVOKED_KEY",
                 f"{r.event_id} (line {r.line}) is signed by revoked key {r.key_id} {why}",
                 event_id=r.event_id, actor=r.actor, line=r.line, path=path))
+    return void
 
 
-def _check_actor_keys(recs: Sequence[_Rec], report: LogReport, path: str) -> set[str]:
+def _check_actor_keys(recs: Sequence[_Rec], report: LogReport, path: str,
+                      promotions: dict[str, set[str]]) -> set[str]:
     """An actor label belongs to a key; the ids of the squatted events are returned.
 
     A label of our form (``name-<8 hex>``, core/actor_labels.py) belongs to the key whose id
     starts with its digits and to the keys promoted to replace it, whatever signed under it
     first: another key's events are LABEL_SQUATTED (a squatter got them in, say before the
     intake checked labels) and bind nothing, so the genuine key's events stay valid. Only
-    a KEY_PROMOTION signed by the replaced key passes such a label on: verification knows
-    no trust, and the new key or a stranger could otherwise promote itself into any label.
-    Among the keys that may hold a label, and for a label without our suffix (as the
-    reference writes them), the first key that signs for it holds it, with the keys a
-    KEY_PROMOTION names as replacing it; another key is ACTOR_KEY_MISMATCH. The reference
-    binds nothing here; we flag impersonation."""
-    replaced_by: dict[str, set[str]] = {}
-    by_replaced: dict[str, set[str]] = {}  # promotions signed by the key they replace
-    for r in recs:
-        if r.type == "KEY_PROMOTION" and isinstance(r.payload_hint, dict):
-            old, new = r.payload_hint.get("replaces_key_id"), r.payload_hint.get("new_key_id")
-            if isinstance(old, str) and isinstance(new, str):
-                replaced_by.setdefault(old, set()).add(new)
-                if r.key_id == old:
-                    by_replaced.setdefault(old, set()).add(new)
+    a promotion that counts (``promotions``: core/key_life.py, signed by the identity's
+    recovery authority after it revoked the old key) passes a label on: the new key or a
+    stranger could otherwise promote itself into any label. Among the keys that may hold a
+    label, and for a label without our suffix (as the reference writes them), the first key
+    that signs for it holds it, with its promoted successors; another key is
+    ACTOR_KEY_MISMATCH. The reference binds nothing here; we flag impersonation."""
+    replaced_by = by_replaced = promotions
     squatting: dict[tuple[str, str], bool] = {}  # (label, key): a few pairs, many events
     squatted: list[_Rec] = []
     allowed: dict[str, set[str]] = {}

@@ -21,6 +21,7 @@ import orjson
 
 from provara_desktop.core.canonical import MAX_DEPTH, MAX_LINE_BYTES, canonical_dumps
 from provara_desktop.core.event import IdForm, classify_event_id, signing_bytes
+from provara_desktop.core.key_life import KEY_LIFE_TYPES
 from provara_desktop.core.keys import verify_raw
 from provara_desktop.core.logline import parse_line
 
@@ -170,7 +171,7 @@ def scan_line(lineno: int, raw: bytes, keys: Mapping[str, KeyEntry], path: str) 
                 event_id=eid, actor=actor, line=lineno, path=path)]
     rec: Rec = (lineno, eid, actor, get("prev_event_hash"), ts if type(ts) is str else "",
                 key_id if type(key_id) is str else None, etype,
-                get("payload") if etype[:4] == "KEY_" else None)
+                get("payload") if etype in KEY_LIFE_TYPES else None)
     entry = keys.get(key_id) if type(key_id) is str else None
     if entry is None or entry.entry_error is not None or type(sig) is not str:
         problems = (problems or []) + [_key_problem(entry, eid, actor, key_id, sig, lineno,

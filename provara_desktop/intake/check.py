@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+from provara_desktop.core.key_life import is_key_event
 from provara_desktop.core.keyring import KeyRing
 from provara_desktop.core.logline import fast_load, load_or_none
 from provara_desktop.core.verify import (
@@ -25,6 +26,7 @@ from provara_desktop.intake.batch import ForeignBatch
 from provara_desktop.intake.labels import label_problems
 from provara_desktop.intake.vault_checks import check_against_vault, check_attachments
 from provara_desktop.runtime.gcpause import gc_paused
+from provara_desktop.store import vault_keys
 from provara_desktop.store.parallel_verify import VerifyPool, verify_lines
 
 if TYPE_CHECKING:
@@ -72,6 +74,9 @@ class IntakeCheck(Generic[B]):
     vault_checked: bool = False
     present: set[str] = field(default_factory=set)  # event ids the vault already holds
     lines_by_id: dict[str, bytes] = field(default_factory=dict)  # canonical lines
+    # Events signed by a revoked key after its trust boundary (core/key_life.py), judged
+    # with the vault's key events and the batch's: never written, whoever trusts the key.
+    void: dict[str, str] = field(default_factory=dict)  # event id -> why
 
     @property
     def signed(self) -> bool:
@@ -114,6 +119,7 @@ class IntakeCheck(Generic[B]):
             "problems": [p.to_json() for p in self.problems],
             "forks": [f.to_json() for f in self.forks],
             "legacy_ids": self.legacy_ids,
+            "refused_revoked": [{"event_id": e, "why": why} for e, why in self.void.items()],
         }
 
     def summary(self) -> str:
@@ -216,6 +222,8 @@ def check(batch: B, trust: Trust, *, vault: Vault | None = None,
     for p in report.problems:
         if p.code == "LABEL_SQUATTED":
             continue  # said below by intake/labels.py, which knows the user's trust
+        if vault is not None and p.code in KEY_LIFE_CODES:
+            continue  # judged below with the vault's key events, which the batch lacks
         ev_prev = prev_of.get(p.event_id) if p.code == "CHAIN_BROKEN" else None
         # prev_event_hash may be any JSON value (a list is unhashable): only text is an id.
         if p.code == "CHAIN_BROKEN" and isinstance(ev_prev, str) and ev_prev in outside:
@@ -250,7 +258,46 @@ def check(batch: B, trust: Trust, *, vault: Vault | None = None,
     result.problems.extend(label_problems(result.events, keyring=keyring, trust=trust,
                                           vault=vault, present=result.present))
     result.problems.extend(check_attachments(batch, result.events, vault))
+    if vault is not None:
+        _check_key_life(result, vault)
     return result
+
+
+# What verification says about keys' lives; a batch alone cannot judge them (the revocation
+# or the declaration it depends on may be in the vault), so with a vault they are judged again.
+KEY_LIFE_CODES = frozenset({"REVOKED_KEY", "KEY_EVENT_INVALID", "KEY_AUTHORITY_DISPUTED",
+                            "ROTATION_CONFLICT", "KEY_REVOKED_AGAIN", "KEY_BOUNDARY_MISSING"})
+
+
+def _check_key_life(result: IntakeCheck[Any], vault: Vault) -> None:
+    """Key events of the batch that would not count are errors (the batch is refused);
+    events by a revoked key after its boundary are void: left out of any import. Only when
+    the batch holds key events or the vault a revoked key (keys.json, in memory): nearly
+    every batch costs nothing here."""
+    new = [e for e in result.events
+           if isinstance(e.get("event_id"), str) and e["event_id"] not in result.present]
+    revoked = any(isinstance(k, dict) and k.get("status") in ("revoked", "rotated")
+                  for k in vault.keys_doc.get("keys", []))
+    if not revoked and not any(is_key_event(e) for e in new):
+        return
+    life = vault_keys.key_life(vault, new)
+    ids = {e["event_id"] for e in new}
+    lines = {e["event_id"]: i for i, e in enumerate(result.events, start=1)
+             if isinstance(e.get("event_id"), str)}
+    for kp in life.problems:
+        if kp.event_id in ids:
+            result.problems.append(Problem(
+                kp.code, kp.message, event_id=kp.event_id, actor=kp.actor,
+                line=lines.get(kp.event_id), path=EVENTS_PATH,
+                severity=ERROR if kp.error else WARNING))
+    for e in new:
+        eid, kid = e.get("event_id"), e.get("actor_key_id")
+        if isinstance(eid, str) and isinstance(kid, str) and life.void(eid, kid):
+            got = life.revocation(kid)
+            boundary = got[1] if got else None
+            result.void[eid] = (f"signed by {kid} after the trust boundary ({boundary}) of its "
+                                "revocation" if boundary else
+                                f"signed by {kid}, revoked with no trust boundary")
 
 
 # Fields whose values repeat from event to event (a few actors, keys, types, subjects):

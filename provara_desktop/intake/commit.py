@@ -103,7 +103,7 @@ def commit_events(vault: Vault, events: Sequence[Event], *, signer: SigningKey,
         offset = vault.replace_tail(
             result, start=start, tail=tail, old_tail=old_tail, signer=signer,
             key_entries=[k for k in key_entries if k.get("key_id") in signing],
-            attachments=attachments, check_cancel=check_cancel)
+            attachments=attachments, check_cancel=check_cancel, new_events=new)
         # The written tail is as large as the events' NDJSON (50 MB per 100k events): let
         # it go before the index rows are made, rather than hold both at the peak.
         del tail, old_tail

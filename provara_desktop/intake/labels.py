@@ -20,12 +20,11 @@ A label is not first come, first served. Two rules, checked before anything is i
 
 Both messages name both keys (key ids and fingerprints where known).
 
-Rotation (issue 12): a label is bound to a key *or its promoted successors*
-(:func:`promoted_successors`, fed by KEY_PROMOTION events in the vault and the batch), so a
-key promoted by a rotation inherits its predecessor's label. Which promotions count is
-:func:`promotion_counts`: one signed by the replaced key itself or by a key the user trusts,
-never by the new key (else a squatter would promote itself into any label). The keys issue
-replaces that rule with the vault's own authorities (the recovery key).
+Rotation: a label is bound to a key *or its promoted successors* (:func:`promoted_successors`),
+so a key promoted by a rotation inherits its predecessor's label. Only promotions that count
+pass a label on (:func:`counting_promotions`, core/key_life.py: signed by the identity's
+recovery key after it revoked the old key; never the new key, else a squatter would promote
+itself into any label).
 """
 
 from __future__ import annotations
@@ -38,18 +37,25 @@ from provara_desktop.core.actor_labels import (
     promoted_successors,
     squats,
 )
+from provara_desktop.core.key_life import (
+    KEY_PROMOTION,
+    MemoryAncestry,
+    derive,
+    records_from_events,
+)
 from provara_desktop.core.verify import Problem
+from provara_desktop.store import vault_keys
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping, Sequence
+    from collections.abc import Mapping, Sequence
 
     from provara_desktop.core.keyring import KeyRing
     from provara_desktop.intake.trust_view import Trust
     from provara_desktop.store.index import EventIndex
     from provara_desktop.store.vault import Vault
 
-__all__ = ["key_prefix", "label_key_prefix", "label_problems", "label_holder",
-           "promoted_successors", "promotion_counts", "promotions_in", "vault_promotions"]
+__all__ = ["counting_promotions", "key_prefix", "label_holder", "label_key_prefix",
+           "label_problems", "promoted_successors"]
 
 EVENTS_PATH = "events.ndjson"
 # The actor's events are read this many at a time when looking past a squatter's for the
@@ -57,30 +63,31 @@ EVENTS_PATH = "events.ndjson"
 _PAGE = 10_000
 
 
-def promotion_counts(signer: Any, old: str, new: str, trust: Trust) -> bool:
-    """Whether a KEY_PROMOTION signed by ``signer`` passes ``old``'s labels on to ``new``
-    (the rotation hook; see the module's docstring)."""
-    return (isinstance(signer, str) and signer != new
-            and (signer == old or trust.why(signer) is not None))
-
-
-def promotions_in(events: Iterable[Mapping[str, Any]], trust: Trust) -> dict[str, set[str]]:
-    """old key id -> the key ids that KEY_PROMOTION events which count promote to replace
-    it."""
-    out: dict[str, set[str]] = {}
-    for ev in events:
-        p = ev.get("payload")
-        if ev.get("type") == "KEY_PROMOTION" and isinstance(p, dict):
-            old, new = p.get("replaces_key_id"), p.get("new_key_id")
-            if (isinstance(old, str) and isinstance(new, str)
-                    and promotion_counts(ev.get("actor_key_id"), old, new, trust)):
-                out.setdefault(old, set()).add(new)
-    return out
-
-
-def vault_promotions(vault: Vault, trust: Trust) -> dict[str, set[str]]:
-    rows = vault.index.query(type="KEY_PROMOTION")
-    return promotions_in((vault.read_row(r) for r in rows), trust)
+def counting_promotions(events: Sequence[Mapping[str, Any]], keyring: KeyRing,
+                        vault: Vault | None, present: set[str] | frozenset[str] = frozenset()
+                        ) -> dict[str, set[str]]:
+    """old key id -> {the key a promotion that counts made its successor} (core/key_life.py:
+    signed by the identity's recovery authority after it revoked the old key), judged over
+    the vault's key events and the batch's. Nothing is read when neither holds a promotion
+    (the vault's keys.json, in memory, lists the promoted keys)."""
+    batch_has = any(e.get("type") == KEY_PROMOTION for e in events)
+    vault_has = vault is not None and any(
+        isinstance(k, dict) and "promotion_event_id" in k for k in vault.keys_doc["keys"])
+    if not batch_has and not vault_has:
+        return {}
+    if vault is not None:
+        return vault_keys.key_life(
+            vault, [e for e in events if e.get("event_id") not in present]).promotions()
+    links = {str(e.get("event_id")): (e.get("prev_event_hash"),
+                                      e.get("actor_key_id") if isinstance(
+                                          e.get("actor_key_id"), str) else None)
+             for e in events}
+    first: dict[str, str] = {}
+    for e in events:
+        if isinstance(e.get("actor"), str) and isinstance(e.get("actor_key_id"), str):
+            first.setdefault(e["actor"], e["actor_key_id"])
+    return derive(records_from_events(events), MemoryAncestry(links), keyring,
+                  root_key_id=None, first_signer=first).promotions()
 
 
 class _Keys:
@@ -114,10 +121,7 @@ def label_problems(events: Sequence[Mapping[str, Any]], *, keyring: KeyRing, tru
     """One problem per (label, key) that may not sign under that label; ``present``: ids
     the vault holds already (nothing to check for those)."""
     keys = _Keys(keyring, trust)
-    promotions = promotions_in(events, trust)
-    if vault is not None:
-        for old, news in vault_promotions(vault, trust).items():
-            promotions.setdefault(old, set()).update(news)
+    promotions = counting_promotions(events, keyring, vault, present)
     problems: list[Problem] = []
     decided: set[tuple[str, str]] = set()
     bound: dict[str, str | None] = {}  # label -> the key that holds it in the vault

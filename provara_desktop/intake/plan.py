@@ -40,6 +40,8 @@ class ImportPlan(Generic[B]):
     accept_untrusted: bool
     new_events: list[dict[str, Any]] = field(default_factory=list)
     held_back: list[dict[str, Any]] = field(default_factory=list)
+    # signed by a revoked key after its trust boundary (check.void): never imported
+    refused: list[dict[str, Any]] = field(default_factory=list)
     already_present: int = 0
     new_actors: list[str] = field(default_factory=list)
     new_keys: list[KeyInfo] = field(default_factory=list)
@@ -73,6 +75,7 @@ class ImportPlan(Generic[B]):
             "new_events": len(self.new_events), "imported": self.imported,
             "already_present": self.already_present,
             "held_back": len(self.held_back),
+            "refused_revoked": len(self.refused),
             "held_back_keys": [k.to_json() for k in self.held_back_keys],
             "new_actors": self.new_actors,
             "new_keys": [k.to_json() for k in self.new_keys],
@@ -101,13 +104,17 @@ def plan(vault: Vault, check: IntakeCheck[B], *, accept_untrusted: bool,
     p = ImportPlan(check, accept_untrusted)
     untrusted = {k.key_id for k in check.untrusted_keys}
     held_ids: set[str] = set()
+    refused_ids: set[str] = set()
     for ev in check.events:  # log order: a prev is decided before the events on it
         eid = ev.get("event_id")
         if eid in check.present:
             p.already_present += 1
             continue
-        if not accept_untrusted and (ev.get("actor_key_id") in untrusted
-                                     or ev.get("prev_event_hash") in held_ids):
+        if eid in check.void or (ev.get("prev_event_hash") in refused_ids):
+            refused_ids.add(str(eid))
+            p.refused.append(ev)
+        elif not accept_untrusted and (ev.get("actor_key_id") in untrusted
+                                       or ev.get("prev_event_hash") in held_ids):
             held_ids.add(str(eid))
             p.held_back.append(ev)
         else:
@@ -132,6 +139,11 @@ def plan(vault: Vault, check: IntakeCheck[B], *, accept_untrusted: bool,
         p.notes.append(f"{len(p.held_back)} event(s) signed by keys you do not trust were not "
                        f"imported: {names}; check the fingerprints with their owners and "
                        "`trust add` them, or pass --accept-untrusted")
+    if p.refused:
+        keys = sorted({str(e.get("actor_key_id")) for e in p.refused})
+        p.notes.append(f"{len(p.refused)} event(s) signed by revoked key(s) {', '.join(keys)} "
+                       "after the trust boundary of their revocation were refused (`keys "
+                       "VAULT` shows each key's boundary)")
     if with_beliefs and p.new_events:
         p.beliefs = (belief_changes_by_key(vault, p.new_events, live) if beliefs_by_key
                      else belief_changes(vault, p.new_events))

@@ -127,6 +127,8 @@ class SyncResult:
     sent: int = 0  # events we sent that the peer acknowledged
     received: int = 0  # events written into our vault
     held_back: int = 0  # received but not written: signed by keys the user does not trust
+    # (held_back includes these:) signed by a revoked key after its trust boundary
+    refused_revoked: int = 0
     already_present: int = 0
     forks: list[dict[str, Any]] = field(default_factory=list)
     duration_ms: int = 0
@@ -147,6 +149,7 @@ class SyncResult:
     def to_json(self) -> dict[str, Any]:
         doc = {"peer": self.peer, "ok": self.ok, "sent": self.sent,
                "received": self.received, "held_back": self.held_back,
+               "refused_revoked": self.refused_revoked,
                "already_present": self.already_present, "forks": self.forks,
                "duration_ms": self.duration_ms, "version": self.version,
                "capabilities": self.capabilities, "peer_role": self.peer_role,
@@ -739,12 +742,17 @@ class _Session:
                     self.vouch_recorded.update(k.key_id for k in newly)
                     self.policy.on_vouched(newly)
         self.held.update(str(e.get("event_id")) for e in p.held_back)
-        held = len(p.held_back) + held_early
+        self.held.update(str(e.get("event_id")) for e in p.refused)
+        r.refused_revoked += len(p.refused)
+        held = len(p.held_back) + len(p.refused) + held_early
         r.received += p.imported
         r.held_back += held
         r.already_present += p.already_present
         r.forks.extend(f.to_json() for f in c.forks)
-        if held:
+        if held > len(p.refused):
             self.log.info("%s: %d event(s) held back (keys you do not trust)", batch.origin,
-                          held)
+                          held - len(p.refused))
+        if p.refused:
+            self.log.warning("%s: %d event(s) refused: signed by a revoked key after its "
+                             "trust boundary", batch.origin, len(p.refused))
         return m.Ack(batch.batch_no, p.imported, held, p.already_present, len(c.forks))

@@ -42,7 +42,7 @@ from provara_desktop.core.keys import (
     key_id_for,
 )
 from provara_desktop.store import reference_keys
-from provara_desktop.store.profile_files import create_file, profile_lock
+from provara_desktop.store.profile_files import create_file, profile_lock, replace_file
 from provara_desktop.store.profile_paths import make_private_dir, resolve_home
 from provara_desktop.store.sealed_key import (
     BOX_ALG,
@@ -59,7 +59,7 @@ from provara_desktop.store.sealed_key import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
 
 logger = logging.getLogger(__name__)
 
@@ -83,6 +83,7 @@ _MAX_IDENTITY_BYTES = 64 * 1024
 
 _SLUG_DROP = re.compile(r"[^a-z0-9._]+")
 _KEY_ID_RE = re.compile(r"^bp1_[0-9a-f]{16}$")
+_LABEL_RE = re.compile(r"^[a-z0-9._-]+-[0-9a-f]{8}$")
 
 
 # --------------------------------------------------------------------------------------------
@@ -112,8 +113,28 @@ class Identity:
     public_key_b64: str
     fingerprint: str
     created_at_utc: str
+    # The recovery key that may rotate this identity's keys (None: an identity from before
+    # recovery keys, or adopted from the reference); its private half is never kept here.
+    recovery_key_id: str | None = None
+    recovery_public_key_b64: str | None = None
+    # Whether the user confirmed the recovery file is stored away (the app warns until then).
+    recovery_confirmed: bool = False
 
-    def to_json(self) -> dict[str, str]:
+    @property
+    def recovery_fingerprint(self) -> str | None:
+        if self.recovery_public_key_b64 is None:
+            return None
+        return fingerprint_for(b64decode_strict(self.recovery_public_key_b64,
+                                                expected_len=PUBLIC_KEY_BYTES))
+
+    @property
+    def recovery_actor(self) -> str | None:
+        """The label the recovery key signs rotations under (its own key id's digits)."""
+        if self.recovery_key_id is None:
+            return None
+        return actor_label_for(f"{self.name} recovery", self.recovery_key_id)
+
+    def to_json(self) -> dict[str, Any]:
         return {
             "name": self.name,
             "actor": self.actor,
@@ -121,6 +142,9 @@ class Identity:
             "public_key_b64": self.public_key_b64,
             "fingerprint": self.fingerprint,
             "created_at_utc": self.created_at_utc,
+            "recovery_key_id": self.recovery_key_id,
+            "recovery_fingerprint": self.recovery_fingerprint,
+            "recovery_confirmed": self.recovery_confirmed,
         }
 
 
@@ -174,13 +198,88 @@ class IdentityStore:
     # -- creating ---------------------------------------------------------------------------
 
     def create(self, name: str, passphrase: str) -> Identity:
-        """Generate a new Ed25519 key and seal it under ``passphrase``."""
+        """Generate a new Ed25519 key and seal it under ``passphrase`` (no recovery key:
+        see create_with_recovery)."""
         name = _check_name(name)
         _check_new_passphrase(passphrase)
         self._refuse_if_exists()
         identity = self._seal_and_write(SigningKey.generate(), name, passphrase)
         logger.info("created identity %s (%s) in %s", identity.actor, identity.key_id, self._home)
         return identity
+
+    def create_with_recovery(self, name: str, passphrase: str,
+                             write_recovery: Callable[[Identity, SigningKey], None]
+                             ) -> Identity:
+        """A new identity and its recovery key. ``write_recovery`` hands the recovery key to
+        the user (a recovery file); only its public half stays in the profile, and the
+        identity is written only once the recovery file was (a failed write leaves no
+        identity whose recovery key nobody holds)."""
+        name = _check_name(name)
+        _check_new_passphrase(passphrase)
+        self._refuse_if_exists()
+        key, recovery = SigningKey.generate(), SigningKey.generate()
+        planned = self._facts(key, name, recovery.public.b64)
+        write_recovery(planned, recovery)
+        identity = self._seal_and_write(key, name, passphrase,
+                                        recovery_public_b64=recovery.public.b64)
+        logger.info("created identity %s (%s) with recovery key %s in %s", identity.actor,
+                    identity.key_id, identity.recovery_key_id, self._home)
+        return identity
+
+    def add_recovery(self, passphrase: str,
+                     write_recovery: Callable[[Identity, SigningKey], None]) -> Identity:
+        """Give an identity without one a recovery key (old identities, adopted keys)."""
+        current = self.load()
+        if current.recovery_key_id is not None:
+            raise UsageError(f"identity {current.actor} already has recovery key "
+                             f"{current.recovery_key_id}")
+        key = self.unlock(passphrase)
+        recovery = SigningKey.generate()
+        planned = self._facts(key, current.name, recovery.public.b64,
+                              actor=current.actor, created=current.created_at_utc)
+        write_recovery(planned, recovery)
+        return self._seal_and_write(key, current.name, passphrase,
+                                    recovery_public_b64=recovery.public.b64,
+                                    actor=current.actor, created=current.created_at_utc,
+                                    replace=True)
+
+    def replace_key(self, new_key: SigningKey, passphrase: str) -> Identity:
+        """After a rotation recorded in a vault: the profile signs with ``new_key`` under the
+        same name, label and recovery key. ``passphrase`` must open the current key."""
+        current = self.load()
+        self.unlock(passphrase)
+        return self._seal_and_write(new_key, current.name, passphrase,
+                                    recovery_public_b64=current.recovery_public_key_b64,
+                                    actor=current.actor, created=current.created_at_utc,
+                                    replace=True)
+
+    def restore(self, name: str, actor: str, key: SigningKey, passphrase: str,
+                recovery_public_b64: str) -> Identity:
+        """A new machine's profile for an identity whose key a rotation replaced by ``key``
+        (cli_keys.cmd_identity_restore records the rotation first): same name and label."""
+        _check_new_passphrase(passphrase)
+        self._refuse_if_exists()
+        return self._seal_and_write(key, _check_name(name), passphrase,
+                                    recovery_public_b64=recovery_public_b64, actor=actor,
+                                    confirmed=True)
+
+    def change_passphrase(self, old: str, new: str) -> Identity:
+        """Seal the same key under a new passphrase (the old one must open it)."""
+        _check_new_passphrase(new)
+        current = self.load()
+        key = self.unlock(old)
+        return self._seal_and_write(key, current.name, new,
+                                    recovery_public_b64=current.recovery_public_key_b64,
+                                    actor=current.actor, created=current.created_at_utc,
+                                    replace=True, confirmed=current.recovery_confirmed)
+
+    def confirm_recovery_stored(self) -> Identity:
+        """The user says the recovery file is stored away: the app stops warning."""
+        with profile_lock(self._home):
+            doc = self._read_doc()
+            doc["recovery_confirmed"] = True
+            replace_file(self._path, _record_bytes(doc))
+        return self.load()
 
     def import_reference(
         self,
@@ -270,16 +369,33 @@ class IdentityStore:
                 "use another --home for a second one"
             )
 
-    def _seal_and_write(self, key: SigningKey, name: str, passphrase: str) -> Identity:
+    @staticmethod
+    def _facts(key: SigningKey, name: str, recovery_public_b64: str | None, *,
+               actor: str | None = None, created: str | None = None,
+               confirmed: bool = False) -> Identity:
         public = key.public
-        identity = Identity(
+        rid = None
+        if recovery_public_b64 is not None:
+            rid = key_id_for(b64decode_strict(recovery_public_b64,
+                                              expected_len=PUBLIC_KEY_BYTES))
+        return Identity(
             name=name,
-            actor=actor_label_for(name, public.key_id),
+            actor=actor or actor_label_for(name, public.key_id),
             key_id=public.key_id,
             public_key_b64=public.b64,
             fingerprint=public.fingerprint,
-            created_at_utc=datetime.now(UTC).isoformat(),
+            created_at_utc=created or datetime.now(UTC).isoformat(),
+            recovery_key_id=rid,
+            recovery_public_key_b64=recovery_public_b64,
+            recovery_confirmed=confirmed,
         )
+
+    def _seal_and_write(self, key: SigningKey, name: str, passphrase: str, *,
+                        recovery_public_b64: str | None = None, actor: str | None = None,
+                        created: str | None = None, replace: bool = False,
+                        confirmed: bool = False) -> Identity:
+        identity = self._facts(key, name, recovery_public_b64, actor=actor, created=created,
+                               confirmed=confirmed)
         sealed = seal_seed(key.seed, passphrase, opslimit=self._opslimit,
                            memlimit=self._memlimit)
         record: dict[str, Any] = {
@@ -290,6 +406,10 @@ class IdentityStore:
             "key_id": identity.key_id,
             "public_key_b64": identity.public_key_b64,
             "created_at_utc": identity.created_at_utc,
+            **({"recovery_public_key_b64": identity.recovery_public_key_b64,
+                "recovery_key_id": identity.recovery_key_id,
+                "recovery_confirmed": identity.recovery_confirmed}
+               if identity.recovery_public_key_b64 is not None else {}),
             "kdf": {
                 "alg": KDF_ALG,
                 "opslimit": sealed.opslimit,
@@ -302,12 +422,15 @@ class IdentityStore:
                 "ciphertext_b64": b64encode(sealed.ciphertext),
             },
         }
-        data = (json.dumps(record, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+        data = _record_bytes(record)
         try:
             make_private_dir(self._home)
             # Under the profile lock: the app and a headless peer share this profile.
             with profile_lock(self._home):
-                _write_new_file(self._path, data)
+                if replace:
+                    replace_file(self._path, data)
+                else:
+                    _write_new_file(self._path, data)
         except FileExistsError:
             # Another process created one between our check and the write: theirs wins, ours
             # is discarded before anything could use it.
@@ -319,6 +442,9 @@ class IdentityStore:
         return identity
 
     def _read(self) -> _Sealed:
+        return _parse_identity(self._read_doc(), self._path)
+
+    def _read_doc(self) -> dict[str, Any]:
         path = self._path
         try:
             with path.open("rb") as fh:
@@ -335,7 +461,9 @@ class IdentityStore:
             doc = strict_loads(data, where=str(path), max_bytes=_MAX_IDENTITY_BYTES)
         except InputError as exc:
             raise IdentityError(f"identity file is corrupt: {exc}") from None
-        return _parse_identity(doc, path)
+        if not isinstance(doc, dict):
+            raise IdentityError(f"identity file {path} is not valid: not a JSON object")
+        return doc
 
 
 # --------------------------------------------------------------------------------------------
@@ -388,8 +516,10 @@ def _parse_identity(doc: Any, path: Path) -> _Sealed:
             f"key_id {key_id} does not match the public key (its id is {key_id_for(public_key)})"
         )
     # The key id suffix is what makes actor labels unique; an actor edited to drop it could
-    # collide with someone else's.
-    if not actor.endswith("-" + key_id[4:12]):
+    # collide with someone else's. After a rotation the label keeps the first key's digits
+    # (the promotion passes it on), so only a label of our form is required then.
+    if not actor.endswith("-" + key_id[4:12]) and (
+            doc.get("recovery_public_key_b64") is None or not _LABEL_RE.match(actor)):
         raise bad(f"actor {actor!r} does not end with its key id digits {key_id[4:12]!r}")
 
     kdf = section("kdf")
@@ -406,6 +536,12 @@ def _parse_identity(doc: Any, path: Path) -> _Sealed:
     nonce = b64(box, "nonce_b64", NONCE_BYTES, "secretbox.")
     ciphertext = b64(box, "ciphertext_b64", SEED_BYTES + MAC_BYTES, "secretbox.")
 
+    recovery_b64 = doc.get("recovery_public_key_b64")
+    if recovery_b64 is not None:
+        recovery_raw = b64(doc, "recovery_public_key_b64", PUBLIC_KEY_BYTES, "")
+        if key_id_for(recovery_raw) == key_id:
+            raise bad("the recovery key is the identity's own key")
+    confirmed = doc.get("recovery_confirmed") is True
     identity = Identity(
         name=name,
         actor=actor,
@@ -413,6 +549,9 @@ def _parse_identity(doc: Any, path: Path) -> _Sealed:
         public_key_b64=b64encode(public_key),
         fingerprint=fingerprint_for(public_key),
         created_at_utc=created,
+        recovery_key_id=key_id_for(recovery_raw) if recovery_b64 is not None else None,
+        recovery_public_key_b64=b64encode(recovery_raw) if recovery_b64 is not None else None,
+        recovery_confirmed=confirmed,
     )
     return _Sealed(identity, public_key,
                    SealedSeed(opslimit, memlimit, salt, nonce, ciphertext))
@@ -438,6 +577,10 @@ def _check_new_passphrase(passphrase: str) -> None:
 # --------------------------------------------------------------------------------------------
 # Files
 # --------------------------------------------------------------------------------------------
+
+
+def _record_bytes(record: Mapping[str, Any]) -> bytes:
+    return (json.dumps(record, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
 
 
 def _write_new_file(path: Path, data: bytes) -> None:

@@ -37,7 +37,7 @@ from provara_desktop.core.logline import (
 )
 from provara_desktop.core.order import total_order
 from provara_desktop.core.reducer import Reducer
-from provara_desktop.store import layout, seen_heads, txn
+from provara_desktop.store import key_declaration, layout, seen_heads, txn
 from provara_desktop.store.index import EventIndex, IndexRow, index_path_for, row_from_event
 from provara_desktop.store.index_build import IndexBuildProgress, index_log
 from provara_desktop.store.log_hash_marks import LogHashMarks
@@ -71,6 +71,17 @@ except ImportError:  # pragma: no cover - Windows
 _FOREIGN_KEY_FIELDS = ("key_id", "algorithm", "public_key_b64", "roles", "scopes", "status",
                        "created_at_utc", "revoked_at_utc", "revocation_event_id",
                        "promotion_event_id")
+# Roles that make a key an authority over others (the reference's root and quorum keys): a
+# foreign source never grants them; a key it brings signs evidence, nothing more.
+_AUTHORITY_ROLES = frozenset({"root", "quorum"})
+
+
+def _foreign_entry(entry: Mapping[str, Any]) -> dict[str, Any]:
+    out = {k: entry[k] for k in _FOREIGN_KEY_FIELDS if k in entry}
+    roles = out.get("roles")
+    if isinstance(roles, list):
+        out["roles"] = [r for r in roles if r not in _AUTHORITY_ROLES] or ["attestation"]
+    return out
 
 
 @dataclass(frozen=True)
@@ -144,6 +155,8 @@ class Vault:
         # the lock it already holds) and excludes this process's other threads too.
         self._thread_lock = threading.RLock()
         self._lock_depth = 0
+        # key id -> a recovery-key declaration built by new_event, written by append()
+        self._declarations: dict[str, Event] = {}
 
     # -- opening -------------------------------------------------------------------------
 
@@ -519,19 +532,42 @@ class Vault:
         self._check_external_change(OpResult())
         head = self.chain_head(actor)
         ts_logical = 1
+        prev = head.event_id if head else None
         if head is not None:
             prev_ev = self.read_row(head)
             prev_ts = prev_ev.get("ts_logical")
             ts_logical = (prev_ts if isinstance(prev_ts, int) else
                           self.index.count(actor=actor)) + 1
+        declaration = self._declaration_for(key, actor, prev, ts_logical)
+        if declaration is not None:
+            prev, ts_logical = str(declaration["event_id"]), ts_logical + 1
         return build_event(event_type=event_type, actor=actor, payload=payload,
-                           prev_event_hash=head.event_id if head else None, key=key,
+                           prev_event_hash=prev, key=key,
                            namespace=namespace, ts_logical=ts_logical)
+
+    def _declaration_for(self, key: SigningKey, actor: str, prev: str | None,
+                         ts_logical: int) -> Event | None:
+        """The recovery-key declaration (store/key_declaration.py) the key's next event must
+        follow, when the profile's identity has a recovery key the vault does not record
+        yet; kept until append() writes it with the event built on it."""
+        pending = self._declarations.get(key.key_id)
+        if pending is not None and pending.get("prev_event_hash") == prev:
+            return pending
+        recovery = key_declaration.recovery_public_for(self.home, key.key_id)
+        if recovery is None or key_declaration.declared_in(self, key.key_id):
+            return None
+        declaration = build_event(
+            event_type=key_declaration.KEY_AUTHORITY, actor=actor, prev_event_hash=prev,
+            key=key, payload=key_declaration.declaration_payload(key, recovery),
+            namespace="canonical", ts_logical=ts_logical)
+        self._declarations[key.key_id] = declaration
+        return declaration
 
     def append(self, new_events: Sequence[Event], *, signer: SigningKey,
                attachments: Sequence[StagedAttachment] = ()) -> OpResult:
         """Add events (already built and signed) atomically, with their attachments, the
         signer's public key when the vault does not list it yet, and a fresh manifest."""
+        new_events = self._with_declarations(new_events)
         result = OpResult(events=list(new_events))
         with self._locked():
             self._check_external_change(result)
@@ -550,8 +586,10 @@ class Vault:
             change = txn.Change(events_offset=self._offset_of(start, size), events_tail=tail)
             keys_doc = self._keys_with(signer)
             if keys_doc is not self.keys_doc:
-                change.files[layout.KEYS] = layout.pretty_json(keys_doc)
                 result.notes.append(f"key {signer.key_id} was added to identity/keys.json")
+            keys_doc = self._keys_after(keys_doc, new_events)
+            if keys_doc is not self.keys_doc:
+                change.files[layout.KEYS] = layout.pretty_json(keys_doc)
             handle = txn.begin(self.root)
             try:
                 for att in attachments:
@@ -572,7 +610,39 @@ class Vault:
                                         self._log_seen)
             self._reindex_tail(start, change.events_offset, tail)
             self._remember_written(new_events)
+            for e in new_events:
+                if self._declarations.get(str(e.get("actor_key_id"))) is e:
+                    del self._declarations[str(e.get("actor_key_id"))]
         return result
+
+    def _with_declarations(self, new_events: Sequence[Event]) -> list[Event]:
+        """``new_events`` with, before the first event built on it, each pending declaration
+        (new_event made one) that is not in the vault yet."""
+        out: list[Event] = []
+        ids = {e.get("event_id") for e in new_events}
+        for e in new_events:
+            for d in self._declarations.values():
+                did = d.get("event_id")
+                if e.get("prev_event_hash") == did and did not in ids \
+                        and self.index.get(str(did)) is None:
+                    out.append(d)
+                    ids.add(did)
+            out.append(e)
+        return out
+
+    def _keys_after(self, keys_doc: dict[str, Any], new_events: Sequence[Event]
+                    ) -> dict[str, Any]:
+        """keys.json once ``new_events`` are written, when they hold key events (rare): the
+        keys they bring (a recovery key, a promoted key, a device) are listed, and the keys
+        they revoke are marked so (store/vault_keys.py), so the reference reads the same."""
+        from provara_desktop.core.key_life import is_key_event
+        from provara_desktop.store import vault_keys
+
+        if not any(is_key_event(e) for e in new_events):
+            return keys_doc
+        life = vault_keys.key_life(self, new_events)
+        return vault_keys.keys_doc_for(keys_doc, life, now=utc_now_iso(),
+                                       new_keys=vault_keys.keys_brought(new_events))
 
     # -- foreign events: the intake's transaction ----------------------------------------
     # The intake (provara_desktop/intake) decides which foreign events go in and where;
@@ -601,7 +671,8 @@ class Vault:
     def replace_tail(self, result: OpResult, *, start: int, tail: bytes, old_tail: bytes,
                      signer: SigningKey, key_entries: Sequence[Mapping[str, Any]] = (),
                      attachments: Mapping[str, Callable[[Path], None]] | None = None,
-                     check_cancel: Callable[[], None] | None = None) -> int:
+                     check_cancel: Callable[[], None] | None = None,
+                     new_events: Sequence[Event] = ()) -> int:
         """One journaled transaction, under ``writing()``: the log from position ``start`` on
         becomes ``tail`` (whole lines, newline-terminated), the keys.json entries of
         ``key_entries`` the vault does not list yet are added (only their protocol fields:
@@ -615,14 +686,15 @@ class Vault:
             raise RuntimeError("Vault.replace_tail() is only called inside Vault.writing()")
         size = self.events_path.stat().st_size
         change = txn.Change(events_offset=self._offset_of(start, size), events_tail=tail)
-        keys_doc = self._keys_with(signer)
+        keys_doc = self._keys_with(signer, signs_events=False)
         listed = {k.get("key_id") for k in keys_doc["keys"] if isinstance(k, dict)}
-        added = [{k: e[k] for k in _FOREIGN_KEY_FIELDS if k in e} for e in key_entries
-                 if e.get("key_id") not in listed]
+        added = [_foreign_entry(e) for e in key_entries if e.get("key_id") not in listed]
         if added:
             keys_doc = {**keys_doc, "keys": [*keys_doc["keys"], *added]}
             result.notes.append(f"{len(added)} key(s) added to identity/keys.json: "
                                 + ", ".join(str(k["key_id"]) for k in added))
+        if new_events:
+            keys_doc = self._keys_after(keys_doc, new_events)
         if keys_doc is not self.keys_doc:
             change.files[layout.KEYS] = layout.pretty_json(keys_doc)
         if check_cancel is not None:
@@ -771,14 +843,18 @@ class Vault:
         row = self.index.row_at(pos)
         return row.offset if row is not None else size
 
-    def _keys_with(self, signer: SigningKey) -> dict[str, Any]:
+    def _keys_with(self, signer: SigningKey, *, signs_events: bool = True) -> dict[str, Any]:
+        """keys.json listing ``signer``. ``signs_events``: it signs new events (refused for a
+        revoked or rotated key); else only the manifest (an intake, which may bring the
+        revocation of this very key from another of the owner's machines)."""
         listed = [k for k in self.keys_doc["keys"]
                   if isinstance(k, dict) and k.get("key_id") == signer.key_id]
-        if any(k.get("status") == "revoked" for k in listed):
+        if signs_events and any(k.get("status") in ("revoked", "rotated") for k in listed):
             # Every event it signed from now on would be flagged (it is past any trust
             # boundary) and the reference rejects it outright: refuse before writing.
-            raise UsageError(f"key {signer.key_id} is revoked in this vault "
-                             f"(identity/keys.json); it cannot sign new events here")
+            raise UsageError(f"key {signer.key_id} is revoked or rotated in this vault "
+                             "(identity/keys.json); it cannot sign new events here (`keys "
+                             "VAULT` shows what replaced it)")
         if listed:
             return self.keys_doc
         doc = dict(self.keys_doc)

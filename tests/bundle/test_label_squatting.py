@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from provara_desktop.core.canonical import canonical_bytes
 from provara_desktop.core.event import build_event
+from provara_desktop.core.key_life import KEY_AUTHORITY
 from provara_desktop.core.keyring import KeyRing
 from provara_desktop.core.keys import SigningKey
 from provara_desktop.intake.labels import label_problems, promoted_successors
@@ -119,41 +120,53 @@ def _ev(actor: str, key: SigningKey, event_type: str = "OBSERVATION",
             "actor_key_id": key.key_id, "type": event_type, "payload": payload or {}}
 
 
+def _rotation(label: str, old: SigningKey, new: SigningKey, recovery: SigningKey,
+              promoter: SigningKey | None = None) -> list[dict[str, Any]]:
+    """old declares ``recovery`` its recovery key, which revokes it and promotes ``new``
+    (the promotion signed by ``promoter``, the recovery key unless said otherwise)."""
+    rlabel = f"dana-recovery-{recovery.key_id[4:12]}"
+    promoter = promoter or recovery
+    return [
+        _ev(label, old, KEY_AUTHORITY, {
+            "key_id": old.key_id, "recovery_key_id": recovery.key_id,
+            "recovery_public_key_b64": recovery.public.b64}),
+        _ev(rlabel, recovery, "KEY_REVOCATION", {"revoked_key_id": old.key_id}),
+        _ev(rlabel if promoter is recovery else label, promoter, "KEY_PROMOTION", {
+            "replaces_key_id": old.key_id, "new_key_id": new.key_id,
+            "new_public_key_b64": new.public.b64})]
+
+
 def test_a_key_promoted_by_a_rotation_inherits_the_label() -> None:
-    """The hook the keys issue builds on: a label is bound to a key or its promoted
-    successors."""
-    old, new, third = (SigningKey(bytes([i]) * 32) for i in (1, 2, 3))
+    """A label is bound to a key or the successors a promotion that counts made
+    (core/key_life.py: by the identity's recovery key, after it revoked the old key)."""
+    old, new, third, recovery = (SigningKey(bytes([i]) * 32) for i in (1, 2, 3, 7))
     label = f"dana-{old.key_id[4:12]}"
-    ring = KeyRing.from_keys_json({"keys": [_entry(k) for k in (old, new, third)]})
-    promotion = _ev(label, old, "KEY_PROMOTION",
-                    {"replaces_key_id": old.key_id, "new_key_id": new.key_id})
-    assert label_problems([promotion, _ev(label, new)], keyring=ring, trust=Trust()) == []
+    ring = KeyRing.from_keys_json({"keys": [_entry(k) for k in (old, new, third, recovery)]})
+    rotation = _rotation(label, old, new, recovery)
+    assert label_problems([*rotation, _ev(label, new)], keyring=ring, trust=Trust()) == []
     assert promoted_successors(old.key_id, {old.key_id: {new.key_id},
                                             new.key_id: {third.key_id}}) == {
         old.key_id, new.key_id, third.key_id}
-    (problem,) = label_problems([_ev(label, third)], keyring=ring, trust=Trust())
+    (problem,) = label_problems([*rotation, _ev(label, third)], keyring=ring, trust=Trust())
     assert problem.code == "LABEL_SQUATTED"
     assert old.key_id in problem.message
     assert third.key_id in problem.message
 
 
 def test_a_squatter_cannot_promote_itself_into_a_label() -> None:
-    """A KEY_PROMOTION counts only when the replaced key or a key the user trusts signed
-    it: never the new key itself, nor a stranger."""
-    alice, squatter, stranger = (SigningKey(bytes([i]) * 32) for i in (4, 5, 6))
+    """A promotion counts only when the identity's recovery key signed it after revoking
+    the old key: never the new key itself, nor the old key, nor a key the user trusts for
+    its evidence (trust is not authority over someone else's identity)."""
+    alice, squatter, stranger, recovery = (SigningKey(bytes([i]) * 32) for i in (4, 5, 6, 8))
     label = f"alice-{alice.key_id[4:12]}"
-    ring = KeyRing.from_keys_json({"keys": [_entry(k) for k in (alice, squatter, stranger)]})
-    for signer in (squatter, stranger):
-        forged = _ev(label, signer, "KEY_PROMOTION",
-                     {"replaces_key_id": alice.key_id, "new_key_id": squatter.key_id})
-        codes = [p.code for p in label_problems([forged, _ev(label, squatter)],
-                                                keyring=ring, trust=Trust())]
-        assert codes == ["LABEL_SQUATTED"] * (1 if signer is squatter else 2)
-    # Signed by a key the user trusts (an authority), the same promotion counts.
-    vouched = _ev(f"hq-{stranger.key_id[4:12]}", stranger, "KEY_PROMOTION",
-                  {"replaces_key_id": alice.key_id, "new_key_id": squatter.key_id})
-    assert label_problems([vouched, _ev(label, squatter)], keyring=ring,
-                          trust=Trust({stranger.key_id: "HQ"})) == []
+    ring = KeyRing.from_keys_json({"keys": [_entry(k) for k in
+                                            (alice, squatter, stranger, recovery)]})
+    for signer, view in ((squatter, Trust()), (alice, Trust()),
+                         (stranger, Trust({stranger.key_id: "HQ"}))):
+        forged = _rotation(label, alice, squatter, recovery, promoter=signer)
+        codes = [p.code for p in label_problems([*forged, _ev(label, squatter)],
+                                                keyring=ring, trust=view)]
+        assert "LABEL_SQUATTED" in codes, signer
 
 
 def _squat_the_old_way(bob: Person, carol: Person, label: str) -> list[str]:

@@ -130,12 +130,12 @@ def test_an_unexpected_exception_is_one_line_and_exit_3(
         user: Copy, capsys: pytest.CaptureFixture[str],
         monkeypatch: pytest.MonkeyPatch) -> None:
     """The last resort, for a bug: no traceback on the terminal, the details in the log."""
-    import provara_desktop.cli as cli
+    import provara_desktop.cli_keys as cli_keys
 
     def broken(_args: object) -> int:
         raise RuntimeError("a bug\nwith a second line")
 
-    monkeypatch.setattr(cli, "cmd_keys", broken)
+    monkeypatch.setattr(cli_keys, "cmd_keys", broken)
     capsys.readouterr()
     code = main(["--home", str(user.home), "keys", str(user.vault)])
     _, err = capsys.readouterr()

@@ -98,12 +98,16 @@ def lines(v: Path) -> list[dict[str, Any]]:
 # -- identity -------------------------------------------------------------------------------
 
 def test_identity_create_then_show(home: Path, monkeypatch: pytest.MonkeyPatch,
-                                   capsys: pytest.CaptureFixture[str]) -> None:
+                                   tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv("PROVARA_PASSPHRASE", PASS)
+    monkeypatch.chdir(tmp_path)
     code, out, _ = run(capsys, "identity", "create", "--name", "Dana Scully")
     assert code == 0
     assert "fingerprint" in out
     assert (home / "identity.json").is_file()
+    # Without --recovery-out the recovery file goes to the current directory, said so.
+    (written,) = tmp_path.glob("provara-recovery-dana-scully-*.json")
+    assert str(written) in out
     shown = ok_json(capsys, "identity", "show")
     assert {"key_id", "actor", "public_key_b64", "fingerprint"} <= set(shown)
     public = PublicKey.from_b64(shown["public_key_b64"])
@@ -115,6 +119,7 @@ def test_identity_create_then_show(home: Path, monkeypatch: pytest.MonkeyPatch,
     assert code == 2
     one_line_error(err)
     assert ok_json(capsys, "identity", "show") == shown
+    assert list(tmp_path.glob("provara-recovery-fox-*.json")) == []
 
 
 def test_identity_show_without_identity_says_how_to_create_one(

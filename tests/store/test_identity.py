@@ -81,7 +81,11 @@ def test_create_load_unlock_round_trip_and_signature(store: IdentityStore) -> No
         "public_key_b64",
         "fingerprint",
         "created_at_utc",
+        "recovery_key_id",
+        "recovery_fingerprint",
+        "recovery_confirmed",
     }
+    assert loaded.recovery_key_id is None  # create() makes none (tests/store/test_keys_life.py)
 
     key = store.unlock(PASS)
     assert key.key_id == loaded.key_id
@@ -315,6 +319,9 @@ def test_identity_to_json_exact_keys() -> None:
         "public_key_b64": "p",
         "fingerprint": "f",
         "created_at_utc": "c",
+        "recovery_key_id": None,
+        "recovery_fingerprint": None,
+        "recovery_confirmed": False,
     }
 
 

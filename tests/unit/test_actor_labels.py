@@ -2,7 +2,9 @@
 (``name-<8 hex>``) belongs to the key whose id starts with those digits, or to keys it
 promoted to replace it, whatever signed under it first; a squatter's events are flagged by
 line (LABEL_SQUATTED, naming both keys), bind nothing and make no fork. A label without our
-suffix keeps the reference's first binding (ACTOR_KEY_MISMATCH)."""
+suffix keeps the reference's first binding (ACTOR_KEY_MISMATCH). Only a promotion that
+counts (core/key_life.py: by the recovery key, after it revoked the old key) passes a label
+on."""
 
 from __future__ import annotations
 
@@ -16,17 +18,20 @@ from provara_desktop.core.actor_labels import (
 )
 from provara_desktop.core.canonical import canonical_bytes
 from provara_desktop.core.event import build_event
+from provara_desktop.core.key_life import KEY_AUTHORITY
 from provara_desktop.core.keyring import KeyRing
 from provara_desktop.core.keys import SigningKey
 from provara_desktop.core.verify import ERROR, LogReport
 from provara_desktop.store.parallel_verify import verify_lines
 
-GENUINE, SQUATTER, SUCCESSOR = (SigningKey(bytes([i]) * 32) for i in (21, 22, 23))
+GENUINE, SQUATTER, SUCCESSOR, RECOVERY = (SigningKey(bytes([i]) * 32)
+                                           for i in (21, 22, 23, 24))
 LABEL = f"alice-{GENUINE.key_id[4:12]}"
+RECOVERY_LABEL = f"alice-recovery-{RECOVERY.key_id[4:12]}"
 RING = KeyRing.from_keys_json({"keys": [
     {"key_id": k.key_id, "algorithm": "Ed25519", "public_key_b64": k.public.b64,
      "roles": ["attestation"], "scopes": ["all"], "status": "active"}
-    for k in (GENUINE, SQUATTER, SUCCESSOR)]})
+    for k in (GENUINE, SQUATTER, SUCCESSOR, RECOVERY)]})
 
 
 class _Log:
@@ -109,19 +114,35 @@ def test_a_label_without_our_suffix_keeps_the_first_binding() -> None:
     assert SQUATTER.key_id in problem.message  # whoever signed first holds it
 
 
-def test_only_a_promotion_signed_by_the_replaced_key_passes_the_label_on() -> None:
-    promotion = {"replaces_key_id": GENUINE.key_id, "new_key_id": SUCCESSOR.key_id,
-                 "new_public_key_b64": SUCCESSOR.public.b64, "algorithm": "Ed25519"}
+def _declare(log: _Log) -> None:
+    log.add(LABEL, GENUINE, KEY_AUTHORITY, {
+        "key_id": GENUINE.key_id, "public_key_b64": GENUINE.public.b64,
+        "recovery_key_id": RECOVERY.key_id, "recovery_public_key_b64": RECOVERY.public.b64})
+
+
+PROMOTION = {"replaces_key_id": GENUINE.key_id, "new_key_id": SUCCESSOR.key_id,
+             "new_public_key_b64": SUCCESSOR.public.b64, "algorithm": "Ed25519"}
+
+
+def test_a_promotion_by_the_recovery_key_after_its_revocation_passes_the_label_on() -> None:
     rotated = _Log()
-    rotated.add(LABEL, GENUINE)
-    rotated.add(LABEL, GENUINE, "KEY_PROMOTION", promotion)
+    _declare(rotated)
+    boundary = rotated.add(LABEL, GENUINE)
+    rotated.add(RECOVERY_LABEL, RECOVERY, "KEY_REVOCATION", {
+        "revoked_key_id": GENUINE.key_id, "trust_boundary_event_id": boundary,
+        "reason": "routine"})
+    rotated.add(RECOVERY_LABEL, RECOVERY, "KEY_PROMOTION", PROMOTION)
     rotated.add(LABEL, SUCCESSOR)
     assert _errors(rotated.verify()) == []
 
-    # The new key promoting itself proves nothing: it is a squatter like any other.
-    forged = _Log()
-    forged.add(LABEL, GENUINE)
-    forged.add(f"sam-{SUCCESSOR.key_id[4:12]}", SUCCESSOR, "KEY_PROMOTION", promotion)
-    eid = forged.add(LABEL, SUCCESSOR)
-    (problem,) = _errors(forged.verify())
-    assert (problem.code, problem.event_id) == ("LABEL_SQUATTED", eid)
+
+def test_a_promotion_by_the_old_or_the_new_key_passes_nothing_on() -> None:
+    for signer, label in ((GENUINE, LABEL), (SUCCESSOR, f"sam-{SUCCESSOR.key_id[4:12]}")):
+        forged = _Log()
+        _declare(forged)
+        forged.add(LABEL, GENUINE)
+        promo = forged.add(label, signer, "KEY_PROMOTION", PROMOTION)
+        eid = forged.add(LABEL, SUCCESSOR)
+        problems = {(p.code, p.event_id) for p in _errors(forged.verify())}
+        # The promotion does not count, and the successor is a squatter like any other.
+        assert problems == {("KEY_EVENT_INVALID", promo), ("LABEL_SQUATTED", eid)}

@@ -41,6 +41,7 @@ def test_cli_runs_without_qt(tmp_path: Path) -> None:
     env = {"PROVARA_HOME": str(tmp_path / "home"), "PROVARA_PASSPHRASE": "pw",
            "PATH": "/usr/bin:/bin"}
     out = subprocess.run([sys.executable, "-c", CHILD, str(tmp_path / "vault")], env=env,
-                         capture_output=True, text=True, timeout=120, check=False)
+                         capture_output=True, text=True, timeout=120, check=False,
+                         cwd=tmp_path)  # where `identity create` writes the recovery file
     assert out.returncode == 0, out.stderr
     assert "HEADLESS-OK" in out.stdout
