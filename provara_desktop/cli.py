@@ -141,7 +141,7 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 
 def _op_output(args: argparse.Namespace, vault: Any, result: Any, verb: str) -> int:
-    ev = result.events[0]
+    ev = result.events[-1]  # after the recovery-key declaration it may need
     for note in [*vault.notes, *result.notes]:
         sys.stderr.write(f"note: {note}\n")
     doc = {"event_id": ev["event_id"], "type": ev["type"], "actor": ev["actor"],

@@ -196,16 +196,18 @@ class _Deriver:
         for rec in self.records:
             if rec.type == KEY_AUTHORITY:
                 self._declaration(rec)
-        # Revocations first, all of them: whether a later event of a key counts depends on
-        # its revocation, wherever that sorts (a thief may backdate).
+        # Devices are known before any revocation (one may revoke a device); whether a
+        # certificate counts is settled after all of them, since its signer's revocation
+        # may sort after it (a thief may backdate).
         devices = [r for r in self.records if r.type == DEVICE_CERT]
         for rec in devices:
             self._device(rec, provisional=True)
+        # In log order: a promotion follows the revocation it completes, and the next
+        # rotation's revocation follows the promotion that made its key the identity's.
         for rec in self.records:
             if rec.type == KEY_REVOCATION:
                 self._revocation(rec)
-        for rec in self.records:
-            if rec.type == KEY_PROMOTION:
+            elif rec.type == KEY_PROMOTION:
                 self._promotion(rec)
         self._devices_void_after_revocation(devices)
         self._registry_revocations()
@@ -313,15 +315,18 @@ class _Deriver:
         if boundary is not None:
             boundary_signer = self.ancestry.signer(boundary)
             if boundary_signer is None:
+                # Not judged yet rather than "every event void": a replica that holds the
+                # boundary counts it, and this one would otherwise refuse the very history
+                # the revocation vouches for when it arrives.
                 self.problem(rec, "KEY_BOUNDARY_MISSING", f"its trust boundary {boundary} "
-                             "is not in this vault: every event of the key counts as after it",
+                             "is not in this vault: the revocation counts once it is",
                              error=False)
-            elif boundary_signer != target:
+                return
+            if boundary_signer != target:
                 self.problem(rec, "KEY_EVENT_INVALID", f"its trust boundary {boundary} is an "
                              f"event of {boundary_signer}, not of the revoked key {target}")
                 return
-            else:
-                lineage = self.ancestry.lineage(boundary)
+            lineage = self.ancestry.lineage(boundary)
         if not self._may_revoke(rec, signer, target, lineage if boundary else None):
             return
         reason = p.get("reason")

@@ -567,8 +567,12 @@ class Vault:
                attachments: Sequence[StagedAttachment] = ()) -> OpResult:
         """Add events (already built and signed) atomically, with their attachments, the
         signer's public key when the vault does not list it yet, and a fresh manifest."""
+        given = len(new_events)
         new_events = self._with_declarations(new_events)
         result = OpResult(events=list(new_events))
+        if len(new_events) > given:
+            result.notes.append("the recovery key of this identity is now recorded in the "
+                                "vault (a declaration signed by its key, written first)")
         with self._locked():
             self._check_external_change(result)
             ids = [e.get("event_id") for e in new_events]

@@ -366,7 +366,7 @@ class ContestedView(QWidget):
         self.result_label.setText(f"Signing an attestation of {json.dumps(value)}…")
 
         def done(result: Any) -> None:
-            eid = str(result.events[0].get("event_id")) if result.events else ""
+            eid = str(result.events[-1].get("event_id")) if result.events else ""
             self.result_label.setText(
                 f"Attested {json.dumps(value)} for {s.key} in {eid}, settling "
                 f"{len(targets)} piece(s) of contested evidence.")
