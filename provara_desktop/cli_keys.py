@@ -245,6 +245,43 @@ def cmd_identity_restore(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_identity_add_device(args: argparse.Namespace) -> int:
+    from provara_desktop.passphrase_input import read_passphrase
+    from provara_desktop.store.devices import add_device
+    from provara_desktop.store.identity import IdentityStore
+
+    store = IdentityStore(_home(args))
+    key = store.unlock(read_passphrase(args.passphrase_file))
+    device_pass = read_passphrase(args.device_passphrase_file, env={}, confirm=True)
+    with _open(args, args.vault) as vault:
+        facts, cert = add_device(vault, store, key, name=args.name,
+                                 device_passphrase=device_pass, out=Path(args.out))
+    _emit(args, {"device": facts.to_json(), "certificate_event_id": cert["event_id"],
+                 "out": str(Path(args.out).absolute()), "vault": str(vault.root)},
+          f"device {facts.device_name!r} of {facts.person_actor}: key {facts.key_id}\n"
+          f"fingerprint {facts.fingerprint}\ncertified by {cert['event_id']} in "
+          f"{vault.root}\ndevice file written to {Path(args.out).absolute()}: carry it to "
+          "the new machine, run `identity join-device FILE` there, then delete it")
+    return 0
+
+
+def cmd_identity_join_device(args: argparse.Namespace) -> int:
+    from provara_desktop.passphrase_input import read_passphrase
+    from provara_desktop.store.devices import join_device
+    from provara_desktop.store.identity import IdentityStore
+
+    store = IdentityStore(_home(args))
+    if store.exists():
+        raise UsageError(f"this profile ({store.home}) already holds an identity; join the "
+                         "device in a new profile (--home)")
+    ident, cert = join_device(store, Path(args.file), read_passphrase(args.passphrase_file))
+    _emit(args, {**ident.to_json(), "certificate_event_id": cert["event_id"]},
+          f"this machine is now {ident.person_actor}'s device {ident.device_name!r} "
+          f"({ident.actor})\nfingerprint {ident.fingerprint}\nits certificate "
+          f"{cert['event_id']} reaches your other vaults by sync or bundle")
+    return 0
+
+
 def cmd_keys(args: argparse.Namespace) -> int:
     from provara_desktop.core.keys import PublicKey
     from provara_desktop.store import vault_keys
@@ -327,6 +364,17 @@ def add_parsers(isub: Any, sub: Any, cmd: Any) -> None:
                     "default vault)")
     sp.add_argument("--boundary", metavar="EVENT_ID")
     sp.add_argument("--reason", choices=["routine", "compromise"], default="compromise")
+
+    sp = cmd("add-device", cmd_identity_add_device,
+             "certify a new device of yours and write its device file", isub)
+    sp.add_argument("vault")
+    sp.add_argument("--name", required=True, help="what the device is, e.g. 'field laptop'")
+    sp.add_argument("--out", required=True, metavar="FILE")
+    sp.add_argument("--device-passphrase-file", metavar="FILE",
+                    help="the new device's passphrase (else a prompt)")
+    sp = cmd("join-device", cmd_identity_join_device,
+             "make this machine the device a device file describes", isub)
+    sp.add_argument("file")
 
     # `keys VAULT` lists; `keys revoke VAULT KEY_ID` revokes (one parser: argparse cannot
     # have both a positional vault and subcommands).

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from provara_desktop.core.keys import PublicKey
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping, Sequence
+    from collections.abc import Callable, Iterable, Mapping, Sequence
 
     from provara_desktop.core.keyring import KeyRing
 
@@ -105,6 +105,8 @@ class KeyStatus:
     replaced_by: str | None = None
     replaces: str | None = None
     certified_by_event_id: str | None = None
+    # the person's key that certified this device, or that named this recovery key
+    certified_by: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.__dataclass_fields__}
@@ -147,6 +149,37 @@ class KeyLife:
     def promotions(self) -> dict[str, set[str]]:
         """old key -> {new key}, the shape core/actor_labels.py takes."""
         return {old: {new} for old, new in self.successors.items()}
+
+    def vouched_through(self, key_id: str, trusted: Callable[[str], str | None]
+                        ) -> str | None:
+        """Why ``key_id`` counts as trusted through a key the user trusts (``trusted``: key
+        id -> why, or None), or None: a device that key certified, or the successor a
+        counting rotation made of it, in as many steps as it takes. (A certificate made after
+        its signer's boundary certifies nothing, so a stolen key vouches for no device.)
+        Derived from the user's own decision about the person's key: removing that trust
+        removes this too."""
+        seen: set[str] = set()
+        steps: list[str] = []
+        cur = key_id
+        while cur not in seen:
+            seen.add(cur)
+            if cur != key_id:
+                why = trusted(cur)
+                if why is not None:
+                    return f"{' of the '.join(steps)} of {cur}, which you trust ({why})"
+            s = self.keys.get(cur)
+            if s is not None and s.role == "device" and s.certified_by is not None:
+                steps.append(f"device {s.device_name!r}" if s.device_name else "device")
+                cur = s.certified_by
+            elif s is not None and s.replaces is not None:
+                steps.append("successor by rotation")
+                cur = s.replaces
+            elif s is not None and s.role == "recovery" and s.certified_by is not None:
+                steps.append("recovery key")
+                cur = s.certified_by
+            else:
+                return None
+        return None
 
     def person_of(self, key_id: str) -> str | None:
         s = self.keys.get(key_id)
@@ -237,6 +270,7 @@ class _Deriver:
         s.role, s.actor, s.person = "identity", rec.actor, rec.actor
         r = self.status(rid)
         r.role, r.person = "recovery", rec.actor
+        r.certified_by = r.certified_by or kid  # the identity key that named it
 
     def _authority(self, key_id: str, lineage: frozenset[str] | None) -> str | None | bool:
         """The one recovery key the identity of ``key_id`` declared within ``lineage`` (all
@@ -258,9 +292,16 @@ class _Deriver:
             self.problem(rec, "KEY_EVENT_INVALID", "a device certificate must name the "
                          "device's key id and its matching public key")
             return
-        if dev == certifier or dev in self.identity_of:
+        mine = self.life.keys.get(dev)
+        if dev == certifier or dev in self.declared or (
+                mine is not None and mine.role in ("recovery", "device")):
             self.problem(rec, "KEY_EVENT_INVALID", f"key {dev} already belongs to an "
-                         "identity; it cannot be certified as a device")
+                         "identity (or is a recovery key or another's device); it cannot be "
+                         "certified as a device")
+            return
+        if self.status(certifier).role in ("device", "recovery"):
+            self.problem(rec, "KEY_EVENT_INVALID", f"{certifier} is not a person's own key: "
+                         "only a person's key certifies their devices")
             return
         person = self.status(certifier).person or rec.actor
         self.identity_of[dev] = self.identity_of.get(certifier, certifier)
@@ -269,6 +310,7 @@ class _Deriver:
         s.actor = p.get("device_actor") if isinstance(p.get("device_actor"), str) else None
         s.device_name = p.get("device_name") if isinstance(p.get("device_name"), str) else None
         s.certified_by_event_id = rec.event_id
+        s.certified_by = certifier
 
     def _devices_void_after_revocation(self, devices: Iterable[KeyRecord]) -> None:
         """A certificate its signer made after its own trust boundary certifies nothing."""
@@ -279,7 +321,7 @@ class _Deriver:
             if s is None or not isinstance(dev, str) or s.certified_by_event_id != rec.event_id:
                 continue
             if self.life.void(rec.event_id, rec.key_id):
-                s.role, s.person = "registry", None
+                s.role, s.person, s.certified_by = "registry", None, None
                 self.identity_of.pop(dev, None)
                 self.problem(rec, "KEY_EVENT_INVALID", f"the device certificate for {dev} "
                              f"was signed by {rec.key_id} after its trust boundary: the "

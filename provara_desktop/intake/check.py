@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from provara_desktop.core.key_life import is_key_event
+from provara_desktop.core.key_life import KeyLife, is_key_event
 from provara_desktop.core.keyring import KeyRing
 from provara_desktop.core.logline import fast_load, load_or_none
 from provara_desktop.core.verify import (
@@ -77,6 +77,7 @@ class IntakeCheck(Generic[B]):
     # Events signed by a revoked key after its trust boundary (core/key_life.py), judged
     # with the vault's key events and the batch's: never written, whoever trusts the key.
     void: dict[str, str] = field(default_factory=dict)  # event id -> why
+    trust: Trust | None = None  # the user's trust the check was made with
 
     @property
     def signed(self) -> bool:
@@ -246,6 +247,7 @@ def check(batch: B, trust: Trust, *, vault: Vault | None = None,
     result = IntakeCheck(batch, events, problems, list(report.forks), report.legacy_ids,
                          keys, signer_why is not None, signer_why, prereqs)
     result.lines_by_id = raw_by_id
+    result.trust = trust
     if vault is not None:
         result.vault_checked = True
         result.present = check_against_vault(
@@ -263,6 +265,18 @@ def check(batch: B, trust: Trust, *, vault: Vault | None = None,
     return result
 
 
+def _trust_through(result: IntakeCheck[Any], life: KeyLife) -> None:
+    """An untrusted key that is a device, or a rotated-in successor, of a key the user
+    trusts is trusted through it, saying so (KeyInfo.vouched_by shows the whole path)."""
+    view = result.trust
+    for info in result.keys:
+        if info.trusted or view is None:
+            continue
+        why = life.vouched_through(info.key_id, view.why)
+        if why is not None:
+            info.trusted, info.vouched_by = True, why
+
+
 # What verification says about keys' lives; a batch alone cannot judge them (the revocation
 # or the declaration it depends on may be in the vault), so with a vault they are judged again.
 KEY_LIFE_CODES = frozenset({"REVOKED_KEY", "KEY_EVENT_INVALID", "KEY_AUTHORITY_DISPUTED",
@@ -276,11 +290,17 @@ def _check_key_life(result: IntakeCheck[Any], vault: Vault) -> None:
     every batch costs nothing here."""
     new = [e for e in result.events
            if isinstance(e.get("event_id"), str) and e["event_id"] not in result.present]
-    revoked = any(isinstance(k, dict) and k.get("status") in ("revoked", "rotated")
-                  for k in vault.keys_doc.get("keys", []))
-    if not revoked and not any(is_key_event(e) for e in new):
+    listed = [k for k in vault.keys_doc.get("keys", []) if isinstance(k, dict)]
+    revoked = any(k.get("status") in ("revoked", "rotated") for k in listed)
+    # Keys that may be trusted through another (a device, a rotated-in key) are marked so in
+    # keys.json (store/vault_keys.py): only then may an untrusted key need the key life.
+    derived = any("promotion_event_id" in k or "device" in (k.get("roles") or [])
+                  for k in listed) and any(not k.trusted for k in result.keys)
+    batch_keys = any(is_key_event(e) for e in new)
+    if not revoked and not batch_keys and not derived:
         return
     life = vault_keys.key_life(vault, new)
+    _trust_through(result, life)
     ids = {e["event_id"] for e in new}
     lines = {e["event_id"]: i for i, e in enumerate(result.events, start=1)
              if isinstance(e.get("event_id"), str)}

@@ -75,8 +75,9 @@ def _cut_messages(raw: bytes, sig: str, eid: str) -> tuple[bytes, bytes] | None:
 def check_event(event: Mapping[str, Any], keyring: KeyRing, *,
                 revoked_but_trusted: bool = False,
                 canonical_line: bytes | None = None) -> EventCheck:
-    """Check one event's signature and id. ``revoked_but_trusted``: the key is revoked,
-    but this event is within the trust boundary its revocation names, so still valid.
+    """Check one event's signature and id. ``revoked_but_trusted``: the key is revoked (or
+    rotated), but this event is within the trust boundary its revocation names, so still
+    valid (store/vault_keys.py says which).
     ``canonical_line``: the event's log line when it is known to be in canonical form
     (a faster path to the same verdict)."""
     eid = str(event.get("event_id"))
@@ -113,10 +114,10 @@ def check_event(event: Mapping[str, Any], keyring: KeyRing, *,
         return EventCheck(eid, SigStatus.BAD_SIGNATURE, id_status, key_id, fingerprint,
                           f"the signature does not match the content under key {key_id}: "
                           "the event was altered, or another key signed it")
-    if entry.status == "revoked" and not revoked_but_trusted:
+    if entry.status in ("revoked", "rotated") and not revoked_but_trusted:
         return EventCheck(eid, SigStatus.REVOKED, id_status, key_id, fingerprint,
-                          f"validly signed, but by {key_id}, which is revoked, after its "
-                          "trust boundary")
+                          f"validly signed, but by {key_id}, which is {entry.status}, after "
+                          "its trust boundary: it counts for nothing")
     detail = "signature valid"
     if id_status is IdStatus.MISMATCH:
         detail = "signature valid, but the event id is not the hash of the content"

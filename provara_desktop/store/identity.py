@@ -15,6 +15,7 @@ profile lives store/profile_paths.py; the passphrase comes from the caller
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -119,6 +120,9 @@ class Identity:
     recovery_public_key_b64: str | None = None
     # Whether the user confirmed the recovery file is stored away (the app warns until then).
     recovery_confirmed: bool = False
+    # A device of a person (store/devices.py): the person's label, and what the device is.
+    person_actor: str | None = None
+    device_name: str | None = None
 
     @property
     def recovery_fingerprint(self) -> str | None:
@@ -145,6 +149,8 @@ class Identity:
             "recovery_key_id": self.recovery_key_id,
             "recovery_fingerprint": self.recovery_fingerprint,
             "recovery_confirmed": self.recovery_confirmed,
+            "person_actor": self.person_actor,
+            "device_name": self.device_name,
         }
 
 
@@ -390,15 +396,13 @@ class IdentityStore:
             recovery_confirmed=confirmed,
         )
 
-    def _seal_and_write(self, key: SigningKey, name: str, passphrase: str, *,
-                        recovery_public_b64: str | None = None, actor: str | None = None,
-                        created: str | None = None, replace: bool = False,
-                        confirmed: bool = False) -> Identity:
-        identity = self._facts(key, name, recovery_public_b64, actor=actor, created=created,
-                               confirmed=confirmed)
+    def sealed_record(self, identity: Identity, key: SigningKey, passphrase: str
+                      ) -> dict[str, Any]:
+        """The identity file's document for ``identity`` with ``key`` sealed under
+        ``passphrase`` (also what a device file carries to the device: store/devices.py)."""
         sealed = seal_seed(key.seed, passphrase, opslimit=self._opslimit,
                            memlimit=self._memlimit)
-        record: dict[str, Any] = {
+        return {
             "format": IDENTITY_FORMAT,
             "version": IDENTITY_VERSION,
             "name": identity.name,
@@ -410,6 +414,8 @@ class IdentityStore:
                 "recovery_key_id": identity.recovery_key_id,
                 "recovery_confirmed": identity.recovery_confirmed}
                if identity.recovery_public_key_b64 is not None else {}),
+            **({"person_actor": identity.person_actor, "device_name": identity.device_name}
+               if identity.person_actor is not None else {}),
             "kdf": {
                 "alg": KDF_ALG,
                 "opslimit": sealed.opslimit,
@@ -422,7 +428,34 @@ class IdentityStore:
                 "ciphertext_b64": b64encode(sealed.ciphertext),
             },
         }
-        data = _record_bytes(record)
+
+    def adopt_record(self, record: Mapping[str, Any], passphrase: str) -> Identity:
+        """Make ``record`` (an identity document, a device's) this profile's identity, once
+        ``passphrase`` opens its key and the key matches its public facts."""
+        self._refuse_if_exists()
+        sealed = _parse_identity(record, self._path)
+        seed = open_seed(sealed.seed, passphrase)
+        if seed is None or SigningKey(seed).public.raw != sealed.public_key:
+            raise WrongPassphraseError(f"wrong passphrase for {sealed.identity.actor}, or "
+                                       "its sealed key is damaged")
+        self._write(_record_bytes(record), replace=False)
+        return sealed.identity
+
+    def _seal_and_write(self, key: SigningKey, name: str, passphrase: str, *,
+                        recovery_public_b64: str | None = None, actor: str | None = None,
+                        created: str | None = None, replace: bool = False,
+                        confirmed: bool = False) -> Identity:
+        identity = self._facts(key, name, recovery_public_b64, actor=actor, created=created,
+                               confirmed=confirmed)
+        current = self._read_doc() if replace else {}
+        if current.get("person_actor") is not None:  # a device stays its person's
+            identity = dataclasses.replace(identity, person_actor=current["person_actor"],
+                                           device_name=current.get("device_name"))
+        self._write(_record_bytes(self.sealed_record(identity, key, passphrase)),
+                    replace=replace)
+        return identity
+
+    def _write(self, data: bytes, *, replace: bool) -> None:
         try:
             make_private_dir(self._home)
             # Under the profile lock: the app and a headless peer share this profile.
@@ -439,7 +472,6 @@ class IdentityStore:
             ) from None
         except OSError as exc:
             raise StoreError(f"cannot write {self._path}: {exc.strerror or exc}") from None
-        return identity
 
     def _read(self) -> _Sealed:
         return _parse_identity(self._read_doc(), self._path)
@@ -542,6 +574,8 @@ def _parse_identity(doc: Any, path: Path) -> _Sealed:
         if key_id_for(recovery_raw) == key_id:
             raise bad("the recovery key is the identity's own key")
     confirmed = doc.get("recovery_confirmed") is True
+    person = doc.get("person_actor")
+    device = doc.get("device_name")
     identity = Identity(
         name=name,
         actor=actor,
@@ -552,6 +586,8 @@ def _parse_identity(doc: Any, path: Path) -> _Sealed:
         recovery_key_id=key_id_for(recovery_raw) if recovery_b64 is not None else None,
         recovery_public_key_b64=b64encode(recovery_raw) if recovery_b64 is not None else None,
         recovery_confirmed=confirmed,
+        person_actor=person if isinstance(person, str) else None,
+        device_name=device if isinstance(device, str) else None,
     )
     return _Sealed(identity, public_key,
                    SealedSeed(opslimit, memlimit, salt, nonce, ciphertext))

@@ -31,6 +31,8 @@ def recovery_public_for(home: Path, key_id: str) -> str | None:
         return None
     if not isinstance(doc, dict) or doc.get("key_id") != key_id:
         return None
+    if doc.get("person_actor") is not None:
+        return None  # a device: its certificate, not a declaration, ties it to its person
     public = doc.get("recovery_public_key_b64")
     return public if isinstance(public, str) else None
 

@@ -159,7 +159,7 @@ def keys_brought(events: Sequence[Mapping[str, Any]]) -> dict[str, tuple[str, li
     out: dict[str, tuple[str, list[str]]] = {}
     fields = {KEY_AUTHORITY: ("recovery_key_id", "recovery_public_key_b64", "recovery"),
               KEY_PROMOTION: ("new_key_id", "new_public_key_b64", "attestation"),
-              DEVICE_CERT: ("device_key_id", "device_public_key_b64", "attestation")}
+              DEVICE_CERT: ("device_key_id", "device_public_key_b64", "device")}
     for e in events:
         spec = fields.get(str(e.get("type")))
         p = e.get("payload")
@@ -172,5 +172,6 @@ def keys_brought(events: Sequence[Mapping[str, Any]]) -> dict[str, tuple[str, li
             except ValueError:
                 continue
             if real == kid:
-                out.setdefault(kid, (public, [spec[2]]))
+                roles = ["attestation", "device"] if spec[2] == "device" else [spec[2]]
+                out.setdefault(kid, (public, roles))
     return out

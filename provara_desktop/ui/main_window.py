@@ -141,7 +141,15 @@ class MainWindow(VaultLifecycle):
         self.identity_button.clicked.connect(self.on_toggle_lock)
         self.verify_label = QLabel("Not verified", bar)
         self.verify_label.setObjectName("verifyStatus")
+        # Until the recovery file is stored away (or when there is no recovery key at all).
+        self.recovery_button = QToolButton(bar)
+        self.recovery_button.setObjectName("recoveryWarning")
+        self.recovery_button.setAutoRaise(True)
+        self.recovery_button.setStyleSheet(f"color: {theme.accent('warning').name()}")
+        self.recovery_button.clicked.connect(self.on_recovery_warning)
+        self.recovery_button.hide()
         bar.addPermanentWidget(self.vault_label, 1)
+        bar.addPermanentWidget(self.recovery_button)
         bar.addPermanentWidget(self.identity_button)
         bar.addPermanentWidget(self.verify_label)
 
@@ -205,6 +213,8 @@ class MainWindow(VaultLifecycle):
                                              name="actTrustedKeys")
         self.act_pair = self._action(file, "&Pair with a peer…", self.on_pair_peer,
                                      name="actPair")
+        self.act_vault_keys = self._action(file, "&Keys of this vault…", self.on_vault_keys,
+                                           name="actVaultKeys")
         file.addSeparator()
         self.act_quit = self._action(file, "&Quit", self.close, shortcut="Ctrl+Q",
                                      name="actQuit")
@@ -445,6 +455,11 @@ class MainWindow(VaultLifecycle):
                                          f"{self.identity.fingerprint}")
         self.identity_button.setToolTip("Click to lock your identity" if self.key is not None
                                         else "Click to unlock your identity and sign evidence")
+        from provara_desktop.ui.dialogs.keys_dialog import recovery_warning
+
+        warning = recovery_warning(self.identity)
+        self.recovery_button.setText(warning)
+        self.recovery_button.setVisible(bool(warning))
         report = s.last_report if s is not None else None
         if report is None:
             self.verify_label.setText("Not verified")
@@ -544,6 +559,26 @@ class MainWindow(VaultLifecycle):
             return
         self.tabs.setCurrentWidget(peers)
         peers.on_pair()
+
+    def on_recovery_warning(self) -> None:
+        from provara_desktop.ui.dialogs.keys_dialog import on_recovery_warning
+
+        if self.identity is None:
+            return
+        try:
+            changed = on_recovery_warning(self, self.identity_store, self.identity)
+        except Exception as exc:  # a wrong passphrase, a file that exists: said, not lost
+            show_exception(self, exc)
+            return
+        if changed is not None:
+            self.identity = changed
+            self.update_status()
+
+    def on_vault_keys(self) -> None:
+        from provara_desktop.ui.dialogs.keys_dialog import KeysDialog
+
+        if self.session is not None:
+            KeysDialog(self.session.vault, self).exec()
 
     def on_trusted_keys(self) -> None:
         from provara_desktop.ui.dialogs.trust_dialog import TrustedKeysDialog

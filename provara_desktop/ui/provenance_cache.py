@@ -23,12 +23,13 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from provara_desktop.core.logline import parse_line
-from provara_desktop.store import layout
+from provara_desktop.store import layout, vault_keys
 from provara_desktop.store.event_check import EventCheck, IdStatus, SigStatus, check_event
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping
 
+    from provara_desktop.core.key_life import KeyLife
     from provara_desktop.core.keyring import KeyRing
     from provara_desktop.store.index import IndexRow
     from provara_desktop.store.vault import Vault
@@ -112,7 +113,7 @@ class Provenance:
         self._ranks = _Lru(cache_size)
         self._attachments: dict[tuple[str, int, int], str] = {}
         self._keyring: KeyRing | None = None
-        self._boundaries: dict[str, tuple[str, int] | None] | None = None
+        self._life: KeyLife | None = None
         self._lengths: dict[str, int] = {}
 
     def invalidate(self) -> None:
@@ -122,7 +123,7 @@ class Provenance:
             self._ranks = _Lru(self._ranks.size)
             self._attachments.clear()
             self._keyring = None
-            self._boundaries = None
+            self._life = None
             self._lengths.clear()
 
     def appended(self) -> None:
@@ -130,7 +131,7 @@ class Provenance:
         with self._lock:
             self._lengths.clear()
             self._keyring = None
-            self._boundaries = None
+            self._life = None
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -175,7 +176,7 @@ class Provenance:
         keyring = self.keyring()
         trusted = False
         entry = keyring.get(row.actor_key_id or "")
-        if entry is not None and entry.status == "revoked":
+        if entry is not None and entry.status in ("revoked", "rotated"):
             trusted = self._within_trust_boundary(row)
         verdict = check_event(event, keyring, revoked_but_trusted=trusted,
                               canonical_line=canonical_line)
@@ -217,29 +218,16 @@ class Provenance:
         return value if isinstance(value, EventCheck) else None
 
     def _within_trust_boundary(self, row: IndexRow) -> bool:
-        """Events by a revoked key stay valid up to the boundary its revocation names: the
-        boundary and its ancestors. An actor's chain is in log order, so its events at or
-        before the boundary's position are those ancestors (unless the chain forks)."""
+        """Events by a revoked key stay valid up to the boundary its revocation names (the
+        boundary and its chain ancestors): the vault's key life says (store/vault_keys.py,
+        computed once per change of the vault's keys)."""
         with self._lock:
-            boundaries = self._boundaries
-        if boundaries is None:
-            boundaries = {}
-            for rev in self.vault.index.query(type="KEY_REVOCATION"):
-                payload = self.event(rev).get("payload")
-                if not isinstance(payload, dict):
-                    continue
-                kid, boundary = payload.get("revoked_key_id"), payload.get(
-                    "trust_boundary_event_id")
-                b_row = self.vault.index.get(boundary) if isinstance(boundary, str) else None
-                if isinstance(kid, str):
-                    boundaries[kid] = ((b_row.actor or "", b_row.pos) if b_row is not None
-                                       else boundaries.get(kid))
+            life = self._life
+        if life is None:
+            life = vault_keys.key_life(self.vault)
             with self._lock:
-                self._boundaries = boundaries
-        bound = boundaries.get(row.actor_key_id or "")
-        return bound is not None and bound[0] == row.actor and row.pos <= bound[1]
-
-    # -- chains ----------------------------------------------------------------------------
+                self._life = life
+        return not life.void(row.event_id, row.actor_key_id)
 
     def predecessor(self, row: IndexRow) -> IndexRow | None:
         """The event ``row`` chains to, when it is in the vault (of any actor: a cross-actor

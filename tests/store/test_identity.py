@@ -84,6 +84,8 @@ def test_create_load_unlock_round_trip_and_signature(store: IdentityStore) -> No
         "recovery_key_id",
         "recovery_fingerprint",
         "recovery_confirmed",
+        "person_actor",
+        "device_name",
     }
     assert loaded.recovery_key_id is None  # create() makes none (tests/store/test_keys_life.py)
 
@@ -322,6 +324,8 @@ def test_identity_to_json_exact_keys() -> None:
         "recovery_key_id": None,
         "recovery_fingerprint": None,
         "recovery_confirmed": False,
+        "person_actor": None,
+        "device_name": None,
     }
 
 

@@ -369,3 +369,129 @@ def test_a_revocation_by_an_already_revoked_key_is_refused(
     assert info.value.check is not None
     assert any("itself revoked" in p.message for p in info.value.check.errors)
     assert tree_digest(alice["vault"]) == before
+
+
+# -- devices ----------------------------------------------------------------------------------
+
+
+def _device(a: dict[str, Any], capsys: pytest.CaptureFixture[str], tmp: Path, name: str
+            ) -> tuple[Path, dict[str, Any]]:
+    pw = tmp / f"{name}-pass"
+    pw.write_text(f"{name} passphrase\n")
+    out = tmp / f"{name}.device"
+    added = ok(capsys, "--home", str(a["home"]), "identity", "add-device", str(a["vault"]),
+               "--name", name, "--out", str(out), "--device-passphrase-file", str(pw))
+    home = tmp / f"{name}-home"
+    joined = ok(capsys, "--home", str(home), "--passphrase-file", str(pw), "identity",
+                "join-device", str(out))
+    assert joined["key_id"] == added["device"]["key_id"]
+    assert joined["person_actor"] == a["ident"]["actor"]
+    return home, joined
+
+
+def test_devices_work_and_a_lost_one_is_revoked_alone(
+        alice: dict[str, Any], capsys: pytest.CaptureFixture[str], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    laptop, lj = _device(alice, capsys, tmp_path, "laptop")
+    phone, pj = _device(alice, capsys, tmp_path, "phone")
+    for home, name in ((laptop, "laptop"), (phone, "phone")):
+        monkeypatch.setenv("PROVARA_PASSPHRASE", f"{name} passphrase")
+        ok(capsys, "--home", str(home), "observe", str(alice["vault"]), "--subject", "door",
+           "--predicate", f"seen from {name}", "--value", '"yes"')
+    monkeypatch.setenv("PROVARA_PASSPHRASE", PASS)
+    report = verify(capsys, alice)
+    assert report["ok"], report["problems"]
+    assert report["forks"] == []  # each device has its own chain
+    k = keys(capsys, alice)
+    for j, name in ((lj, "laptop"), (pj, "phone")):
+        assert k[j["key_id"]]["role"] == "device"
+        assert k[j["key_id"]]["device_name"] == name
+        assert k[j["key_id"]]["person"] == alice["ident"]["actor"]
+        assert k[j["key_id"]]["recovery_key_id"] == alice["ident"]["recovery_key_id"]
+    # The laptop is lost: revoked alone, with the recovery file.
+    ok(capsys, "--home", str(alice["home"]), "keys", "revoke", str(alice["vault"]),
+       lj["key_id"], "--recovery-file", str(alice["rec"]), "--reason", "device_lost")
+    k = keys(capsys, alice)
+    assert k[lj["key_id"]]["status"] == "revoked"
+    assert k[pj["key_id"]]["status"] == "active"
+    assert k[alice["ident"]["key_id"]]["status"] == "active"
+    assert verify(capsys, alice)["ok"]  # its events up to the boundary stay valid
+    before = tree_digest(alice["vault"])
+    monkeypatch.setenv("PROVARA_PASSPHRASE", "laptop passphrase")
+    code, _, err = cli(capsys, "--home", str(laptop), "observe", str(alice["vault"]),
+                       "--subject", "x", "--predicate", "y", "--value", "1")
+    assert code != 0
+    assert "revoked" in err
+    assert tree_digest(alice["vault"]) == before
+    # The phone and the person go on.
+    monkeypatch.setenv("PROVARA_PASSPHRASE", "phone passphrase")
+    ok(capsys, "--home", str(phone), "observe", str(alice["vault"]), "--subject", "x",
+       "--predicate", "y", "--value", "2")
+    monkeypatch.setenv("PROVARA_PASSPHRASE", PASS)
+    ok(capsys, "--home", str(alice["home"]), "observe", str(alice["vault"]), "--subject",
+       "x", "--predicate", "y", "--value", "3")
+    assert verify(capsys, alice)["ok"]
+
+
+def test_a_damaged_device_file_or_wrong_passphrase_joins_nothing(
+        alice: dict[str, Any], capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    pw = tmp_path / "pw"
+    pw.write_text("device pass\n")
+    out = tmp_path / "d.device"
+    ok(capsys, "--home", str(alice["home"]), "identity", "add-device", str(alice["vault"]),
+       "--name", "desk", "--out", str(out), "--device-passphrase-file", str(pw))
+    wrong = tmp_path / "wrong"
+    wrong.write_text("not it\n")
+    home = tmp_path / "new"
+    code, _, err = cli(capsys, "--home", str(home), "--passphrase-file", str(wrong),
+                       "identity", "join-device", str(out))
+    assert code != 0
+    assert "wrong passphrase" in err
+    assert not (home / "identity.json").exists()
+    doc = json.loads(out.read_text())
+    doc["certificate"]["payload"]["device_name"] = "swapped"
+    out.write_text(json.dumps(doc))
+    code, _, err = cli(capsys, "--home", str(home), "--passphrase-file", str(pw),
+                       "identity", "join-device", str(out))
+    assert code != 0
+    assert "signature" in err
+    assert not (home / "identity.json").exists()
+
+
+def test_trust_in_a_person_reaches_their_devices_and_rotated_keys_visibly(
+        alice: dict[str, Any], capsys: pytest.CaptureFixture[str], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    replica, fresh = tmp_path / "bobs-copy", tmp_path / "carols-copy"
+    shutil.copytree(alice["vault"], replica)
+    shutil.copytree(alice["vault"], fresh)
+    laptop, lj = _device(alice, capsys, tmp_path, "laptop")
+    monkeypatch.setenv("PROVARA_PASSPHRASE", "laptop passphrase")
+    ok(capsys, "--home", str(laptop), "observe", str(alice["vault"]), "--subject", "s",
+       "--predicate", "from laptop", "--value", "1")
+    monkeypatch.setenv("PROVARA_PASSPHRASE", PASS)
+    rotated = ok(capsys, "--home", str(alice["home"]), "identity", "rotate",
+                 str(alice["vault"]), "--recovery-file", str(alice["rec"]))
+    ok(capsys, "--home", str(alice["home"]), "observe", str(alice["vault"]), "--subject", "s",
+       "--predicate", "after rotation", "--value", "2")
+    # An unsigned delta file: each event's key decides (a signed bundle's signer is decided
+    # from its manifest alone, before any event is read: Alice's new key signs it, and Bob
+    # trusts that key once he checked its new fingerprint, as for any signer).
+    bundle = tmp_path / "b.delta"
+    ok(capsys, "--home", str(alice["home"]), "export", str(alice["vault"]), str(bundle),
+       "--format", "provara-delta-v1")
+    bob = tmp_path / "bob"
+    make_identity(bob, "Bob", tmp_path / "bob-rec.json")
+    # Bob trusts Alice's first key (he checked its fingerprint with her), nothing else.
+    ok(capsys, "--home", str(bob), "trust", "add", alice["ident"]["key_id"], "--public-key",
+       alice["ident"]["public_key_b64"], "--name", "Alice")
+    done = ok(capsys, "--home", str(bob), "import", str(replica), str(bundle))
+    assert done["held_back"] == 0, [(k["key_id"], k["actors"]) for k in done["held_back_keys"]]
+    why = {k["key_id"]: k["vouched_by"] for k in done["new_keys"]}
+    assert "device 'laptop'" in why[lj["key_id"]]
+    assert alice["ident"]["key_id"] in why[lj["key_id"]]
+    assert "successor by rotation" in why[rotated["key_id"]]
+    # Without that trust, the same bundle is held back: nothing is trusted on its own.
+    other = tmp_path / "carol"
+    make_identity(other, "Carol", tmp_path / "carol-rec.json")
+    code, doc, err = cli(capsys, "--home", str(other), "import", str(fresh), str(bundle))
+    assert code != 0 or doc["held_back"] > 0, (err, doc["new_keys"])

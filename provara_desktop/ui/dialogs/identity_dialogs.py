@@ -7,6 +7,7 @@ The fingerprint is shown large, grouped by four, so it can be read aloud to a co
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt
@@ -14,15 +15,19 @@ from PySide6.QtGui import QFont, QFontDatabase
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
+    QFileDialog,
     QFormLayout,
+    QHBoxLayout,
     QLabel,
     QLineEdit,
+    QPushButton,
     QStackedWidget,
     QVBoxLayout,
     QWidget,
 )
 
 from provara_desktop.core.errors import WrongPassphraseError
+from provara_desktop.store.recovery_file import write_recovery_file
 from provara_desktop.ui import theme
 from provara_desktop.ui.errors import describe, show_exception
 from provara_desktop.ui.ops import background, run_op
@@ -69,7 +74,9 @@ class CreateIdentityDialog(QDialog):
             ("Everything you record is signed with your own key, so others can later "
              "prove who said what. " if first_run else "") +
             "Choose the name collaborators will see and a passphrase that protects your "
-            "key on this computer. The passphrase cannot be recovered.", form_page)
+            "key on this computer. The passphrase cannot be recovered. A recovery key is "
+            "made too and saved to the recovery file: with it you can replace a lost or "
+            "stolen key; keep it off this computer.", form_page)
         intro.setWordWrap(True)
         self.name = QLineEdit(form_page)
         self.name.setObjectName("identityName")
@@ -83,10 +90,20 @@ class CreateIdentityDialog(QDialog):
         self.error.setObjectName("identityError")
         self.error.setWordWrap(True)
         self.error.setStyleSheet(f"color: {theme.accent('error').name()}")
+        # The recovery key (store/recovery_file.py) goes to a file the user then moves off
+        # this computer; it never stays in the profile.
+        self.recovery_path = QLineEdit(str(Path.home() / "provara-recovery.json"), form_page)
+        self.recovery_path.setObjectName("recoveryPath")
+        browse = QPushButton("Browse…", form_page)
+        browse.clicked.connect(self.on_browse_recovery)
+        recovery_row = QHBoxLayout()
+        recovery_row.addWidget(self.recovery_path, 1)
+        recovery_row.addWidget(browse)
         form = QFormLayout()
         form.addRow("Your name:", self.name)
         form.addRow("Passphrase:", self.passphrase)
         form.addRow("Repeat passphrase:", self.repeat)
+        form.addRow("Recovery file:", recovery_row)
         lay = QVBoxLayout(form_page)
         lay.addWidget(intro)
         lay.addLayout(form)
@@ -109,6 +126,9 @@ class CreateIdentityDialog(QDialog):
                       "compare it in person) so they can be sure evidence signed as you "
                       "really comes from you. It is also shown in the status bar.", done_page)
         note.setWordWrap(True)
+        self.recovery_note = QLabel("", done_page)
+        self.recovery_note.setObjectName("identityRecoveryNote")
+        self.recovery_note.setWordWrap(True)
         done_buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok, done_page)
         self.done_button = done_buttons.button(QDialogButtonBox.StandardButton.Ok)
         self.done_button.setObjectName("identityDoneButton")
@@ -118,6 +138,7 @@ class CreateIdentityDialog(QDialog):
         dlay.addWidget(self.done_text)
         dlay.addWidget(self.fingerprint)
         dlay.addWidget(note)
+        dlay.addWidget(self.recovery_note)
         dlay.addStretch(1)
         dlay.addWidget(done_buttons)
         self.pages.addWidget(form_page)
@@ -140,15 +161,30 @@ class CreateIdentityDialog(QDialog):
             self._fail("The two passphrases differ. Type the same passphrase twice.",
                        self.repeat)
             return
+        recovery = Path(self.recovery_path.text().strip()).expanduser()
+        if not self.recovery_path.text().strip() or recovery.exists():
+            self._fail("Choose a new file for the recovery key (an existing file is never "
+                       "overwritten).", self.recovery_path)
+            return
         self.error.setText("Creating your key…")
         self.create_button.setEnabled(False)
         store = self._store
 
+        def write(identity: Identity, recovery_key: SigningKey) -> None:
+            write_recovery_file(recovery, identity, recovery_key)
+
         def job() -> tuple[Identity, SigningKey]:
-            identity = store.create(name, pw)
+            identity = store.create_with_recovery(name, pw, write)
             return identity, store.unlock(pw)
 
         run_op(self, lambda: background(job)).success(self.on_created).failure(self.on_failed)
+
+    def on_browse_recovery(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Save the recovery file",
+                                              self.recovery_path.text(),
+                                              "Recovery file (*.json)")
+        if path:
+            self.recovery_path.setText(path)
 
     def _fail(self, message: str, field: QLineEdit) -> None:
         self.error.setText(message)
@@ -159,6 +195,11 @@ class CreateIdentityDialog(QDialog):
         self.done_text.setText(f"Your identity <b>{self.identity.name}</b> is ready. You sign "
                                f"as <b>{self.identity.actor}</b>.")
         self.fingerprint.setText(fingerprint_text(self.identity.fingerprint))
+        self.recovery_note.setText(
+            f"Your recovery key is saved to <b>{self.recovery_path.text().strip()}</b>. Move "
+            "that file off this computer (a USB stick kept safe, or print it and delete "
+            "the file): whoever holds it can replace your key. The status bar reminds you "
+            "until you confirm it is stored away.")
         self.pages.setCurrentIndex(1)
         self.done_button.setFocus()
 

@@ -1,0 +1,133 @@
+"""Keys over time in the app: every key the vault knows with its life (store/vault_keys.py:
+active, rotated, revoked; whose device; the trust boundary), and the reminder about the
+recovery file (docs/KEYS.md)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QInputDialog,
+    QLabel,
+    QLineEdit,
+    QMessageBox,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from provara_desktop.core.keys import PublicKey
+from provara_desktop.store import vault_keys
+from provara_desktop.store.recovery_file import write_recovery_file
+
+if TYPE_CHECKING:
+    from provara_desktop.store.identity import Identity, IdentityStore
+    from provara_desktop.store.vault import Vault
+
+COLUMNS = ("Key", "Status", "Role", "Person / device", "Fingerprint", "Trust boundary",
+           "Replaced by", "Events")
+
+
+def key_rows(vault: Vault) -> tuple[list[tuple[str, ...]], list[str]]:
+    """One row per key keys.json lists (the columns above), and the key events that do
+    not count, as sentences."""
+    life = vault_keys.key_life(vault)
+    used = dict(vault.index.key_ids())
+    rows: list[tuple[str, ...]] = []
+    for entry in vault.keys_doc.get("keys", []):
+        if not isinstance(entry, dict) or not isinstance(entry.get("key_id"), str):
+            continue
+        kid = entry["key_id"]
+        s = life.keys.get(kid)
+        try:
+            fp = PublicKey.from_b64(str(entry.get("public_key_b64"))).fingerprint
+        except ValueError:
+            fp = "unreadable"
+        if s is None:
+            rows.append((kid, str(entry.get("status")), "", "", fp, "", "",
+                         str(used.get(kid, 0))))
+            continue
+        who = (f"device '{s.device_name}' of {s.person}" if s.role == "device" and s.device_name
+               else f"recovery key of {s.person}" if s.role == "recovery"
+               else s.person or "")
+        rows.append((kid, s.status, s.role, who, fp, s.trust_boundary_event_id or "",
+                     s.replaced_by or "", str(used.get(kid, 0))))
+    return rows, [p.message for p in life.problems]
+
+
+class KeysDialog(QDialog):
+    def __init__(self, vault: Vault, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("keysDialog")
+        self.setWindowTitle("Keys of this vault")
+        rows, problems = key_rows(vault)
+        self.table = QTableWidget(len(rows), len(COLUMNS), self)
+        self.table.setObjectName("keysTable")
+        self.table.setHorizontalHeaderLabels(list(COLUMNS))
+        for r, row in enumerate(rows):
+            for c, text in enumerate(row):
+                self.table.setItem(r, c, QTableWidgetItem(text))
+        self.table.resizeColumnsToContents()
+        self.problems = QLabel("\n".join(problems) if problems else
+                               "Every key event in this vault counts.", self)
+        self.problems.setObjectName("keysProblems")
+        self.problems.setWordWrap(True)
+        intro = QLabel("Every key the vault knows, with its life as the signed events say: "
+                       "a rotated or revoked key's events up to its trust boundary stay "
+                       "valid, later ones count for nothing. `identity rotate` and `keys "
+                       "revoke` (command line) change them, with your recovery file.", self)
+        intro.setWordWrap(True)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close, self)
+        buttons.rejected.connect(self.reject)
+        lay = QVBoxLayout(self)
+        lay.addWidget(intro)
+        lay.addWidget(self.table, 1)
+        lay.addWidget(self.problems)
+        lay.addWidget(buttons)
+        self.resize(900, 360)
+
+
+def recovery_warning(identity: Identity | None) -> str:
+    """What the status bar says about the recovery file ("" when nothing needs doing)."""
+    if identity is None or identity.person_actor is not None:
+        return ""  # a device's recovery key is its person's
+    if identity.recovery_key_id is None:
+        return "No recovery key: click to make one"
+    if not identity.recovery_confirmed:
+        return "Recovery file not confirmed stored: click when it is"
+    return ""
+
+
+def on_recovery_warning(parent: QWidget, store: IdentityStore,
+                        identity: Identity) -> Identity | None:
+    """The click on the warning: confirm the file is stored, or make a recovery key for an
+    identity without one. The new identity facts, or None when nothing changed."""
+    if identity.recovery_key_id is not None:
+        answer = QMessageBox.question(
+            parent, "Recovery file",
+            "Is your recovery file stored away from this computer (a USB stick kept safe, "
+            "or printed and the file deleted)? Whoever holds it can replace your key.")
+        if answer != QMessageBox.StandardButton.Yes:
+            return None
+        return store.confirm_recovery_stored()
+    passphrase, ok = QInputDialog.getText(
+        parent, "Make a recovery key", "Your passphrase (the recovery key is recorded with "
+        "your identity, sealed as before):", QLineEdit.EchoMode.Password)
+    if not ok or not passphrase:
+        return None
+    path, _ = QFileDialog.getSaveFileName(parent, "Save the recovery file",
+                                          str(Path.home() / "provara-recovery.json"),
+                                          "Recovery file (*.json)")
+    if not path:
+        return None
+    target = Path(path)
+
+    def write(i: Any, r: Any) -> None:
+        write_recovery_file(target, i, r)
+
+    return store.add_recovery(passphrase, write)

@@ -1,0 +1,121 @@
+"""Keys over time in the app: the first-run dialog saves a recovery file and the status bar
+warns until the user confirms it is stored; an identity without a recovery key is told so;
+the keys dialog shows each key's life; events a revoked key signed after its boundary are
+flagged by the provenance checks every view uses (timeline marks, inspector, contested
+cards), those before it are not."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QDialog, QLabel, QLineEdit, QMessageBox, QPushButton, QToolButton
+
+from provara_desktop.store import evidence, key_rotation
+from provara_desktop.store.event_check import SigStatus
+from provara_desktop.store.identity import IdentityStore
+from provara_desktop.store.recovery_file import read_recovery_file, write_recovery_file
+from provara_desktop.store.vault import Vault
+from provara_desktop.ui.dialogs.keys_dialog import KeysDialog, key_rows
+from provara_desktop.ui.provenance_cache import Provenance
+from tests.ui.conftest import PASSPHRASE
+
+if TYPE_CHECKING:
+    from provara_desktop.core.keys import SigningKey
+
+
+def test_first_run_saves_a_recovery_file_and_warns_until_confirmed(
+        qtbot: Any, make_window: Any, home: Path, store: IdentityStore, tmp_path: Path,
+        monkeypatch: Any) -> None:
+    window = make_window()
+    window.start(home / "vaults" / "default")
+    qtbot.waitUntil(lambda: bool(window.findChildren(QDialog, "createIdentityDialog")))
+    dlg = [d for d in window.findChildren(QDialog, "createIdentityDialog") if d.isVisible()][-1]
+    rec = tmp_path / "my-recovery.json"
+    path_field = dlg.findChild(QLineEdit, "recoveryPath")
+    assert path_field.text().startswith(str(Path.home()))  # offered in the user's home
+    path_field.setText(str(rec))
+    qtbot.keyClicks(dlg.findChild(QLineEdit, "identityName"), "Dana Tester")
+    qtbot.keyClicks(dlg.findChild(QLineEdit, "identityPassphrase"), PASSPHRASE)
+    qtbot.keyClicks(dlg.findChild(QLineEdit, "identityRepeat"), PASSPHRASE)
+    qtbot.mouseClick(dlg.findChild(QPushButton, "createIdentityButton"),
+                     Qt.MouseButton.LeftButton)
+    note = dlg.findChild(QLabel, "identityRecoveryNote")
+    qtbot.waitUntil(lambda: note.text() != "", timeout=10000)
+    assert str(rec) in note.text()
+    ident = store.load()
+    key, facts = read_recovery_file(rec)
+    assert key.key_id == ident.recovery_key_id
+    assert facts["key_id"] == ident.key_id
+    qtbot.mouseClick(dlg.findChild(QPushButton, "identityDoneButton"),
+                     Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: window.session is not None, timeout=10000)
+    warning = window.findChild(QToolButton, "recoveryWarning")
+    window.update_status()
+    assert warning.isVisible()
+    assert "not confirmed" in warning.text()
+    # "No" changes nothing; "Yes" records it and the warning goes.
+    monkeypatch.setattr(QMessageBox, "question",
+                        lambda *a, **k: QMessageBox.StandardButton.No)
+    warning.click()
+    assert warning.isVisible()
+    monkeypatch.setattr(QMessageBox, "question",
+                        lambda *a, **k: QMessageBox.StandardButton.Yes)
+    warning.click()
+    assert not warning.isVisible()
+    assert store.load().recovery_confirmed
+
+
+def test_an_identity_without_a_recovery_key_is_told_so(
+        qtbot: Any, make_window: Any, session: Any, unlocked: Any) -> None:
+    window = make_window(session, key=unlocked[1])
+    window.update_status()
+    warning = window.findChild(QToolButton, "recoveryWarning")
+    assert warning.isVisible()
+    assert "No recovery key" in warning.text()
+
+
+def _rotated_vault(tmp_path: Path) -> tuple[Vault, dict[str, str], SigningKey]:
+    """Alice's vault: two observations, a stolen-key event after the first, then a
+    compromise rotation with the boundary at her first observation."""
+    home, rec = tmp_path / "alice", tmp_path / "rec.json"
+    alice = IdentityStore(home, opslimit=1, memlimit=8192)
+    ident = alice.create_with_recovery("Alice", "pw",
+                                       lambda i, r: write_recovery_file(rec, i, r) and None)
+    key = alice.unlock("pw")
+    v = Vault.init(tmp_path / "v", key=key, actor=ident.actor, home=home)
+    first = evidence.observe(v, key, ident.actor, subject="door", predicate="state",
+                             value="open").events[-1]["event_id"]
+    later = evidence.observe(v, key, ident.actor, subject="door", predicate="state",
+                             value="forged").events[-1]["event_id"]
+    recovery, _ = read_recovery_file(rec)
+    done = key_rotation.rotate(v, recovery=recovery, recovery_actor=ident.recovery_actor or "",
+                               key_id=key.key_id, reason="compromise", boundary=first)
+    return v, {"first": first, "later": later, "old": key.key_id,
+               "new": done.new_key.key_id}, done.new_key
+
+
+def test_the_keys_dialog_and_the_provenance_checks_show_key_life(
+        qtbot: Any, tmp_path: Path) -> None:
+    v, ids, _ = _rotated_vault(tmp_path)
+    rows, problems = key_rows(v)
+    by_key = {r[0]: r for r in rows}
+    assert by_key[ids["old"]][1] == "revoked"
+    assert by_key[ids["old"]][5] == ids["first"]  # the trust boundary
+    assert by_key[ids["old"]][6] == ids["new"]
+    assert by_key[ids["new"]][1] == "active"
+    assert any(r[2] == "recovery" for r in rows)
+    assert problems == []
+    dlg = KeysDialog(v)
+    qtbot.addWidget(dlg)
+    assert dlg.table.rowCount() == len(rows)
+    cache = Provenance(v)
+    first, later = (v.index.get(ids[k]) for k in ("first", "later"))
+    assert first is not None
+    assert later is not None
+    assert cache.check(first).sig is SigStatus.VALID  # before the boundary: still valid
+    flagged = cache.check(later)
+    assert flagged.sig is SigStatus.REVOKED
+    assert "counts for nothing" in flagged.detail
+    v.close()
