@@ -29,6 +29,7 @@ from provara_desktop.store import layout
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
+    from pathlib import Path
 
     from provara_desktop.store.vault import Vault
 
@@ -39,7 +40,10 @@ class _IndexAncestry:
     def __init__(self, vault: Vault, pending: Mapping[str, Mapping[str, Any]]) -> None:
         self.index = vault.index
         self.pending = pending
-        self._cache: dict[str, frozenset[str]] = {}
+        # A walk that reached its chain's first event is final (events never change), so
+        # it is kept with the vault: a sync asks again for every batch, and one walk is as
+        # long as the identity's chain (a row per step).
+        self._cache = _complete_lineages.setdefault(vault.root, {})
 
     def _link(self, event_id: str) -> tuple[Any, str | None] | None:
         ev = self.pending.get(event_id)
@@ -59,14 +63,22 @@ class _IndexAncestry:
             return got
         out: set[str] = set()
         cur: Any = event_id
+        complete = False
         while isinstance(cur, str) and cur not in out:
             link = self._link(cur)
             if link is None:
                 break
             out.add(cur)
             cur = link[0]
-        got = self._cache[event_id] = frozenset(out)
+            complete = cur is None
+        got = frozenset(out)
+        if complete and not any(e in self.pending for e in got):
+            self._cache[event_id] = got
         return got
+
+
+# vault root -> event id -> its complete lineage (see _IndexAncestry); a few per vault.
+_complete_lineages: dict[Path, dict[str, frozenset[str]]] = {}
 
 
 def key_life(vault: Vault, pending: Sequence[Mapping[str, Any]] = ()) -> KeyLife:
