@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from provara_desktop import __version__, cli_keys
+from provara_desktop import __version__, cli_keys, cli_output
 from provara_desktop.core.canonical import strict_loads
 from provara_desktop.core.errors import (
     InputError,
@@ -34,17 +34,7 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message}")
 
 
-def _emit(args: argparse.Namespace, doc: Any, human: str) -> None:
-    if getattr(args, "json", False):
-        sys.stdout.write(json.dumps(doc, ensure_ascii=False, indent=2) + "\n")
-    else:
-        sys.stdout.write(human + ("\n" if human and not human.endswith("\n") else ""))
-
-
-def _home(args: argparse.Namespace) -> Path:
-    from provara_desktop.store.profile_paths import resolve_home
-
-    return resolve_home(args.home)
+_emit, _home = cli_output.emit, cli_output.home
 
 
 def _identity_store(args: argparse.Namespace) -> Any:

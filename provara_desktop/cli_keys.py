@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from provara_desktop import cli_output
 from provara_desktop.core.errors import UsageError
 
 if TYPE_CHECKING:
@@ -19,17 +20,7 @@ if TYPE_CHECKING:
     from provara_desktop.store.vault import Vault
 
 
-def _emit(args: argparse.Namespace, doc: dict[str, Any], human: str) -> None:
-    if getattr(args, "json", False):
-        sys.stdout.write(json.dumps(doc, ensure_ascii=False, indent=2) + "\n")
-    else:
-        sys.stdout.write(human + ("\n" if human and not human.endswith("\n") else ""))
-
-
-def _home(args: argparse.Namespace) -> Path:
-    from provara_desktop.store.profile_paths import resolve_home
-
-    return resolve_home(args.home)
+_emit, _home = cli_output.emit, cli_output.home
 
 
 def _open(args: argparse.Namespace, path: str | Path) -> Vault:
@@ -251,6 +242,11 @@ def cmd_identity_add_device(args: argparse.Namespace) -> int:
     from provara_desktop.store.identity import IdentityStore
 
     store = IdentityStore(_home(args))
+    if args.pair:
+        return _add_device_by_pairing(args, store)
+    if not args.out:
+        raise UsageError("identity add-device needs --out FILE (a device file), or --pair "
+                         "(over the LAN)")
     key = store.unlock(read_passphrase(args.passphrase_file))
     device_pass = read_passphrase(args.device_passphrase_file, env={}, confirm=True)
     with _open(args, args.vault) as vault:
@@ -265,12 +261,77 @@ def cmd_identity_add_device(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_device_by_pairing(args: argparse.Namespace, store: Any) -> int:
+    import asyncio
+
+    from provara_desktop.net import device_pairing, pairing
+    from provara_desktop.net.peer_addresses import format_address
+    from provara_desktop.passphrase_input import read_passphrase
+
+    key = store.unlock(read_passphrase(args.passphrase_file))
+
+    def ready(code: str, host: str, port: int) -> None:
+        if args.json:
+            sys.stdout.write(json.dumps({"code": code, "host": host, "port": port}) + "\n")
+        else:
+            sys.stdout.write(f"pairing code: {code}\non the new machine run:\n  "
+                             f"provara-desktop identity join-device --pair "
+                             f"{format_address(host, port)} --code {code} --name "
+                             f"{args.name!r}\n")
+        sys.stdout.flush()
+
+    with _open(args, args.vault) as vault:
+        try:
+            added = asyncio.run(device_pairing.offer_device(
+                vault, store, key, name=args.name, host=args.host, port=args.port,
+                timeout=args.timeout, on_ready=ready))
+        except pairing.PairingFailed as exc:
+            raise UsageError(f"the device was not added: {exc}") from None
+    _emit(args, {"device": added.device.to_json(),
+                 "certificate_event_id": added.certificate["event_id"],
+                 "vault": str(vault.root), "paired": added.paired.to_json()},
+          f"device {args.name!r} ({added.device.key_id}, fingerprint "
+          f"{added.device.fingerprint}) certified by {added.certificate['event_id']} and "
+          "paired")
+    return 0
+
+
+def _join_device_by_pairing(args: argparse.Namespace, store: Any) -> int:
+    import asyncio
+
+    from provara_desktop.net import device_pairing, pairing
+    from provara_desktop.net.peer_addresses import parse_address
+    from provara_desktop.passphrase_input import read_passphrase
+
+    if not args.name or not args.code:
+        raise UsageError("join-device --pair needs --code CODE and --name NAME (the name the "
+                         "person gave the device)")
+    host, port = parse_address(args.pair, where="join-device --pair")
+    pairing.normalize_code(args.code)
+    passphrase = read_passphrase(args.passphrase_file, confirm=True)
+    try:
+        ident, paired = asyncio.run(device_pairing.join_as_device(
+            store, name=args.name, host=host, port=port, code=args.code,
+            passphrase=passphrase))
+    except pairing.PairingFailed as exc:
+        raise UsageError(f"this machine did not become the device: {exc}") from None
+    _emit(args, {**ident.to_json(), "paired": paired.to_json()},
+          f"this machine is now {ident.person_actor}'s device {ident.device_name!r} "
+          f"({ident.actor})\nfingerprint {ident.fingerprint}; its certificate reaches it by "
+          "sync from the person's machine")
+    return 0
+
+
 def cmd_identity_join_device(args: argparse.Namespace) -> int:
     from provara_desktop.passphrase_input import read_passphrase
     from provara_desktop.store.devices import join_device
     from provara_desktop.store.identity import IdentityStore
 
     store = IdentityStore(_home(args))
+    if args.pair:
+        return _join_device_by_pairing(args, store)
+    if not args.file:
+        raise UsageError("identity join-device needs a device FILE, or --pair HOST:PORT")
     if store.exists():
         raise UsageError(f"this profile ({store.home}) already holds an identity; join the "
                          "device in a new profile (--home)")
@@ -369,12 +430,21 @@ def add_parsers(isub: Any, sub: Any, cmd: Any) -> None:
              "certify a new device of yours and write its device file", isub)
     sp.add_argument("vault")
     sp.add_argument("--name", required=True, help="what the device is, e.g. 'field laptop'")
-    sp.add_argument("--out", required=True, metavar="FILE")
+    sp.add_argument("--out", metavar="FILE", help="write a device file (or use --pair)")
     sp.add_argument("--device-passphrase-file", metavar="FILE",
                     help="the new device's passphrase (else a prompt)")
+    sp.add_argument("--pair", action="store_true",
+                    help="over the LAN instead: show a one-time code for the new machine")
+    sp.add_argument("--host", default="0.0.0.0", help="with --pair: address to listen on")
+    sp.add_argument("--port", type=int, default=0, help="with --pair: port (default any)")
+    sp.add_argument("--timeout", type=float, default=300.0,
+                    help="with --pair: seconds to wait for the new machine")
     sp = cmd("join-device", cmd_identity_join_device,
-             "make this machine the device a device file describes", isub)
-    sp.add_argument("file")
+             "make this machine a device of yours (a device file, or --pair)", isub)
+    sp.add_argument("file", nargs="?")
+    sp.add_argument("--pair", metavar="HOST:PORT", help="join the person's machine's offer")
+    sp.add_argument("--code", help="with --pair: the code it shows")
+    sp.add_argument("--name", help="with --pair: the device's name, as the person gave it")
 
     # `keys VAULT` lists; `keys revoke VAULT KEY_ID` revokes (one parser: argparse cannot
     # have both a positional vault and subcommands).

@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from provara_desktop.core.keys import SigningKey
     from provara_desktop.intake.plan import ImportPlan
     from provara_desktop.store.identity import Identity
+    from provara_desktop.store.key_rotation import Rotated
     from provara_desktop.store.vault import OpResult, Vault
     from provara_desktop.store.verify_vault import VaultReport
 
@@ -465,6 +466,33 @@ class VaultSession:
                 reason: str | None = None) -> Future[OpResult]:
         return self._write(lambda key, actor: evidence.retract(
             self.vault, key, actor, subject=subject, predicate=predicate, reason=reason))
+
+    def rotate_key(self, *, recovery: SigningKey, recovery_actor: str, reason: str,
+                   boundary: str | None) -> Future[Rotated]:
+        """Rotate the unlocked identity's key (store/key_rotation.py) on the writer thread;
+        the new key is the caller's to seal (IdentityStore.replace_key) and unlock with."""
+        from provara_desktop.store import key_rotation
+
+        made: list[Rotated] = []
+
+        def fn(key: SigningKey, _actor: str) -> OpResult:
+            made.append(key_rotation.rotate(self.vault, recovery=recovery,
+                                            recovery_actor=recovery_actor,
+                                            key_id=key.key_id, reason=reason,
+                                            boundary=boundary))
+            return made[0].op
+
+        out: Future[Rotated] = Future()
+
+        def finished(f: Future[OpResult]) -> None:
+            exc = f.exception()
+            if exc is not None:
+                out.set_exception(exc)
+            else:
+                out.set_result(made[0])
+
+        self._write(fn).add_done_callback(finished)
+        return out
 
     def commit_import(self, plan: ImportPlan[Any], *,
                       cancelled: Callable[[], bool] | None = None) -> Future[OpResult]:

@@ -106,8 +106,10 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A private profile directory, as PROVARA_HOME, with no passphrase in the environment."""
     h = tmp_path / "home"
     monkeypatch.setenv("PROVARA_HOME", str(h))
-    # The user's own home too: where the app offers to save a recovery file, say.
-    (tmp_path / "user").mkdir(exist_ok=True)
-    monkeypatch.setenv("HOME", str(tmp_path / "user"))
+    # The user's own home too (where the app offers to save a recovery file, say), beside
+    # tmp_path: tests that list tmp_path must not find it there.
+    user = tmp_path.parent / f"{tmp_path.name}-user"
+    user.mkdir(exist_ok=True)
+    monkeypatch.setenv("HOME", str(user))
     monkeypatch.delenv("PROVARA_PASSPHRASE", raising=False)
     return h

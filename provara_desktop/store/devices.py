@@ -3,11 +3,14 @@ machines never fork one chain), certified by the person's key in a signed event
 (``com.provara.desktop.device``, core/key_life.py). The person's recovery key may revoke a
 lost device alone; the person and their other devices are unaffected.
 
-Adding a device goes through a device file: on the person's machine, `identity add-device`
-makes the device's key, records the certificate in a vault, and writes the file, with the
-device's key sealed under a passphrase chosen for the device; on the new machine,
-`identity join-device` opens it and makes it that profile's identity. The file is as secret
-as the passphrase is strong; move it by hand (a USB stick), delete it after joining.
+Adding a device goes through a device file or LAN pairing. The file: on the person's
+machine, `identity add-device` makes the device's key, records the certificate in a vault,
+and writes the file, with the device's key sealed under a passphrase chosen for the device;
+on the new machine, `identity join-device` opens it and makes it that profile's identity
+(the file is as secret as the passphrase is strong: move it by hand, delete it after).
+Pairing (net/device_pairing.py): the new machine makes its own key, which never leaves it,
+and the one-time code of a pairing authenticates it to the person's machine, which
+certifies it.
 """
 
 from __future__ import annotations
@@ -36,28 +39,24 @@ DEVICE_VERSION = 1
 _MAX_BYTES = 256 * 1024
 
 
-def add_device(vault: Vault, store: IdentityStore, person_key: SigningKey, *, name: str,
-               device_passphrase: str, out: Path) -> tuple[Identity, dict[str, Any]]:
-    """Certify a new device of the profile's person in ``vault`` and write its device file
-    to ``out`` (never over a file). Returns the device's public facts and the certificate."""
+def certify(vault: Vault, store: IdentityStore, person_key: SigningKey, *, name: str,
+            device_public_b64: str, created: str | None = None
+            ) -> tuple[Identity, dict[str, Any]]:
+    """The device's public facts and the certificate of its key by the profile's person,
+    checked against the vault's key life; nothing is written (the caller appends it)."""
     name = name.strip()
     if not name:
         raise UsageError("a device needs a name (--name, e.g. 'field laptop')")
-    if not device_passphrase:
-        raise UsageError("the device passphrase must not be empty")
-    target = out.absolute()
-    if target.exists():
-        raise UsageError(f"{target} already exists: refusing to overwrite it")
     person = store.load()
     if person.person_actor is not None:
         raise UsageError("this profile is itself a device: add devices from the person's "
                          f"own profile ({person.person_actor})")
-    device = SigningKey.generate()
-    actor = actor_label_for(f"{person.name} {name}", device.key_id)
+    device = PublicKey.from_b64(device_public_b64)
+    actor = device_label(person.name, name, device.key_id)
     cert = vault.new_event(key=person_key, actor=person.actor, event_type=DEVICE_CERT,
                            namespace="canonical", payload={
                                "device_key_id": device.key_id,
-                               "device_public_key_b64": device.public.b64,
+                               "device_public_key_b64": device.b64,
                                "device_name": name, "device_actor": actor,
                                "person_actor": person.actor,
                                "person_public_key_b64": person_key.public.b64,
@@ -66,10 +65,31 @@ def add_device(vault: Vault, store: IdentityStore, person_key: SigningKey, *, na
     problems = [p.message for p in life.problems if p.event_id == cert["event_id"]]
     if problems:
         raise UsageError(f"the device certificate would not count: {'; '.join(problems)}")
-    facts = replace(person, actor=actor, key_id=device.key_id,
-                    public_key_b64=device.public.b64, fingerprint=device.public.fingerprint,
-                    created_at_utc=datetime.now(UTC).isoformat(), recovery_confirmed=True,
-                    person_actor=person.actor, device_name=name)
+    facts = replace(person, actor=actor, key_id=device.key_id, public_key_b64=device.b64,
+                    fingerprint=device.fingerprint,
+                    created_at_utc=created or datetime.now(UTC).isoformat(),
+                    recovery_confirmed=True, person_actor=person.actor, device_name=name)
+    return facts, cert
+
+
+def device_label(person_name: str, device_name: str, device_key_id: str) -> str:
+    """The label a device signs under: its person's name and its own, with its key's
+    digits (both machines compute it the same way)."""
+    return actor_label_for(f"{person_name} {device_name}", device_key_id)
+
+
+def add_device(vault: Vault, store: IdentityStore, person_key: SigningKey, *, name: str,
+               device_passphrase: str, out: Path) -> tuple[Identity, dict[str, Any]]:
+    """Certify a new device of the profile's person in ``vault`` and write its device file
+    to ``out`` (never over a file). Returns the device's public facts and the certificate."""
+    if not device_passphrase:
+        raise UsageError("the device passphrase must not be empty")
+    target = out.absolute()
+    if target.exists():
+        raise UsageError(f"{target} already exists: refusing to overwrite it")
+    device = SigningKey.generate()
+    facts, cert = certify(vault, store, person_key, name=name,
+                          device_public_b64=device.public.b64)
     doc = {"format": DEVICE_FORMAT, "version": DEVICE_VERSION,
            "identity": store.sealed_record(facts, device, device_passphrase),
            "certificate": cert, "vault_uid": vault.uid}

@@ -157,6 +157,7 @@ class Vault:
         self._lock_depth = 0
         # key id -> a recovery-key declaration built by new_event, written by append()
         self._declarations: dict[str, Event] = {}
+        self._declared: set[str] = set()  # keys whose recovery key the vault records
 
     # -- opening -------------------------------------------------------------------------
 
@@ -554,7 +555,10 @@ class Vault:
         if pending is not None and pending.get("prev_event_hash") == prev:
             return pending
         recovery = key_declaration.recovery_public_for(self.home, key.key_id)
-        if recovery is None or key_declaration.declared_in(self, key.key_id):
+        if recovery is None or key.key_id in self._declared:
+            return None
+        if key_declaration.declared_in(self, key.key_id):
+            self._declared.add(key.key_id)  # events stay: asked once per key and Vault
             return None
         declaration = build_event(
             event_type=key_declaration.KEY_AUTHORITY, actor=actor, prev_event_hash=prev,

@@ -17,7 +17,6 @@ from provara_desktop.core.key_life import (
     KEY_PROMOTION,
     REVOKED,
     ROTATED,
-    ROUTINE,
     KeyLife,
     KeyRecord,
     derive,
@@ -144,7 +143,9 @@ def keys_doc_for(keys_doc: Mapping[str, Any], life: KeyLife, *, now: str,
             e["promotion_event_id"] = promoted_by
         if status.status not in (REVOKED, ROTATED) or status.revocation_event_id is None:
             continue
-        want = ROTATED if status.reason == ROUTINE else REVOKED
+        # "rotated" once a promotion completed a routine rotation; a revocation alone,
+        # whatever its reason, leaves the key "revoked".
+        want = ROTATED if status.status == ROTATED else REVOKED
         if e.get("status") == REVOKED:
             continue  # never loosen what keys.json already says
         if e.get("status") != want:

@@ -21,6 +21,7 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QAction, QActionGroup, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
+    QDialog,
     QLabel,
     QMessageBox,
     QSizePolicy,
@@ -215,6 +216,8 @@ class MainWindow(VaultLifecycle):
                                      name="actPair")
         self.act_vault_keys = self._action(file, "&Keys of this vault…", self.on_vault_keys,
                                            name="actVaultKeys")
+        self.act_rotate_key = self._action(file, "Rotate &my key…", self.on_rotate_key,
+                                           name="actRotateKey")
         file.addSeparator()
         self.act_quit = self._action(file, "&Quit", self.close, shortcut="Ctrl+Q",
                                      name="actQuit")
@@ -573,6 +576,47 @@ class MainWindow(VaultLifecycle):
         if changed is not None:
             self.identity = changed
             self.update_status()
+
+    def on_rotate_key(self) -> None:
+        from provara_desktop.ui.dialogs.rotate_dialog import RotateKeyDialog
+
+        ident, session, store = self.identity, self.session, self.identity_store
+        if session is None or ident is None or self.key is None:
+            QMessageBox.information(self, "Rotate my key", "Open a vault and unlock your "
+                                    "identity first: the rotation is recorded in the vault.")
+            return
+        if ident.recovery_key_id is None:
+            QMessageBox.information(self, "Rotate my key", "Your identity has no recovery "
+                                    "key, so nothing may rotate its key: click the warning "
+                                    "in the status bar to make one.")
+            return
+        dialog = RotateKeyDialog(session.vault, ident, self)
+        if dialog.exec() != QDialog.DialogCode.Accepted or dialog.recovery_path is None:
+            return
+        path, pw = dialog.recovery_path, dialog.chosen_passphrase
+        reason, boundary = dialog.chosen_reason, dialog.chosen_boundary
+
+        def job() -> tuple[Identity, SigningKey]:
+            from provara_desktop.store.recovery_file import read_recovery_file
+
+            recovery, _ = read_recovery_file(path, recovery_key_id=ident.recovery_key_id)
+            store.unlock(pw)  # a wrong passphrase stops here, before anything is written
+            done = session.rotate_key(recovery=recovery,
+                                      recovery_actor=ident.recovery_actor or "",
+                                      reason=reason, boundary=boundary).result()
+            return store.replace_key(done.new_key, pw), done.new_key
+
+        def rotated(result: tuple[Identity, SigningKey]) -> None:
+            self.identity = result[0]
+            self.set_key(result[1])
+            self.statusBar().showMessage(
+                f"Key rotated: you now sign with {result[1].key_id} (fingerprint "
+                f"{result[0].fingerprint}); tell the people who trust you to check it.", 20_000)
+
+        from provara_desktop.ui.ops import background
+
+        run_op(self, lambda: background(job)).success(rotated).failure(
+            lambda exc: show_exception(self, exc))
 
     def on_vault_keys(self) -> None:
         from provara_desktop.ui.dialogs.keys_dialog import KeysDialog

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 from typing import TYPE_CHECKING, Any
 
 import nacl.pwhash
@@ -23,28 +22,21 @@ import pytest
 from provara_desktop.cli import main
 from provara_desktop.store.identity import IdentityStore
 from provara_desktop.store.recovery_file import write_recovery_file
-from tests.conftest import require_fixture, require_reference, require_reference_cli
+from tests.conftest import require_fixture, require_reference
+from tests.interop.reference_checks import provara, reference_state_hash
 
 if TYPE_CHECKING:
+    import subprocess
     from pathlib import Path
 
-reducer_v0 = require_reference("provara.reducer_v0")
+require_reference("provara.reducer_v0")
 PASS = "correct horse battery staple"
 FAST = {"opslimit": nacl.pwhash.argon2id.OPSLIMIT_MIN,
         "memlimit": nacl.pwhash.argon2id.MEMLIMIT_MIN}
 
 
 def provara_verify(vault: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([require_reference_cli(), "verify", str(vault)], capture_output=True,
-                          text=True, timeout=120, check=False)
-
-
-def reference_state_hash(vault: Path) -> str:
-    events = [json.loads(line) for line in
-              (vault / "events/events.ndjson").read_text("utf-8").splitlines() if line.strip()]
-    reducer = reducer_v0.SovereignReducerV0()
-    reducer.apply_events(events)
-    return str(reducer.export_state()["metadata"]["state_hash"])
+    return provara("verify", str(vault))
 
 
 def ok(capsys: pytest.CaptureFixture[str], *argv: str) -> Any:

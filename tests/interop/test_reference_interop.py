@@ -16,7 +16,6 @@ import json
 import os
 import shutil
 import stat
-import subprocess
 from typing import TYPE_CHECKING, Any
 
 import nacl.pwhash.argon2id
@@ -29,12 +28,13 @@ from provara_desktop.core.keys import SigningKey
 from provara_desktop.store.evidence import observe
 from provara_desktop.store.identity import IdentityStore
 from provara_desktop.store.vault import Vault
-from tests.conftest import fixture_json, require_fixture, require_reference, require_reference_cli
+from tests.conftest import fixture_json, require_fixture, require_reference
+from tests.interop.reference_checks import provara, reference_state_hash
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-reducer_v0 = require_reference("provara.reducer_v0")
+require_reference("provara.reducer_v0")  # fail (CI) or skip early without it
 
 pytestmark = pytest.mark.interop
 
@@ -44,24 +44,10 @@ FAST = {"opslimit": nacl.pwhash.argon2id.OPSLIMIT_MIN,
         "memlimit": nacl.pwhash.argon2id.MEMLIMIT_MIN}
 
 
-def provara(*argv: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([require_reference_cli(), *argv], capture_output=True, text=True,
-                          timeout=120, check=False)
-
-
 def assert_reference_verifies(vault: Path) -> None:
     done = provara("verify", str(vault))
     assert done.returncode == 0, done.stdout + done.stderr
     assert "PASS" in done.stdout
-
-
-def reference_state_hash(vault: Path) -> str:
-    """The reference reducer_v0 over our events.ndjson, in file order."""
-    events = [json.loads(line) for line in
-              (vault / "events/events.ndjson").read_text("utf-8").splitlines() if line.strip()]
-    reducer = reducer_v0.SovereignReducerV0()
-    reducer.apply_events(events)
-    return str(reducer.export_state()["metadata"]["state_hash"])
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:

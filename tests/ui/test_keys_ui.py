@@ -119,3 +119,50 @@ def test_the_keys_dialog_and_the_provenance_checks_show_key_life(
     assert flagged.sig is SigStatus.REVOKED
     assert "counts for nothing" in flagged.detail
     v.close()
+
+
+def test_rotating_my_key_from_the_app_with_a_compromise_boundary(
+        qtbot: Any, make_window: Any, home: Path, store: IdentityStore, tmp_path: Path) -> None:
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QComboBox
+
+    from provara_desktop.runtime.bus import EventBus
+    from provara_desktop.session import VaultSession
+
+    rec = tmp_path / "rec.json"
+    ident = store.create_with_recovery("Dana Tester", PASSPHRASE,
+                                       lambda i, r: write_recovery_file(rec, i, r) and None)
+    key = store.unlock(PASSPHRASE)
+    vault = Vault.init(home / "vaults" / "default", key=key, actor=ident.actor, home=home)
+    vouched = evidence.observe(vault, key, ident.actor, subject="door", predicate="state",
+                               value="open").events[-1]["event_id"]
+    doubtful = evidence.observe(vault, key, ident.actor, subject="door", predicate="state",
+                                value="closed").events[-1]["event_id"]
+    session = VaultSession(vault, bus=EventBus())
+    window = make_window(session, key=key)
+
+    def fill() -> None:
+        dlg = window.findChild(QDialog, "rotateKeyDialog")
+        assert dlg is not None
+        dlg.findChild(QLineEdit, "rotateRecoveryFile").setText(str(rec))
+        reason = dlg.findChild(QComboBox, "rotateReason")
+        reason.setCurrentIndex(reason.findData("compromise"))
+        boundary = dlg.findChild(QComboBox, "rotateBoundary")
+        assert boundary.itemData(0) == doubtful  # newest first
+        boundary.setCurrentIndex(boundary.findData(vouched))
+        dlg.findChild(QLineEdit, "rotatePassphrase").setText(PASSPHRASE)
+        dlg.findChild(QPushButton, "rotateButton").click()
+
+    QTimer.singleShot(0, fill)
+    window.on_rotate_key()
+    qtbot.waitUntil(lambda: window.key is not None and window.key.key_id != key.key_id,
+                    timeout=15000)
+    assert store.load().key_id == window.key.key_id  # the profile signs with the new key
+    cache = Provenance(vault)
+    assert cache.check(vault.index.get(vouched)).sig is SigStatus.VALID  # type: ignore[arg-type]
+    assert cache.check(vault.index.get(doubtful)).sig is SigStatus.REVOKED  # type: ignore[arg-type]
+    # And the app goes on signing, with the new key, under the same name.
+    session.observe(subject="door", predicate="state", value="sealed").result(timeout=15)
+    rows, _ = key_rows(vault)
+    assert {r[0]: r[1] for r in rows}[key.key_id] == "revoked"
+    session.close()

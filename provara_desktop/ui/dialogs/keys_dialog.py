@@ -57,6 +57,9 @@ def key_rows(vault: Vault) -> tuple[list[tuple[str, ...]], list[str]]:
                else s.person or "")
         rows.append((kid, s.status, s.role, who, fp, s.trust_boundary_event_id or "",
                      s.replaced_by or "", str(used.get(kid, 0))))
+    # One person's keys together: their identity keys, recovery key and devices.
+    rows.sort(key=lambda r: (r[3].rsplit(" of ", 1)[-1].replace("recovery key", "").strip(),
+                             r[2] != "identity", r[2]))
     return rows, [p.message for p in life.problems]
 
 
