@@ -370,6 +370,7 @@ def cmd_keys(args: argparse.Namespace) -> int:
                         **{k: v for k, v in life_doc.items() if k not in ("key_id", "status")}})
         problems = [{"code": p.code, "event_id": p.event_id, "message": p.message,
                      "severity": "error" if p.error else "warning"} for p in life.problems]
+        bare = vault_keys.without_recovery(life)
 
     def line(k: dict[str, Any]) -> str:
         extra = []
@@ -386,8 +387,11 @@ def cmd_keys(args: argparse.Namespace) -> int:
         return f"{k['key_id']}  {k['status']:<8} {k['fingerprint']}  {'; '.join(extra)}"
 
     human = "\n".join([line(k) for k in out] + [f"{p['severity']}: {p['message']}"
-                                               for p in problems])
-    _emit(args, {"keys": out, "problems": problems}, human)
+                                               for p in problems]
+                      + ([f"no recovery key declared here for: {', '.join(bare)} (`identity "
+                          "add-recovery` gives one; it is declared with the next event)"]
+                         if bare else []))
+    _emit(args, {"keys": out, "problems": problems, "without_recovery": bare}, human)
     return 0
 
 

@@ -41,6 +41,7 @@ from provara_desktop.net import peer_addresses, peer_policy, tls
 from provara_desktop.net.framing import FrameStream, Limits
 from provara_desktop.net.refusals import RecentRefusals
 from provara_desktop.net.sync_session import SessionConfig, SyncResult, sync
+from provara_desktop.store import vault_keys
 from provara_desktop.store.trust import TRUST_FILE, TrustStore
 from provara_desktop.store.vault import Vault
 
@@ -326,6 +327,11 @@ class HeadlessPeer:
                     await stream.send_message(m.Error(
                         "LOCAL_ERROR", "the peer cannot open its vault").to_json())
                 await stream.close()
+                return
+            revoked = vault_keys.revoked_peer(vault, kid)
+            if revoked is not None:
+                await asyncio.to_thread(vault.close)
+                self._refuse(writer, kid, revoked, warn=True)
                 return
             try:
                 policy, trust = peer_policy.for_peer(self.home, kid, log=log)

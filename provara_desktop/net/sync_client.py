@@ -21,6 +21,7 @@ from provara_desktop.core.errors import PeerRejected, ProvaraDesktopError
 from provara_desktop.core.keys import PublicKey
 from provara_desktop.net import peer_addresses, peer_policy, tls
 from provara_desktop.net.sync_session import SessionConfig, SyncResult, sync
+from provara_desktop.store import vault_keys
 from provara_desktop.store.trust import TrustStore
 from provara_desktop.store.vault import Vault
 
@@ -89,6 +90,12 @@ async def sync_with(address: str, *, vault_root: Path, home: Path, key: SigningK
     except BaseException:
         writer.transport.abort()
         raise
+    revoked = vault_keys.revoked_peer(vault, kid)
+    if revoked is not None:
+        writer.transport.abort()
+        await asyncio.to_thread(vault.close)
+        return _failed(address, started, f"{address}: refused: {revoked}",
+                       "REVOKED_PEER"), kid
     try:
         policy, trust = peer_policy.for_peer(home, kid)
         result = await sync(reader, writer, vault=vault, trust=trust, signer=key,

@@ -188,3 +188,27 @@ def keys_brought(events: Sequence[Mapping[str, Any]]) -> dict[str, tuple[str, li
                 roles = ["attestation", "device"] if spec[2] == "device" else [spec[2]]
                 out.setdefault(kid, (public, roles))
     return out
+
+
+def without_recovery(life: KeyLife) -> list[str]:
+    """The labels of identities in the vault whose keys no recovery key may rotate (none is
+    declared: made before recovery keys, or by the reference): each can add one."""
+    return sorted({s.actor for s in life.keys.values()
+                   if s.role == "identity" and s.recovery_key_id is None
+                   and s.status == "active" and s.actor is not None
+                   and s.replaces is None})
+
+
+def revoked_peer(vault: Vault, key_id: str) -> str | None:
+    """Why a sync peer presenting ``key_id`` is refused in this vault (its key revoked or
+    rotated: a thief holding an old key must not read the vault as its owner), or None.
+    From keys.json, in memory, which every write keeps in line with the key life."""
+    for e in vault.keys_doc.get("keys", []):
+        if isinstance(e, dict) and e.get("key_id") == key_id and \
+                e.get("status") in (REVOKED, ROTATED):
+            by = e.get("revocation_event_id")
+            return (f"its key {key_id} is {e['status']} in this vault"
+                    + (f" ({by})" if isinstance(by, str) else "")
+                    + ": its owner now uses another key; trust that one (check its "
+                    "fingerprint) and pair again")
+    return None

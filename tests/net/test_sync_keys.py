@@ -115,3 +115,73 @@ def test_a_rotation_syncs_and_a_stolen_keys_later_event_is_refused(
     assert rc.ok
     assert rb.ok
     assert rb.received == 0
+
+
+def test_a_peer_presenting_a_revoked_key_is_refused_both_ways(
+        tmp_path: Path, make_replica: Any) -> None:
+    """Whoever holds Alice's old key after her rotation cannot sync with Bob, who trusted
+    that key: not as a client of his listener, not as the server he dials."""
+    import shutil
+
+    from provara_desktop.net import sync_client
+    from provara_desktop.store.trust import TrustStore
+    from tests.net.sync_helpers import FAST
+    from tests.net.test_refusals import _listen_and, _sync_from
+
+    alice, rec, ident = _alice(tmp_path)
+    old_key = alice.key
+    bob = make_replica("bob")
+    recovery, _ = read_recovery_file(rec)
+    with alice.open() as v:
+        evidence.observe(v, old_key, alice.name, subject="s", predicate="p", value=1)
+        done = key_rotation.rotate(v, recovery=recovery,
+                                   recovery_actor=ident.recovery_actor or "",
+                                   key_id=old_key.key_id, reason="compromise")
+    alice.key = done.new_key
+    trust_bob = Trust({old_key.key_id: "Alice"}, bob.key.key_id)
+    trust_alice = Trust({bob.key.key_id: "Bob"}, done.new_key.key_id)
+    ra, rb = run(session_pair(alice, bob, trust_a=trust_alice, trust_b=trust_bob))
+    assert ra.ok, ra.error
+    assert rb.ok, rb.error
+    # Bob's trust store still pins the old key (he trusted Alice by it); a thief has it.
+    TrustStore(bob.home).add(old_key.key_id, old_key.public.b64, "Alice")
+    thief = Replica(alice.name, old_key, tmp_path / "thief-home", tmp_path / "thief-vault")
+    shutil.copytree(alice.root, thief.root)
+    TrustStore(thief.home).add(bob.key.key_id, bob.key.public.b64, "Bob")
+    before = bob.digest()
+    listener = _listen_and(bob, _sync_from(thief))
+    [refusal] = listener.refusals.items()
+    assert refusal.key_id == old_key.key_id
+    assert "revoked" in refusal.reason
+    assert bob.digest() == before
+
+    async def dial(address: str) -> None:
+        result, kid = await sync_client.sync_with(address, vault_root=bob.root,
+                                                  home=bob.home, key=bob.key, config=FAST)
+        assert kid == old_key.key_id
+        assert result.error_code == "REVOKED_PEER", result.error
+        assert sync_client.outcome(result) == "refused"
+
+    _listen_and_any(thief, dial)
+    assert bob.digest() == before
+
+
+def _listen_and_any(a: Replica, client: Any) -> Any:
+    """As test_refusals._listen_and, without waiting for a refusal on the listener's side
+    (here the dialling side refuses, after the handshake)."""
+    import asyncio
+
+    from provara_desktop.net.serve import HeadlessPeer, ServeOptions
+    from tests.net.sync_helpers import FAST
+
+    async def go() -> Any:
+        peer = HeadlessPeer(a.root, a.home, a.key, ServeOptions(
+            host="127.0.0.1", port=0, discovery=False, session=FAST))
+        host, port = await peer.start()
+        try:
+            await asyncio.wait_for(client(f"{host}:{port}"), 20)
+        finally:
+            await peer.stop()
+        return peer
+
+    return asyncio.run(go())

@@ -495,3 +495,21 @@ def test_trust_in_a_person_reaches_their_devices_and_rotated_keys_visibly(
     make_identity(other, "Carol", tmp_path / "carol-rec.json")
     code, doc, err = cli(capsys, "--home", str(other), "import", str(fresh), str(bundle))
     assert code != 0 or doc["held_back"] > 0, (err, doc["new_keys"])
+
+
+def test_an_identity_without_a_recovery_key_is_named_and_can_add_one(
+        alice: dict[str, Any], capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    bob = tmp_path / "bob-old"
+    made = IdentityStore(bob, **FAST).create("Bob", PASS)  # as identities were made before
+    ok(capsys, "--home", str(bob), "observe", str(alice["vault"]), "--subject", "s",
+       "--predicate", "p", "--value", "1")
+    doc = ok(capsys, "--home", str(alice["home"]), "keys", str(alice["vault"]))
+    assert doc["without_recovery"] == [made.actor]  # Alice declared hers; Bob none
+    rec = tmp_path / "bob-rec.json"
+    ok(capsys, "--home", str(bob), "identity", "add-recovery", "--recovery-out", str(rec))
+    ok(capsys, "--home", str(bob), "observe", str(alice["vault"]), "--subject", "s",
+       "--predicate", "p", "--value", "2")  # declared with this event
+    doc = ok(capsys, "--home", str(alice["home"]), "keys", str(alice["vault"]))
+    assert doc["without_recovery"] == []
+    assert {k["key_id"]: k for k in doc["keys"]}[made.key_id]["recovery_key_id"] == \
+        read_recovery_file(rec)[0].key_id

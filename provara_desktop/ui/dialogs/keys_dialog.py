@@ -60,7 +60,14 @@ def key_rows(vault: Vault) -> tuple[list[tuple[str, ...]], list[str]]:
     # One person's keys together: their identity keys, recovery key and devices.
     rows.sort(key=lambda r: (r[3].rsplit(" of ", 1)[-1].replace("recovery key", "").strip(),
                              r[2] != "identity", r[2]))
-    return rows, [p.message for p in life.problems]
+    notes = [p.message for p in life.problems]
+    bare = vault_keys.without_recovery(life)
+    if bare:
+        notes.append(f"No recovery key is declared in this vault for {', '.join(bare)}: "
+                     "nothing may rotate their keys. Each can make one (the status bar's "
+                     "warning, or `identity add-recovery`); it is declared here with their "
+                     "next event.")
+    return rows, notes
 
 
 class KeysDialog(QDialog):
