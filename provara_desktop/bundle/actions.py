@@ -19,6 +19,7 @@ from provara_desktop.intake import plan as intake_plan
 from provara_desktop.intake.trust_decisions import record_accepted
 from provara_desktop.intake.trust_view import trust_for
 from provara_desktop.runtime.gcpause import gc_paused
+from provara_desktop.store import vault_keys
 from provara_desktop.store.trust import TrustSource
 
 if TYPE_CHECKING:
@@ -100,7 +101,7 @@ def import_bundle(vault: Vault, bundle: LoadedBundle, trust: Trust, *, accept_un
     it (``import VAULT BUNDLE``). Raises ImportRefused, carrying the check, when the bundle
     cannot be imported as asked; nothing is written then. ``phases`` receives the seconds
     spent verifying ("verify") and planning and committing ("commit")."""
-    refuse_untrusted_signer(bundle, trust, accept_untrusted=accept_untrusted)
+    refuse_untrusted_signer(bundle, trust, accept_untrusted=accept_untrusted, vault=vault)
     # One collector pause for all three steps: the parsed events live through all of them.
     with gc_paused():
         t0 = time.perf_counter()
@@ -130,11 +131,16 @@ class SignerRefused(intake_plan.ImportRefused):
         self.document = document
 
 
-def signer_untrusted(bundle: LoadedBundle, trust: Trust) -> bool:
+def signer_untrusted(bundle: LoadedBundle, trust: Trust, vault: Vault | None = None) -> bool:
     """Whether the bundle is signed as a whole by a key the user does not trust: then
     nothing but its signed manifest is read until the user decides (the CLI's
-    ``--accept-untrusted``, the app's "Read the bundle anyway")."""
-    return bundle.signer is not None and trust.why(bundle.signer.key_id) is None
+    ``--accept-untrusted``, the app's "Read the bundle anyway"). With ``vault``, a signer the
+    vault already knows as a device or rotated-in key of a trusted key is trusted through
+    it (the vault's key life; a rotation only in this bundle is not known yet)."""
+    if bundle.signer is None or trust.why(bundle.signer.key_id) is not None:
+        return False
+    return vault is None or vault_keys.trusted_through(vault, bundle.signer.key_id,
+                                                       trust.why) is None
 
 
 def manifest_facts(bundle: LoadedBundle) -> dict[str, Any]:
@@ -157,19 +163,20 @@ def manifest_facts(bundle: LoadedBundle) -> dict[str, Any]:
 
 
 def refuse_untrusted_signer(bundle: LoadedBundle, trust: Trust, *,
-                            accept_untrusted: bool) -> None:
+                            accept_untrusted: bool, vault: Vault | None = None) -> None:
     """Decide from the signed manifest alone, before a single event is read, whether the
     user takes anything from this signer: an import of a bundle signed by a key they do not
     trust (unless they accept it) is refused here, so that what such a bundle holds, however
     large, costs neither memory nor time."""
     s = bundle.signer
-    if s is None or accept_untrusted or not signer_untrusted(bundle, trust):
+    if s is None or accept_untrusted or not signer_untrusted(bundle, trust, vault):
         return
     raise SignerRefused(
         f"{bundle.path}: the bundle is signed by an untrusted key {s.key_id} (fingerprint "
         f"{s.fingerprint}, actor {s.actor}); compare the fingerprint with the sender and "
-        "`trust add` it, or pass --accept-untrusted; nothing was imported (its events were "
-        "not read)",
+        "`trust add` it (if its owner rotated their key or uses a new device, this is how "
+        "their new key is checked), or pass --accept-untrusted; nothing was imported (its "
+        "events were not read)",
         {"ok": False, "imported": 0, "bundle": str(bundle.path), "format": bundle.kind,
          "signed": True, "events_read": False,
          "signer": {"key_id": s.key_id, "fingerprint": s.fingerprint, "actor": s.actor,

@@ -269,6 +269,11 @@ def _trust_through(result: IntakeCheck[Any], life: KeyLife) -> None:
     """An untrusted key that is a device, or a rotated-in successor, of a key the user
     trusts is trusted through it, saying so (KeyInfo.vouched_by shows the whole path)."""
     view = result.trust
+    signer = result.batch.signer
+    if view is not None and signer is not None and not result.signer_trusted:
+        why = life.vouched_through(signer.key_id, view.why)
+        if why is not None:
+            result.signer_trusted, result.signer_vouched_by = True, why
     for info in result.keys:
         if info.trusted or view is None:
             continue
@@ -297,6 +302,8 @@ def _check_key_life(result: IntakeCheck[Any], vault: Vault) -> None:
     derived = any("promotion_event_id" in k or "device" in (k.get("roles") or [])
                   for k in listed) and any(not k.trusted for k in result.keys)
     batch_keys = any(is_key_event(e) for e in new)
+    derived = derived or (result.signed and not result.signer_trusted and any(
+        "promotion_event_id" in k or "device" in (k.get("roles") or []) for k in listed))
     if not revoked and not batch_keys and not derived:
         return
     life = vault_keys.key_life(vault, new)

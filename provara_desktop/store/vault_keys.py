@@ -27,7 +27,7 @@ from provara_desktop.core.keys import PublicKey
 from provara_desktop.store import layout
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Callable, Mapping, Sequence
     from pathlib import Path
 
     from provara_desktop.store.vault import Vault
@@ -212,3 +212,14 @@ def revoked_peer(vault: Vault, key_id: str) -> str | None:
                     + ": its owner now uses another key; trust that one (check its "
                     "fingerprint) and pair again")
     return None
+
+
+def trusted_through(vault: Vault, key_id: str, why: Callable[[str], str | None]) -> str | None:
+    """Why ``key_id`` is trusted through a trusted key in this vault (a device, a recovery or
+    a rotated-in key of it: KeyLife.vouched_through), or None. Reads nothing when keys.json
+    lists no promoted or device key."""
+    listed = [k for k in vault.keys_doc.get("keys", []) if isinstance(k, dict)]
+    if not any("promotion_event_id" in k or "device" in (k.get("roles") or [])
+               or "recovery" in (k.get("roles") or []) for k in listed):
+        return None
+    return key_life(vault).vouched_through(key_id, why)

@@ -490,6 +490,15 @@ def test_trust_in_a_person_reaches_their_devices_and_rotated_keys_visibly(
     assert "device 'laptop'" in why[lj["key_id"]]
     assert alice["ident"]["key_id"] in why[lj["key_id"]]
     assert "successor by rotation" in why[rotated["key_id"]]
+    # Now that Bob's vault knows the rotation, a bundle signed by Alice's new key is
+    # trusted through the key he trusts, from its manifest on.
+    ok(capsys, "--home", str(alice["home"]), "observe", str(alice["vault"]), "--subject", "s",
+       "--predicate", "later", "--value", "3")
+    signed = tmp_path / "signed.provara"
+    ok(capsys, "--home", str(alice["home"]), "export", str(alice["vault"]), str(signed))
+    later = ok(capsys, "--home", str(bob), "import", str(replica), str(signed))
+    assert later["imported"] == 1
+    assert "successor by rotation" in later["signer"]["vouched_by"]
     # Without that trust, the same bundle is held back: nothing is trusted on its own.
     other = tmp_path / "carol"
     make_identity(other, "Carol", tmp_path / "carol-rec.json")

@@ -463,7 +463,7 @@ def import_bundle(parent: QWidget, session: VaultSession, path: str | None = Non
         # Container, manifest, signature and keys.json only: no event line is read here.
         bundle = load(source)
         try:
-            untrusted = signer_untrusted(bundle, trust_for(session.vault.home))
+            untrusted = signer_untrusted(bundle, trust_for(session.vault.home), session.vault)
             facts = manifest_facts(bundle) if untrusted else None
         except BaseException:
             bundle.close()
