@@ -119,27 +119,12 @@ def cmd_identity_passphrase(args: argparse.Namespace) -> int:
     return 0
 
 
-def _read_recovery(args: argparse.Namespace, identity: Identity | None,
-                   vault: Vault | None = None, key_id: str | None = None) -> SigningKey:
+def _read_recovery(args: argparse.Namespace, identity: Identity) -> SigningKey:
     from provara_desktop.store.recovery_file import read_recovery_file
 
-    expected = identity.recovery_key_id if identity is not None else None
-    if expected is None and vault is not None and key_id is not None:
-        from provara_desktop.store import vault_keys
-
-        status = vault_keys.key_life(vault).keys.get(key_id)
-        expected = status.recovery_key_id if status is not None else None
-    key, _ = read_recovery_file(Path(args.recovery_file), recovery_key_id=expected,
-                                for_key_id=key_id)
+    key, _ = read_recovery_file(Path(args.recovery_file),
+                                recovery_key_id=identity.recovery_key_id)
     return key
-
-
-def _recovery_actor(args: argparse.Namespace, recovery: SigningKey) -> str:
-    from provara_desktop.store.identity import actor_label_for
-    from provara_desktop.store.recovery_file import read_recovery_file
-
-    _, facts = read_recovery_file(Path(args.recovery_file))
-    return actor_label_for(f"{facts.get('name') or 'investigator'} recovery", recovery.key_id)
 
 
 def cmd_identity_rotate(args: argparse.Namespace) -> int:
@@ -180,9 +165,9 @@ def cmd_keys_revoke(args: argparse.Namespace) -> int:
         if ident is not None and args.key_id == ident.key_id:
             raise UsageError(f"{args.key_id} is this profile's own key: `identity rotate` "
                              "replaces it with a new one")
-        recovery = _read_recovery(args, None, vault, args.key_id)
-        done = key_rotation.revoke(vault, recovery=recovery,
-                                   recovery_actor=_recovery_actor(args, recovery),
+        recovery, label = key_rotation.recovery_for(vault, Path(args.recovery_file),
+                                                    args.key_id)
+        done = key_rotation.revoke(vault, recovery=recovery, recovery_actor=label,
                                    key_id=args.key_id, reason=args.reason,
                                    boundary=args.boundary)
     _emit(args, {**done.to_json(), "vault": str(vault.root)},
@@ -222,8 +207,8 @@ def cmd_identity_restore(args: argparse.Namespace) -> int:
                              f"recovery key of {facts.get('actor')}: wrong recovery file, or "
                              "the vault lacks the identity's events")
         passphrase = read_passphrase(args.passphrase_file, confirm=True)
-        done = key_rotation.rotate(vault, recovery=recovery,
-                                   recovery_actor=_recovery_actor(args, recovery),
+        _, label = key_rotation.recovery_for(vault, Path(args.recovery_file), current)
+        done = key_rotation.rotate(vault, recovery=recovery, recovery_actor=label,
                                    key_id=current, reason=args.reason,
                                    boundary=args.boundary)
         ident = store.restore(str(facts.get("name") or "investigator"),

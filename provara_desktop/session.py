@@ -41,12 +41,13 @@ if TYPE_CHECKING:
     from provara_desktop.core.keys import SigningKey
     from provara_desktop.intake.plan import ImportPlan
     from provara_desktop.store.identity import Identity
-    from provara_desktop.store.key_rotation import Rotated
+    from provara_desktop.store.key_rotation import Revoked, Rotated
     from provara_desktop.store.vault import OpResult, Vault
     from provara_desktop.store.verify_vault import VaultReport
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+R = TypeVar("R", bound="Revoked")  # a key operation: its result carries its OpResult
 _CANCEL_EVERY = 8192  # events between checks for "the session is closing" while reducing
 _APPLY_SLICE = 2048  # events applied to the live beliefs per hold of their lock
 # A rewritten tail up to this long is applied per key whatever the vault's size; a longer
@@ -473,16 +474,28 @@ class VaultSession:
         the new key is the caller's to seal (IdentityStore.replace_key) and unlock with."""
         from provara_desktop.store import key_rotation
 
-        made: list[Rotated] = []
+        return self._write_for(lambda key: key_rotation.rotate(
+            self.vault, recovery=recovery, recovery_actor=recovery_actor, key_id=key.key_id,
+            reason=reason, boundary=boundary))
 
-        def fn(key: SigningKey, _actor: str) -> OpResult:
-            made.append(key_rotation.rotate(self.vault, recovery=recovery,
-                                            recovery_actor=recovery_actor,
-                                            key_id=key.key_id, reason=reason,
-                                            boundary=boundary))
+    def revoke_key(self, *, recovery: SigningKey, recovery_actor: str, key_id: str,
+                   reason: str, boundary: str | None = None) -> Future[Revoked]:
+        """Revoke another key of the identity (a lost device) on the writer thread."""
+        from provara_desktop.store import key_rotation
+
+        return self._write_for(lambda _key: key_rotation.revoke(
+            self.vault, recovery=recovery, recovery_actor=recovery_actor, key_id=key_id,
+            reason=reason, boundary=boundary))
+
+    def _write_for(self, fn: Callable[[SigningKey], R]) -> Future[R]:
+        """_write for an operation whose result carries its OpResult (``.op``)."""
+        made: list[R] = []
+
+        def write(key: SigningKey, _actor: str) -> OpResult:
+            made.append(fn(key))
             return made[0].op
 
-        out: Future[Rotated] = Future()
+        out: Future[R] = Future()
 
         def finished(f: Future[OpResult]) -> None:
             exc = f.exception()
@@ -491,7 +504,7 @@ class VaultSession:
             else:
                 out.set_result(made[0])
 
-        self._write(fn).add_done_callback(finished)
+        self._write(write).add_done_callback(finished)
         return out
 
     def commit_import(self, plan: ImportPlan[Any], *,

@@ -25,9 +25,13 @@ from provara_desktop.core.key_life import (
 )
 from provara_desktop.core.keys import SigningKey
 from provara_desktop.store import vault_keys
+from provara_desktop.store.identity import actor_label_for
+from provara_desktop.store.recovery_file import read_recovery_file
 from provara_desktop.store.vault import OpResult
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from provara_desktop.core.event import Event
     from provara_desktop.store.vault import Vault
 
@@ -59,6 +63,16 @@ class Rotated(Revoked):
                 "key_id": self.new_key.key_id,
                 "fingerprint": self.new_key.public.fingerprint,
                 "promotion_event_id": self.promotion_event_id}
+
+
+def recovery_for(vault: Vault, path: Path, key_id: str) -> tuple[SigningKey, str]:
+    """The recovery key in the recovery file at ``path``, checked to be the one the vault
+    records for ``key_id``'s identity, and the label it signs under (its person's name and
+    its own key's digits, as `identity create` made it)."""
+    status = vault_keys.key_life(vault).keys.get(key_id)
+    expected = status.recovery_key_id if status is not None else None
+    key, facts = read_recovery_file(path, recovery_key_id=expected, for_key_id=key_id)
+    return key, actor_label_for(f"{facts.get('name') or 'investigator'} recovery", key.key_id)
 
 
 def _default_boundary(vault: Vault, key_id: str) -> str | None:

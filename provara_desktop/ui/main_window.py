@@ -621,8 +621,52 @@ class MainWindow(VaultLifecycle):
     def on_vault_keys(self) -> None:
         from provara_desktop.ui.dialogs.keys_dialog import KeysDialog
 
-        if self.session is not None:
-            KeysDialog(self.session.vault, self).exec()
+        if self.session is None:
+            return
+        dialog = KeysDialog(self.session.vault, self,
+                            on_revoke=lambda kid: self._revoke_key(kid, dialog),
+                            own_key_id=self.key.key_id if self.key is not None else None)
+        dialog.exec()
+
+    def _revoke_key(self, key_id: str, dialog: Any) -> None:
+        """Revoke ``key_id`` (a lost device, a leaked key), signed by the recovery file the
+        user picks; ``dialog`` (the keys dialog) is refreshed after."""
+        from PySide6.QtWidgets import QFileDialog, QInputDialog
+
+        session, ident = self.session, self.identity
+        if session is None or ident is None or self.key is None:
+            QMessageBox.information(self, "Revoke a key", "Unlock your identity first.")
+            return
+        if key_id == ident.key_id:
+            QMessageBox.information(self, "Revoke a key", "That is your own key: File › "
+                                    "Rotate my key replaces it with a new one.")
+            return
+        path, _ = QFileDialog.getOpenFileName(self, "The recovery file of the key's person",
+                                              str(Path.home()),
+                                              "Recovery file (*.json);;All files (*)")
+        if not path:
+            return
+        reasons = ["device_lost", "compromise"]
+        reason, ok = QInputDialog.getItem(self, "Revoke a key", f"Why is {key_id} revoked?",
+                                          reasons, 0, False)
+        if not ok:
+            return
+
+        def job() -> Any:
+            from provara_desktop.store.key_rotation import recovery_for
+
+            recovery, label = recovery_for(session.vault, Path(path), key_id)
+            return session.revoke_key(recovery=recovery, recovery_actor=label,
+                                      key_id=key_id, reason=reason).result()
+
+        def revoked(_done: Any) -> None:
+            dialog.refresh()
+            self.statusBar().showMessage(f"Revoked {key_id} ({reason}).", 20_000)
+
+        from provara_desktop.ui.ops import background
+
+        run_op(self, lambda: background(job)).success(revoked).failure(
+            lambda exc: show_exception(self, exc))
 
     def on_trusted_keys(self) -> None:
         from provara_desktop.ui.dialogs.trust_dialog import TrustedKeysDialog

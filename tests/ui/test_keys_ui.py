@@ -166,3 +166,59 @@ def test_rotating_my_key_from_the_app_with_a_compromise_boundary(
     rows, _ = key_rows(vault)
     assert {r[0]: r[1] for r in rows}[key.key_id] == "revoked"
     session.close()
+
+
+def test_a_lost_device_is_revoked_from_the_keys_dialog(
+        qtbot: Any, make_window: Any, home: Path, store: IdentityStore, tmp_path: Path,
+        monkeypatch: Any) -> None:
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QFileDialog, QInputDialog
+
+    from provara_desktop.runtime.bus import EventBus
+    from provara_desktop.session import VaultSession
+    from provara_desktop.store.devices import add_device
+
+    rec = tmp_path / "rec.json"
+    ident = store.create_with_recovery("Dana Tester", PASSPHRASE,
+                                       lambda i, r: write_recovery_file(rec, i, r) and None)
+    key = store.unlock(PASSPHRASE)
+    vault = Vault.init(home / "vaults" / "default", key=key, actor=ident.actor, home=home)
+    evidence.observe(vault, key, ident.actor, subject="s", predicate="p", value=1)
+    device, _ = add_device(vault, store, key, name="field laptop", device_passphrase="d",
+                           out=tmp_path / "laptop.device")
+    session = VaultSession(vault, bus=EventBus())
+    window = make_window(session, key=key)
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(rec), ""))
+    monkeypatch.setattr(QInputDialog, "getItem", lambda *a, **k: ("device_lost", True))
+    seen: dict[str, Any] = {}
+
+    def act() -> None:
+        dlg = window.findChild(QDialog, "keysDialog")
+        assert dlg is not None
+        row = [r[0] for r in dlg.rows].index(device.key_id)
+        assert "device 'field laptop' of" in dlg.rows[row][3]
+        own = [r[0] for r in dlg.rows].index(key.key_id)
+        dlg.table.selectRow(own)
+        seen["own_revocable"] = dlg.revoke_button.isEnabled()
+        dlg.table.selectRow(row)
+        assert dlg.revoke_button.isEnabled()
+        dlg.revoke_button.click()
+
+        def done() -> bool:
+            return {r[0]: r[1] for r in dlg.rows}[device.key_id] == "revoked"
+
+        def wait() -> None:
+            if done():
+                dlg.accept()
+            else:
+                QTimer.singleShot(50, wait)
+
+        QTimer.singleShot(50, wait)
+
+    QTimer.singleShot(0, act)
+    window.on_vault_keys()
+    life = {r[0]: r[1] for r in key_rows(vault)[0]}
+    assert life[device.key_id] == "revoked"
+    assert life[key.key_id] == "active"  # the person is unaffected
+    assert not seen["own_revocable"]  # one's own key is rotated (File > Rotate my key)
+    session.close()

@@ -26,6 +26,8 @@ from provara_desktop.store import vault_keys
 from provara_desktop.store.recovery_file import write_recovery_file
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from provara_desktop.store.identity import Identity, IdentityStore
     from provara_desktop.store.vault import Vault
 
@@ -71,28 +73,39 @@ def key_rows(vault: Vault) -> tuple[list[tuple[str, ...]], list[str]]:
 
 
 class KeysDialog(QDialog):
-    def __init__(self, vault: Vault, parent: QWidget | None = None) -> None:
+    """``on_revoke(key_id)``: asked to revoke the selected key (a lost device, a leaked
+    key); the caller gathers the recovery file and calls :meth:`refresh` when done."""
+
+    def __init__(self, vault: Vault, parent: QWidget | None = None, *,
+                 on_revoke: Callable[[str], None] | None = None,
+                 own_key_id: str | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("keysDialog")
         self.setWindowTitle("Keys of this vault")
-        rows, problems = key_rows(vault)
-        self.table = QTableWidget(len(rows), len(COLUMNS), self)
+        self.vault = vault
+        self.table = QTableWidget(0, len(COLUMNS), self)
         self.table.setObjectName("keysTable")
         self.table.setHorizontalHeaderLabels(list(COLUMNS))
-        for r, row in enumerate(rows):
-            for c, text in enumerate(row):
-                self.table.setItem(r, c, QTableWidgetItem(text))
-        self.table.resizeColumnsToContents()
-        self.problems = QLabel("\n".join(problems) if problems else
-                               "Every key event in this vault counts.", self)
+        self.table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QTableWidget.SelectionMode.SingleSelection)
+        self.problems = QLabel("", self)
         self.problems.setObjectName("keysProblems")
         self.problems.setWordWrap(True)
         intro = QLabel("Every key the vault knows, with its life as the signed events say: "
                        "a rotated or revoked key's events up to its trust boundary stay "
-                       "valid, later ones count for nothing. `identity rotate` and `keys "
-                       "revoke` (command line) change them, with your recovery file.", self)
+                       "valid, later ones count for nothing. File › Rotate my key replaces "
+                       "your own; a lost device or a leaked key is revoked here, with your "
+                       "recovery file.", self)
         intro.setWordWrap(True)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close, self)
+        self.revoke_button = buttons.addButton("Revoke selected key…",
+                                               QDialogButtonBox.ButtonRole.ActionRole)
+        self.revoke_button.setObjectName("revokeKeyButton")
+        self.revoke_button.setEnabled(False)
+        self._on_revoke = on_revoke
+        self._own = own_key_id  # rotated (File > Rotate my key), never revoked from here
+        self.revoke_button.clicked.connect(self._revoke)
+        self.table.itemSelectionChanged.connect(self._selection_changed)
         buttons.rejected.connect(self.reject)
         lay = QVBoxLayout(self)
         lay.addWidget(intro)
@@ -100,6 +113,37 @@ class KeysDialog(QDialog):
         lay.addWidget(self.problems)
         lay.addWidget(buttons)
         self.resize(900, 360)
+        self.refresh()
+
+    def refresh(self) -> None:
+        rows, problems = key_rows(self.vault)
+        self.rows = rows
+        self.table.setRowCount(len(rows))
+        for r, row in enumerate(rows):
+            for c, text in enumerate(row):
+                self.table.setItem(r, c, QTableWidgetItem(text))
+        self.table.resizeColumnsToContents()
+        self.problems.setText("\n".join(problems) if problems else
+                              "Every key event in this vault counts.")
+        self._selection_changed()
+
+    def selected_key(self) -> str | None:
+        picked = self.table.selectionModel().selectedRows()
+        return self.rows[picked[0].row()][0] if picked else None
+
+    def _selection_changed(self) -> None:
+        kid = self.selected_key()
+        row = next((r for r in self.rows if r[0] == kid), None)
+        # Revocable: an active identity or device key (a recovery key revokes, it is not
+        # revoked here).
+        self.revoke_button.setEnabled(self._on_revoke is not None and row is not None
+                                      and row[0] != self._own and row[1] == "active"
+                                      and row[2] in ("identity", "device"))
+
+    def _revoke(self) -> None:
+        kid = self.selected_key()
+        if kid is not None and self._on_revoke is not None:
+            self._on_revoke(kid)
 
 
 def recovery_warning(identity: Identity | None) -> str:
