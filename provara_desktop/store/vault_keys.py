@@ -86,6 +86,26 @@ def key_life(vault: Vault, pending: Sequence[Mapping[str, Any]] = ()) -> KeyLife
     themselves, which is their log order: each chain's own events sort after their
     predecessors whenever clocks are sane)."""
     index = vault.index
+    # One intake check asks twice (the labels, then the events) with the same vault and
+    # batch: the second time is the first's answer.
+    memo_key = (index.coverage(),
+                tuple((k.get("key_id"), k.get("status"), tuple(k.get("roles") or ()))
+                      for k in vault.keys_doc.get("keys", []) if isinstance(k, dict)),
+                frozenset(str(e.get("event_id")) for e in pending))
+    memo = _last_life.get(vault.root)
+    if memo is not None and memo[0] == memo_key:
+        return memo[1]
+    life = _key_life(vault, pending)
+    _last_life[vault.root] = (memo_key, life)
+    return life
+
+
+# vault root -> (what the key life was computed from, the key life): one per vault.
+_last_life: dict[Path, tuple[Any, KeyLife]] = {}
+
+
+def _key_life(vault: Vault, pending: Sequence[Mapping[str, Any]]) -> KeyLife:
+    index = vault.index
     held: list[dict[str, Any]] = []
     for etype in sorted(KEY_LIFE_TYPES):
         held.extend(vault.read_row(r) for r in index.query(type=etype))
