@@ -181,10 +181,6 @@ class KeyLife:
                 return None
         return None
 
-    def person_of(self, key_id: str) -> str | None:
-        s = self.keys.get(key_id)
-        return None if s is None else s.person
-
 
 def derive(records: Sequence[KeyRecord], ancestry: Ancestry, keyring: KeyRing, *,
            root_key_id: str | None, first_signer: Mapping[str, str] | None = None) -> KeyLife:
@@ -234,7 +230,7 @@ class _Deriver:
         # may sort after it (a thief may backdate).
         devices = [r for r in self.records if r.type == DEVICE_CERT]
         for rec in devices:
-            self._device(rec, provisional=True)
+            self._device(rec)
         # In log order: a promotion follows the revocation it completes, and the next
         # rotation's revocation follows the promotion that made its key the identity's.
         for rec in self.records:
@@ -284,7 +280,7 @@ class _Deriver:
 
     # -- devices ---------------------------------------------------------------------------
 
-    def _device(self, rec: KeyRecord, *, provisional: bool) -> None:
+    def _device(self, rec: KeyRecord) -> None:
         p = rec.payload if isinstance(rec.payload, dict) else {}
         dev, pub = p.get("device_key_id"), p.get("device_public_key_b64")
         certifier = rec.key_id
@@ -504,12 +500,12 @@ def records_from_events(events: Iterable[Mapping[str, Any]]) -> list[KeyRecord]:
     """The key records among parsed events (in the order given)."""
     out = []
     for ev in events:
-        etype = ev.get("type")
         if is_key_event(ev) and isinstance(ev.get("event_id"), str):
             kid = ev.get("actor_key_id")
             out.append(KeyRecord(ev["event_id"], str(ev.get("actor", "")),
                                  kid if isinstance(kid, str) else None,
-                                 ev.get("prev_event_hash"), str(etype), ev.get("payload")))
+                                 ev.get("prev_event_hash"), str(ev["type"]),
+                                 ev.get("payload")))
     return out
 
 

@@ -297,13 +297,11 @@ def _check_key_life(result: IntakeCheck[Any], vault: Vault) -> None:
            if isinstance(e.get("event_id"), str) and e["event_id"] not in result.present]
     listed = [k for k in vault.keys_doc.get("keys", []) if isinstance(k, dict)]
     revoked = any(k.get("status") in ("revoked", "rotated") for k in listed)
-    # Keys that may be trusted through another (a device, a rotated-in key) are marked so in
-    # keys.json (store/vault_keys.py): only then may an untrusted key need the key life.
-    derived = any("promotion_event_id" in k or "device" in (k.get("roles") or [])
-                  for k in listed) and any(not k.trusted for k in result.keys)
+    # An untrusted key (or signer) may be trusted through another only when keys.json
+    # lists such keys (store/vault_keys.py): only then does it need the key life.
+    derived = vault_keys.derives_trust(vault) and (
+        any(not k.trusted for k in result.keys) or (result.signed and not result.signer_trusted))
     batch_keys = any(is_key_event(e) for e in new)
-    derived = derived or (result.signed and not result.signer_trusted and any(
-        "promotion_event_id" in k or "device" in (k.get("roles") or []) for k in listed))
     if not revoked and not batch_keys and not derived:
         return
     life = vault_keys.key_life(vault, new)

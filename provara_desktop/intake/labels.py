@@ -71,8 +71,7 @@ def counting_promotions(events: Sequence[Mapping[str, Any]], keyring: KeyRing,
     the vault's key events and the batch's. Nothing is read when neither holds a promotion
     (the vault's keys.json, in memory, lists the promoted keys)."""
     batch_has = any(e.get("type") == KEY_PROMOTION for e in events)
-    vault_has = vault is not None and any(
-        isinstance(k, dict) and "promotion_event_id" in k for k in vault.keys_doc["keys"])
+    vault_has = vault is not None and vault_keys.derives_trust(vault)
     if not batch_has and not vault_has:
         return {}
     if vault is not None:

@@ -234,12 +234,16 @@ def revoked_peer(vault: Vault, key_id: str) -> str | None:
     return None
 
 
+def derives_trust(vault: Vault) -> bool:
+    """Whether keys.json (in memory) lists a key that may be trusted through another: a
+    promoted key, a device or a recovery key. Only then can a key the user never trusted be
+    trusted through one they did, so only then is the key life read for it."""
+    return any(isinstance(k, dict) and ("promotion_event_id" in k or {"device", "recovery"}
+                                        & set(k.get("roles") or []))
+               for k in vault.keys_doc.get("keys", []))
+
+
 def trusted_through(vault: Vault, key_id: str, why: Callable[[str], str | None]) -> str | None:
     """Why ``key_id`` is trusted through a trusted key in this vault (a device, a recovery or
-    a rotated-in key of it: KeyLife.vouched_through), or None. Reads nothing when keys.json
-    lists no promoted or device key."""
-    listed = [k for k in vault.keys_doc.get("keys", []) if isinstance(k, dict)]
-    if not any("promotion_event_id" in k or "device" in (k.get("roles") or [])
-               or "recovery" in (k.get("roles") or []) for k in listed):
-        return None
-    return key_life(vault).vouched_through(key_id, why)
+    a rotated-in key of it: KeyLife.vouched_through), or None."""
+    return key_life(vault).vouched_through(key_id, why) if derives_trust(vault) else None

@@ -619,14 +619,22 @@ class MainWindow(VaultLifecycle):
             lambda exc: show_exception(self, exc))
 
     def on_vault_keys(self) -> None:
-        from provara_desktop.ui.dialogs.keys_dialog import KeysDialog
+        from provara_desktop.ui.dialogs.keys_dialog import KeysDialog, key_rows
 
-        if self.session is None:
+        session = self.session
+        if session is None:
             return
-        dialog = KeysDialog(self.session.vault, self,
-                            on_revoke=lambda kid: self._revoke_key(kid, dialog),
-                            own_key_id=self.key.key_id if self.key is not None else None)
-        dialog.exec()
+
+        def show(loaded: Any) -> None:
+            dialog = KeysDialog(session.vault, self,
+                                on_revoke=lambda kid: self._revoke_key(kid, dialog),
+                                own_key_id=self.key.key_id if self.key is not None else None,
+                                loaded=loaded)
+            dialog.exec()
+
+        # Off the GUI thread: the first key life of a large rotated vault walks its chain.
+        run_op(self, lambda: session.query(lambda: key_rows(session.vault))).success(
+            show).failure(lambda exc: show_exception(self, exc))
 
     def _revoke_key(self, key_id: str, dialog: Any) -> None:
         """Revoke ``key_id`` (a lost device, a leaked key), signed by the recovery file the
@@ -660,7 +668,10 @@ class MainWindow(VaultLifecycle):
                                       key_id=key_id, reason=reason).result()
 
         def revoked(_done: Any) -> None:
-            dialog.refresh()
+            from provara_desktop.ui.dialogs.keys_dialog import key_rows
+
+            run_op(self, lambda: session.query(lambda: key_rows(session.vault))).success(
+                dialog.refresh)
             self.statusBar().showMessage(f"Revoked {key_id} ({reason}).", 20_000)
 
         from provara_desktop.ui.ops import background

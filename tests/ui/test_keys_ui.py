@@ -210,13 +210,21 @@ def test_a_lost_device_is_revoked_from_the_keys_dialog(
         def wait() -> None:
             if done():
                 dlg.accept()
+                seen["closed"] = True
             else:
                 QTimer.singleShot(50, wait)
 
         QTimer.singleShot(50, wait)
 
-    QTimer.singleShot(0, act)
+    def when_shown() -> None:  # the dialog opens once its rows were read off the GUI thread
+        if window.findChild(QDialog, "keysDialog") is None:
+            QTimer.singleShot(20, when_shown)
+        else:
+            act()
+
+    QTimer.singleShot(0, when_shown)
     window.on_vault_keys()
+    qtbot.waitUntil(lambda: seen.get("closed", False), timeout=15000)
     life = {r[0]: r[1] for r in key_rows(vault)[0]}
     assert life[device.key_id] == "revoked"
     assert life[key.key_id] == "active"  # the person is unaffected

@@ -33,6 +33,8 @@ from provara_desktop.ui.errors import describe, show_exception
 from provara_desktop.ui.ops import background, run_op
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from provara_desktop.core.keys import SigningKey
     from provara_desktop.store.identity import Identity, IdentityStore
 
@@ -41,6 +43,16 @@ def fingerprint_text(fingerprint: str) -> str:
     """Eight groups of four in two rows of four: easy to read aloud and to compare."""
     groups = fingerprint.split()
     return " ".join(groups[:4]) + ("\n" + " ".join(groups[4:]) if len(groups) > 4 else "")
+
+
+def path_row(field: QLineEdit, on_browse: Callable[[], None]) -> QHBoxLayout:
+    """A file path field with its "Browse…" button."""
+    browse = QPushButton("Browse…", field.parentWidget())
+    browse.clicked.connect(on_browse)
+    row = QHBoxLayout()
+    row.addWidget(field, 1)
+    row.addWidget(browse)
+    return row
 
 
 def fingerprint_label(fingerprint: str, parent: QWidget) -> QLabel:
@@ -94,11 +106,7 @@ class CreateIdentityDialog(QDialog):
         # this computer; it never stays in the profile.
         self.recovery_path = QLineEdit(str(Path.home() / "provara-recovery.json"), form_page)
         self.recovery_path.setObjectName("recoveryPath")
-        browse = QPushButton("Browse…", form_page)
-        browse.clicked.connect(self.on_browse_recovery)
-        recovery_row = QHBoxLayout()
-        recovery_row.addWidget(self.recovery_path, 1)
-        recovery_row.addWidget(browse)
+        recovery_row = path_row(self.recovery_path, self.on_browse_recovery)
         form = QFormLayout()
         form.addRow("Your name:", self.name)
         form.addRow("Passphrase:", self.passphrase)

@@ -74,11 +74,13 @@ def key_rows(vault: Vault) -> tuple[list[tuple[str, ...]], list[str]]:
 
 class KeysDialog(QDialog):
     """``on_revoke(key_id)``: asked to revoke the selected key (a lost device, a leaked
-    key); the caller gathers the recovery file and calls :meth:`refresh` when done."""
+    key); the caller gathers the recovery file and calls :meth:`refresh` when done.
+    ``loaded``: the rows, computed by the caller (the app does it on its query thread)."""
 
     def __init__(self, vault: Vault, parent: QWidget | None = None, *,
                  on_revoke: Callable[[str], None] | None = None,
-                 own_key_id: str | None = None) -> None:
+                 own_key_id: str | None = None,
+                 loaded: tuple[list[tuple[str, ...]], list[str]] | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("keysDialog")
         self.setWindowTitle("Keys of this vault")
@@ -113,10 +115,12 @@ class KeysDialog(QDialog):
         lay.addWidget(self.problems)
         lay.addWidget(buttons)
         self.resize(900, 360)
-        self.refresh()
+        self.refresh(loaded)
 
-    def refresh(self) -> None:
-        rows, problems = key_rows(self.vault)
+    def refresh(self, loaded: tuple[list[tuple[str, ...]], list[str]] | None = None) -> None:
+        """Show ``loaded`` (key_rows, computed off the GUI thread: the first key life of a
+        large rotated vault walks a long chain), or compute it here."""
+        rows, problems = loaded if loaded is not None else key_rows(self.vault)
         self.rows = rows
         self.table.setRowCount(len(rows))
         for r, row in enumerate(rows):

@@ -13,15 +13,14 @@ from PySide6.QtWidgets import (
     QDialogButtonBox,
     QFileDialog,
     QFormLayout,
-    QHBoxLayout,
     QLabel,
     QLineEdit,
-    QPushButton,
     QVBoxLayout,
     QWidget,
 )
 
 from provara_desktop.ui import theme
+from provara_desktop.ui.dialogs.identity_dialogs import path_row
 
 if TYPE_CHECKING:
     from provara_desktop.store.identity import Identity
@@ -61,11 +60,7 @@ class RotateKeyDialog(QDialog):
         intro.setWordWrap(True)
         self.recovery = QLineEdit(self)
         self.recovery.setObjectName("rotateRecoveryFile")
-        browse = QPushButton("Browse…", self)
-        browse.clicked.connect(self.on_browse)
-        row = QHBoxLayout()
-        row.addWidget(self.recovery, 1)
-        row.addWidget(browse)
+        row = path_row(self.recovery, self.on_browse)
         self.reason = QComboBox(self)
         self.reason.setObjectName("rotateReason")
         self.reason.addItem("Routine (the old key is retired)", "routine")
