@@ -235,8 +235,9 @@ def cmd_identity_add_device(args: argparse.Namespace) -> int:
     key = store.unlock(read_passphrase(args.passphrase_file))
     device_pass = read_passphrase(args.device_passphrase_file, env={}, confirm=True)
     with _open(args, args.vault) as vault:
-        facts, cert = add_device(vault, store, key, name=args.name,
-                                 device_passphrase=device_pass, out=Path(args.out))
+        done = add_device(vault, store, key, name=args.name, device_passphrase=device_pass,
+                          out=Path(args.out))
+    facts, cert = done.device, done.certificate
     _emit(args, {"device": facts.to_json(), "certificate_event_id": cert["event_id"],
                  "out": str(Path(args.out).absolute()), "vault": str(vault.root)},
           f"device {facts.device_name!r} of {facts.person_actor}: key {facts.key_id}\n"

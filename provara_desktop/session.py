@@ -18,7 +18,7 @@ import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from provara_desktop.core.canonical import canonical_dumps
 from provara_desktop.core.errors import UserCancelled
@@ -40,14 +40,24 @@ if TYPE_CHECKING:
     from provara_desktop.core.event import Event
     from provara_desktop.core.keys import SigningKey
     from provara_desktop.intake.plan import ImportPlan
-    from provara_desktop.store.identity import Identity
+    from provara_desktop.store.devices import Certified
+    from provara_desktop.store.identity import Identity, IdentityStore
     from provara_desktop.store.key_rotation import Revoked, Rotated
     from provara_desktop.store.vault import OpResult, Vault
     from provara_desktop.store.verify_vault import VaultReport
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-R = TypeVar("R", bound="Revoked")  # a key operation: its result carries its OpResult
+
+
+class _CarriesOp(Protocol):
+    """A key or device operation's result: what it wrote is its ``op``."""
+
+    @property
+    def op(self) -> OpResult: ...
+
+
+R = TypeVar("R", bound=_CarriesOp)
 _CANCEL_EVERY = 8192  # events between checks for "the session is closing" while reducing
 _APPLY_SLICE = 2048  # events applied to the live beliefs per hold of their lock
 # A rewritten tail up to this long is applied per key whatever the vault's size; a longer
@@ -486,6 +496,23 @@ class VaultSession:
         return self._write_for(lambda _key: key_rotation.revoke(
             self.vault, recovery=recovery, recovery_actor=recovery_actor, key_id=key_id,
             reason=reason, boundary=boundary))
+
+    def add_device(self, store: IdentityStore, *, name: str, device_passphrase: str,
+                   out: Path) -> Future[Certified]:
+        """Certify a new device of the unlocked person and write its device file
+        (store/devices.py), on the writer thread."""
+        from provara_desktop.store import devices
+
+        return self._write_for(lambda key: devices.add_device(
+            self.vault, store, key, name=name, device_passphrase=device_passphrase, out=out))
+
+    def certify_device(self, store: IdentityStore, *, name: str,
+                       device_public_b64: str) -> Future[Certified]:
+        """Certify a paired machine's key as the device ``name``, on the writer thread."""
+        from provara_desktop.store import devices
+
+        return self._write_for(lambda key: devices.certify_and_append(
+            self.vault, store, key, name=name, device_public_b64=device_public_b64))
 
     def _write_for(self, fn: Callable[[SigningKey], R]) -> Future[R]:
         """_write for an operation whose result carries its OpResult (``.op``)."""

@@ -23,7 +23,7 @@ import contextlib
 import errno
 import logging
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from provara_desktop.core.errors import ProvaraDesktopError
 from provara_desktop.core.event import utc_now_iso
@@ -35,19 +35,24 @@ from provara_desktop.net.serve import HeadlessPeer, ServeOptions
 from provara_desktop.net.sync_session import SessionConfig
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Coroutine, Sequence
+    from collections.abc import Awaitable, Callable, Coroutine, Sequence
     from concurrent.futures import Future
     from pathlib import Path
 
     from provara_desktop.core.keys import SigningKey
+    from provara_desktop.net.device_pairing import DeviceAdded
     from provara_desktop.net.pairing import Paired
     from provara_desktop.net.refusals import Refusal
     from provara_desktop.net.sync_session import SyncResult
     from provara_desktop.runtime.async_loop import AsyncLoop
     from provara_desktop.runtime.progress import CancelToken
+    from provara_desktop.store.devices import Certified
+    from provara_desktop.store.identity import Identity, IdentityStore
     from provara_desktop.store.trust import TrustedKey
+    from provara_desktop.store.vault import Vault
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 # Where the app offers pairing codes unless that port is busy (the offer shows the port
 # it used; ``pair offer`` on the command line picks any free one).
 PAIR_PORT = peer_addresses.DEFAULT_PORT + 1
@@ -440,6 +445,17 @@ class LanService:
 
         return self._submit(go())
 
+    async def _on_free_port(self, port: int,
+                            start: Callable[[int], Coroutine[Any, Any, _T]]) -> _T:
+        """``start(port)``, or ``start(0)`` (any free port) when ``port`` is busy: the offer
+        shows the address it really listens on."""
+        try:
+            return await start(port)
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE or port == 0:
+                raise
+            return await start(0)
+
     def pair_offer(self, key: SigningKey, name: str, *, host: str, timeout: float,
                    on_ready: Callable[[str, str, int], None],
                    port: int = PAIR_PORT) -> Future[Paired]:
@@ -449,20 +465,46 @@ class LanService:
 
         async def go() -> Paired:
             me = pairing.Me(name, key)
-            try:
-                paired = await pair_link.offer(me, host=host, port=port, timeout=timeout,
-                                               on_ready=on_ready, on_accepted=self._record_pairing)
-            except OSError as exc:
-                if exc.errno != errno.EADDRINUSE or port == 0:
-                    raise
-                paired = await pair_link.offer(me, host=host, port=0, timeout=timeout,
-                                               on_ready=on_ready, on_accepted=self._record_pairing)
+            paired = await self._on_free_port(port, lambda p: pair_link.offer(
+                me, host=host, port=p, timeout=timeout, on_ready=on_ready,
+                on_accepted=self._record_pairing))
             if self.peer is not None:
                 await self.peer.reload_secrets()
             self._changed()
             return paired
 
         return self._submit(go())
+
+    def device_offer(self, vault: Vault, store: IdentityStore, key: SigningKey, *,
+                     device_name: str, host: str, timeout: float,
+                     on_ready: Callable[[str, str, int], None],
+                     write: Callable[[str, str], Awaitable[Certified]],
+                     port: int = PAIR_PORT) -> Future[DeviceAdded]:
+        """Offer a one-time code for a new device of the unlocked person
+        (net/device_pairing.py); ``write`` records its certificate (the app's writer)."""
+        from provara_desktop.net import device_pairing
+
+        async def go() -> DeviceAdded:
+            added = await self._on_free_port(port, lambda p: device_pairing.offer_device(
+                vault, store, key, name=device_name, host=host, port=p, timeout=timeout,
+                on_ready=on_ready, write=write))
+            if self.peer is not None:
+                await self.peer.reload_secrets()
+            self._changed()
+            return added
+
+        return self._submit(go())
+
+    def device_join(self, store: IdentityStore, *, device_name: str, address: str,
+                    code: str, passphrase: str) -> Future[tuple[Identity, Paired]]:
+        """Make this (empty) profile the device ``device_name`` of the person whose machine
+        offers at ``address``; the key is made here and never leaves."""
+        from provara_desktop.net import device_pairing, pairing
+
+        host, port = peer_addresses.parse_address(address, where="pairing address")
+        pairing.normalize_code(code)
+        return self._submit(device_pairing.join_as_device(
+            store, name=device_name, host=host, port=port, code=code, passphrase=passphrase))
 
     async def _record_pairing(self, paired: Paired) -> None:
         """Pin the peer once both sides accepted (as ``pair offer``/``join`` do)."""

@@ -19,12 +19,12 @@ from typing import TYPE_CHECKING, Any
 
 from provara_desktop.core.keys import SigningKey
 from provara_desktop.net import pair_link, pairing
-from provara_desktop.store.devices import certify, device_label
+from provara_desktop.store.devices import Certified, certify_and_append, device_label
 from provara_desktop.store.identity import Identity, actor_label_for
 from provara_desktop.store.trust import TrustStore
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Awaitable, Callable
 
     from provara_desktop.store.identity import IdentityStore
     from provara_desktop.store.vault import Vault
@@ -39,29 +39,32 @@ class DeviceAdded:
 
 async def offer_device(vault: Vault, store: IdentityStore, person_key: SigningKey, *,
                        name: str, host: str, port: int, timeout: float,
-                       on_ready: Callable[[str, str, int], None]) -> DeviceAdded:
+                       on_ready: Callable[[str, str, int], None],
+                       write: Callable[[str, str], Awaitable[Certified]] | None = None
+                       ) -> DeviceAdded:
     """The person's side: offer a pairing, and certify the joining machine's key as the
-    device ``name``."""
+    device ``name``. ``write`` records the certificate from (device name, public key): the
+    app's goes through its writer thread; without it the certificate is appended here."""
     person = store.load()
-    done: list[tuple[Identity, dict[str, Any]]] = []
+    done: list[Certified] = []
+
+    async def append_here(device_name: str, public_b64: str) -> Certified:
+        return await asyncio.to_thread(certify_and_append, vault, store, person_key,
+                                       name=device_name, device_public_b64=public_b64)
 
     async def accepted(paired: pairing.Paired) -> None:
         if paired.peer.name != name:
             raise pairing.PairingFailed(
                 f"the joining machine calls itself {paired.peer.name[:80]!r}, not {name!r}: "
                 "nothing was certified (give both sides the same --name)", code="REFUSED")
-        facts, cert = await asyncio.to_thread(
-            certify, vault, store, person_key, name=name,
-            device_public_b64=paired.peer.public_key_b64)
-        await asyncio.to_thread(vault.append, [cert], signer=person_key)
+        made = await (write or append_here)(name, paired.peer.public_key_b64)
         await asyncio.to_thread(pairing.record, store.home, paired)
-        done.append((facts, cert))
+        done.append(made)
 
     paired = await pair_link.offer(pairing.Me(person.name, person_key), host=host,
                                    port=port, timeout=timeout, on_ready=on_ready,
                                    on_accepted=accepted)
-    facts, cert = done[0]
-    return DeviceAdded(paired, facts, cert)
+    return DeviceAdded(paired, done[0].device, done[0].certificate)
 
 
 async def join_as_device(store: IdentityStore, *, name: str, host: str, port: int,

@@ -16,7 +16,7 @@ certifies it.
 from __future__ import annotations
 
 import json
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -32,11 +32,21 @@ from provara_desktop.store.profile_files import create_file
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from provara_desktop.store.vault import Vault
+    from provara_desktop.store.vault import OpResult, Vault
 
 DEVICE_FORMAT = "provara-desktop-device"
 DEVICE_VERSION = 1
 _MAX_BYTES = 256 * 1024
+
+
+@dataclass(frozen=True)
+class Certified:
+    """A device certified in a vault: its public facts, the certificate event, and what the
+    append wrote (the app's writer thread reports it like any write)."""
+
+    device: Identity
+    certificate: dict[str, Any]
+    op: OpResult
 
 
 def certify(vault: Vault, store: IdentityStore, person_key: SigningKey, *, name: str,
@@ -72,6 +82,14 @@ def certify(vault: Vault, store: IdentityStore, person_key: SigningKey, *, name:
     return facts, cert
 
 
+def certify_and_append(vault: Vault, store: IdentityStore, person_key: SigningKey, *,
+                       name: str, device_public_b64: str) -> Certified:
+    """Certify the device key ``device_public_b64`` (a pairing's) and record it in ``vault``."""
+    facts, cert = certify(vault, store, person_key, name=name,
+                          device_public_b64=device_public_b64)
+    return Certified(facts, cert, vault.append([cert], signer=person_key))
+
+
 def device_label(person_name: str, device_name: str, device_key_id: str) -> str:
     """The label a device signs under: its person's name and its own, with its key's
     digits (both machines compute it the same way)."""
@@ -79,9 +97,10 @@ def device_label(person_name: str, device_name: str, device_key_id: str) -> str:
 
 
 def add_device(vault: Vault, store: IdentityStore, person_key: SigningKey, *, name: str,
-               device_passphrase: str, out: Path) -> tuple[Identity, dict[str, Any]]:
+               device_passphrase: str, out: Path) -> Certified:
     """Certify a new device of the profile's person in ``vault`` and write its device file
-    to ``out`` (never over a file). Returns the device's public facts and the certificate."""
+    to ``out`` (never over a file, and before the certificate: a certificate whose key went
+    nowhere would name a device nobody can use)."""
     if not device_passphrase:
         raise UsageError("the device passphrase must not be empty")
     target = out.absolute()
@@ -100,11 +119,11 @@ def add_device(vault: Vault, store: IdentityStore, person_key: SigningKey, *, na
     except OSError as exc:
         raise StoreError(f"cannot write {target}: {exc.strerror or exc}") from None
     try:
-        vault.append([cert], signer=person_key)
+        op = vault.append([cert], signer=person_key)
     except BaseException:
         target.unlink(missing_ok=True)  # a device whose certificate is nowhere is no device
         raise
-    return facts, cert
+    return Certified(facts, cert, op)
 
 
 def join_device(store: IdentityStore, path: Path, passphrase: str

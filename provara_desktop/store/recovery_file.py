@@ -82,7 +82,10 @@ def read_recovery_file(path: Path, *, for_key_id: str | None = None,
     except OSError as exc:
         raise StoreError(f"cannot read the recovery file {path}: {exc.strerror or exc}") \
             from None
-    doc = strict_loads(data, where=where, max_bytes=_MAX_BYTES)
+    if data.lstrip().startswith(SHEET_TITLE.encode()):
+        doc = _sheet_doc(data, where)  # the printed sheet, typed back in or kept as text
+    else:
+        doc = strict_loads(data, where=where, max_bytes=_MAX_BYTES)
     if not isinstance(doc, dict) or doc.get("format") != RECOVERY_FORMAT:
         raise InputError("not a provara-desktop recovery file", where=where)
     if doc.get("version") != RECOVERY_VERSION:
@@ -96,7 +99,8 @@ def read_recovery_file(path: Path, *, for_key_id: str | None = None,
     key = SigningKey(seed)
     if doc.get("recovery_key_id") != key.key_id:
         raise InputError(f"the file says recovery key {doc.get('recovery_key_id')!r} but "
-                         f"holds {key.key_id}: it was altered", where=where)
+                         f"holds {key.key_id}: it was altered (or, on a typed-in sheet, a "
+                         "group of the seed is mistyped)", where=where)
     found = doc.get("identity")
     ident: dict[str, Any] = found if isinstance(found, dict) else {}
     if recovery_key_id is not None and key.key_id != recovery_key_id:
@@ -109,13 +113,59 @@ def read_recovery_file(path: Path, *, for_key_id: str | None = None,
     return key, ident
 
 
+SHEET_TITLE = "PROVARA DESKTOP RECOVERY SHEET"
+# The sheet's labelled lines that read_recovery_file reads back (the rest is for people).
+_SHEET_FIELDS = {"Identity": "identity", "Identity key": "key_id",
+                 "Identity fingerprint": "fingerprint", "Recovery key": "recovery_key_id"}
+_SEED_CHARS = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/= \t")
+
+
+def _sheet_doc(data: bytes, where: str) -> dict[str, Any]:
+    """A printed sheet typed back into a text file, as the recovery file's fields: the seed
+    in its groups of four (spaces and line breaks ignored), and the labelled lines. The
+    recovery key id on the sheet must be the seed's: a mistyped group is caught, not used."""
+    if len(data) > _MAX_BYTES:
+        raise InputError(f"over {_MAX_BYTES} bytes: not a recovery sheet", where=where)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InputError("a recovery sheet is text (UTF-8)", where=where) from None
+    fields: dict[str, str] = {}
+    seed_parts: list[str] = []
+    in_seed = False
+    for line in text.splitlines():
+        if in_seed:
+            # the groups, on as many lines as the typist used, up to a blank line
+            if line.strip() and set(line.strip()) <= _SEED_CHARS:
+                seed_parts.append("".join(line.split()))
+                continue
+            in_seed = not line.strip() and not seed_parts
+            if in_seed:
+                continue
+        label, sep, value = line.partition(":")
+        if sep and label.strip() in _SHEET_FIELDS:
+            fields[_SHEET_FIELDS[label.strip()]] = value.strip()
+        elif line.strip() == "Recovery seed (base64):":
+            in_seed = True
+    name, _, actor = fields.get("identity", "").rpartition(" (")
+    if not seed_parts or not actor.endswith(")"):
+        raise InputError("this recovery sheet lacks its identity line or its seed groups",
+                         where=where)
+    return {"format": RECOVERY_FORMAT, "version": RECOVERY_VERSION,
+            "identity": {"name": name, "actor": actor[:-1], "key_id": fields.get("key_id"),
+                         "fingerprint": fields.get("fingerprint")},
+            "recovery_key_id": fields.get("recovery_key_id"),
+            "recovery_seed_b64": "".join(seed_parts)}
+
+
 def printable_sheet(identity: Identity, recovery: SigningKey) -> str:
     """The recovery file as a page to print: what it is, whose it is, and the seed in groups
-    of four characters to type back in (base64 of the seed, as in the file)."""
+    of four characters to type back in (base64 of the seed, as in the file): typed into a
+    text file, that file serves as the recovery file (read_recovery_file)."""
     seed = b64encode(recovery.seed)
     groups = " ".join(seed[i:i + 4] for i in range(0, len(seed), 4))
     return "\n".join([
-        "PROVARA DESKTOP RECOVERY SHEET",
+        SHEET_TITLE,
         "",
         f"Identity:             {identity.name} ({identity.actor})",
         f"Identity key:         {identity.key_id}",
@@ -128,5 +178,7 @@ def printable_sheet(identity: Identity, recovery: SigningKey) -> str:
         "",
         "Whoever holds this sheet can rotate and revoke this identity's keys.",
         "Keep it offline; never store it on the computer you record evidence on.",
+        "To use it: type this sheet (at least the lines above and the seed) into a text",
+        "file and give that file where a recovery file is asked for.",
         "",
     ])

@@ -216,8 +216,11 @@ class MainWindow(VaultLifecycle):
                                      name="actPair")
         self.act_vault_keys = self._action(file, "&Keys of this vault…", self.on_vault_keys,
                                            name="actVaultKeys")
-        self.act_rotate_key = self._action(file, "Rotate &my key…", self.on_rotate_key,
-                                           name="actRotateKey")
+        # (a lambda: triggered's `checked` must not land in on_rotate_key's boundary)
+        self.act_rotate_key = self._action(file, "Rotate &my key…",
+                                           lambda: self.on_rotate_key(), name="actRotateKey")
+        self.act_add_device = self._action(file, "Add a &device…", self.on_add_device,
+                                           name="actAddDevice")
         file.addSeparator()
         self.act_quit = self._action(file, "&Quit", self.close, shortcut="Ctrl+Q",
                                      name="actQuit")
@@ -296,6 +299,7 @@ class MainWindow(VaultLifecycle):
             session.unlock(self.key, self.identity.actor, self.identity)
         if session.beliefs() is None:
             session.start()
+        self._warm_key_life(session)
         self.settings.add_recent_vault(str(session.vault.root))
         self.setWindowTitle(f"{session.vault.root.name} — provara-desktop")
         for note in session.vault.notes:
@@ -304,6 +308,17 @@ class MainWindow(VaultLifecycle):
         self._poll.start()
         self._update_actions()
         self.update_status()
+
+    @staticmethod
+    def _warm_key_life(session: VaultSession) -> None:
+        """In a vault with a revoked or rotated key, every view's provenance check asks the
+        key life, whose first computation walks the revoked key's chain (seconds at 1M
+        events): do it now on the query thread, so no view asks first on the GUI thread."""
+        keys = session.vault.keys_doc.get("keys", [])
+        if any(isinstance(k, dict) and k.get("status") in ("revoked", "rotated") for k in keys):
+            from provara_desktop.store import vault_keys
+
+            session.query(lambda: vault_keys.key_life(session.vault))
 
     def _retire_views(self) -> None:
         """Save the views' state and stop their refresh timers: a view about to be deleted
@@ -339,6 +354,8 @@ class MainWindow(VaultLifecycle):
                 signal.connect(self.show_event)
         if hasattr(timeline, "event_selected"):
             timeline.event_selected.connect(self.on_timeline_event_selected)
+        if hasattr(timeline, "vouch_requested"):
+            timeline.vouch_requested.connect(lambda eid: self.on_rotate_key(boundary=eid))
         beliefs.attest_requested.connect(lambda key: self.on_attest(key=key))
         beliefs.retract_requested.connect(lambda key: self.on_retract(key=key))
         views: dict[str, QWidget] = {"Beliefs": beliefs, "Contested": contested,
@@ -577,7 +594,9 @@ class MainWindow(VaultLifecycle):
             self.identity = changed
             self.update_status()
 
-    def on_rotate_key(self) -> None:
+    def on_rotate_key(self, boundary: str | None = None) -> None:
+        """File › Rotate my key; ``boundary``: the event the user picked in the timeline as
+        the last one they vouch for (a compromise rotation)."""
         from provara_desktop.ui.dialogs.rotate_dialog import RotateKeyDialog
 
         ident, session, store = self.identity, self.session, self.identity_store
@@ -590,7 +609,7 @@ class MainWindow(VaultLifecycle):
                                     "key, so nothing may rotate its key: click the warning "
                                     "in the status bar to make one.")
             return
-        dialog = RotateKeyDialog(session.vault, ident, self)
+        dialog = RotateKeyDialog(session.vault, ident, self, boundary=boundary)
         if dialog.exec() != QDialog.DialogCode.Accepted or dialog.recovery_path is None:
             return
         path, pw = dialog.recovery_path, dialog.chosen_passphrase
@@ -617,6 +636,25 @@ class MainWindow(VaultLifecycle):
 
         run_op(self, lambda: background(job)).success(rotated).failure(
             lambda exc: show_exception(self, exc))
+
+    def on_add_device(self) -> None:
+        from provara_desktop.ui.dialogs.device_dialog import AddDeviceDialog
+
+        ident, session = self.identity, self.session
+        if session is None or ident is None or self.key is None:
+            QMessageBox.information(self, "Add a device", "Open a vault and unlock your "
+                                    "identity first: the device's certificate is recorded "
+                                    "in the vault, signed by your key.")
+            return
+        if ident.person_actor is not None:
+            QMessageBox.information(self, "Add a device", "This computer is itself a device "
+                                    f"of {ident.person_actor}: add devices from that "
+                                    "person's own machine.")
+            return
+        dialog = AddDeviceDialog(session, self.identity_store, self.key, self.lan, self)
+        dialog.added.connect(lambda d: self.statusBar().showMessage(
+            f"Device '{d.device_name}' certified: fingerprint {d.fingerprint}", 20_000))
+        dialog.exec()
 
     def on_vault_keys(self) -> None:
         from provara_desktop.ui.dialogs.keys_dialog import KeysDialog, key_rows

@@ -107,7 +107,8 @@ class VaultLifecycle(QMainWindow):
         from provara_desktop.ui.dialogs.identity_dialogs import CreateIdentityDialog, UnlockDialog
 
         if self.identity is None:
-            dialog: Any = CreateIdentityDialog(self.identity_store, self, first_run=True)
+            dialog: Any = CreateIdentityDialog(self.identity_store, self, first_run=True,
+                                               lan=getattr(self, "lan", None))
         else:
             dialog = UnlockDialog(self.identity_store, self, reason=reason)
 

@@ -522,3 +522,36 @@ def test_an_identity_without_a_recovery_key_is_named_and_can_add_one(
     assert doc["without_recovery"] == []
     assert {k["key_id"]: k for k in doc["keys"]}[made.key_id]["recovery_key_id"] == \
         read_recovery_file(rec)[0].key_id
+
+
+def test_the_printed_sheet_typed_back_in_restores_and_a_typo_is_caught(
+        alice: dict[str, Any], capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    from provara_desktop.store.recovery_file import printable_sheet
+
+    recovery, _ = read_recovery_file(alice["rec"])
+    sheet = printable_sheet(IdentityStore(alice["home"]).load(), recovery)
+    lines = sheet.splitlines()
+    at = lines.index("Recovery seed (base64):") + 1
+    groups = lines[at].split()
+    # Typed back by hand: the groups over two lines, spacing of the typist's own.
+    retyped = [*lines[:at], " ".join(groups[:6]), "  ".join(groups[6:]), *lines[at + 1:]]
+    typo = list(retyped)
+    first = typo[at].split()
+    first[0] = ("B" if first[0][0] != "B" else "C") + first[0][1:]
+    typo[at] = " ".join(first)
+    bad = tmp_path / "typo-sheet.txt"
+    bad.write_text("\n".join(typo) + "\n")
+    new_home = tmp_path / "new-laptop"
+    before = tree_digest(alice["vault"])
+    code, _, err = cli(capsys, "--home", str(new_home), "identity", "restore",
+                       "--recovery-file", str(bad), "--vault", str(alice["vault"]))
+    assert code != 0
+    assert "mistyped" in err
+    assert not (new_home / "identity.json").exists()
+    assert tree_digest(alice["vault"]) == before
+    good = tmp_path / "sheet.txt"
+    good.write_text("\n".join(retyped) + "\n")
+    restored = ok(capsys, "--home", str(new_home), "identity", "restore", "--recovery-file",
+                  str(good), "--vault", str(alice["vault"]))
+    assert restored["actor"] == alice["ident"]["actor"]
+    assert verify(capsys, alice)["ok"]

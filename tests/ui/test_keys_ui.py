@@ -10,7 +10,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QDialog, QLabel, QLineEdit, QMessageBox, QPushButton, QToolButton
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QDialog,
+    QLabel,
+    QLineEdit,
+    QMessageBox,
+    QPushButton,
+    QToolButton,
+)
 
 from provara_desktop.store import evidence, key_rotation
 from provara_desktop.store.event_check import SigStatus
@@ -36,6 +44,7 @@ def test_first_run_saves_a_recovery_file_and_warns_until_confirmed(
     path_field = dlg.findChild(QLineEdit, "recoveryPath")
     assert path_field.text().startswith(str(Path.home()))  # offered in the user's home
     path_field.setText(str(rec))
+    dlg.findChild(QCheckBox, "recoverySheet").setChecked(True)
     qtbot.keyClicks(dlg.findChild(QLineEdit, "identityName"), "Dana Tester")
     qtbot.keyClicks(dlg.findChild(QLineEdit, "identityPassphrase"), PASSPHRASE)
     qtbot.keyClicks(dlg.findChild(QLineEdit, "identityRepeat"), PASSPHRASE)
@@ -44,6 +53,9 @@ def test_first_run_saves_a_recovery_file_and_warns_until_confirmed(
     note = dlg.findChild(QLabel, "identityRecoveryNote")
     qtbot.waitUntil(lambda: note.text() != "", timeout=10000)
     assert str(rec) in note.text()
+    sheet = rec.with_suffix(".pdf")  # the page to print, beside the file
+    assert str(sheet) in note.text()
+    assert sheet.read_bytes().startswith(b"%PDF")
     ident = store.load()
     key, facts = read_recovery_file(rec)
     assert key.key_id == ident.recovery_key_id
@@ -184,8 +196,8 @@ def test_a_lost_device_is_revoked_from_the_keys_dialog(
     key = store.unlock(PASSPHRASE)
     vault = Vault.init(home / "vaults" / "default", key=key, actor=ident.actor, home=home)
     evidence.observe(vault, key, ident.actor, subject="s", predicate="p", value=1)
-    device, _ = add_device(vault, store, key, name="field laptop", device_passphrase="d",
-                           out=tmp_path / "laptop.device")
+    device = add_device(vault, store, key, name="field laptop", device_passphrase="d",
+                        out=tmp_path / "laptop.device").device
     session = VaultSession(vault, bus=EventBus())
     window = make_window(session, key=key)
     monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(rec), ""))
@@ -200,7 +212,20 @@ def test_a_lost_device_is_revoked_from_the_keys_dialog(
         own = [r[0] for r in dlg.rows].index(key.key_id)
         dlg.table.selectRow(own)
         seen["own_revocable"] = dlg.revoke_button.isEnabled()
-        dlg.table.selectRow(row)
+        # The people view: Dana with her keys and her device; picking the device there
+        # picks it for revocation.
+        tops = [dlg.people.topLevelItem(i) for i in range(dlg.people.topLevelItemCount())]
+        dana = [t for t in tops if t.text(0).startswith(ident.actor)]
+        assert len(dana) == 1
+        assert "1 device(s)" in dana[0].text(0)
+        kids = {dana[0].child(i).text(0): dana[0].child(i) for i in
+                range(dana[0].childCount())}
+        laptop = [item for text, item in kids.items() if "field laptop" in text]
+        assert len(laptop) == 1
+        assert device.key_id in laptop[0].text(0)
+        assert any("recovery key" in t for t in kids)
+        dlg.people.setCurrentItem(laptop[0])
+        assert dlg.selected_key() == device.key_id
         assert dlg.revoke_button.isEnabled()
         dlg.revoke_button.click()
 
@@ -229,4 +254,53 @@ def test_a_lost_device_is_revoked_from_the_keys_dialog(
     assert life[device.key_id] == "revoked"
     assert life[key.key_id] == "active"  # the person is unaffected
     assert not seen["own_revocable"]  # one's own key is rotated (File > Rotate my key)
+    session.close()
+
+
+def test_the_timeline_picks_the_boundary_of_a_compromise_rotation(
+        qtbot: Any, make_window: Any, home: Path, store: IdentityStore, tmp_path: Path) -> None:
+    """The user finds the last event they vouch for in the timeline and rotates from its
+    inspector: the rotation dialog opens as a compromise with that event as the boundary."""
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QComboBox
+
+    from provara_desktop.runtime.bus import EventBus
+    from provara_desktop.session import VaultSession
+
+    rec = tmp_path / "rec.json"
+    ident = store.create_with_recovery("Dana Tester", PASSPHRASE,
+                                       lambda i, r: write_recovery_file(rec, i, r) and None)
+    key = store.unlock(PASSPHRASE)
+    vault = Vault.init(home / "vaults" / "default", key=key, actor=ident.actor, home=home)
+    vouched = evidence.observe(vault, key, ident.actor, subject="door", predicate="state",
+                               value="open").events[-1]["event_id"]
+    doubtful = evidence.observe(vault, key, ident.actor, subject="door", predicate="state",
+                                value="closed").events[-1]["event_id"]
+    session = VaultSession(vault, bus=EventBus())
+    window = make_window(session, key=key)
+    inspector = window.views["Timeline"].inspector
+    button = inspector.findChild(QPushButton, "vouchUpToHere")
+    assert not button.isEnabled()  # nothing inspected yet
+    assert inspector.show_event(vouched)
+    seen: dict[str, Any] = {}
+
+    def fill() -> None:
+        dlg = window.findChild(QDialog, "rotateKeyDialog")
+        if dlg is None or not dlg.isVisible():
+            QTimer.singleShot(20, fill)
+            return
+        seen["reason"] = dlg.findChild(QComboBox, "rotateReason").currentData()
+        seen["boundary"] = dlg.findChild(QComboBox, "rotateBoundary").currentData()
+        dlg.findChild(QLineEdit, "rotateRecoveryFile").setText(str(rec))
+        dlg.findChild(QLineEdit, "rotatePassphrase").setText(PASSPHRASE)
+        dlg.findChild(QPushButton, "rotateButton").click()
+
+    QTimer.singleShot(0, fill)
+    button.click()
+    qtbot.waitUntil(lambda: window.key is not None and window.key.key_id != key.key_id,
+                    timeout=15000)
+    assert seen == {"reason": "compromise", "boundary": vouched}
+    cache = Provenance(vault)
+    assert cache.check(vault.index.get(vouched)).sig is SigStatus.VALID  # type: ignore[arg-type]
+    assert cache.check(vault.index.get(doubtful)).sig is SigStatus.REVOKED  # type: ignore[arg-type]
     session.close()

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QFont, QFontDatabase
 from PySide6.QtWidgets import (
+    QCheckBox,
     QDialog,
     QDialogButtonBox,
     QFileDialog,
@@ -27,7 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from provara_desktop.core.errors import WrongPassphraseError
-from provara_desktop.store.recovery_file import write_recovery_file
+from provara_desktop.store.recovery_file import printable_sheet, write_recovery_file
 from provara_desktop.ui import theme
 from provara_desktop.ui.errors import describe, show_exception
 from provara_desktop.ui.ops import background, run_op
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from provara_desktop.core.keys import SigningKey
+    from provara_desktop.net.app_peer import LanService
     from provara_desktop.store.identity import Identity, IdentityStore
 
 
@@ -71,9 +73,10 @@ class CreateIdentityDialog(QDialog):
     set when the dialog is accepted."""
 
     def __init__(self, store: IdentityStore, parent: QWidget | None = None, *,
-                 first_run: bool = False) -> None:
+                 first_run: bool = False, lan: LanService | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("createIdentityDialog")
+        self._lan = lan
         self.setWindowTitle("Welcome to provara-desktop" if first_run else "New identity")
         self.setModal(True)
         self._store = store
@@ -107,11 +110,17 @@ class CreateIdentityDialog(QDialog):
         self.recovery_path = QLineEdit(str(Path.home() / "provara-recovery.json"), form_page)
         self.recovery_path.setObjectName("recoveryPath")
         recovery_row = path_row(self.recovery_path, self.on_browse_recovery)
+        # The same key as a page to print (typed back into a text file, it serves as the
+        # recovery file: store/recovery_file.py), saved beside the file as a PDF.
+        self.sheet = QCheckBox("Also save a sheet to print (PDF, beside the file)", form_page)
+        self.sheet.setObjectName("recoverySheet")
+        self._sheet_text: list[str] = []
         form = QFormLayout()
         form.addRow("Your name:", self.name)
         form.addRow("Passphrase:", self.passphrase)
         form.addRow("Repeat passphrase:", self.repeat)
         form.addRow("Recovery file:", recovery_row)
+        form.addRow("", self.sheet)
         lay = QVBoxLayout(form_page)
         lay.addWidget(intro)
         lay.addLayout(form)
@@ -121,6 +130,12 @@ class CreateIdentityDialog(QDialog):
             "Create identity", QDialogButtonBox.ButtonRole.AcceptRole)
         self.create_button.setObjectName("createIdentityButton")
         self.create_button.setDefault(True)
+        # One person on several computers: this one joins as a device of an identity made
+        # elsewhere instead of becoming a second, unrelated identity (ui/dialogs/device_dialog).
+        self.join_button = self.buttons.addButton(
+            "This computer is another device of mine…", QDialogButtonBox.ButtonRole.ActionRole)
+        self.join_button.setObjectName("joinAsDeviceButton")
+        self.join_button.clicked.connect(self.on_join_as_device)
         self.buttons.accepted.connect(self.on_create)
         self.buttons.rejected.connect(self.reject)
         lay.addWidget(self.buttons)
@@ -174,18 +189,54 @@ class CreateIdentityDialog(QDialog):
             self._fail("Choose a new file for the recovery key (an existing file is never "
                        "overwritten).", self.recovery_path)
             return
+        if self.sheet.isChecked() and self._sheet_path().exists():
+            self._fail(f"{self._sheet_path()} already exists: choose another recovery file "
+                       "name (nothing is overwritten).", self.recovery_path)
+            return
         self.error.setText("Creating your key…")
         self.create_button.setEnabled(False)
         store = self._store
+        want_sheet = self.sheet.isChecked()
 
         def write(identity: Identity, recovery_key: SigningKey) -> None:
             write_recovery_file(recovery, identity, recovery_key)
+            if want_sheet:  # laid out as PDF on the GUI thread (Qt's text layout)
+                self._sheet_text.append(printable_sheet(identity, recovery_key))
 
         def job() -> tuple[Identity, SigningKey]:
             identity = store.create_with_recovery(name, pw, write)
             return identity, store.unlock(pw)
 
         run_op(self, lambda: background(job)).success(self.on_created).failure(self.on_failed)
+
+    def on_join_as_device(self) -> None:
+        from provara_desktop.ui.dialogs.device_dialog import JoinDeviceDialog
+
+        dialog = JoinDeviceDialog(self._store, self._lan, self)
+        if dialog.exec() == QDialog.DialogCode.Accepted and dialog.key is not None:
+            self.identity, self.key = dialog.identity, dialog.key
+            self.accept()
+
+    def _sheet_path(self) -> Path:
+        return Path(self.recovery_path.text().strip()).expanduser().with_suffix(".pdf")
+
+    def _write_sheet(self) -> str:
+        """The PDF sheet, if asked for: what the done page says about it."""
+        if not self._sheet_text:
+            return ""
+        import html
+
+        from provara_desktop.ui.report_pdf import html_to_pdf
+
+        text, self._sheet_text = self._sheet_text[0], []
+        target = self._sheet_path()
+        try:
+            html_to_pdf(f"<pre style='font-size: 12pt'>{html.escape(text)}</pre>", target,
+                        title="Recovery sheet")
+        except Exception as exc:  # the identity is made; the file is what matters
+            return f" The sheet could not be written ({exc}); the recovery file is enough."
+        return (f" A sheet to print is at <b>{target}</b>: print it, then delete the PDF "
+                "too.")
 
     def on_browse_recovery(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Save the recovery file",
@@ -207,7 +258,7 @@ class CreateIdentityDialog(QDialog):
             f"Your recovery key is saved to <b>{self.recovery_path.text().strip()}</b>. Move "
             "that file off this computer (a USB stick kept safe, or print it and delete "
             "the file): whoever holds it can replace your key. The status bar reminds you "
-            "until you confirm it is stored away.")
+            "until you confirm it is stored away." + self._write_sheet())
         self.pages.setCurrentIndex(1)
         self.done_button.setFocus()
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
@@ -15,8 +16,11 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QMessageBox,
+    QSplitter,
     QTableWidget,
     QTableWidgetItem,
+    QTreeWidget,
+    QTreeWidgetItem,
     QVBoxLayout,
     QWidget,
 )
@@ -60,8 +64,7 @@ def key_rows(vault: Vault) -> tuple[list[tuple[str, ...]], list[str]]:
         rows.append((kid, s.status, s.role, who, fp, s.trust_boundary_event_id or "",
                      s.replaced_by or "", str(used.get(kid, 0))))
     # One person's keys together: their identity keys, recovery key and devices.
-    rows.sort(key=lambda r: (r[3].rsplit(" of ", 1)[-1].replace("recovery key", "").strip(),
-                             r[2] != "identity", r[2]))
+    rows.sort(key=lambda r: (person_of(r), r[2] != "identity", r[2]))
     notes = [p.message for p in life.problems]
     bare = vault_keys.without_recovery(life)
     if bare:
@@ -70,6 +73,27 @@ def key_rows(vault: Vault) -> tuple[list[tuple[str, ...]], list[str]]:
                      "warning, or `identity add-recovery`); it is declared here with their "
                      "next event.")
     return rows, notes
+
+
+def person_of(row: tuple[str, ...]) -> str:
+    """Whose key a row of key_rows is ("" for a key no event ties to a person)."""
+    who = row[3]
+    return who.rsplit(" of ", 1)[-1].strip() if " of " in who else who
+
+
+def people(rows: list[tuple[str, ...]]) -> dict[str, list[tuple[str, ...]]]:
+    """key_rows grouped by person, in their order: one person with their keys and devices."""
+    out: dict[str, list[tuple[str, ...]]] = {}
+    for row in rows:
+        out.setdefault(person_of(row) or "(no person recorded)", []).append(row)
+    return out
+
+
+def _key_text(row: tuple[str, ...]) -> str:
+    kid, status, role, who = row[:4]
+    what = (who.split(" of ", 1)[0] if role == "device" else
+            "recovery key" if role == "recovery" else f"{role or 'key'} key")
+    return f"{what} — {status} — {kid} ({row[7]} events)"
 
 
 class KeysDialog(QDialog):
@@ -85,6 +109,12 @@ class KeysDialog(QDialog):
         self.setObjectName("keysDialog")
         self.setWindowTitle("Keys of this vault")
         self.vault = vault
+        # The people view: each person with their keys and devices; a key picked here is
+        # picked in the table below (its details, and the revoke button).
+        self.people = QTreeWidget(self)
+        self.people.setObjectName("peopleTree")
+        self.people.setHeaderLabels(["People, their keys and devices"])
+        self.people.itemSelectionChanged.connect(self._person_picked)
         self.table = QTableWidget(0, len(COLUMNS), self)
         self.table.setObjectName("keysTable")
         self.table.setHorizontalHeaderLabels(list(COLUMNS))
@@ -111,10 +141,13 @@ class KeysDialog(QDialog):
         buttons.rejected.connect(self.reject)
         lay = QVBoxLayout(self)
         lay.addWidget(intro)
-        lay.addWidget(self.table, 1)
+        split = QSplitter(Qt.Orientation.Vertical, self)
+        split.addWidget(self.people)
+        split.addWidget(self.table)
+        lay.addWidget(split, 1)
         lay.addWidget(self.problems)
         lay.addWidget(buttons)
-        self.resize(900, 360)
+        self.resize(900, 520)
         self.refresh(loaded)
 
     def refresh(self, loaded: tuple[list[tuple[str, ...]], list[str]] | None = None) -> None:
@@ -127,9 +160,27 @@ class KeysDialog(QDialog):
             for c, text in enumerate(row):
                 self.table.setItem(r, c, QTableWidgetItem(text))
         self.table.resizeColumnsToContents()
+        self.people.clear()
+        for person, keys in people(rows).items():
+            devices = sum(1 for r in keys if r[2] == "device")
+            top = QTreeWidgetItem([f"{person}" + (f" — {devices} device(s)" if devices else "")])
+            for row in keys:
+                child = QTreeWidgetItem([_key_text(row)])
+                child.setData(0, Qt.ItemDataRole.UserRole, row[0])
+                top.addChild(child)
+            self.people.addTopLevelItem(top)
+        self.people.expandAll()
         self.problems.setText("\n".join(problems) if problems else
                               "Every key event in this vault counts.")
         self._selection_changed()
+
+    def _person_picked(self) -> None:
+        items = self.people.selectedItems()
+        kid = items[0].data(0, Qt.ItemDataRole.UserRole) if items else None
+        for r, row in enumerate(self.rows):
+            if row[0] == kid:
+                self.table.selectRow(r)
+                return
 
     def selected_key(self) -> str | None:
         picked = self.table.selectionModel().selectedRows()

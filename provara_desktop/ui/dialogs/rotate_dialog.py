@@ -1,6 +1,8 @@
 """Rotating your key from the app (store/key_rotation.py): the recovery file, routine or
 compromise, and the last event of the old key you still vouch for, picked from a list of
-your recent events (the newest is the routine choice). The passphrase seals the new key."""
+your recent events (the newest is the routine choice), or in the timeline (the inspector's
+"My key leaked: vouch up to here…" opens this dialog on that event). The passphrase seals
+the new key."""
 
 from __future__ import annotations
 
@@ -48,7 +50,8 @@ def boundary_choices(vault: Vault, identity: Identity) -> list[tuple[str, str]]:
 class RotateKeyDialog(QDialog):
     """Accepted with ``recovery_path``, ``reason``, ``boundary`` and ``passphrase`` set."""
 
-    def __init__(self, vault: Vault, identity: Identity, parent: QWidget | None = None) -> None:
+    def __init__(self, vault: Vault, identity: Identity, parent: QWidget | None = None, *,
+                 boundary: str | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("rotateKeyDialog")
         self.setWindowTitle("Rotate my key")
@@ -70,6 +73,11 @@ class RotateKeyDialog(QDialog):
         self.boundary.setObjectName("rotateBoundary")
         for eid, text in boundary_choices(vault, identity):
             self.boundary.addItem(text, eid)
+        self.boundary_note = QLabel("", self)
+        self.boundary_note.setObjectName("rotateBoundaryNote")
+        self.boundary_note.setWordWrap(True)
+        if boundary is not None:
+            self._preset(vault, identity, boundary)
         self.reason.currentIndexChanged.connect(self._reason_changed)
         self.passphrase = QLineEdit(self)
         self.passphrase.setObjectName("rotatePassphrase")
@@ -82,6 +90,7 @@ class RotateKeyDialog(QDialog):
         form.addRow("Recovery file:", row)
         form.addRow("Why:", self.reason)
         form.addRow("Last event you vouch for:", self.boundary)
+        form.addRow("", self.boundary_note)
         form.addRow("Your passphrase:", self.passphrase)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel, self)
         self.rotate_button = buttons.addButton("Rotate", QDialogButtonBox.ButtonRole.AcceptRole)
@@ -98,6 +107,27 @@ class RotateKeyDialog(QDialog):
         self.chosen_reason = "routine"
         self.chosen_boundary: str | None = None
         self.chosen_passphrase = ""
+
+    def _preset(self, vault: Vault, identity: Identity, event_id: str) -> None:
+        """The event picked in the timeline: a compromise rotation vouching up to it, when it
+        is an event of the key being rotated (else said, and nothing is preset)."""
+        row = vault.index.get(event_id)
+        if row is None or row.actor_key_id != identity.key_id:
+            self.boundary_note.setText(
+                f"{event_id} is not an event of your current key ({identity.key_id}): pick "
+                "the last one of yours you vouch for.")
+            return
+        at = self.boundary.findData(event_id)
+        if at < 0:  # older than the list's latest events: offered all the same
+            what = ":".join(x for x in (row.subject, row.predicate) if x) or (row.type or "")
+            self.boundary.addItem(f"{row.timestamp_utc}  {row.type}  {what}  ({event_id})",
+                                  event_id)
+            at = self.boundary.count() - 1
+        self.reason.setCurrentIndex(self.reason.findData("compromise"))
+        self.boundary.setCurrentIndex(at)
+        self.boundary_note.setText("Picked in the timeline: this event and the ones before it "
+                                   "in your chain stay valid; your key's later events will "
+                                   "be flagged and refused.")
 
     def _reason_changed(self) -> None:
         # Routine vouches for everything: the newest event; compromise lets the user choose.

@@ -55,6 +55,8 @@ def _link(event_id: str) -> str:
 class InspectorView(QWidget):
     event_requested = Signal(str)  # the user clicked a predecessor/successor link
     context_requested = Signal(str, float)  # event id, half-window in seconds
+    # A compromised key: rotate it, vouching for this event and its chain ancestors only.
+    vouch_requested = Signal(str)
 
     def __init__(self, provenance: Provenance,
                  beliefs: Callable[[], Reducer | None] | None = None,
@@ -110,11 +112,22 @@ class InspectorView(QWidget):
         self.context_button.setObjectName("contextButton")
         self.context_button.setEnabled(False)
         self.context_button.clicked.connect(self.on_context_clicked)
+        self.vouch_button = QPushButton("My key leaked: vouch up to here…", self)
+        self.vouch_button.setObjectName("vouchUpToHere")
+        self.vouch_button.setToolTip("Rotate your key as compromised, keeping this event and "
+                                     "the ones before it in your chain valid; your key's "
+                                     "later events are flagged and refused from now on")
+        self.vouch_button.setEnabled(False)
+        self.vouch_button.clicked.connect(
+            lambda: self._event_id is not None and self.vouch_requested.emit(self._event_id))
         ctx = QHBoxLayout()
         ctx.addWidget(QLabel("Context:", self))
         ctx.addWidget(self.context_span)
         ctx.addWidget(self.context_button)
         ctx.addStretch(1)
+        vouch = QHBoxLayout()  # its own row: the context row must fit half a laptop screen
+        vouch.addStretch(1)
+        vouch.addWidget(self.vouch_button)
 
         scroll = QScrollArea(self)
         scroll.setWidgetResizable(True)
@@ -123,6 +136,7 @@ class InspectorView(QWidget):
         layout.addWidget(self.title)
         layout.addWidget(scroll, 3)
         layout.addLayout(ctx)
+        layout.addLayout(vouch)
         layout.addWidget(QLabel("Canonical JSON (exactly as signed and stored):", self))
         layout.addWidget(self.json_view, 2)
 
@@ -138,6 +152,7 @@ class InspectorView(QWidget):
             value.setText("")
         self.json_view.setPlainText("")
         self.context_button.setEnabled(False)
+        self.vouch_button.setEnabled(False)
 
     def show_event(self, event_id: str) -> bool:
         row = self._prov.row(event_id)
@@ -152,6 +167,7 @@ class InspectorView(QWidget):
         prov = self._prov
         self._event_id = row.event_id
         self.context_button.setEnabled(True)
+        self.vouch_button.setEnabled(True)  # whose event it is, the rotation dialog says
         f = self.fields
         self.title.setText(f"{row.type or '?'} by {row.actor or '?'}  ·  "
                            f"position {row.pos + 1} in the log")

@@ -68,6 +68,7 @@ def _combo(parent: QWidget, name: str, items: list[str]) -> QComboBox:
 
 class TimelineView(QWidget):
     event_selected = Signal(str)
+    vouch_requested = Signal(str)  # the inspector's "vouch up to here" (File > Rotate my key)
 
     def __init__(self, session: VaultSession, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -178,6 +179,7 @@ class TimelineView(QWidget):
                                        report=lambda: getattr(session, "last_report", None))
         self.inspector.event_requested.connect(self.show_event)
         self.inspector.context_requested.connect(self.show_context)
+        self.inspector.vouch_requested.connect(self.vouch_requested)
 
         top = QWidget(self)
         top_layout = QVBoxLayout(top)
