@@ -179,7 +179,7 @@ def cmd_identity_restore(args: argparse.Namespace) -> int:
     """A new machine: a fresh key takes the place of the identity's lost one, signed by the
     recovery key into the vault that holds the identity's evidence."""
     from provara_desktop.passphrase_input import read_passphrase
-    from provara_desktop.store import key_rotation, vault_keys
+    from provara_desktop.store import key_rotation
     from provara_desktop.store.identity import IdentityStore
     from provara_desktop.store.recovery_file import read_recovery_file
 
@@ -194,26 +194,13 @@ def cmd_identity_restore(args: argparse.Namespace) -> int:
                          "vault that holds your evidence; get it first (sync, or import a "
                          "bundle) and pass --vault")
     recovery, facts = read_recovery_file(Path(args.recovery_file))
-    old_key = facts.get("key_id")
     with _open(args, vault_path) as vault:
-        life = vault_keys.key_life(vault)
-        # The identity's current key: the end of the promotions from the key in the file.
-        current = old_key if isinstance(old_key, str) else ""
-        while current in life.successors:
-            current = life.successors[current]
-        status = life.keys.get(current)
-        if status is None or status.recovery_key_id != recovery.key_id:
-            raise UsageError(f"{vault_path} does not record {recovery.key_id} as the "
-                             f"recovery key of {facts.get('actor')}: wrong recovery file, or "
-                             "the vault lacks the identity's events")
+        # a wrong file or vault is said before the passphrase is asked for
+        current = key_rotation.current_key_of(vault, recovery, facts)
         passphrase = read_passphrase(args.passphrase_file, confirm=True)
-        _, label = key_rotation.recovery_for(vault, Path(args.recovery_file), current)
-        done = key_rotation.rotate(vault, recovery=recovery, recovery_actor=label,
-                                   key_id=current, reason=args.reason,
-                                   boundary=args.boundary)
-        ident = store.restore(str(facts.get("name") or "investigator"),
-                              str(facts.get("actor")), done.new_key, passphrase,
-                              recovery.public.b64)
+        done, ident = key_rotation.restore_identity(
+            vault, store, Path(args.recovery_file), passphrase, reason=args.reason,
+            boundary=args.boundary)
     _emit(args, {**done.to_json(), **ident.to_json(), "vault": str(vault_path)},
           f"restored {ident.actor} with a new key {ident.key_id}\nfingerprint "
           f"{ident.fingerprint}\nthe old key {current} is revoked ({args.reason}), trust "

@@ -33,10 +33,11 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from provara_desktop.core.event import Event
+    from provara_desktop.store.identity import Identity, IdentityStore
     from provara_desktop.store.vault import Vault
 
 __all__ = ["COMPROMISE", "DEVICE_LOST", "REASONS", "ROUTINE", "Revoked", "Rotated",
-           "revoke", "rotate"]
+           "current_key_of", "restore_identity", "revoke", "rotate"]
 
 
 @dataclass
@@ -159,3 +160,40 @@ def revoke(vault: Vault, *, recovery: SigningKey, recovery_actor: str, key_id: s
         _refuse_unless_counts(vault, [rev], "the revocation")
         op = vault.append([rev], signer=recovery)
     return Revoked(key_id, reason, bound, rev["event_id"], op)
+
+
+def current_key_of(vault: Vault, recovery: SigningKey, facts: dict[str, Any]) -> str:
+    """The identity's current key in ``vault``: the end of the promotions from the key the
+    recovery file names, when the vault records ``recovery`` as its recovery key."""
+    life = vault_keys.key_life(vault)
+    old_key = facts.get("key_id")
+    current = old_key if isinstance(old_key, str) else ""
+    seen: set[str] = set()
+    while current in life.successors and current not in seen:  # a cycle cannot loop us
+        seen.add(current)
+        current = life.successors[current]
+    status = life.keys.get(current)
+    if status is None or status.recovery_key_id != recovery.key_id:
+        raise UsageError(f"{vault.root} does not record {recovery.key_id} as the recovery "
+                         f"key of {facts.get('actor')}: wrong recovery file, or the vault "
+                         "lacks the identity's events")
+    return current
+
+
+def restore_identity(vault: Vault, store: IdentityStore, path: Path, passphrase: str, *,
+                     reason: str = COMPROMISE, boundary: str | None = None
+                     ) -> tuple[Rotated, Identity]:
+    """A new machine (an empty profile): a fresh key takes the place of the identity's lost
+    one, signed by the recovery key in ``path`` into ``vault``; the profile then holds the
+    identity with the new key, sealed under ``passphrase``, under the same label."""
+    if store.exists():
+        raise UsageError(f"this profile ({store.home}) already holds an identity; restore "
+                         "into a new one")
+    recovery, facts = read_recovery_file(path)
+    current = current_key_of(vault, recovery, facts)
+    _, label = recovery_for(vault, path, current)
+    done = rotate(vault, recovery=recovery, recovery_actor=label, key_id=current,
+                  reason=reason, boundary=boundary)
+    ident = store.restore(str(facts.get("name") or "investigator"), str(facts.get("actor")),
+                          done.new_key, passphrase, recovery.public.b64)
+    return done, ident

@@ -221,6 +221,9 @@ class MainWindow(VaultLifecycle):
                                            lambda: self.on_rotate_key(), name="actRotateKey")
         self.act_add_device = self._action(file, "Add a &device…", self.on_add_device,
                                            name="actAddDevice")
+        self.act_passphrase = self._action(file, "Change &passphrase…",
+                                           self.on_change_passphrase,
+                                           name="actChangePassphrase")
         file.addSeparator()
         self.act_quit = self._action(file, "&Quit", self.close, shortcut="Ctrl+Q",
                                      name="actQuit")
@@ -636,6 +639,19 @@ class MainWindow(VaultLifecycle):
 
         run_op(self, lambda: background(job)).success(rotated).failure(
             lambda exc: show_exception(self, exc))
+
+    def on_change_passphrase(self) -> None:
+        from provara_desktop.ui.dialogs.identity_upkeep import ChangePassphraseDialog
+
+        if self.identity is None:
+            QMessageBox.information(self, "Change passphrase", "There is no identity in this "
+                                    "profile yet.")
+            return
+        if ChangePassphraseDialog(self.identity_store, self).exec() == \
+                QDialog.DialogCode.Accepted:
+            self.identity = self.identity_store.load()
+            self.statusBar().showMessage("Passphrase changed: your key (and its fingerprint) "
+                                         "is the same.", 10_000)
 
     def on_add_device(self) -> None:
         from provara_desktop.ui.dialogs.device_dialog import AddDeviceDialog

@@ -136,6 +136,10 @@ class CreateIdentityDialog(QDialog):
             "This computer is another device of mine…", QDialogButtonBox.ButtonRole.ActionRole)
         self.join_button.setObjectName("joinAsDeviceButton")
         self.join_button.clicked.connect(self.on_join_as_device)
+        self.restore_button = self.buttons.addButton(
+            "Restore from my recovery file…", QDialogButtonBox.ButtonRole.ActionRole)
+        self.restore_button.setObjectName("restoreIdentityButton")
+        self.restore_button.clicked.connect(self.on_restore)
         self.buttons.accepted.connect(self.on_create)
         self.buttons.rejected.connect(self.reject)
         lay.addWidget(self.buttons)
@@ -237,6 +241,15 @@ class CreateIdentityDialog(QDialog):
             return f" The sheet could not be written ({exc}); the recovery file is enough."
         return (f" A sheet to print is at <b>{target}</b>: print it, then delete the PDF "
                 "too.")
+
+    def on_restore(self) -> None:
+        from provara_desktop.ui.dialogs.identity_upkeep import RestoreIdentityDialog
+
+        dialog = RestoreIdentityDialog(self._store, self._store.home / "vaults" / "default",
+                                       self)
+        if dialog.exec() == QDialog.DialogCode.Accepted and dialog.key is not None:
+            self.identity, self.key = dialog.identity, dialog.key
+            self.accept()
 
     def on_browse_recovery(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Save the recovery file",
