@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from provara_desktop import __version__, cli_keys, cli_output
+from provara_desktop import __version__, cli_hub, cli_keys, cli_output
 from provara_desktop.core.canonical import strict_loads
 from provara_desktop.core.errors import (
     InputError,
@@ -505,15 +505,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.gossip_interval < 0:
         raise UsageError(f"--gossip-interval must be >= 0 seconds (0: no gossip), got "
                          f"{args.gossip_interval:g}")
+    from provara_desktop.net.sync_session import SessionConfig
+
     options = serve.ServeOptions(host=args.host, port=args.port,
                                  discovery=not args.no_discovery, discreet=args.discreet,
-                                 name=ident.name, gossip_interval=args.gossip_interval)
+                                 name=ident.name, gossip_interval=args.gossip_interval,
+                                 session=SessionConfig(role=args.role))
 
     def ready(address: tuple[str, int]) -> None:
         host = reachable_host(address[0])
         doc = {"host": host, "port": address[1], "bound": address[0],
                "key_id": ident.key_id, "fingerprint": ident.fingerprint,
-               "vault": str(Path(args.vault).absolute()),
+               "vault": str(Path(args.vault).absolute()), "role": args.role,
                "discovery": ("off" if args.no_discovery else
                              peer.discovery_note or ("discreet" if args.discreet else "on"))}
         if args.json:
@@ -598,6 +601,10 @@ def cmd_sync(args: argparse.Namespace) -> int:
         docs.append(doc)
         if not result.ok:
             sys.stderr.write(f"error: {result.error}\n")
+        for alert in (result.hub_audit or {}).get("alerts", []):
+            sys.stderr.write(f"ALERT from the audit of hub {kid or result.peer}: "
+                             f"{alert['code']}: {alert['message']} (`hub receipts` keeps the "
+                             "proof)\n")
     _emit(args, {"ok": all(r.ok for r, _ in done), "peers": docs}, "\n".join(
         f"{d['peer']}: sent {d['sent']}, received {d['received']}, held back "
         f"{d['held_back']}, {len(d['forks'])} fork(s), {d['duration_ms']} ms"
@@ -716,6 +723,7 @@ def build_parser() -> argparse.ArgumentParser:
     ident = sub.add_parser("identity", help="your signing identity")
     isub = ident.add_subparsers(dest="identity_command", parser_class=_Parser, required=True)
     cli_keys.add_parsers(isub, sub, cmd)
+    cli_hub.add_parsers(sub, cmd, _Parser)
     cmd("show", cmd_identity_show, "show the identity's public facts", isub)
     cmd("export-reference", cmd_identity_export,
         "write the private key as the reference's private_keys.json", isub).add_argument("file")
@@ -842,6 +850,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--gossip-interval", type=float, default=60.0, metavar="S",
                     help="also sync with every trusted peer in view: at start, every S "
                     "seconds (jittered) and soon after the vault changes (default 60; 0: off)")
+    sp.add_argument("--role", choices=["peer", "hub"], default="peer",
+                    help="hub: sign a checkpoint of the log for every spoke that syncs, and "
+                    "a receipt for every batch it takes (docs/TOPOLOGIES.md)")
     sp = cmd("sync", cmd_sync, "sync a vault once with a trusted peer (or every one)")
     sp.add_argument("vault")
     sp.add_argument("--peer", metavar="HOST:PORT")

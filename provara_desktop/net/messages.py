@@ -15,13 +15,16 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from provara_desktop.core.errors import PeerRejected
+from provara_desktop.net.hub_messages import Audit, Checkpoint
 
 PROTOCOL = "provara-sync"
 VERSIONS: tuple[int, ...] = (1,)  # every version this program speaks
 ROLES = ("peer", "hub", "spoke")  # docs: roles; v1 behaves the same for all three
 # What this program offers in v1. "vouch": a side may send one ``vouch`` message before its
 # first batch, naming the keys it trusts among those that sign its batches (docs: "Vouching").
-CAPABILITIES: tuple[str, ...] = ("attachments", "vouch", "window")
+# "receipts": a hub signs a checkpoint of its log and a receipt per batch, and a spoke audits
+# it before pushing (net/hub_messages.py, docs/TOPOLOGIES.md).
+CAPABILITIES: tuple[str, ...] = ("attachments", "receipts", "vouch", "window")
 
 _EVT = re.compile(r"evt_[0-9a-f]{24}")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -377,10 +380,11 @@ class Vouch:
         return cls(tuple(out))
 
 
-Message = Hello | Frontier | Lacking | Events | Attachment | Ack | Done | Error | Vouch
+Message = (Hello | Frontier | Lacking | Events | Attachment | Ack | Done | Error | Vouch | Audit
+           | Checkpoint)
 _BY_TYPE: dict[str, Any] = {c.TYPE: c for c in
                             (Hello, Frontier, Lacking, Events, Attachment, Ack, Done, Error,
-                             Vouch)}
+                             Vouch, Audit, Checkpoint)}
 
 
 def parse(doc: dict[str, Any]) -> Message:

@@ -13,6 +13,7 @@ Every outcome is a :class:`SyncResult`; ``outcome`` sorts it into the command's 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import ssl
 import time
 from typing import TYPE_CHECKING, Any
@@ -51,9 +52,11 @@ def _failed(address: str, started: float, reason: str, code: str) -> SyncResult:
 
 async def sync_with(address: str, *, vault_root: Path, home: Path, key: SigningKey,
                     expect_key_id: str | None = None, config: SessionConfig | None = None,
-                    connect_timeout: float = CONNECT_TIMEOUT) -> tuple[SyncResult, str | None]:
+                    connect_timeout: float = CONNECT_TIMEOUT, send: bool = True
+                    ) -> tuple[SyncResult, str | None]:
     """One session with the peer at ``address`` (HOST:PORT); the result and the peer's key
-    id (None when the handshake did not get that far)."""
+    id (None when the handshake did not get that far). ``send``: False to push nothing
+    (`hub audit`)."""
     started = time.monotonic()
     host, port = peer_addresses.parse_address(address)
     trusted = TrustStore(home).trusted()
@@ -98,6 +101,8 @@ async def sync_with(address: str, *, vault_root: Path, home: Path, key: SigningK
                        "REVOKED_PEER"), kid
     try:
         policy, trust = peer_policy.for_peer(home, kid)
+        if not send:
+            policy = dataclasses.replace(policy, send=False)
         result = await sync(reader, writer, vault=vault, trust=trust, signer=key,
                             initiator=True, peer=address, policy=policy, config=config)
     finally:

@@ -34,14 +34,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from provara_desktop.core.errors import PeerRejected, ProvaraDesktopError
+from provara_desktop.core.keys import PublicKey
 from provara_desktop.core.logline import load_or_none
 from provara_desktop.intake import check as intake_check
 from provara_desktop.intake import commit as intake_commit
 from provara_desktop.intake import plan as intake_plan
 from provara_desktop.intake.attachment_refs import attachment_refs
 from provara_desktop.net import messages as m
+from provara_desktop.net import tls
 from provara_desktop.net.chains import Chains, same_heads
 from provara_desktop.net.framing import DATA, FrameStream, Limits
+from provara_desktop.net.hub_messages import Audit, Checkpoint, Receipt
+from provara_desktop.net.hub_side import ALERT_EVENT, HubDuty, SpokeAudit
 from provara_desktop.net.peer_batch import PeerBatch
 from provara_desktop.store import layout
 from provara_desktop.store.parallel_verify import VerifyPool
@@ -141,6 +145,9 @@ class SyncResult:
     batches_received: int = 0
     bytes_sent: int = 0
     bytes_received: int = 0
+    # A spoke's audit of its hub (capability "receipts"): the checked checkpoint's size,
+    # receipted events proven, receipts kept, and the alerts raised (docs/TOPOLOGIES.md)
+    hub_audit: dict[str, Any] | None = None
 
     @property
     def ok(self) -> bool:
@@ -155,10 +162,29 @@ class SyncResult:
                "capabilities": self.capabilities, "peer_role": self.peer_role,
                "batches_sent": self.batches_sent, "batches_received": self.batches_received,
                "bytes_sent": self.bytes_sent, "bytes_received": self.bytes_received}
+        if self.hub_audit is not None:
+            doc["hub_audit"] = self.hub_audit
         if self.error is not None:
             doc["error"] = self.error
             doc["error_code"] = self.error_code
         return doc
+
+
+def _actor_of(vault: Vault, key: SigningKey) -> str:
+    """The label this profile signs under with ``key`` (its identity's), for an event the
+    session itself writes (a hub alert)."""
+    from provara_desktop.store.identity import IdentityStore, actor_label_for
+
+    store = IdentityStore(vault.home)
+    if store.exists():
+        ident = store.load()
+        if ident.key_id == key.key_id:
+            return ident.actor
+    for actor in vault.index.actor_names():  # a chain this key already signs
+        rows = vault.index.query(actor=actor, descending=True, limit=1)
+        if rows and rows[0].actor_key_id == key.key_id:
+            return actor
+    return actor_label_for("hub audit", key.key_id)
 
 
 class _PeerSaidError(PeerRejected):
@@ -224,6 +250,9 @@ class _Session:
         self.vouched: dict[str, m.VouchedKey] = {}  # what the peer vouched for, if we take it
         self.vouch_recorded: set[str] = set()  # of those, the ones on_vouched was told of
         self.vouch_seen = False
+        self.hub: HubDuty | None = None  # we are the hub of a spoke that offered receipts
+        self.spoke: SpokeAudit | None = None  # we are a spoke auditing our hub
+        self.receipts_kept = 0
         self.verify_pool: VerifyPool | None = None  # for a large transfer (POOL_MIN_EVENTS)
         self.warming: asyncio.Future[None] | None = None  # its workers starting
 
@@ -278,6 +307,13 @@ class _Session:
                 await asyncio.gather(self.warming, return_exceptions=True)
             if self.verify_pool is not None:
                 await asyncio.to_thread(self.verify_pool.close)
+            if self.hub is not None:
+                self.hub.close()
+            if self.spoke is not None:
+                self.result.hub_audit = {**self.spoke.outcome.to_json(),
+                                         "hub_key_id": self.spoke.hub_key.key_id,
+                                         "receipts_kept": self.receipts_kept}
+                self.spoke.close()
             if self.staging is not None:
                 shutil.rmtree(self.staging, ignore_errors=True)
             r.bytes_sent, r.bytes_received = self.stream.bytes_sent, self.stream.bytes_received
@@ -323,6 +359,10 @@ class _Session:
         mine = chains.frontier()
         await s.send_message(mine.to_json())
         their_frontier = await self._expect(m.Frontier)
+        if "receipts" in self.result.capabilities:
+            # before anything moves: a spoke that pushed first would restore what a
+            # rolled-back hub lost, and the proof of it with it
+            await self._hub_audit(theirs.role, mine, their_frontier)
         self._phase("compare", mine=mine, theirs=their_frontier)
         if self.window_ok and self.policy.receive and _expected(
                 mine, their_frontier) >= self.config.pool_min_events:
@@ -336,6 +376,9 @@ class _Session:
             their_lacking = await self._expect(m.Lacking)
         outgoing = chains.unknown_to(their_frontier, their_lacking)
         del chains
+        if self.spoke is not None:
+            self.spoke.withheld(r.event_id for r in outgoing)
+            await self._record_alerts()
         if not self.policy.send:
             outgoing = []
         elif self.policy.actors or self.policy.namespaces:
@@ -349,6 +392,47 @@ class _Session:
         else:
             await self._receive_all()
             await self._send_all(outgoing)
+
+    async def _hub_audit(self, their_role: str, mine: m.Frontier,
+                         theirs: m.Frontier) -> None:
+        """The hub answers the spoke's audit (net/hub_side.py); a peer session has none."""
+        if self.config.role == "hub" and their_role != "hub":
+            self.hub = await asyncio.to_thread(HubDuty, self.vault, self.signer)
+            audit = await self._expect(Audit)
+            answer = await asyncio.to_thread(self.hub.answer, audit, mine.to_json())
+            await self.stream.send_message(answer.to_json())
+        elif their_role == "hub" and self.config.role != "hub":
+            try:
+                hub_key = PublicKey(tls.peer_public_key(self.stream.writer))
+            except (ValueError, OSError) as exc:
+                raise PeerRejected(f"the hub has no key this side can hold it to: {exc}",
+                                   code="BAD_CHECKPOINT") from None
+            self.spoke = SpokeAudit(self.vault.home, self.vault.uid, hub_key)
+            await self.stream.send_message(self.spoke.request().to_json())
+            answer = await self._expect(Checkpoint)
+            await asyncio.to_thread(self.spoke.check, answer, theirs.to_json())
+
+    async def _record_alerts(self) -> None:
+        """Each new alert becomes an extension event in our vault, signed by us: the proof
+        (the hub's own signed notes) travels with the evidence to every replica."""
+        assert self.spoke is not None
+        alerts = [a for a in self.spoke.outcome.alerts if a.recorded_event_id is None]
+        if not alerts:
+            return
+
+        def record() -> None:
+            assert self.spoke is not None
+            actor = _actor_of(self.vault, self.signer)
+            for a in alerts:
+                event = self.vault.new_event(key=self.signer, actor=actor,
+                                             event_type=ALERT_EVENT, namespace="local",
+                                             payload={"code": a.code, "message": a.message,
+                                                      "proof": a.proof,
+                                                      "raised_utc": a.raised_utc})
+                self.vault.append([event], signer=self.signer)
+                self.spoke.kept.recorded(a.id, str(event["event_id"]))
+
+        await asyncio.to_thread(record)
 
     async def _next(self) -> m.Message:
         frame = await self.stream.read_frame()
@@ -390,6 +474,10 @@ class _Session:
         async def take_ack() -> None:
             nonlocal sent
             ack = await self._expect(m.Ack)
+            if self.spoke is not None and ack.receipt is not None:
+                await asyncio.to_thread(self.spoke.keep_receipt,
+                                        Receipt.from_json(ack.receipt))
+                self.receipts_kept += 1
             expected = n - len(in_flight) + 1
             if ack.batch != expected:
                 raise PeerRejected(f"ack for batch {ack.batch}, expected {expected}",
@@ -755,4 +843,7 @@ class _Session:
         if p.refused:
             self.log.warning("%s: %d event(s) refused: signed by a revoked key after its "
                              "trust boundary", batch.origin, len(p.refused))
-        return m.Ack(batch.batch_no, p.imported, held, p.already_present, len(c.forks))
+        receipt = (self.hub.receipt(str(e.get("event_id")) for e in p.new_events).to_json()
+                   if self.hub is not None and p.new_events else None)
+        return m.Ack(batch.batch_no, p.imported, held, p.already_present, len(c.forks),
+                     receipt)

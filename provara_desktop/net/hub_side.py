@@ -1,0 +1,194 @@
+"""Both ends of a hub's accountability (capability ``receipts``, docs/TOPOLOGIES.md).
+
+The hub (:class:`HubDuty`) answers a spoke's ``audit`` with its signed checkpoint and the
+proofs asked for, and signs a receipt for every batch it commits. The spoke
+(:class:`SpokeAudit`) checks the answer against everything the hub signed for it before,
+keeps the new statements, and turns what does not hold into alerts with both signed notes
+as their proof. The session (net/sync_session.py) calls these; they do no I/O on the
+connection themselves.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from provara_desktop.core import hub_notes
+from provara_desktop.core.errors import PeerRejected
+from provara_desktop.core.event import utc_now_iso
+from provara_desktop.core.tlog_proofs import verify_consistency, verify_inclusion
+from provara_desktop.net.hub_messages import MAX_PROVE, Audit, Checkpoint, Inclusion, Receipt
+from provara_desktop.store.hub_log import HubLog, event_leaf
+from provara_desktop.store.hub_receipts import Alert, HubReceipts
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
+
+    from provara_desktop.core.keys import PublicKey, SigningKey
+    from provara_desktop.store.vault import Vault
+
+log = logging.getLogger(__name__)
+ALERT_EVENT = "com.provara.desktop.hub_alert"
+
+
+class HubDuty:
+    """The hub's side, for one session."""
+
+    def __init__(self, vault: Vault, key: SigningKey) -> None:
+        self.vault, self.key = vault, key
+        self.log = HubLog.for_vault(vault)
+
+    def close(self) -> None:
+        self.log.close()
+
+    def answer(self, audit: Audit, frontier: Mapping[str, Any]) -> Checkpoint:
+        """The signed checkpoint of the log as it now covers the vault, with the proofs the
+        spoke asked for (none for a leaf the log does not hold where the spoke says: the
+        spoke draws its conclusion)."""
+        self.log.cover(self.vault)
+        size = self.log.size
+        note = hub_notes.sign(self.key, vault_uid=self.vault.uid, size=size,
+                              root=self.log.root(), frontier=frontier, time=utc_now_iso())
+        consistency = (self.log.consistency_proof(audit.known_size)
+                       if audit.known_size <= size else [])
+        proofs = [Inclusion(eid, idx, tuple(self.log.inclusion_proof(idx)))
+                  for eid, idx in audit.prove[:MAX_PROVE]
+                  if idx < size and self.log.event_at(idx) == eid]
+        return Checkpoint(note, tuple(consistency), tuple(proofs))
+
+    def receipt(self, event_ids: Iterable[str]) -> Receipt:
+        """After a batch's commit: where each of its events is in the log, signed."""
+        where = self.log.append(event_ids)
+        accepted = tuple(sorted(where.items(), key=lambda p: p[1]))
+        note = hub_notes.sign(self.key, vault_uid=self.vault.uid, size=self.log.size,
+                              root=self.log.root(), time=utc_now_iso(), accepted=accepted)
+        return Receipt(note, accepted)
+
+
+@dataclass
+class AuditOutcome:
+    """What one audit found: the hub's checked checkpoint and the alerts raised."""
+
+    size: int = 0
+    proven: int = 0
+    alerts: list[Alert] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"size": self.size, "proven": self.proven,
+                "alerts": [a.to_json() for a in self.alerts]}
+
+
+def _same_wrong(code: str, proof: dict[str, Any]) -> tuple[str, str]:
+    """What makes two alerts one wrong: the statement broken (an earlier note), or the
+    events gone."""
+    events = proof.get("events")
+    return code, str(proof.get("earlier") or sorted(map(str, events or [])))
+
+
+class SpokeAudit:
+    """The spoke's side, for one session with the hub whose key is ``hub_key``."""
+
+    def __init__(self, home: Any, vault_uid: str, hub_key: PublicKey) -> None:
+        self.kept = HubReceipts(home, hub_key.key_id)
+        self.hub_key, self.vault_uid = hub_key, vault_uid
+        self.outcome = AuditOutcome()
+        self.asked: tuple[tuple[str, int], ...] = ()
+        self.note: hub_notes.HubNote | None = None
+        self.dropped: list[str] = []
+
+    def close(self) -> None:
+        self.kept.close()
+
+    def request(self) -> Audit:
+        largest = self.kept.largest()
+        self.asked = tuple(self.kept.unproven(MAX_PROVE))
+        return Audit(largest.size if largest else 0, self.asked)
+
+    def _read(self, text: str, what: str) -> hub_notes.HubNote:
+        try:
+            note = hub_notes.read(text, self.hub_key)
+        except ValueError as exc:
+            raise PeerRejected(f"the hub's {what}: {exc}", code="BAD_CHECKPOINT") from None
+        if note.vault_uid != self.vault_uid:
+            raise PeerRejected(f"the hub's {what} is of vault {note.vault_uid[:64]}, not "
+                               f"{self.vault_uid}", code="BAD_CHECKPOINT")
+        return note
+
+    def _alert(self, code: str, message: str, **proof: Any) -> None:
+        # Raised once per wrong: a hub still behind the statement it broke is the same
+        # violation at every session, and its proof is already kept (and recorded).
+        same = _same_wrong(code, proof)
+        if any(_same_wrong(a.code, a.proof) == same for a in self.kept.alerts()):
+            return
+        log.warning("hub %s: %s: %s", self.hub_key.key_id, code, message)
+        self.outcome.alerts.append(self.kept.raise_alert(
+            code, message, {"hub_key_id": self.hub_key.key_id,
+                            "hub_public_key_b64": self.hub_key.b64, **proof}))
+
+    def check(self, answer: Checkpoint, frontier: Mapping[str, Any]) -> None:
+        """Check the hub's checkpoint against what it signed before; keep it."""
+        note = self._read(answer.note, "checkpoint")
+        self.note = note
+        self.outcome.size = note.size
+        if note.frontier_digest != hub_notes.digest(dict(frontier)):
+            self._alert("FRONTIER_MISMATCH", "the hub signed a frontier other than the one "
+                        "it sent", checkpoint=note.text, frontier=dict(frontier))
+        largest = self.kept.largest()
+        if largest is not None:
+            old_root = bytes.fromhex(largest.root)
+            if largest.size > note.size:
+                self._alert("ROLLBACK", f"the hub signed a log of {largest.size} events "
+                            f"before and now signs one of {note.size}: its log went back",
+                            earlier=largest.note, later=note.text)
+            elif not verify_consistency(largest.size, note.size, old_root, note.root,
+                                        answer.consistency):
+                self._alert("INCONSISTENT", f"the hub's log of {note.size} events is not "
+                            f"an extension of the one of {largest.size} it signed before",
+                            earlier=largest.note, later=note.text,
+                            consistency=[h.hex() for h in answer.consistency])
+        proofs = {(p.event_id, p.index): p for p in answer.inclusion}
+        proven, dropped = [], []
+        for eid, idx in self.asked:
+            p = proofs.get((eid, idx))
+            if p is not None and verify_inclusion(event_leaf(eid), idx, note.size, p.path,
+                                                  note.root):
+                proven.append(eid)
+            else:
+                dropped.append((eid, idx))
+        if dropped:
+            receipts = {e: n for e, _i, n, _p in self.kept.receipted()}
+            notes = sorted({receipts[e] for e, _ in dropped if e in receipts})
+            self._alert("DROPPED", f"{len(dropped)} event(s) the hub signed receipts for are "
+                        f"not in its log any more (first: {dropped[0][0]} at {dropped[0][1]})",
+                        events=[list(d) for d in dropped], later=note.text,
+                        receipts=[kept.note for n in notes
+                                  if (kept := self.kept.note(n)) is not None])
+        self.dropped = [e for e, _ in dropped]
+        self.kept.mark_proven(proven, note.size)
+        self.outcome.proven = len(proven)
+        self.kept.keep_note("checkpoint", note.size, note.root, note.text, self.vault_uid)
+
+    def withheld(self, lacking: Iterable[str]) -> None:
+        """``lacking``: the events the hub's signed frontier does not cover (what we would
+        send it): any of them receipted is an event the hub took and no longer holds."""
+        receipted = {e: n for e, _i, n, _p in self.kept.receipted()}
+        gone = [e for e in lacking if e in receipted]
+        if gone and self.note is not None:
+            notes = sorted({receipted[e] for e in gone})
+            self._alert("WITHHELD", f"{len(gone)} event(s) the hub signed receipts for are "
+                        f"missing from the frontier it signed (first: {gone[0]})",
+                        events=gone, later=self.note.text,
+                        receipts=[kept.note for n in notes
+                                  if (kept := self.kept.note(n)) is not None])
+        # The alerts hold the broken receipts; the events are the spoke's to push again,
+        # and the hub's next receipt for them is a new statement, checked from scratch.
+        self.kept.settle([*self.dropped, *gone])
+
+    def keep_receipt(self, receipt: Receipt) -> None:
+        note = self._read(receipt.note, "receipt")
+        if note.receipt_digest != hub_notes.receipt_digest(receipt.accepted):
+            raise PeerRejected("the hub's receipt does not sign the list it came with",
+                               code="BAD_CHECKPOINT")
+        self.kept.keep_receipt(note.size, note.root, note.text, self.vault_uid,
+                               receipt.accepted)
