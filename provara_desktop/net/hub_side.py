@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from provara_desktop.core import hub_notes
 from provara_desktop.core.errors import PeerRejected
 from provara_desktop.core.event import utc_now_iso
-from provara_desktop.core.tlog_proofs import verify_consistency, verify_inclusion
+from provara_desktop.core.tlog import verify_consistency, verify_inclusion
 from provara_desktop.net.hub_messages import MAX_PROVE, Audit, Checkpoint, Inclusion, Receipt
 from provara_desktop.store.hub_log import HubLog, event_leaf
 from provara_desktop.store.hub_receipts import Alert, HubReceipts

@@ -13,13 +13,13 @@ from __future__ import annotations
 import sqlite3
 from typing import TYPE_CHECKING
 
-from provara_desktop.core.tlog_proofs import (
+from provara_desktop.core.tlog import (
     EMPTY_ROOT,
-    consistency_path,
-    inclusion_path,
+    consistency_proof_from,
+    inclusion_proof_from,
     leaf_hash,
     node_hash,
-    split_point,
+    range_root_from_nodes,
 )
 from provara_desktop.store.index_paths import index_path_for
 
@@ -57,6 +57,7 @@ class HubLog:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.executescript(_SCHEMA)
         self._size = int(self._db.execute("SELECT COUNT(*) FROM leaves").fetchone()[0])
+        self._ranges = range_root_from_nodes(self._perfect)
 
     @classmethod
     def for_vault(cls, vault: Vault) -> HubLog:
@@ -138,22 +139,18 @@ class HubLog:
         return bytes(row[0])
 
     def subtree(self, lo: int, hi: int) -> bytes:
-        """The hash of leaves [lo, hi) (hi <= size)."""
+        """The hash of leaves [lo, hi) (hi <= size), from the stored perfect subtrees."""
         if not 0 <= lo < hi <= self._size:
             raise ValueError(f"no leaves [{lo}, {hi}) in a log of {self._size}")
-        n = hi - lo
-        if n & (n - 1) == 0 and lo % n == 0:  # a perfect subtree: stored
-            return self._perfect(n.bit_length() - 1, lo // n)
-        k = split_point(n)
-        return node_hash(self.subtree(lo, lo + k), self.subtree(lo + k, hi))
+        return self._ranges(lo, hi)
 
     def root(self, size: int | None = None) -> bytes:
         n = self._size if size is None else size
         return EMPTY_ROOT if n == 0 else self.subtree(0, n)
 
     def inclusion_proof(self, index: int, size: int | None = None) -> list[bytes]:
-        return inclusion_path(self.subtree, index, self._size if size is None else size)
+        return inclusion_proof_from(self.subtree, index, self._size if size is None else size)
 
     def consistency_proof(self, old_size: int, new_size: int | None = None) -> list[bytes]:
-        return consistency_path(self.subtree, old_size,
-                                self._size if new_size is None else new_size)
+        return consistency_proof_from(self.subtree, old_size,
+                                      self._size if new_size is None else new_size)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from provara_desktop.core.tlog_proofs import verify_consistency, verify_inclusion
+from provara_desktop.core.tlog import verify_consistency, verify_inclusion
 from provara_desktop.store.hub_log import HubLog, event_leaf
 from tests.net.sync_helpers import replica_factory
 

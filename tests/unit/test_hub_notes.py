@@ -46,7 +46,7 @@ def test_a_receipt_signs_its_list() -> None:
     (lambda t: t.replace("\n\n", "\n"), "blank line"),
     (lambda t: t.replace("\n42\n", "\n042\n"), "decimal"),
     (lambda t: t.replace("provara-hub/uid-1", "someone-else"), "not a provara hub"),
-    (lambda t: t.rstrip("\n"), "signature lines"),
+    (lambda t: t.rstrip("\n"), "newline"),
     (lambda t: t + "x" * 70_000, "over"),
 ])
 def test_a_changed_or_malformed_note_is_refused(change: object, reason: str) -> None:
