@@ -18,6 +18,7 @@ MAX_NOTE = 64 * 1024  # a checkpoint note: a few lines and signatures
 MAX_PROOF = 64  # hashes in one proof: a tree of 2^64 leaves needs fewer
 MAX_PROVE = 512  # receipted leaves one audit asks proofs for
 MAX_RECEIPTED = 100_000  # events one receipt names (a batch is far smaller)
+MAX_WITNESSED = 16  # checkpoints one side passes on, and sizes one audit asks about
 
 
 def _fail(msg: str, name: str, problem: str) -> PeerRejected:
@@ -66,15 +67,21 @@ class Audit:
     TYPE: ClassVar[str] = "audit"
     known_size: int
     prove: tuple[tuple[str, int], ...] = ()
+    # sizes of checkpoints other replicas passed on (witnessed), to be proven consistent too
+    also: tuple[int, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {"type": self.TYPE, "known_size": self.known_size,
-                "prove": [list(p) for p in self.prove]}
+                "prove": [list(p) for p in self.prove], "also": list(self.also)}
 
     @classmethod
     def from_json(cls, doc: dict[str, Any]) -> Audit:
+        also = doc.get("also", [])
+        if not isinstance(also, list) or len(also) > MAX_WITNESSED or not all(
+                type(x) is int and 0 <= x <= 1 << 53 for x in also):
+            raise _fail(cls.TYPE, "also", f"must be at most {MAX_WITNESSED} tree sizes")
         return cls(_size(doc, cls.TYPE, "known_size"),
-                   _leaves(doc.get("prove", []), cls.TYPE, "prove", MAX_PROVE))
+                   _leaves(doc.get("prove", []), cls.TYPE, "prove", MAX_PROVE), tuple(also))
 
 
 @dataclass(frozen=True)
@@ -93,9 +100,11 @@ class Checkpoint:
     note: str
     consistency: tuple[bytes, ...] = ()
     inclusion: tuple[Inclusion, ...] = ()
+    also: tuple[tuple[int, tuple[bytes, ...]], ...] = ()  # (size, consistency proof)
 
     def to_json(self) -> dict[str, Any]:
         return {"type": self.TYPE, "note": self.note,
+                "also": [[n, [h.hex() for h in proof]] for n, proof in self.also],
                 "consistency": [h.hex() for h in self.consistency],
                 "inclusion": [{"event_id": i.event_id, "index": i.index,
                                "path": [h.hex() for h in i.path]} for i in self.inclusion]}
@@ -114,8 +123,16 @@ class Checkpoint:
                            f"inclusion[{i}]", 1)[0]
             proofs.append(Inclusion(pair[0], pair[1],
                                     _hashes(item.get("path"), m, f"inclusion[{i}].path")))
+        also = doc.get("also", [])
+        if not isinstance(also, list) or len(also) > MAX_WITNESSED:
+            raise _fail(m, "also", f"must be at most {MAX_WITNESSED} proofs")
+        pairs = []
+        for i, item in enumerate(also):
+            if not isinstance(item, list) or len(item) != 2 or type(item[0]) is not int:
+                raise _fail(m, f"also[{i}]", "must be [tree size, proof]")
+            pairs.append((item[0], _hashes(item[1], m, f"also[{i}]")))
         return cls(_note(doc, m), _hashes(doc.get("consistency", []), m, "consistency"),
-                   tuple(proofs))
+                   tuple(proofs), tuple(pairs))
 
 
 @dataclass(frozen=True)
@@ -133,3 +150,36 @@ class Receipt:
     def from_json(cls, doc: dict[str, Any]) -> Receipt:
         return cls(_note(doc, "ack.receipt"),
                    _leaves(doc.get("accepted"), "ack.receipt", "accepted", MAX_RECEIPTED))
+
+
+
+@dataclass(frozen=True)
+class WitnessedNote:
+    hub_public_key_b64: str
+    note: str  # the hub's signed checkpoint, cosigned by the side passing it on
+
+
+@dataclass(frozen=True)
+class Witness:
+    """Capability ``witness``, between two replicas of one vault: the latest checkpoint each
+    holds of each of its hubs, so a hub that shows them different logs is caught."""
+
+    TYPE: ClassVar[str] = "witness"
+    notes: tuple[WitnessedNote, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {"type": self.TYPE, "notes": [
+            {"hub_public_key_b64": n.hub_public_key_b64, "note": n.note} for n in self.notes]}
+
+    @classmethod
+    def from_json(cls, doc: dict[str, Any]) -> Witness:
+        raw = doc.get("notes", [])
+        if not isinstance(raw, list) or len(raw) > MAX_WITNESSED:
+            raise _fail(cls.TYPE, "notes", f"must be a list of at most {MAX_WITNESSED} notes")
+        out = []
+        for i, item in enumerate(raw):
+            key = item.get("hub_public_key_b64") if isinstance(item, dict) else None
+            if not isinstance(key, str) or not 1 <= len(key) <= 64:
+                raise _fail(cls.TYPE, f"notes[{i}].hub_public_key_b64", "must be a key")
+            out.append(WitnessedNote(key, _note(item, cls.TYPE)))
+        return cls(tuple(out))

@@ -15,17 +15,35 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from provara_desktop.core import hub_notes
+from provara_desktop.core.checkpoint import (
+    COSIGNATURE_V1_TYPE,
+    NoteVerifier,
+    SignedNote,
+    cosign,
+    verify_cosignatures,
+)
 from provara_desktop.core.errors import PeerRejected
 from provara_desktop.core.event import utc_now_iso
+from provara_desktop.core.keys import PublicKey
 from provara_desktop.core.tlog import verify_consistency, verify_inclusion
-from provara_desktop.net.hub_messages import MAX_PROVE, Audit, Checkpoint, Inclusion, Receipt
+from provara_desktop.net.hub_messages import (
+    MAX_PROVE,
+    MAX_WITNESSED,
+    Audit,
+    Checkpoint,
+    Inclusion,
+    Receipt,
+    Witness,
+    WitnessedNote,
+)
 from provara_desktop.store.hub_log import HubLog, event_leaf
-from provara_desktop.store.hub_receipts import Alert, HubReceipts
+from provara_desktop.store.hub_receipts import Alert, HubReceipts, KeptNote
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
+    from pathlib import Path
 
-    from provara_desktop.core.keys import PublicKey, SigningKey
+    from provara_desktop.core.keys import SigningKey
     from provara_desktop.store.vault import Vault
 
 log = logging.getLogger(__name__)
@@ -52,10 +70,12 @@ class HubDuty:
                               root=self.log.root(), frontier=frontier, time=utc_now_iso())
         consistency = (self.log.consistency_proof(audit.known_size)
                        if audit.known_size <= size else [])
+        also = tuple((n, tuple(self.log.consistency_proof(n)))
+                     for n in dict.fromkeys(audit.also) if n <= size)
         proofs = [Inclusion(eid, idx, tuple(self.log.inclusion_proof(idx)))
                   for eid, idx in audit.prove[:MAX_PROVE]
                   if idx < size and self.log.event_at(idx) == eid]
-        return Checkpoint(note, tuple(consistency), tuple(proofs))
+        return Checkpoint(note, tuple(consistency), tuple(proofs), also)
 
     def receipt(self, event_ids: Iterable[str]) -> Receipt:
         """After a batch's commit: where each of its events is in the log, signed."""
@@ -79,6 +99,18 @@ class AuditOutcome:
                 "alerts": [a.to_json() for a in self.alerts]}
 
 
+def _raise(kept: HubReceipts, hub_key: PublicKey, code: str, message: str,
+           proof: dict[str, Any]) -> Alert | None:
+    """Keep an alert, once per wrong: a hub still behind the statement it broke is the same
+    violation at every session, and its proof is already kept (and recorded)."""
+    same = _same_wrong(code, proof)
+    if any(_same_wrong(a.code, a.proof) == same for a in kept.alerts()):
+        return None
+    log.warning("hub %s: %s: %s", hub_key.key_id, code, message)
+    return kept.raise_alert(code, message, {"hub_key_id": hub_key.key_id,
+                                            "hub_public_key_b64": hub_key.b64, **proof})
+
+
 def _same_wrong(code: str, proof: dict[str, Any]) -> tuple[str, str]:
     """What makes two alerts one wrong: the statement broken (an earlier note), or the
     events gone."""
@@ -91,7 +123,9 @@ class SpokeAudit:
 
     def __init__(self, home: Any, vault_uid: str, hub_key: PublicKey) -> None:
         self.kept = HubReceipts(home, hub_key.key_id)
+        self.kept.remember_key(hub_key.b64)
         self.hub_key, self.vault_uid = hub_key, vault_uid
+        self.witnessed: list[KeptNote] = []
         self.outcome = AuditOutcome()
         self.asked: tuple[tuple[str, int], ...] = ()
         self.note: hub_notes.HubNote | None = None
@@ -103,7 +137,9 @@ class SpokeAudit:
     def request(self) -> Audit:
         largest = self.kept.largest()
         self.asked = tuple(self.kept.unproven(MAX_PROVE))
-        return Audit(largest.size if largest else 0, self.asked)
+        self.witnessed = self.kept.unchecked_witnessed(MAX_WITNESSED)
+        return Audit(largest.size if largest else 0, self.asked,
+                     tuple(w.size for w in self.witnessed))
 
     def _read(self, text: str, what: str) -> hub_notes.HubNote:
         try:
@@ -116,15 +152,9 @@ class SpokeAudit:
         return note
 
     def _alert(self, code: str, message: str, **proof: Any) -> None:
-        # Raised once per wrong: a hub still behind the statement it broke is the same
-        # violation at every session, and its proof is already kept (and recorded).
-        same = _same_wrong(code, proof)
-        if any(_same_wrong(a.code, a.proof) == same for a in self.kept.alerts()):
-            return
-        log.warning("hub %s: %s: %s", self.hub_key.key_id, code, message)
-        self.outcome.alerts.append(self.kept.raise_alert(
-            code, message, {"hub_key_id": self.hub_key.key_id,
-                            "hub_public_key_b64": self.hub_key.b64, **proof}))
+        alert = _raise(self.kept, self.hub_key, code, message, proof)
+        if alert is not None:
+            self.outcome.alerts.append(alert)
 
     def check(self, answer: Checkpoint, frontier: Mapping[str, Any]) -> None:
         """Check the hub's checkpoint against what it signed before; keep it."""
@@ -147,6 +177,7 @@ class SpokeAudit:
                             f"an extension of the one of {largest.size} it signed before",
                             earlier=largest.note, later=note.text,
                             consistency=[h.hex() for h in answer.consistency])
+        self._check_witnessed(note, answer, largest.id if largest else None)
         proofs = {(p.event_id, p.index): p for p in answer.inclusion}
         proven, dropped = [], []
         for eid, idx in self.asked:
@@ -168,6 +199,26 @@ class SpokeAudit:
         self.kept.mark_proven(proven, note.size)
         self.outcome.proven = len(proven)
         self.kept.keep_note("checkpoint", note.size, note.root, note.text, self.vault_uid)
+
+    def _check_witnessed(self, note: hub_notes.HubNote, answer: Checkpoint,
+                         largest_id: int | None) -> None:
+        """Checkpoints other replicas passed on (witnessed) against the hub's current one:
+        the hub must have shown everyone one growing log."""
+        proofs = dict(answer.also)
+        for w in self.witnessed:
+            if w.id == largest_id:
+                continue  # checked above, as the largest
+            old_root = bytes.fromhex(w.root)
+            if w.size > note.size:
+                self._alert("ROLLBACK", f"another replica holds this hub's checkpoint of "
+                            f"{w.size} events; it now shows {note.size}",
+                            earlier=w.note, later=note.text)
+            elif not verify_consistency(w.size, note.size, old_root, note.root,
+                                        proofs.get(w.size, ())):
+                self._alert("SPLIT_VIEW", f"the hub showed another replica a log of {w.size} "
+                            f"events that the one it shows you ({note.size}) does not extend",
+                            earlier=w.note, later=note.text)
+        self.kept.mark_checked(w.id for w in self.witnessed)
 
     def withheld(self, lacking: Iterable[str]) -> None:
         """``lacking``: the events the hub's signed frontier does not cover (what we would
@@ -192,3 +243,73 @@ class SpokeAudit:
                                code="BAD_CHECKPOINT")
         self.kept.keep_receipt(note.size, note.root, note.text, self.vault_uid,
                                receipt.accepted)
+
+
+WITNESS_NAME = "provara-witness"  # the key name of a replica's cosignatures
+
+
+def witness_message(home: Path, vault_uid: str, key: SigningKey, now: int) -> Witness:
+    """The latest checkpoint this profile holds of each of its hubs for the vault, each
+    cosigned by ``key`` (tlog-cosignature: "I checked this") at ``now`` (POSIX seconds)."""
+    out: list[WitnessedNote] = []
+    for kid in HubReceipts.known_hubs(home)[:MAX_WITNESSED]:
+        with HubReceipts(home, kid) as kept:
+            hub_b64 = kept.public_key_b64()
+            mine = [n for n in kept.notes() if n.kind != "witnessed"
+                    and n.note.startswith(hub_notes.ORIGIN_PREFIX + vault_uid + "\n")]
+        if hub_b64 is None or not mine:
+            continue
+        latest = max(mine, key=lambda n: (n.size, n.id))
+        signed = SignedNote.parse(latest.note)
+        line = cosign(signed.body, WITNESS_NAME, key, now)
+        out.append(WitnessedNote(hub_b64, signed.with_signatures(line).to_text()))
+    return Witness(tuple(out))
+
+
+def take_witness(home: Path, vault_uid: str, message: Witness, peer: PublicKey
+                 ) -> list[Alert]:
+    """What another replica (``peer``, the key its TLS session proved) passed on: a
+    checkpoint of one of our hubs, cosigned by it. The same size with another root is a
+    split view at once (both notes signed by the hub); anything else is kept as witnessed
+    and checked against the hub's next checkpoint (SpokeAudit)."""
+    ours = set(HubReceipts.known_hubs(home))
+    witness = NoteVerifier(WITNESS_NAME, peer.raw, COSIGNATURE_V1_TYPE)
+    alerts: list[Alert] = []
+    for item in message.notes:
+        try:
+            hub_key = PublicKey.from_b64(item.hub_public_key_b64)
+            if hub_key.key_id not in ours:
+                continue  # not a hub of ours: nothing to compare
+            note = hub_notes.read(item.note, hub_key)
+            cosigned = verify_cosignatures(SignedNote.parse(item.note), [witness])
+        except ValueError as exc:
+            log.warning("a checkpoint %s passed on is unusable: %s", peer.key_id, exc)
+            continue
+        if note.vault_uid != vault_uid or not cosigned:
+            continue
+        with HubReceipts(home, hub_key.key_id) as kept:
+            split = next((mine for mine in kept.of_size(note.size) if mine.kind != "witnessed"
+                          and bytes.fromhex(mine.root) != note.root), None)
+            if split is None:
+                kept.keep_note("witnessed", note.size, note.root, note.text, vault_uid)
+                continue
+            alert = _raise(kept, hub_key, "SPLIT_VIEW", f"the hub signed two different logs "
+                           f"of {note.size} events: one for you, one for {peer.key_id}",
+                           {"earlier": split.note, "later": note.text,
+                            "witness_key_id": peer.key_id})
+            if alert is not None:
+                alerts.append(alert)
+    return alerts
+
+
+def record_alerts(vault: Vault, key: SigningKey, actor: str, alerts: list[Alert]) -> None:
+    """Each alert as an extension event of ours in ``vault`` (it does not change the
+    beliefs): the proof, the hub's own signed notes, travels with the evidence."""
+    for a in alerts:
+        event = vault.new_event(key=key, actor=actor, event_type=ALERT_EVENT,
+                                namespace="local",
+                                payload={"code": a.code, "message": a.message,
+                                         "proof": a.proof, "raised_utc": a.raised_utc})
+        vault.append([event], signer=key)
+        with HubReceipts(vault.home, str(a.proof.get("hub_key_id"))) as kept:
+            kept.recorded(a.id, str(event["event_id"]))

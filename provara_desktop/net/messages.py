@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from provara_desktop.core.errors import PeerRejected
-from provara_desktop.net.hub_messages import Audit, Checkpoint
+from provara_desktop.net.hub_messages import Audit, Checkpoint, Witness
 
 PROTOCOL = "provara-sync"
 VERSIONS: tuple[int, ...] = (1,)  # every version this program speaks
@@ -24,7 +24,8 @@ ROLES = ("peer", "hub", "spoke")  # docs: roles; v1 behaves the same for all thr
 # first batch, naming the keys it trusts among those that sign its batches (docs: "Vouching").
 # "receipts": a hub signs a checkpoint of its log and a receipt per batch, and a spoke audits
 # it before pushing (net/hub_messages.py, docs/TOPOLOGIES.md).
-CAPABILITIES: tuple[str, ...] = ("attachments", "receipts", "vouch", "window")
+# "witness": two replicas pass on their hubs' latest checkpoints to each other.
+CAPABILITIES: tuple[str, ...] = ("attachments", "receipts", "vouch", "window", "witness")
 
 _EVT = re.compile(r"evt_[0-9a-f]{24}")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -381,10 +382,10 @@ class Vouch:
 
 
 Message = (Hello | Frontier | Lacking | Events | Attachment | Ack | Done | Error | Vouch | Audit
-           | Checkpoint)
+           | Checkpoint | Witness)
 _BY_TYPE: dict[str, Any] = {c.TYPE: c for c in
                             (Hello, Frontier, Lacking, Events, Attachment, Ack, Done, Error,
-                             Vouch, Audit, Checkpoint)}
+                             Vouch, Audit, Checkpoint, Witness)}
 
 
 def parse(doc: dict[str, Any]) -> Message:

@@ -44,8 +44,14 @@ from provara_desktop.net import messages as m
 from provara_desktop.net import tls
 from provara_desktop.net.chains import Chains, same_heads
 from provara_desktop.net.framing import DATA, FrameStream, Limits
-from provara_desktop.net.hub_messages import Audit, Checkpoint, Receipt
-from provara_desktop.net.hub_side import ALERT_EVENT, HubDuty, SpokeAudit
+from provara_desktop.net.hub_messages import Audit, Checkpoint, Receipt, Witness
+from provara_desktop.net.hub_side import (
+    HubDuty,
+    SpokeAudit,
+    record_alerts,
+    take_witness,
+    witness_message,
+)
 from provara_desktop.net.peer_batch import PeerBatch
 from provara_desktop.store import layout
 from provara_desktop.store.parallel_verify import VerifyPool
@@ -148,6 +154,9 @@ class SyncResult:
     # A spoke's audit of its hub (capability "receipts"): the checked checkpoint's size,
     # receipted events proven, receipts kept, and the alerts raised (docs/TOPOLOGIES.md)
     hub_audit: dict[str, Any] | None = None
+    # Two replicas comparing their hubs' checkpoints (capability "witness"): notes sent and
+    # received, and the alerts raised (a split view)
+    witness: dict[str, Any] | None = None
 
     @property
     def ok(self) -> bool:
@@ -164,6 +173,8 @@ class SyncResult:
                "bytes_sent": self.bytes_sent, "bytes_received": self.bytes_received}
         if self.hub_audit is not None:
             doc["hub_audit"] = self.hub_audit
+        if self.witness is not None:
+            doc["witness"] = self.witness
         if self.error is not None:
             doc["error"] = self.error
             doc["error_code"] = self.error_code
@@ -363,6 +374,8 @@ class _Session:
             # before anything moves: a spoke that pushed first would restore what a
             # rolled-back hub lost, and the proof of it with it
             await self._hub_audit(theirs.role, mine, their_frontier)
+        if "witness" in self.result.capabilities and self.hub is None and self.spoke is None:
+            await self._witness()
         self._phase("compare", mine=mine, theirs=their_frontier)
         if self.window_ok and self.policy.receive and _expected(
                 mine, their_frontier) >= self.config.pool_min_events:
@@ -378,7 +391,7 @@ class _Session:
         del chains
         if self.spoke is not None:
             self.spoke.withheld(r.event_id for r in outgoing)
-            await self._record_alerts()
+            await self._record_alerts(self.spoke.outcome.alerts)
         if not self.policy.send:
             outgoing = []
         elif self.policy.actors or self.policy.namespaces:
@@ -404,7 +417,7 @@ class _Session:
         elif their_role == "hub" and self.config.role != "hub":
             try:
                 hub_key = PublicKey(tls.peer_public_key(self.stream.writer))
-            except (ValueError, OSError) as exc:
+            except (PeerRejected, ValueError, OSError) as exc:
                 raise PeerRejected(f"the hub has no key this side can hold it to: {exc}",
                                    code="BAD_CHECKPOINT") from None
             self.spoke = SpokeAudit(self.vault.home, self.vault.uid, hub_key)
@@ -412,27 +425,30 @@ class _Session:
             answer = await self._expect(Checkpoint)
             await asyncio.to_thread(self.spoke.check, answer, theirs.to_json())
 
-    async def _record_alerts(self) -> None:
-        """Each new alert becomes an extension event in our vault, signed by us: the proof
-        (the hub's own signed notes) travels with the evidence to every replica."""
-        assert self.spoke is not None
-        alerts = [a for a in self.spoke.outcome.alerts if a.recorded_event_id is None]
-        if not alerts:
-            return
+    async def _record_alerts(self, alerts: list[Any]) -> None:
+        """Each new alert becomes an extension event in our vault, signed by us."""
+        fresh = [a for a in alerts if a.recorded_event_id is None]
+        if fresh:
+            actor = await asyncio.to_thread(_actor_of, self.vault, self.signer)
+            await asyncio.to_thread(record_alerts, self.vault, self.signer, actor, fresh)
 
-        def record() -> None:
-            assert self.spoke is not None
-            actor = _actor_of(self.vault, self.signer)
-            for a in alerts:
-                event = self.vault.new_event(key=self.signer, actor=actor,
-                                             event_type=ALERT_EVENT, namespace="local",
-                                             payload={"code": a.code, "message": a.message,
-                                                      "proof": a.proof,
-                                                      "raised_utc": a.raised_utc})
-                self.vault.append([event], signer=self.signer)
-                self.spoke.kept.recorded(a.id, str(event["event_id"]))
-
-        await asyncio.to_thread(record)
+    async def _witness(self) -> None:
+        """Capability "witness" between two replicas (neither a hub): each passes on the
+        latest checkpoint of each of its hubs, cosigned; a hub that showed the two of
+        them different logs is caught here or at the next audit (net/hub_side.py)."""
+        mine = await asyncio.to_thread(witness_message, self.vault.home, self.vault.uid,
+                                       self.signer, int(time.time()))
+        await self.stream.send_message(mine.to_json())
+        theirs = await self._expect(Witness)
+        try:
+            peer = PublicKey(tls.peer_public_key(self.stream.writer))
+        except (PeerRejected, ValueError, OSError):
+            return  # no key proven (not over TLS): nothing it passed on can be weighed
+        alerts = await asyncio.to_thread(take_witness, self.vault.home, self.vault.uid,
+                                         theirs, peer)
+        self.result.witness = {"sent": len(mine.notes), "received": len(theirs.notes),
+                               "alerts": [a.to_json() for a in alerts]}
+        await self._record_alerts(alerts)
 
     async def _next(self) -> m.Message:
         frame = await self.stream.read_frame()

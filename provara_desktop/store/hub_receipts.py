@@ -22,7 +22,9 @@ if TYPE_CHECKING:
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS notes (
     id INTEGER PRIMARY KEY, kind TEXT NOT NULL, size INTEGER NOT NULL, root TEXT NOT NULL,
-    note TEXT NOT NULL UNIQUE, received_utc TEXT NOT NULL, vault_uid TEXT NOT NULL);
+    note TEXT NOT NULL UNIQUE, received_utc TEXT NOT NULL, vault_uid TEXT NOT NULL,
+    checked INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS hub (public_key_b64 TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS receipted (
     event_id TEXT PRIMARY KEY, idx INTEGER NOT NULL, note_id INTEGER NOT NULL,
     proven_size INTEGER);
@@ -35,7 +37,7 @@ CREATE TABLE IF NOT EXISTS alerts (
 @dataclass(frozen=True)
 class KeptNote:
     id: int
-    kind: str  # "receipt" | "checkpoint"
+    kind: str  # "receipt" | "checkpoint" | "witnessed" (passed on by another replica)
     size: int
     root: str  # hex
     note: str
@@ -96,6 +98,29 @@ class HubReceipts:
                          (kind, size, root.hex(), note, utc_now_iso(), vault_uid))
         row = self._db.execute("SELECT id FROM notes WHERE note = ?", (note,)).fetchone()
         return int(row[0])
+
+    def remember_key(self, public_key_b64: str) -> None:
+        """The hub's public key, so its notes can be passed on and checked by others."""
+        if self.public_key_b64() is None:
+            self._db.execute("INSERT INTO hub VALUES (?)", (public_key_b64,))
+
+    def public_key_b64(self) -> str | None:
+        row = self._db.execute("SELECT public_key_b64 FROM hub LIMIT 1").fetchone()
+        return str(row[0]) if row else None
+
+    def unchecked_witnessed(self, limit: int) -> list[KeptNote]:
+        return [KeptNote(*r) for r in self._db.execute(
+            "SELECT id, kind, size, root, note, received_utc FROM notes WHERE kind = "
+            "'witnessed' AND checked = 0 ORDER BY id LIMIT ?", (limit,))]
+
+    def mark_checked(self, note_ids: Iterable[int]) -> None:
+        self._db.executemany("UPDATE notes SET checked = 1 WHERE id = ?",
+                             [(i,) for i in note_ids])
+
+    def of_size(self, size: int) -> list[KeptNote]:
+        return [KeptNote(*r) for r in self._db.execute(
+            "SELECT id, kind, size, root, note, received_utc FROM notes WHERE size = ? "
+            "ORDER BY id", (size,))]
 
     def keep_receipt(self, size: int, root: bytes, note: str, vault_uid: str,
                      accepted: Iterable[tuple[str, int]]) -> int:

@@ -227,3 +227,65 @@ def test_hub_audit_and_receipts_on_the_command_line(
     assert code == 1
     assert found["ok"] is False
     assert {"ROLLBACK", "DROPPED"} <= {a["code"] for a in found["alerts"]}
+
+
+def _serve(r: Replica, config: Any, job: Any) -> Any:
+    async def go() -> Any:
+        peer = HeadlessPeer(r.root, r.home, r.key, ServeOptions(
+            host="127.0.0.1", port=0, discovery=False, session=config))
+        host, port = await peer.start()
+        try:
+            return await asyncio.wait_for(job(f"{host}:{port}"), BOUND)
+        finally:
+            await peer.stop()
+
+    return asyncio.run(go())
+
+
+def test_a_hub_showing_two_spokes_two_logs_is_caught_when_they_compare(
+        make_replica: Any) -> None:
+    hub, alice, bob = make_replica("hub"), make_replica("alice"), make_replica("bob")
+    _trust_all(hub, alice, bob)
+    _with_hub(hub, _sync(alice), _sync(bob), _sync(alice))  # level, receipts on both
+    # The hub forks itself: one copy keeps serving alice, another (same key) bob.
+    twin = make_replica("twin", key=hub.key)
+    for name in ("vault", "home"):
+        src, dst = (hub.root, twin.root) if name == "vault" else (hub.home, twin.home)
+        shutil.rmtree(dst)
+        shutil.copytree(src, dst)
+    alice.record(3, start=100)
+    bob.record(3, start=200)
+    [a1] = _with_hub(hub, _sync(alice))
+    [b1] = _with_hub(twin, _sync(bob))
+    assert a1.hub_audit["alerts"] == []
+    assert b1.hub_audit["alerts"] == []
+    # alice and bob meet (a direct sync, bob serving as a plain peer): their checkpoints of
+    # the same size differ, both signed by the hub's key.
+    met = _serve(bob, FAST, _sync(alice))
+    assert met.witness is not None
+    assert [a["code"] for a in met.witness["alerts"]] == ["SPLIT_VIEW"]
+    proof = met.witness["alerts"][0]["proof"]
+    one, other = (hub_notes.read(proof[k], hub.key.public) for k in ("earlier", "later"))
+    assert one.size == other.size
+    assert one.root != other.root
+    with alice.open() as v:
+        assert v.index.count(type=ALERT_EVENT) == 1
+        assert verify_vault(v).ok
+
+
+def test_a_smaller_witnessed_log_is_checked_at_the_next_audit(make_replica: Any) -> None:
+    hub, alice, bob = make_replica("hub"), make_replica("alice"), make_replica("bob")
+    _trust_all(hub, alice, bob)
+    _with_hub(hub, _sync(alice), _sync(bob), _sync(alice))
+    twin = make_replica("twin", key=hub.key)
+    for src, dst in ((hub.root, twin.root), (hub.home, twin.home)):
+        shutil.rmtree(dst)
+        shutil.copytree(src, dst)
+    alice.record(4, start=100)
+    bob.record(1, start=200)
+    _with_hub(hub, _sync(alice))
+    _with_hub(twin, _sync(bob))
+    met = _serve(bob, FAST, _sync(alice, send=False))
+    assert met.witness["alerts"] == []  # sizes differ: nothing to compare yet
+    [audit] = _with_hub(hub, _sync(alice, send=False))
+    assert "SPLIT_VIEW" in {a["code"] for a in audit.hub_audit["alerts"]}
