@@ -149,7 +149,17 @@ class MainWindow(VaultLifecycle):
         self.recovery_button.setStyleSheet(f"color: {theme.accent('warning').name()}")
         self.recovery_button.clicked.connect(self.on_recovery_warning)
         self.recovery_button.hide()
+        # A hub caught withholding, rolling back or showing two logs (docs/TOPOLOGIES.md):
+        # the alerts this vault records, each with the hub's signed notes as proof.
+        self.hub_alert_button = QToolButton(bar)
+        self.hub_alert_button.setObjectName("hubAlerts")
+        self.hub_alert_button.setAutoRaise(True)
+        self.hub_alert_button.setStyleSheet(f"color: {theme.accent('error').name()}")
+        self.hub_alert_button.clicked.connect(self.on_hub_alerts)
+        self.hub_alert_button.hide()
+        self._hub_alerts_at: tuple[object, int] | None = None
         bar.addPermanentWidget(self.vault_label, 1)
+        bar.addPermanentWidget(self.hub_alert_button)
         bar.addPermanentWidget(self.recovery_button)
         bar.addPermanentWidget(self.identity_button)
         bar.addPermanentWidget(self.verify_label)
@@ -483,6 +493,7 @@ class MainWindow(VaultLifecycle):
         warning = recovery_warning(self.identity)
         self.recovery_button.setText(warning)
         self.recovery_button.setVisible(bool(warning))
+        self._update_hub_alerts(s)
         report = s.last_report if s is not None else None
         if report is None:
             self.verify_label.setText("Not verified")
@@ -582,6 +593,44 @@ class MainWindow(VaultLifecycle):
             return
         self.tabs.setCurrentWidget(peers)
         peers.on_pair()
+
+    def _update_hub_alerts(self, s: VaultSession | None) -> None:
+        """The count of hub alerts in the vault (one indexed count, asked again only when
+        the vault's event count changed)."""
+        if s is None:
+            self.hub_alert_button.hide()
+            return
+        at = (s, s.event_count)
+        if self._hub_alerts_at == at:
+            return
+        from provara_desktop.net.hub_side import ALERT_EVENT
+
+        self._hub_alerts_at = at
+        n = s.vault.index.count(type=ALERT_EVENT)
+        self.hub_alert_button.setText(f"\u26a0 {n} hub alert{'s' if n != 1 else ''}: "
+                                      "click to see")
+        self.hub_alert_button.setVisible(n > 0)
+
+    def on_hub_alerts(self) -> None:
+        from provara_desktop.net.hub_side import ALERT_EVENT
+
+        s = self.session
+        if s is None:
+            return
+        lines = []
+        for row in s.vault.index.query(type=ALERT_EVENT, descending=True, limit=50):
+            payload = s.vault.read_row(row).get("payload") or {}
+            proof = payload.get("proof") or {}
+            lines.append(f"<p><b>{payload.get('code')}</b> — {payload.get('message')}<br>"
+                         f"hub {proof.get('hub_key_id')}, recorded by {row.actor} at "
+                         f"{row.timestamp_utc} ({row.event_id})</p>")
+        box = QMessageBox(QMessageBox.Icon.Warning, "Hub alerts", "", parent=self)
+        box.setObjectName("hubAlertsDialog")
+        box.setText("A hub this vault syncs with broke its word: each alert below holds "
+                    "the hub's own signed statements as proof (the event's JSON, in the "
+                    "Timeline's inspector; `hub receipts VAULT` on the command line).")
+        box.setInformativeText("".join(lines))
+        box.exec()
 
     def on_recovery_warning(self) -> None:
         from provara_desktop.ui.dialogs.keys_dialog import on_recovery_warning
