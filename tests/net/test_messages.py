@@ -62,3 +62,50 @@ def test_hostile_fields_are_refused_by_name(doc: dict[str, Any], words: str) -> 
         m.parse(doc)
     assert words in str(info.value)
     assert info.value.code in ("BAD_MESSAGE", "VERSION")
+
+
+# -- the hub messages (capabilities receipts and witness) ---------------------------------
+
+HUB_EXAMPLES: list[m.Message] = [
+    m.Audit(7, ((E1, 3),), (5,)),
+    m.Checkpoint("note\n", (b"\x01" * 32,), (), ((5, (b"\x02" * 32,)),)),
+    m.Witness(()),
+]
+
+
+@pytest.mark.parametrize("msg", HUB_EXAMPLES, ids=lambda x: type(x).__name__)
+def test_hub_messages_round_trip(msg: m.Message) -> None:
+    assert m.parse(msg.to_json()) == msg
+
+
+@pytest.mark.parametrize(("doc", "words"), [
+    ({"type": "audit", "known_size": -1}, "known_size must be an integer"),
+    ({"type": "audit", "known_size": 1, "prove": [[E1]]}, "[event_id, leaf index]"),
+    ({"type": "audit", "known_size": 1, "prove": [["evt_x", 1]]}, "[event_id, leaf index]"),
+    ({"type": "audit", "known_size": 1, "prove": [[E1, 1]] * 513}, "at most 512"),
+    ({"type": "audit", "known_size": 1, "also": ["5"]}, "tree sizes"),
+    ({"type": "checkpoint"}, "note must be a signed note"),
+    ({"type": "checkpoint", "note": "x" * 70_000}, "note must be a signed note"),
+    ({"type": "checkpoint", "note": "n", "consistency": ["zz"]}, "sha256 hex digests"),
+    ({"type": "checkpoint", "note": "n", "consistency": [SHA] * 65}, "at most 64"),
+    ({"type": "checkpoint", "note": "n", "inclusion": [3]}, "inclusion[0] must be an object"),
+    ({"type": "checkpoint", "note": "n", "also": [[1]]}, "also[0] must be [tree size"),
+    ({"type": "witness", "notes": [{"note": "n"}]}, "hub_public_key_b64 must be a key"),
+    ({"type": "witness", "notes": [{"hub_public_key_b64": "k", "note": "n"}] * 17},
+     "at most 16 notes"),
+])
+def test_hostile_hub_fields_are_refused_by_name(doc: dict[str, Any], words: str) -> None:
+    with pytest.raises(PeerRejected) as info:
+        m.parse(doc)
+    assert words in str(info.value)
+    assert info.value.code == "BAD_MESSAGE"
+
+
+def test_a_hostile_receipt_is_refused_by_name() -> None:
+    from provara_desktop.net.hub_messages import Receipt
+
+    for doc, words in (({"accepted": []}, "note must be"),
+                       ({"note": "n", "accepted": [[E1, -1]]}, "[event_id, leaf index]"),
+                       ({"note": "n", "accepted": "all"}, "[event_id, index] pairs")):
+        with pytest.raises(PeerRejected, match=words.replace("[", r"\[").replace("]", r"\]")):
+            Receipt.from_json(doc)
