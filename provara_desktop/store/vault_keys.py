@@ -8,6 +8,7 @@ row per step, only from the trust boundaries of revocations (rare) and cached pe
 
 from __future__ import annotations
 
+import threading
 from typing import TYPE_CHECKING, Any
 
 from provara_desktop.core.key_life import (
@@ -95,13 +96,23 @@ def key_life(vault: Vault, pending: Sequence[Mapping[str, Any]] = ()) -> KeyLife
     memo = _last_life.get(vault.root)
     if memo is not None and memo[0] == memo_key:
         return memo[1]
-    life = _key_life(vault, pending)
-    _last_life[vault.root] = (memo_key, life)
+    # One computation at a time per vault: a view asking while the open's warm-up (or
+    # another view) computes it waits for that answer instead of walking the chain again.
+    with _guards_lock:
+        guard = _guards.setdefault(vault.root, threading.RLock())
+    with guard:
+        memo = _last_life.get(vault.root)
+        if memo is not None and memo[0] == memo_key:
+            return memo[1]
+        life = _key_life(vault, pending)
+        _last_life[vault.root] = (memo_key, life)
     return life
 
 
 # vault root -> (what the key life was computed from, the key life): one per vault.
 _last_life: dict[Path, tuple[Any, KeyLife]] = {}
+_guards: dict[Path, threading.RLock] = {}
+_guards_lock = threading.Lock()
 
 
 def _key_life(vault: Vault, pending: Sequence[Mapping[str, Any]]) -> KeyLife:
