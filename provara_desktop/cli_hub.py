@@ -53,7 +53,9 @@ def cmd_hub_receipts(args: argparse.Namespace) -> int:
 
 
 def _of_vault(note: str, uid: str) -> bool:
-    return note.split("\n", 1)[0] == f"provara-hub/{uid}"
+    from provara_desktop.core.hub_notes import ORIGIN_PREFIX
+
+    return note.split("\n", 1)[0] == ORIGIN_PREFIX + uid
 
 
 def cmd_hub_audit(args: argparse.Namespace) -> int:

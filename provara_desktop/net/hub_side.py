@@ -188,13 +188,10 @@ class SpokeAudit:
             else:
                 dropped.append((eid, idx))
         if dropped:
-            receipts = {e: n for e, _i, n, _p in self.kept.receipted()}
-            notes = sorted({receipts[e] for e, _ in dropped if e in receipts})
             self._alert("DROPPED", f"{len(dropped)} event(s) the hub signed receipts for are "
                         f"not in its log any more (first: {dropped[0][0]} at {dropped[0][1]})",
                         events=[list(d) for d in dropped], later=note.text,
-                        receipts=[kept.note for n in notes
-                                  if (kept := self.kept.note(n)) is not None])
+                        receipts=self._receipts_of(e for e, _ in dropped))
         self.dropped = [e for e, _ in dropped]
         self.kept.mark_proven(proven, note.size)
         self.outcome.proven = len(proven)
@@ -220,18 +217,21 @@ class SpokeAudit:
                             earlier=w.note, later=note.text)
         self.kept.mark_checked(w.id for w in self.witnessed)
 
+    def _receipts_of(self, event_ids: Iterable[str]) -> list[str]:
+        """The signed receipts that named these events: the proof the hub took them."""
+        by_event = {e: n for e, _i, n, _p in self.kept.receipted()}
+        ids = sorted({by_event[e] for e in event_ids if e in by_event})
+        return [kept.note for n in ids if (kept := self.kept.note(n)) is not None]
+
     def withheld(self, lacking: Iterable[str]) -> None:
         """``lacking``: the events the hub's signed frontier does not cover (what we would
         send it): any of them receipted is an event the hub took and no longer holds."""
-        receipted = {e: n for e, _i, n, _p in self.kept.receipted()}
+        receipted = {e for e, _i, _n, _p in self.kept.receipted()}
         gone = [e for e in lacking if e in receipted]
         if gone and self.note is not None:
-            notes = sorted({receipted[e] for e in gone})
             self._alert("WITHHELD", f"{len(gone)} event(s) the hub signed receipts for are "
                         f"missing from the frontier it signed (first: {gone[0]})",
-                        events=gone, later=self.note.text,
-                        receipts=[kept.note for n in notes
-                                  if (kept := self.kept.note(n)) is not None])
+                        events=gone, later=self.note.text, receipts=self._receipts_of(gone))
         # The alerts hold the broken receipts; the events are the spoke's to push again,
         # and the hub's next receipt for them is a new statement, checked from scratch.
         self.kept.settle([*self.dropped, *gone])

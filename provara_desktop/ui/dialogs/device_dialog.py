@@ -37,7 +37,7 @@ from PySide6.QtWidgets import (
 
 from provara_desktop.net.app_peer import PAIR_PORT
 from provara_desktop.net.pairing import PairingFailed
-from provara_desktop.ui.dialogs.identity_dialogs import path_row
+from provara_desktop.ui.dialogs.identity_dialogs import password_field, path_row
 from provara_desktop.ui.dialogs.pairing_dialog import OFFER_TIMEOUT, failure_text
 from provara_desktop.ui.errors import describe
 from provara_desktop.ui.gui_thread_calls import Inbox
@@ -60,13 +60,6 @@ def _label(name: str, parent: QWidget, text: str = "") -> QLabel:
     label.setObjectName(name)
     label.setWordWrap(True)
     return label
-
-
-def _password(name: str, parent: QWidget) -> QLineEdit:
-    field = QLineEdit(parent)
-    field.setObjectName(name)
-    field.setEchoMode(QLineEdit.EchoMode.Password)
-    return field
 
 
 def _error_text(exc: BaseException) -> str:
@@ -127,8 +120,8 @@ class AddDeviceDialog(QDialog):
                       "choose here: carry it to the new machine by hand, open it there "
                       "(first start › \"This computer is another device of mine\", or "
                       "`identity join-device FILE`), then delete it.")
-        self.device_pass = _password("devicePassphrase", page)
-        self.device_repeat = _password("deviceRepeat", page)
+        self.device_pass = password_field("devicePassphrase", page)
+        self.device_repeat = password_field("deviceRepeat", page)
         self.out_path = QLineEdit(str(Path.home() / "new-device.provara-device"), page)
         self.out_path.setObjectName("deviceFilePath")
         self.write_button = QPushButton("Write the device file", page)
@@ -332,7 +325,7 @@ class JoinDeviceDialog(QDialog):
         page = QWidget(self)
         self.file_path = QLineEdit(page)
         self.file_path.setObjectName("joinFilePath")
-        self.file_pass = _password("joinFilePassphrase", page)
+        self.file_pass = password_field("joinFilePassphrase", page)
         self.open_button = QPushButton("Open the device file", page)
         self.open_button.setObjectName("joinWithFile")
         self.open_button.clicked.connect(self.on_open_file)
@@ -354,8 +347,8 @@ class JoinDeviceDialog(QDialog):
         self.code.setObjectName("joinCode")
         self.device_name = QLineEdit(page)
         self.device_name.setObjectName("joinDeviceName")
-        self.new_pass = _password("joinPassphrase", page)
-        self.new_repeat = _password("joinRepeat", page)
+        self.new_pass = password_field("joinPassphrase", page)
+        self.new_repeat = password_field("joinRepeat", page)
         self.pair_button = QPushButton("Join", page)
         self.pair_button.setObjectName("joinWithCode")
         self.pair_button.clicked.connect(self.on_pair)

@@ -57,6 +57,23 @@ def path_row(field: QLineEdit, on_browse: Callable[[], None]) -> QHBoxLayout:
     return row
 
 
+def password_field(name: str, parent: QWidget) -> QLineEdit:
+    """A passphrase entry (echo hidden), named for tests and accessibility."""
+    field = QLineEdit(parent)
+    field.setObjectName(name)
+    field.setEchoMode(QLineEdit.EchoMode.Password)
+    return field
+
+
+def error_label(name: str, parent: QWidget) -> QLabel:
+    """A wrapped label in the theme's error colour, for what a dialog refuses and why."""
+    label = QLabel("", parent)
+    label.setObjectName(name)
+    label.setWordWrap(True)
+    label.setStyleSheet(f"color: {theme.accent('error').name()}")
+    return label
+
+
 def fingerprint_label(fingerprint: str, parent: QWidget) -> QLabel:
     label = QLabel(fingerprint_text(fingerprint), parent)
     font = QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont)

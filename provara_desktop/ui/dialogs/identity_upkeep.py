@@ -19,29 +19,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from provara_desktop.ui import theme
-from provara_desktop.ui.dialogs.identity_dialogs import path_row
+from provara_desktop.ui.dialogs.identity_dialogs import error_label, password_field, path_row
 from provara_desktop.ui.errors import describe
 from provara_desktop.ui.ops import background, run_op
 
 if TYPE_CHECKING:
     from provara_desktop.core.keys import SigningKey
     from provara_desktop.store.identity import Identity, IdentityStore
-
-
-def _password(name: str, parent: QWidget) -> QLineEdit:
-    field = QLineEdit(parent)
-    field.setObjectName(name)
-    field.setEchoMode(QLineEdit.EchoMode.Password)
-    return field
-
-
-def _error_label(name: str, parent: QWidget) -> QLabel:
-    label = QLabel("", parent)
-    label.setObjectName(name)
-    label.setWordWrap(True)
-    label.setStyleSheet(f"color: {theme.accent('error').name()}")
-    return label
 
 
 class ChangePassphraseDialog(QDialog):
@@ -52,10 +36,10 @@ class ChangePassphraseDialog(QDialog):
         self.setObjectName("changePassphraseDialog")
         self.setWindowTitle("Change passphrase")
         self.store = store
-        self.old = _password("oldPassphrase", self)
-        self.new = _password("newPassphrase", self)
-        self.repeat = _password("newPassphraseRepeat", self)
-        self.error = _error_label("passphraseError", self)
+        self.old = password_field("oldPassphrase", self)
+        self.new = password_field("newPassphrase", self)
+        self.repeat = password_field("newPassphraseRepeat", self)
+        self.error = error_label("passphraseError", self)
         form = QFormLayout()
         form.addRow("Current passphrase:", self.old)
         form.addRow("New passphrase:", self.new)
@@ -113,9 +97,9 @@ class RestoreIdentityDialog(QDialog):
         self.recovery.setObjectName("restoreRecoveryFile")
         self.vault = QLineEdit(str(default_vault), self)
         self.vault.setObjectName("restoreVault")
-        self.passphrase = _password("restorePassphrase", self)
-        self.repeat = _password("restoreRepeat", self)
-        self.error = _error_label("restoreError", self)
+        self.passphrase = password_field("restorePassphrase", self)
+        self.repeat = password_field("restoreRepeat", self)
+        self.error = error_label("restoreError", self)
         form = QFormLayout()
         form.addRow("Recovery file (or typed-in sheet):",
                     path_row(self.recovery, self.on_browse_recovery))

@@ -21,8 +21,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from provara_desktop.ui import theme
-from provara_desktop.ui.dialogs.identity_dialogs import path_row
+from provara_desktop.ui.dialogs.identity_dialogs import error_label, password_field, path_row
 
 if TYPE_CHECKING:
     from provara_desktop.store.identity import Identity
@@ -79,13 +78,8 @@ class RotateKeyDialog(QDialog):
         if boundary is not None:
             self._preset(vault, identity, boundary)
         self.reason.currentIndexChanged.connect(self._reason_changed)
-        self.passphrase = QLineEdit(self)
-        self.passphrase.setObjectName("rotatePassphrase")
-        self.passphrase.setEchoMode(QLineEdit.EchoMode.Password)
-        self.error = QLabel("", self)
-        self.error.setObjectName("rotateError")
-        self.error.setWordWrap(True)
-        self.error.setStyleSheet(f"color: {theme.accent('error').name()}")
+        self.passphrase = password_field("rotatePassphrase", self)
+        self.error = error_label("rotateError", self)
         form = QFormLayout()
         form.addRow("Recovery file:", row)
         form.addRow("Why:", self.reason)
