@@ -14,7 +14,13 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from provara_desktop import __version__, cli_hub, cli_keys, cli_output
+from provara_desktop import (
+    __version__,
+    cli_hub,
+    cli_keys,
+    cli_output,
+    cli_rollup,
+)
 from provara_desktop.core.canonical import strict_loads
 from provara_desktop.core.errors import (
     InputError,
@@ -724,6 +730,7 @@ def build_parser() -> argparse.ArgumentParser:
     isub = ident.add_subparsers(dest="identity_command", parser_class=_Parser, required=True)
     cli_keys.add_parsers(isub, sub, cmd)
     cli_hub.add_parsers(sub, cmd, _Parser)
+    cli_rollup.add_parsers(sub, cmd, _Parser)
     cmd("show", cmd_identity_show, "show the identity's public facts", isub)
     cmd("export-reference", cmd_identity_export,
         "write the private key as the reference's private_keys.json", isub).add_argument("file")
