@@ -18,6 +18,7 @@ from provara_desktop import (
     __version__,
     cli_hub,
     cli_keys,
+    cli_mesh,
     cli_output,
     cli_rollup,
 )
@@ -731,6 +732,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_keys.add_parsers(isub, sub, cmd)
     cli_hub.add_parsers(sub, cmd, _Parser)
     cli_rollup.add_parsers(sub, cmd, _Parser)
+    cli_mesh.add_parsers(sub, cmd, _Parser)
     cmd("show", cmd_identity_show, "show the identity's public facts", isub)
     cmd("export-reference", cmd_identity_export,
         "write the private key as the reference's private_keys.json", isub).add_argument("file")

@@ -33,15 +33,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from provara_desktop.core.errors import PeerRejected, ProvaraDesktopError
+from provara_desktop.core.errors import PeerRejected, ProvaraDesktopError, StoreError
+from provara_desktop.core.event import utc_now_iso
 from provara_desktop.core.keys import PublicKey
 from provara_desktop.core.logline import load_or_none
 from provara_desktop.intake import check as intake_check
 from provara_desktop.intake import commit as intake_commit
 from provara_desktop.intake import plan as intake_plan
 from provara_desktop.intake.attachment_refs import attachment_refs
+from provara_desktop.net import mesh_memory, tls
 from provara_desktop.net import messages as m
-from provara_desktop.net import tls
 from provara_desktop.net.chains import Chains, same_heads
 from provara_desktop.net.framing import DATA, FrameStream, Limits
 from provara_desktop.net.hub_messages import Audit, Checkpoint, Receipt, Witness
@@ -264,6 +265,7 @@ class _Session:
         self.hub: HubDuty | None = None  # we are the hub of a spoke that offered receipts
         self.spoke: SpokeAudit | None = None  # we are a spoke auditing our hub
         self.receipts_kept = 0
+        self.peer_held_back = 0  # of what we sent, events the peer did not take
         self.verify_pool: VerifyPool | None = None  # for a large transfer (POOL_MIN_EVENTS)
         self.warming: asyncio.Future[None] | None = None  # its workers starting
 
@@ -392,6 +394,7 @@ class _Session:
         if self.spoke is not None:
             self.spoke.withheld(r.event_id for r in outgoing)
             await self._record_alerts(self.spoke.outcome.alerts)
+        unfiltered = outgoing
         if not self.policy.send:
             outgoing = []
         elif self.policy.actors or self.policy.namespaces:
@@ -399,12 +402,33 @@ class _Session:
         if cfg.progress is not None:  # per actor, what we are about to send
             self._phase("transfer", mine=mine, theirs=their_frontier,
                         sending=dict(Counter(row.actor or "" for row in outgoing)))
+        complete_scope = len(outgoing) == len(unfiltered)
         if initiator:
             await self._send_all(outgoing)
             await self._receive_all()
         else:
             await self._receive_all()
             await self._send_all(outgoing)
+        await asyncio.to_thread(self._remember_peer, mine, their_frontier, complete_scope)
+
+    def _remember_peer(self, mine: m.Frontier, theirs: m.Frontier, complete_scope: bool
+                       ) -> None:
+        """What the peer's copy holds now, for the picture of a partition
+        (net/mesh_memory.py)."""
+        try:
+            kid = PublicKey(tls.peer_public_key(self.stream.writer)).key_id
+        except (PeerRejected, ValueError, OSError):
+            return  # not over TLS (a test's plain stream): no identity to file it under
+        copy = mesh_memory.after_session(
+            key_id=kid, address=self.stream.peer, synced_utc=utc_now_iso(),
+            mine={a: h.count for a, h in mine.actors.items()},
+            theirs={a: h.count for a, h in theirs.actors.items()},
+            sent_all=self.policy.send and complete_scope and self.peer_held_back == 0,
+            received_all=self.policy.receive and self.result.held_back == 0)
+        try:
+            mesh_memory.remember(self.vault.home, self.vault.uid, copy)
+        except StoreError as exc:  # a convenience: never a reason to fail the sync
+            self.log.warning("the mesh memory was not updated: %s", exc)
 
     async def _hub_audit(self, their_role: str, mine: m.Frontier,
                          theirs: m.Frontier) -> None:
@@ -499,6 +523,7 @@ class _Session:
                 raise PeerRejected(f"ack for batch {ack.batch}, expected {expected}",
                                    code="BAD_MESSAGE")
             sent += in_flight.popleft()
+            self.peer_held_back += ack.held_back
             self.result.sent = sent
             self.result.batches_sent = ack.batch
             self._phase("transfer", sent=sent, total=len(rows))
