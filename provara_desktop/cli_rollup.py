@@ -146,6 +146,8 @@ def add_parsers(sub: Any, cmd: Any, parser_class: Any) -> None:
     del parser_class  # `rollup check` is read by cmd_rollup, not a subparser (see there)
     sp = cmd("rollup", cmd_rollup, "attest a child vault's verified state in its parent "
              "(`rollup check PARENT CHILD`: exit 1 when the child drifted)", sub)
+    sp.usage = ("%(prog)s [--json] [--summary] [--accept-untrusted] PARENT CHILD\n"
+                "       %(prog)s check [--json] [--no-record] PARENT CHILD")
     sp.add_argument("parent", metavar="PARENT", help="the parent vault (or `check`)")
     sp.add_argument("child", metavar="CHILD", help="the child: its vault directory or a "
                     "bundle of it")

@@ -158,6 +158,7 @@ class MainWindow(VaultLifecycle):
         self.hub_alert_button.clicked.connect(self.on_hub_alerts)
         self.hub_alert_button.hide()
         self._hub_alerts_at: tuple[object, int] | None = None
+        self.topology_dialog: QWidget | None = None  # Vault › Topology…, while open
         bar.addPermanentWidget(self.vault_label, 1)
         bar.addPermanentWidget(self.hub_alert_button)
         bar.addPermanentWidget(self.recovery_button)
@@ -275,6 +276,8 @@ class MainWindow(VaultLifecycle):
         if self.act_verify.shortcut() != QKeySequence("F5"):
             self.act_verify.setShortcuts([self.act_verify.shortcut(), QKeySequence("F5")])
         self.act_reindex = self._action(vault, "&Reindex", self.on_reindex, name="actReindex")
+        self.act_topology = self._action(vault, "&Topology…", self.on_topology,
+                                         name="actTopology")
 
         help_menu = mb.addMenu("&Help")
         self._action(help_menu, "&About provara-desktop", self.on_about, name="actAbout")
@@ -283,8 +286,8 @@ class MainWindow(VaultLifecycle):
     def _update_actions(self) -> None:
         has_vault = self.session is not None
         for act in (self.act_observe, self.act_attest, self.act_retract, self.act_verify,
-                    self.act_reindex, self.act_export, self.act_import, self.act_report,
-                    self.act_pair):
+                    self.act_reindex, self.act_topology, self.act_export, self.act_import,
+                    self.act_report, self.act_pair):
             act.setEnabled(has_vault)
         self.act_lock.setText("&Lock identity" if self.key is not None else
                               "&Unlock identity…")
@@ -610,6 +613,28 @@ class MainWindow(VaultLifecycle):
         self.hub_alert_button.setText(f"\u26a0 {n} hub alert{'s' if n != 1 else ''}: "
                                       "click to see")
         self.hub_alert_button.setVisible(n > 0)
+
+    def on_topology(self) -> None:
+        """The vaults rolled up here and the copies on peers (ui/dialogs/topology_dialog),
+        gathered on the query thread: the mesh picture recomputes a peer's state."""
+        from provara_desktop.net.mesh_picture import picture
+        from provara_desktop.store.hierarchy import hierarchy
+        from provara_desktop.ui.dialogs.topology_dialog import TopologyDialog
+
+        session = self.session
+        if session is None:
+            return
+        home = self.home
+
+        def gather() -> dict[str, Any]:
+            return {"hierarchy": hierarchy(session.vault), "mesh": picture(session.vault, home)}
+
+        def show(loaded: dict[str, Any]) -> None:
+            self.topology_dialog = TopologyDialog(loaded, self)
+            self.topology_dialog.show()
+
+        run_op(self, lambda: session.query(gather)).success(show).failure(
+            lambda exc: show_exception(self, exc))
 
     def on_hub_alerts(self) -> None:
         from provara_desktop.net.hub_side import ALERT_EVENT
