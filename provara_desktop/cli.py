@@ -301,8 +301,13 @@ def cmd_export(args: argparse.Namespace) -> int:
         ident, key = _unlock(args)
         actor = ident.actor
     with _open_vault(args) as vault:
+        witnessed = None
+        if key is not None:  # the hub checkpoints we checked, cosigned: docs/TOPOLOGIES.md
+            from provara_desktop.net.hub_side import bundle_witness
+
+            witnessed = bundle_witness(vault.home, vault.uid, key)
         result = actions.export(vault, Path(args.out), selection, fmt=args.format, key=key,
-                                actor=actor)
+                                actor=actor, witnessed=witnessed)
     for note in result.notes:
         sys.stderr.write(f"note: {note}\n")
     _emit(args, result.to_json(), f"exported {result.event_count} events and "
@@ -335,7 +340,8 @@ def cmd_import(args: argparse.Namespace) -> int:
     if not args.dry_run:  # the regenerated manifest.sig is signed by the importing user
         _, key = _unlock(args)
     home = _home(args)
-    recorded = []
+    recorded: list[Any] = []
+    hub_alerts: list[dict[str, Any]] = []
     with _open_vault(args) as vault, load(Path(args.bundle)) as bundle:
         try:
             plan = import_bundle(vault, bundle, trust_for(home),
@@ -351,9 +357,11 @@ def cmd_import(args: argparse.Namespace) -> int:
             # --accept-untrusted is a trust decision: recorded, shown, and undone by
             # `trust remove` (never a silent, permanent side effect of the import).
             recorded = record_acceptance(home, plan, vault)
+            hub_alerts = _take_witnessed(vault, bundle, key)
         doc = plan.to_json(dry_run=args.dry_run)
         doc["vault"] = str(vault.root)
         doc["trusted_now"] = [k.to_json() for k in recorded]
+        doc["hub_alerts"] = hub_alerts
         if args.dry_run:
             doc["would_trust"] = [k.to_json() for k in plan.accepted_keys]
     for note in plan.notes:
@@ -370,6 +378,22 @@ def cmd_import(args: argparse.Namespace) -> int:
                          "nothing was imported\n")
         return 1
     return 0
+
+
+def _take_witnessed(vault: Any, bundle: Any, key: Any) -> list[dict[str, Any]]:
+    """The hub checkpoints the bundle's exporter witnessed: a hub that showed them another
+    log than ours is an alert, recorded in the vault and said on stderr (as `sync` does)."""
+    from provara_desktop.net.hub_side import record_alerts, take_bundle_witness
+    from provara_desktop.store.identity import IdentityStore
+
+    signer = bundle.signer.public_key_b64 if bundle.signer is not None else None
+    alerts = take_bundle_witness(vault.home, vault.uid, bundle.manifest, signer)
+    if alerts:
+        record_alerts(vault, key, IdentityStore(vault.home).load().actor, alerts)
+    for a in alerts:
+        sys.stderr.write(f"ALERT from a checkpoint the bundle's exporter witnessed: {a.code}: "
+                         f"{a.message} (`hub receipts` keeps the proof)\n")
+    return [a.to_json() for a in alerts]
 
 
 def cmd_trust_add(args: argparse.Namespace) -> int:

@@ -78,13 +78,16 @@ def selection_from(*, actors: list[str], namespaces: list[str], since: str | Non
 def export(vault: Vault, out: Path, selection: Selection, *, fmt: str,
            key: SigningKey | None, actor: str | None,
            cancelled: Callable[[], bool] | None = None,
-           progress: Callable[[int, int], None] | None = None) -> ExportResult:
+           progress: Callable[[int, int], None] | None = None,
+           witnessed: list[dict[str, Any]] | None = None) -> ExportResult:
+    """``witnessed``: the exporter's cosigned hub checkpoints (net/hub_side.bundle_witness),
+    carried in the signed manifest so a hub's split view is caught across an air gap."""
     if fmt == "provara-delta-v1":
         return export_delta_v1(vault, out, selection=selection)
     assert key is not None
     assert actor is not None
     return export_bundle(vault, out, key=key, actor=actor, selection=selection,
-                         cancelled=cancelled, progress=progress)
+                         cancelled=cancelled, progress=progress, witnessed=witnessed)
 
 
 def verify_bundle(path: Path, home: Path, vault: Vault | None = None,

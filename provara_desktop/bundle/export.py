@@ -122,13 +122,14 @@ def _zip_time(iso: str) -> tuple[int, int, int, int, int, int]:
 
 def export_bundle(vault: Vault, out: Path, *, key: SigningKey, actor: str,
                   selection: Selection, cancelled: Callable[[], bool] | None = None,
-                  progress: Callable[[int, int], None] | None = None) -> ExportResult:
+                  progress: Callable[[int, int], None] | None = None,
+                  witnessed: list[dict[str, Any]] | None = None) -> ExportResult:
     sel = select(vault, selection)
     tmp = _temp_beside(out)
     stale = remove_stale_partials(out.parent)
     try:
         result = _write_bundle(vault, tmp, sel, key=key, actor=actor, selection=selection,
-                               cancelled=cancelled, progress=progress)
+                               cancelled=cancelled, progress=progress, witnessed=witnessed)
         os.replace(tmp, out)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
@@ -144,7 +145,8 @@ def export_bundle(vault: Vault, out: Path, *, key: SigningKey, actor: str,
 
 def _write_bundle(vault: Vault, tmp: Path, sel: Selected, *, key: SigningKey, actor: str,
                   selection: Selection, cancelled: Callable[[], bool] | None,
-                  progress: Callable[[int, int], None] | None) -> ExportResult:
+                  progress: Callable[[int, int], None] | None,
+                  witnessed: list[dict[str, Any]] | None = None) -> ExportResult:
     now = utc_now_iso()
     stamp = _zip_time(now)
     members: list[dict[str, Any]] = []
@@ -208,6 +210,8 @@ def _write_bundle(vault: Vault, tmp: Path, sel: Selected, *, key: SigningKey, ac
             "missing_attachments": missing,
             "members": sorted(members, key=lambda m: str(m["path"])),
         }
+        if witnessed:
+            manifest["witnessed_checkpoints"] = witnessed
         manifest_bytes = canonical_bytes(manifest)
         sig = {"format": fmt.SIG_FORMAT, "key_id": key.key_id,
                "public_key_b64": key.public.b64,

@@ -156,7 +156,27 @@ class Receipt:
 @dataclass(frozen=True)
 class WitnessedNote:
     hub_public_key_b64: str
-    note: str  # the hub's signed checkpoint, cosigned by the side passing it on
+    note: str  # the hub's signed checkpoint, cosigned by the witness
+    # The witness's key, when it is not the side passing the note on: a note a hub relays
+    # from another spoke, or one inside a bundle (None: the session's peer cosigned it)
+    witness_public_key_b64: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        doc = {"hub_public_key_b64": self.hub_public_key_b64, "note": self.note}
+        if self.witness_public_key_b64 is not None:
+            doc["witness_public_key_b64"] = self.witness_public_key_b64
+        return doc
+
+    @classmethod
+    def from_json(cls, item: Any, where: str, i: int) -> WitnessedNote:
+        key = item.get("hub_public_key_b64") if isinstance(item, dict) else None
+        if not isinstance(key, str) or not 1 <= len(key) <= 64:
+            raise _fail(where, f"notes[{i}].hub_public_key_b64", "must be a key")
+        assert isinstance(item, dict)
+        witness = item.get("witness_public_key_b64")
+        if witness is not None and (not isinstance(witness, str) or not 1 <= len(witness) <= 64):
+            raise _fail(where, f"notes[{i}].witness_public_key_b64", "must be a key")
+        return cls(key, _note(item, where), witness)
 
 
 @dataclass(frozen=True)
@@ -168,18 +188,12 @@ class Witness:
     notes: tuple[WitnessedNote, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
-        return {"type": self.TYPE, "notes": [
-            {"hub_public_key_b64": n.hub_public_key_b64, "note": n.note} for n in self.notes]}
+        return {"type": self.TYPE, "notes": [n.to_json() for n in self.notes]}
 
     @classmethod
     def from_json(cls, doc: dict[str, Any]) -> Witness:
         raw = doc.get("notes", [])
         if not isinstance(raw, list) or len(raw) > MAX_WITNESSED:
             raise _fail(cls.TYPE, "notes", f"must be a list of at most {MAX_WITNESSED} notes")
-        out = []
-        for i, item in enumerate(raw):
-            key = item.get("hub_public_key_b64") if isinstance(item, dict) else None
-            if not isinstance(key, str) or not 1 <= len(key) <= 64:
-                raise _fail(cls.TYPE, f"notes[{i}].hub_public_key_b64", "must be a key")
-            out.append(WitnessedNote(key, _note(item, cls.TYPE)))
-        return cls(tuple(out))
+        return cls(tuple(WitnessedNote.from_json(item, cls.TYPE, i)
+                         for i, item in enumerate(raw)))

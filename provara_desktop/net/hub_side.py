@@ -10,7 +10,9 @@ connection themselves.
 
 from __future__ import annotations
 
+import json
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -22,7 +24,7 @@ from provara_desktop.core.checkpoint import (
     cosign,
     verify_cosignatures,
 )
-from provara_desktop.core.errors import PeerRejected
+from provara_desktop.core.errors import InputError, PeerRejected, StoreError
 from provara_desktop.core.event import utc_now_iso
 from provara_desktop.core.keys import PublicKey
 from provara_desktop.core.tlog import verify_consistency, verify_inclusion
@@ -38,6 +40,7 @@ from provara_desktop.net.hub_messages import (
 )
 from provara_desktop.store.hub_log import HubLog, event_leaf
 from provara_desktop.store.hub_receipts import Alert, HubReceipts, KeptNote
+from provara_desktop.store.profile_files import profile_lock, read_profile_doc, replace_file
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
@@ -246,13 +249,18 @@ class SpokeAudit:
 
 
 WITNESS_NAME = "provara-witness"  # the key name of a replica's cosignatures
+MAX_RELAYED = 256  # spokes whose latest cosigned checkpoint a hub keeps to pass on
 
 
-def witness_message(home: Path, vault_uid: str, key: SigningKey, now: int) -> Witness:
-    """The latest checkpoint this profile holds of each of its hubs for the vault, each
-    cosigned by ``key`` (tlog-cosignature: "I checked this") at ``now`` (POSIX seconds)."""
+def witness_message(home: Path, vault_uid: str, key: SigningKey, now: int, *,
+                    hub_key_id: str | None = None, with_key: bool = False) -> Witness:
+    """The latest checkpoint this profile holds of each of its hubs for the vault (or only
+    of ``hub_key_id``), each cosigned by ``key`` (tlog-cosignature: "I checked this") at
+    ``now`` (POSIX seconds). ``with_key``: name the cosigner in each note, for a note that
+    travels on without us (relayed by a hub, inside a bundle)."""
     out: list[WitnessedNote] = []
-    for kid in HubReceipts.known_hubs(home)[:MAX_WITNESSED]:
+    hubs = HubReceipts.known_hubs(home) if hub_key_id is None else [hub_key_id]
+    for kid in hubs[:MAX_WITNESSED]:
         with HubReceipts(home, kid) as kept:
             hub_b64 = kept.public_key_b64()
             mine = [n for n in kept.notes() if n.kind != "witnessed"
@@ -262,28 +270,34 @@ def witness_message(home: Path, vault_uid: str, key: SigningKey, now: int) -> Wi
         latest = max(mine, key=lambda n: (n.size, n.id))
         signed = SignedNote.parse(latest.note)
         line = cosign(signed.body, WITNESS_NAME, key, now)
-        out.append(WitnessedNote(hub_b64, signed.with_signatures(line).to_text()))
+        out.append(WitnessedNote(hub_b64, signed.with_signatures(line).to_text(),
+                                 key.public.b64 if with_key else None))
     return Witness(tuple(out))
 
 
-def take_witness(home: Path, vault_uid: str, message: Witness, peer: PublicKey
-                 ) -> list[Alert]:
-    """What another replica (``peer``, the key its TLS session proved) passed on: a
-    checkpoint of one of our hubs, cosigned by it. The same size with another root is a
-    split view at once (both notes signed by the hub); anything else is kept as witnessed
-    and checked against the hub's next checkpoint (SpokeAudit)."""
+def take_witness(home: Path, vault_uid: str, message: Witness, peer: PublicKey | None,
+                 *, me: str | None = None) -> list[Alert]:
+    """What another replica passed on: checkpoints of our hubs, each cosigned by its witness
+    (the note's ``witness_public_key_b64``, else ``peer``: the key the TLS session proved).
+    The same size with another root is a split view at once (both notes signed by the
+    hub); anything else is kept as witnessed and checked against the hub's next checkpoint
+    (SpokeAudit). ``me``: our own key id (our own note relayed back is not news)."""
     ours = set(HubReceipts.known_hubs(home))
-    witness = NoteVerifier(WITNESS_NAME, peer.raw, COSIGNATURE_V1_TYPE)
     alerts: list[Alert] = []
     for item in message.notes:
         try:
             hub_key = PublicKey.from_b64(item.hub_public_key_b64)
             if hub_key.key_id not in ours:
                 continue  # not a hub of ours: nothing to compare
+            witness_key = (PublicKey.from_b64(item.witness_public_key_b64)
+                           if item.witness_public_key_b64 is not None else peer)
+            if witness_key is None or witness_key.key_id == me:
+                continue
+            witness = NoteVerifier(WITNESS_NAME, witness_key.raw, COSIGNATURE_V1_TYPE)
             note = hub_notes.read(item.note, hub_key)
             cosigned = verify_cosignatures(SignedNote.parse(item.note), [witness])
         except ValueError as exc:
-            log.warning("a checkpoint %s passed on is unusable: %s", peer.key_id, exc)
+            log.warning("a checkpoint passed on is unusable: %s", exc)
             continue
         if note.vault_uid != vault_uid or not cosigned:
             continue
@@ -294,12 +308,106 @@ def take_witness(home: Path, vault_uid: str, message: Witness, peer: PublicKey
                 kept.keep_note("witnessed", note.size, note.root, note.text, vault_uid)
                 continue
             alert = _raise(kept, hub_key, "SPLIT_VIEW", f"the hub signed two different logs "
-                           f"of {note.size} events: one for you, one for {peer.key_id}",
+                           f"of {note.size} events: one for you, one for {witness_key.key_id}",
                            {"earlier": split.note, "later": note.text,
-                            "witness_key_id": peer.key_id})
+                            "witness_key_id": witness_key.key_id})
             if alert is not None:
                 alerts.append(alert)
     return alerts
+
+
+# -- witnessed checkpoints inside bundles (the manifest's "witnessed_checkpoints") -----------
+
+def bundle_witness(home: Path, vault_uid: str, key: SigningKey) -> list[dict[str, Any]]:
+    """For a bundle's manifest: the latest checkpoint of each of our hubs, cosigned by the
+    exporter (who signs the manifest too, so the notes are bound to them)."""
+    return [n.to_json() for n in witness_message(home, vault_uid, key, int(time.time()),
+                                                 with_key=True).notes]
+
+
+def take_bundle_witness(home: Path, vault_uid: str, manifest: Mapping[str, Any],
+                        signer_b64: str | None) -> list[Alert]:
+    """The checkpoints a bundle's exporter witnessed, weighed as a direct peer's would be
+    (take_witness); only notes cosigned by the key that signed the manifest count."""
+    raw = manifest.get("witnessed_checkpoints")
+    if not raw or signer_b64 is None:
+        return []
+    try:
+        message = Witness.from_json({"notes": raw})
+    except PeerRejected as exc:
+        log.warning("a bundle's witnessed checkpoints are unusable: %s", exc)
+        return []
+    notes = tuple(n for n in message.notes if n.witness_public_key_b64 == signer_b64)
+    return take_witness(home, vault_uid, Witness(notes), None)
+
+
+# -- the hub's relay of its spokes' cosigned checkpoints (capability "witness-relay") --------
+
+RELAY_FILE_DIR = "hub-witnessed"
+RELAY_FORMAT = "provara-desktop-hub-witnessed"
+
+
+def _relay_path(home: Path, vault_uid: str) -> Path:
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in vault_uid)[:128]
+    return home / RELAY_FILE_DIR / f"{safe}.json"
+
+
+def relay_keep(home: Path, vault_uid: str, hub_key: PublicKey, message: Witness,
+               spoke: PublicKey) -> int:
+    """The hub keeps, per spoke, the latest checkpoint of its own that the spoke cosigned
+    (and only that: signed by this hub, of this vault, cosigned by the spoke the session
+    proved), to pass on to its other spokes. Returns how many it kept."""
+    witness = NoteVerifier(WITNESS_NAME, spoke.raw, COSIGNATURE_V1_TYPE)
+    best: WitnessedNote | None = None
+    for item in message.notes:
+        try:
+            if PublicKey.from_b64(item.hub_public_key_b64).key_id != hub_key.key_id:
+                continue
+            note = hub_notes.read(item.note, hub_key)
+            if note.vault_uid != vault_uid or not verify_cosignatures(
+                    SignedNote.parse(item.note), [witness]):
+                continue
+        except ValueError:
+            continue
+        best = WitnessedNote(hub_key.b64, item.note, spoke.b64)
+    if best is None:
+        return 0
+    with profile_lock(home):
+        kept = relay_notes(home, vault_uid)
+        kept[spoke.key_id] = best
+        newest = sorted(kept.items())[-MAX_RELAYED:]
+        path = _relay_path(home, vault_uid)
+        doc = {"format": RELAY_FORMAT, "version": 1,
+               "notes": {k: n.to_json() for k, n in newest}}
+        path.parent.mkdir(parents=True, exist_ok=True)
+        replace_file(path, (json.dumps(doc, indent=1, sort_keys=True) + "\n").encode())
+    return 1
+
+
+def relay_notes(home: Path, vault_uid: str) -> dict[str, WitnessedNote]:
+    """spoke key id -> the cosigned checkpoint it left with this hub."""
+    try:
+        doc = read_profile_doc(_relay_path(home, vault_uid), fmt=RELAY_FORMAT,
+                               what="relayed checkpoints file")
+    except (StoreError, InputError) as exc:
+        log.warning("the relayed checkpoints cannot be read: %s", exc)
+        return {}
+    notes = doc.get("notes") if doc is not None else None
+    out: dict[str, WitnessedNote] = {}
+    if isinstance(notes, dict):
+        for kid, item in notes.items():
+            try:
+                out[str(kid)] = WitnessedNote.from_json(item, "relayed", 0)
+            except ValueError:
+                continue
+    return out
+
+
+def relay_message(home: Path, vault_uid: str, spoke: PublicKey) -> Witness:
+    """What the hub passes on to ``spoke``: the other spokes' cosigned checkpoints."""
+    others = [n for kid, n in sorted(relay_notes(home, vault_uid).items())
+              if kid != spoke.key_id]
+    return Witness(tuple(others[-MAX_WITNESSED:]))
 
 
 def record_alerts(vault: Vault, key: SigningKey, actor: str, alerts: list[Alert]) -> None:

@@ -25,7 +25,8 @@ ROLES = ("peer", "hub", "spoke")  # docs: roles; v1 behaves the same for all thr
 # "receipts": a hub signs a checkpoint of its log and a receipt per batch, and a spoke audits
 # it before pushing (net/hub_messages.py, docs/TOPOLOGIES.md).
 # "witness": two replicas pass on their hubs' latest checkpoints to each other.
-CAPABILITIES: tuple[str, ...] = ("attachments", "receipts", "vouch", "window", "witness")
+CAPABILITIES: tuple[str, ...] = ("attachments", "receipts", "vouch", "window", "witness",
+                                 "witness-relay")
 
 _EVT = re.compile(r"evt_[0-9a-f]{24}")
 _SHA256 = re.compile(r"[0-9a-f]{64}")

@@ -50,6 +50,8 @@ from provara_desktop.net.hub_side import (
     HubDuty,
     SpokeAudit,
     record_alerts,
+    relay_keep,
+    relay_message,
     take_witness,
     witness_message,
 )
@@ -378,6 +380,9 @@ class _Session:
             await self._hub_audit(theirs.role, mine, their_frontier)
         if "witness" in self.result.capabilities and self.hub is None and self.spoke is None:
             await self._witness()
+        elif "witness-relay" in self.result.capabilities and (
+                self.hub is not None or self.spoke is not None):
+            await self._witness_relay()
         self._phase("compare", mine=mine, theirs=their_frontier)
         if self.window_ok and self.policy.receive and _expected(
                 mine, their_frontier) >= self.config.pool_min_events:
@@ -473,6 +478,38 @@ class _Session:
         self.result.witness = {"sent": len(mine.notes), "received": len(theirs.notes),
                                "alerts": [a.to_json() for a in alerts]}
         await self._record_alerts(alerts)
+
+    async def _witness_relay(self) -> None:
+        """Capability "witness-relay", between a spoke and its hub, after the audit: the
+        spoke leaves the checkpoint it just checked, cosigned, with the hub; the hub passes
+        on what its other spokes left. A hub that shows two spokes different logs is caught
+        when it relays (a hub that relays nothing is still caught when the spokes meet, or
+        through bundles)."""
+        home, uid = self.vault.home, self.vault.uid
+        if self.spoke is not None:
+            mine = await asyncio.to_thread(witness_message, home, uid, self.signer,
+                                           int(time.time()),
+                                           hub_key_id=self.spoke.hub_key.key_id,
+                                           with_key=True)
+            await self.stream.send_message(mine.to_json())
+            relayed = await self._expect(Witness)
+            alerts = await asyncio.to_thread(take_witness, home, uid, relayed, None,
+                                             me=self.signer.key_id)
+            self.result.witness = {"sent": len(mine.notes), "received": len(relayed.notes),
+                                   "relayed_by_hub": True,
+                                   "alerts": [a.to_json() for a in alerts]}
+            # recorded with the audit's own alerts, once the session knows what it lacks
+            self.spoke.outcome.alerts.extend(alerts)
+            return
+        spoke_note = await self._expect(Witness)
+        try:
+            spoke = PublicKey(tls.peer_public_key(self.stream.writer))
+        except (PeerRejected, ValueError, OSError):
+            await self.stream.send_message(Witness().to_json())
+            return
+        await asyncio.to_thread(relay_keep, home, uid, self.signer.public, spoke_note, spoke)
+        answer = await asyncio.to_thread(relay_message, home, uid, spoke)
+        await self.stream.send_message(answer.to_json())
 
     async def _next(self) -> m.Message:
         frame = await self.stream.read_frame()

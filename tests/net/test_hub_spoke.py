@@ -289,3 +289,89 @@ def test_a_smaller_witnessed_log_is_checked_at_the_next_audit(make_replica: Any)
     assert met.witness["alerts"] == []  # sizes differ: nothing to compare yet
     [audit] = _with_hub(hub, _sync(alice, send=False))
     assert "SPLIT_VIEW" in {a["code"] for a in audit.hub_audit["alerts"]}
+
+
+def test_a_hub_relays_its_spokes_checkpoints_and_is_caught_by_them(
+        make_replica: Any) -> None:
+    """Capability "witness-relay": spokes that never meet still compare notes through the
+    hub. The hub is restored from a backup of its vault and log (but not of the checkpoints
+    its spokes left with it) and then shows bob a log of the size it showed alice with
+    other events: the note of alice's that it relays convicts it at bob's next audit."""
+    hub, alice, bob = make_replica("hub"), make_replica("alice"), make_replica("bob")
+    _trust_all(hub, alice, bob)
+    _with_hub(hub, _sync(alice), _sync(bob), _sync(alice))
+    backup = hub.root.parent / "hub-backup"
+    shutil.copytree(hub.root, backup / "vault")
+    shutil.copytree(hub.home, backup / "home")
+    alice.record(3, start=100)
+    [a1] = _with_hub(hub, _sync(alice), _sync(alice, send=False))[-1:]
+    assert a1.witness["relayed_by_hub"] is True
+    relay_dir = hub.home / "hub-witnessed"
+    assert any(relay_dir.iterdir())  # alice's cosigned checkpoint, kept to pass on
+    kept = backup / "kept-relay"
+    shutil.copytree(relay_dir, kept)
+    for src, dst in ((backup / "vault", hub.root), (backup / "home", hub.home)):
+        shutil.rmtree(dst)
+        shutil.copytree(src, dst)
+    shutil.rmtree(hub.home / "hub-witnessed", ignore_errors=True)
+    shutil.copytree(kept, hub.home / "hub-witnessed")
+    bob.record(3, start=200)
+    [b1] = _with_hub(hub, _sync(bob))
+    assert b1.witness["received"] >= 1  # alice's note, passed on by the hub
+    assert b1.hub_audit["alerts"] == []  # nothing to compare yet: bob's log was smaller
+    [b2] = _with_hub(hub, _sync(bob, send=False))
+    codes = {a["code"] for a in b2.hub_audit["alerts"]}
+    assert "SPLIT_VIEW" in codes, b2.hub_audit
+    with bob.open() as v:
+        assert v.index.count(type=ALERT_EVENT) >= 1
+        assert verify_vault(v).ok
+
+
+def test_a_bundle_carries_its_exporters_witnessed_checkpoints(make_replica: Any,
+                                                              tmp_path: Path) -> None:
+    """Across an air gap: alice's bundle carries the hub checkpoint she checked, cosigned
+    in its signed manifest; bob, whom a forked copy of the hub showed another log of that
+    size, gets a SPLIT_VIEW alert when he imports it (and not from a bundle without)."""
+    from provara_desktop.bundle import actions
+    from provara_desktop.bundle.load import load
+    from provara_desktop.bundle.selection import Selection
+    from provara_desktop.net.hub_side import bundle_witness, record_alerts, take_bundle_witness
+    from tests.net.sync_helpers import trust_of
+
+    hub, alice, bob = make_replica("hub"), make_replica("alice"), make_replica("bob")
+    _trust_all(hub, alice, bob)
+    _with_hub(hub, _sync(alice), _sync(bob), _sync(alice))
+    twin = make_replica("twin", key=hub.key)
+    for src, dst in ((hub.root, twin.root), (hub.home, twin.home)):
+        shutil.rmtree(dst)
+        shutil.copytree(src, dst)
+    alice.record(3, start=100)
+    bob.record(3, start=200)
+    _with_hub(hub, _sync(alice))
+    _with_hub(twin, _sync(bob))
+
+    def carried(witnessed: bool) -> list[Any]:
+        out = tmp_path / f"alice-{witnessed}.provara-bundle"
+        with alice.open() as v:
+            notes = bundle_witness(alice.home, v.uid, alice.key) if witnessed else None
+            actions.export(v, out, Selection(), fmt="provara-bundle", key=alice.key,
+                           actor=alice.name, witnessed=notes)
+        with bob.open() as v, load(out) as bundle:
+            actions.import_bundle(v, bundle, trust_of(bob, alice), accept_untrusted=False,
+                                  dry_run=False, signer=bob.key)
+            alerts = take_bundle_witness(bob.home, v.uid, bundle.manifest,
+                                         bundle.signer.public_key_b64 if bundle.signer
+                                         else None)
+            record_alerts(v, bob.key, bob.name, alerts)
+        return alerts
+
+    assert carried(False) == []
+    alerts = carried(True)
+    assert [a.code for a in alerts] == ["SPLIT_VIEW"]
+    one, other = (hub_notes.read(alerts[0].proof[k], hub.key.public)
+                  for k in ("earlier", "later"))
+    assert one.size == other.size
+    assert one.root != other.root
+    with bob.open() as v:
+        assert v.index.count(type=ALERT_EVENT) == 1
+        assert verify_vault(v).ok

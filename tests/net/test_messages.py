@@ -93,6 +93,12 @@ def test_hub_messages_round_trip(msg: m.Message) -> None:
     ({"type": "witness", "notes": [{"note": "n"}]}, "hub_public_key_b64 must be a key"),
     ({"type": "witness", "notes": [{"hub_public_key_b64": "k", "note": "n"}] * 17},
      "at most 16 notes"),
+    ({"type": "witness", "notes": [{"hub_public_key_b64": "k", "note": "n",
+                                    "witness_public_key_b64": 7}]},
+     "witness_public_key_b64 must be a key"),
+    ({"type": "witness", "notes": [{"hub_public_key_b64": "k", "note": "n",
+                                    "witness_public_key_b64": "x" * 65}]},
+     "witness_public_key_b64 must be a key"),
 ])
 def test_hostile_hub_fields_are_refused_by_name(doc: dict[str, Any], words: str) -> None:
     with pytest.raises(PeerRejected) as info:

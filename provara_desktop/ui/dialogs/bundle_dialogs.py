@@ -242,8 +242,14 @@ class ExportDialog(QDialog):
                 progress.total, progress.done = total, done
                 progress.label = f"copying attachments ({done}/{total})"
 
+            witnessed = None
+            if key is not None and fmt == "provara-bundle":
+                from provara_desktop.net.hub_side import bundle_witness
+
+                witnessed = bundle_witness(session.vault.home, session.vault.uid, key)
             return actions.export(session.vault, out, selection, fmt=fmt, key=key,
-                                  actor=actor, cancelled=token, progress=report).to_json()
+                                  actor=actor, cancelled=token, progress=report,
+                                  witnessed=witnessed).to_json()
 
         self.export_button.setEnabled(False)
         # On the writer thread: the log is read whole, and no append may land half-way.
@@ -422,6 +428,7 @@ class ImportPreviewDialog(QDialog):
                 from provara_desktop.bundle.actions import record_acceptance
 
                 self.trusted_now = record_acceptance(session.vault.home, plan, session.vault)
+            _take_witnessed(session, self.bundle)
             return done
 
         # The session's writer runs the commit; this job only waits for it.
@@ -433,6 +440,19 @@ class ImportPreviewDialog(QDialog):
 
     def on_finished(self, _code: int) -> None:
         self.bundle.close()
+
+
+def _take_witnessed(session: VaultSession, bundle: LoadedBundle) -> None:
+    """The hub checkpoints the exporter witnessed (the manifest's, cosigned by its signer):
+    a hub that showed them another log than ours is an alert, recorded like a sync's."""
+    from provara_desktop.net.hub_side import record_alerts, take_bundle_witness
+
+    signer = bundle.signer.public_key_b64 if bundle.signer is not None else None
+    alerts = take_bundle_witness(session.vault.home, session.vault.uid, bundle.manifest,
+                                 signer)
+    key, actor = session.key, session.actor
+    if alerts and key is not None and actor is not None:
+        session.submit(lambda: record_alerts(session.vault, key, actor, alerts)).result()
 
 
 def _thread(fn: Callable[[], Any]) -> Future[Any]:
