@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from provara_desktop import (
     __version__,
+    cli_federation,
     cli_hub,
     cli_keys,
     cli_mesh,
@@ -189,9 +190,16 @@ def cmd_verify(args: argparse.Namespace) -> int:
     # job is to report every problem (that line included, with its file and line number).
     with Vault.open(Path(args.vault), home=_home(args), sync_index=False) as vault:
         report = verify_vault(vault)
-    doc = report.to_json()
+        try:
+            if report.ok:
+                vault.sync_index()  # (opened without: verify reads the file itself)
+            partial = _partial(vault) if report.ok else None
+        except ProvaraDesktopError:  # an index that cannot be read: verify said why
+            partial = None
+    doc = {**report.to_json(), "federation": partial}
     lines = [f"{'OK' if report.ok else 'FAILED'}: {doc['event_count']} events, "
-             f"{len(report.log.forks)} fork(s), {len(doc['legacy_ids'])} legacy event id(s)"]
+             f"{len(report.log.forks)} fork(s), {len(doc['legacy_ids'])} legacy event id(s)",
+             *_partial_lines(partial)]
     for p in report.all_problems:
         lines.append(f"  [{p.severity}] {p.code}: {_located(p)}")
     for f in report.log.forks:
@@ -217,15 +225,47 @@ def _located(p: Any) -> str:
     return str(p.message)
 
 
+def _partial(vault: Any) -> dict[str, Any] | None:
+    """Under a federation contract: what this replica leaves out (store/federation.py), so
+    nobody takes its partial state_hash for the whole vault's."""
+    from provara_desktop.store import federation
+
+    applied = federation.in_force(vault)
+    if applied is None:
+        return None
+    store = _identity_store_at(vault.home)
+    mine = store.load().key_id if store.exists() else ""
+    return federation.statement(vault, applied, mine)
+
+
+def _identity_store_at(home: Path) -> Any:
+    from provara_desktop.store.identity import IdentityStore
+
+    return IdentityStore(home)
+
+
+def _partial_lines(partial: dict[str, Any] | None) -> list[str]:
+    if partial is None or not partial["partial"]:
+        return []
+    out = [f"PARTIAL REPLICA under federation contract {partial['contract_id']} revision "
+           f"{partial['revision']} (member {partial['member']}): the state_hash is of the "
+           "part the contract lets flow here; left out:"]
+    for member, what in partial["leaves_out"].items():
+        out += [f"  from {member}: {w}" for w in what]
+    return out
+
+
 def cmd_state(args: argparse.Namespace) -> int:
     with _open_vault(args) as vault:
         reducer = vault.reduce()
+        partial = _partial(vault)
     state = reducer.export_state()
     doc = {"state_hash": state["metadata"]["state_hash"],
            "event_count": state["metadata"]["event_count"],
            **{ns: state[ns] for ns in ("canonical", "local", "contested", "archived")},
-           "metadata": state["metadata"]}
-    human = [f"state_hash {doc['state_hash']}", f"events {doc['event_count']}"]
+           "metadata": state["metadata"], "federation": partial}
+    human = [f"state_hash {doc['state_hash']}", f"events {doc['event_count']}",
+             *_partial_lines(partial)]
     for ns in ("canonical", "local", "contested", "archived"):
         human.append(f"{ns}: {len(state[ns])}")
         for k in sorted(state[ns]):
@@ -301,6 +341,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         ident, key = _unlock(args)
         actor = ident.actor
     with _open_vault(args) as vault:
+        selection.flow = _export_flow(vault, args.for_member, key, args.format)
         witnessed = None
         if key is not None:  # the hub checkpoints we checked, cosigned: docs/TOPOLOGIES.md
             from provara_desktop.net.hub_side import bundle_witness
@@ -313,6 +354,34 @@ def cmd_export(args: argparse.Namespace) -> int:
     _emit(args, result.to_json(), f"exported {result.event_count} events and "
           f"{result.attachment_count} attachment(s) to {result.path} ({result.size} bytes)")
     return 0
+
+
+def _export_flow(vault: Any, member: str | None, key: Any, fmt: str) -> Any:
+    """Under a federation contract an export is for one member, and holds only what may
+    flow to it (docs/FEDERATION.md); without a contract --for is a mistake."""
+    from provara_desktop.store import federation, vault_keys
+
+    applied = federation.in_force(vault)
+    if applied is None:
+        if member is not None:
+            raise UsageError("--for: this vault is under no federation contract")
+        return None
+    c = applied.contract
+    if member is None:
+        raise UsageError(f"this vault is under federation contract {c.contract_id}: name "
+                         "the member the bundle is for with --for "
+                         f"({', '.join(c.member_ids())})")
+    if member not in c.member_ids():
+        raise UsageError(f"--for {member}: no such member of contract {c.contract_id} "
+                         f"({', '.join(c.member_ids())})")
+    if key is None or fmt != "provara-bundle":
+        raise UsageError("under a federation contract only a signed provara-bundle is "
+                         "exported (the receiver takes bundles signed by members only)")
+    groups = federation.identity_keys(vault_keys.key_life(vault))
+    me = federation.member_of(c, key.key_id, groups)
+    if me is None:
+        raise UsageError(f"your key {key.key_id} is no member's in contract {c.contract_id}")
+    return federation.Flow(applied, me, member, groups)
 
 
 def cmd_bundle_verify(args: argparse.Namespace) -> int:
@@ -757,6 +826,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_hub.add_parsers(sub, cmd, _Parser)
     cli_rollup.add_parsers(sub, cmd, _Parser)
     cli_mesh.add_parsers(sub, cmd, _Parser)
+    cli_federation.add_parsers(sub, cmd, _Parser)
     cmd("show", cmd_identity_show, "show the identity's public facts", isub)
     cmd("export-reference", cmd_identity_export,
         "write the private key as the reference's private_keys.json", isub).add_argument("file")
@@ -817,6 +887,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--until", metavar="TIME", help="events before TIME (ISO 8601)")
     sp.add_argument("--format", choices=["provara-bundle", "provara-delta-v1"],
                     default="provara-bundle")
+    sp.add_argument("--for", dest="for_member", metavar="MEMBER",
+                    help="under a federation contract: the member the bundle is for (only "
+                    "what the contract lets flow to it goes in)")
     bun = sub.add_parser("bundle", help="bundles for air-gapped exchange")
     bsub = bun.add_subparsers(dest="bundle_command", parser_class=_Parser, required=True)
     sp = cmd("verify", cmd_bundle_verify, "check a bundle without importing it", bsub)

@@ -19,7 +19,7 @@ from provara_desktop.intake import plan as intake_plan
 from provara_desktop.intake.trust_decisions import record_accepted
 from provara_desktop.intake.trust_view import trust_for
 from provara_desktop.runtime.gcpause import gc_paused
-from provara_desktop.store import vault_keys
+from provara_desktop.store import federation, vault_keys
 from provara_desktop.store.trust import TrustSource
 
 if TYPE_CHECKING:
@@ -109,6 +109,7 @@ def import_bundle(vault: Vault, bundle: LoadedBundle, trust: Trust, *, accept_un
     with gc_paused():
         t0 = time.perf_counter()
         c = check_bundle(bundle, trust, vault=vault)
+        refuse_out_of_contract(vault, bundle, c)
         t1 = time.perf_counter()
         try:
             plan = intake_plan.plan(vault, c, accept_untrusted=accept_untrusted,
@@ -123,6 +124,36 @@ def import_bundle(vault: Vault, bundle: LoadedBundle, trust: Trust, *, accept_un
     if phases is not None:
         phases.update(verify=t1 - t0, commit=time.perf_counter() - t1)
     return plan
+
+
+def refuse_out_of_contract(vault: Vault, bundle: LoadedBundle, c: BundleCheck) -> None:
+    """Under a federation contract (docs/FEDERATION.md) a bundle is taken only from a
+    member, signed by its key, and only if every new event may flow from that member to
+    this one; otherwise nothing is imported (ImportRefused naming the event)."""
+    applied = federation.in_force(vault)
+    if applied is None:
+        return
+    from provara_desktop.store.identity import IdentityStore
+
+    store = IdentityStore(vault.home)
+    mine = store.load().key_id if store.exists() else ""
+    signer = bundle.signer.key_id if bundle.signer is not None else None
+    refusal = None
+    if signer is None:
+        refusal = ("this vault is under a federation contract: a bundle is taken only "
+                   "signed by a member (this one is unsigned)")
+    else:
+        try:
+            flows = federation.flows_for(vault, mine, signer)
+            if flows is not None:
+                flows[1].check_incoming(e for e in c.events
+                                        if str(e.get("event_id")) not in c.present)
+        except federation.OutOfContract as exc:
+            refusal = str(exc)
+    if refusal is not None:
+        refused = intake_plan.ImportRefused(f"{bundle.path}: {refusal}; nothing was imported")
+        refused.check = c
+        raise refused
 
 
 class SignerRefused(intake_plan.ImportRefused):

@@ -15,6 +15,7 @@ from provara_desktop.core.logline import load_event
 
 if TYPE_CHECKING:
     from provara_desktop.bundle.frontier import Frontier
+    from provara_desktop.store.federation import Flow
     from provara_desktop.store.vault import Vault
 
 NAMESPACES = ("canonical", "local", "contested", "archived")
@@ -45,6 +46,9 @@ class Selection:
     since: str | None = None
     until: str | None = None
     frontier: Frontier | None = None
+    # Under a federation contract: what may flow to the member the bundle is for
+    # (store/federation.Flow); excluded events, and the rest of their chains, stay here
+    flow: Flow | None = None
 
     def __post_init__(self) -> None:
         for ns in self.namespaces:
@@ -62,9 +66,15 @@ class Selection:
         return "delta" if self.frontier is not None else "full"
 
     def scope_json(self) -> dict[str, Any]:
-        return {"kind": self.kind, "actors": sorted(self.actors),
-                "namespaces": sorted(self.namespaces), "since": self.since,
-                "until": self.until, "since_frontier": self.frontier is not None}
+        doc: dict[str, Any] = {"kind": self.kind, "actors": sorted(self.actors),
+                               "namespaces": sorted(self.namespaces), "since": self.since,
+                               "until": self.until, "since_frontier": self.frontier is not None}
+        if self.flow is not None:
+            c = self.flow.applied.contract
+            doc["federation"] = {"contract_id": c.contract_id, "revision": c.revision,
+                                 "digest": c.digest(), "from": self.flow.sender,
+                                 "to": self.flow.receiver}
+        return doc
 
     def wants(self, ev: dict[str, Any]) -> bool:
         if self.actors and ev.get("actor") not in self.actors:
@@ -111,8 +121,17 @@ def select(vault: Vault, selection: Selection) -> Selected:
         known = frontier_mod.known_events(selection.frontier, chain)
     lines: list[bytes] = []
     events: list[dict[str, Any]] = []
+    cut: set[str] = set()  # authors whose chain met an event the contract keeps here
+    flow = selection.flow
     for raw, ev in zip(all_lines, all_events, strict=True):
         eid = ev.get("event_id")
+        if flow is not None:
+            actor = str(ev.get("actor"))
+            if actor in cut:
+                continue
+            if not flow.admits(ev.get("type"), ev.get("actor_key_id"), ev.get("namespace")):
+                cut.add(actor)
+                continue
         if (isinstance(eid, str) and eid in known) or not selection.wants(ev):
             continue
         canon = canonical_bytes(ev)

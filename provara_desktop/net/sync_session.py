@@ -56,7 +56,7 @@ from provara_desktop.net.hub_side import (
     witness_message,
 )
 from provara_desktop.net.peer_batch import PeerBatch
-from provara_desktop.store import layout
+from provara_desktop.store import federation, layout
 from provara_desktop.store.parallel_verify import VerifyPool
 
 if TYPE_CHECKING:
@@ -268,6 +268,8 @@ class _Session:
         self.spoke: SpokeAudit | None = None  # we are a spoke auditing our hub
         self.receipts_kept = 0
         self.peer_held_back = 0  # of what we sent, events the peer did not take
+        # (to the peer, from it) under the federation contract in force, if any
+        self.flows: tuple[federation.Flow, federation.Flow] | None = None
         self.verify_pool: VerifyPool | None = None  # for a large transfer (POOL_MIN_EVENTS)
         self.warming: asyncio.Future[None] | None = None  # its workers starting
 
@@ -369,6 +371,7 @@ class _Session:
         self.result.peer_role = theirs.role
         if theirs.max_batch:
             self.batch_events = max(1, min(self.batch_events, theirs.max_batch))
+        self.flows = await asyncio.to_thread(self._federation_flows)
         # Only now, with a hello that makes sense, is the vault read (the whole index).
         chains = await asyncio.to_thread(Chains.from_vault, self.vault)
         mine = chains.frontier()
@@ -404,6 +407,8 @@ class _Session:
             outgoing = []
         elif self.policy.actors or self.policy.namespaces:
             outgoing = [r for r in outgoing if self.policy.in_scope(r.actor, r.namespace)]
+        if self.flows is not None:  # the federation contract in force (docs/FEDERATION.md)
+            outgoing = await asyncio.to_thread(self.flows[0].outgoing, self.vault, outgoing)
         if cfg.progress is not None:  # per actor, what we are about to send
             self._phase("transfer", mine=mine, theirs=their_frontier,
                         sending=dict(Counter(row.actor or "" for row in outgoing)))
@@ -415,6 +420,33 @@ class _Session:
             await self._receive_all()
             await self._send_all(outgoing)
         await asyncio.to_thread(self._remember_peer, mine, their_frontier, complete_scope)
+        if self.flows is not None and self.result.received:
+            # the revocation ceremony: a revocation that just arrived is acknowledged,
+            # signed, and the acknowledgement travels back at the next session
+            await asyncio.to_thread(self._acknowledge)
+
+    def _federation_flows(self) -> tuple[federation.Flow, federation.Flow] | None:
+        """What the contract in force lets flow each way with this peer; the session ends
+        (nothing moved) when the peer, or this profile, is no member."""
+        if federation.in_force(self.vault) is None:
+            return None
+        try:
+            kid = PublicKey(tls.peer_public_key(self.stream.writer)).key_id
+        except (PeerRejected, ValueError, OSError):
+            raise PeerRejected("this vault is under a federation contract, and the peer's "
+                               "key is not known: nothing flows", code="OUT_OF_CONTRACT"
+                               ) from None
+        try:
+            return federation.flows_for(self.vault, self.signer.key_id, kid)
+        except federation.OutOfContract as exc:
+            raise PeerRejected(str(exc), code="OUT_OF_CONTRACT") from None
+
+    def _acknowledge(self) -> None:
+        acked = federation.acknowledge(self.vault, key=self.signer,
+                                       actor=_actor_of(self.vault, self.signer))
+        if acked:
+            self.log.info("acknowledged %d revocation(s) under the federation contract",
+                          len(acked))
 
     def _remember_peer(self, mine: m.Frontier, theirs: m.Frontier, complete_scope: bool
                        ) -> None:
@@ -889,6 +921,13 @@ class _Session:
         self._phase("verify", batch=batch.batch_no, events=len(batch.event_lines))
         c = intake_check.check(batch, self._batch_trust(), vault=self.vault,
                                workers=self.config.workers, verified=verified)
+        if self.flows is not None:  # never accept what the contract excludes
+            try:
+                self.flows[1].check_incoming(e for e in c.events
+                                             if str(e.get("event_id")) not in c.present)
+            except federation.OutOfContract as exc:
+                raise PeerRejected(f"refused, nothing of the batch written: {exc}",
+                                   code="OUT_OF_CONTRACT") from None
         try:
             p = intake_plan.plan(self.vault, c, accept_untrusted=self.policy.accept_untrusted)
         except intake_plan.ImportRefused as exc:

@@ -528,6 +528,9 @@ def _check_and_preview(parent: QWidget, session: VaultSession, bundle: LoadedBun
                                  progress=progress.update)
                 if not c.intact:
                     return c, None
+                from provara_desktop.bundle.actions import refuse_out_of_contract
+
+                refuse_out_of_contract(session.vault, bundle, c)  # raises: shown, nothing kept
                 signer_ok = bundle.signer is None or c.signer_trusted
                 # On the writer thread: the session's beliefs do not move while it reads
                 # them.
