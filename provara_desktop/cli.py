@@ -503,20 +503,29 @@ def cmd_trust_policy(args: argparse.Namespace) -> int:
 
     store = TrustStore(_home(args))
     changing = (args.direction or args.only_direct or args.chained or args.actor
-                or args.namespace or args.reset)
+                or args.namespace or args.reset or args.role)
     if changing:
+        from provara_desktop.core.topology_roles import role
+
+        implied = role(args.role).direction if args.role else "both"
         policy = {} if args.reset else make_policy(
-            direction=args.direction or "both", only_direct=args.only_direct,
+            direction=args.direction or implied, only_direct=args.only_direct,
             chained=args.chained, actors=args.actor, namespaces=args.namespace)
-        entry = store.set_policy(args.key_id, policy)
+        roles = [] if args.reset else [args.role] if args.role else None
+        entry = store.set_policy(args.key_id, policy, roles=roles)
     else:
         found = store.load().get(args.key_id)
         if found is None:
             raise UsageError(f"{args.key_id} is not in the trust store ({store.path})")
         entry = found
+    from provara_desktop.core.topology_roles import ROLES
+
+    meaning = [ROLES[r].meaning for r in entry.roles if r in ROLES]
     _emit(args, {"key_id": entry.key_id, "name": entry.name, "policy": dict(entry.policy),
-                 "text": describe_policy(entry.policy)},
-          f"{entry.key_id} ({entry.name or 'no name'}): {describe_policy(entry.policy)}")
+                 "text": describe_policy(entry.policy), "roles": list(entry.roles),
+                 "role_meaning": meaning},
+          f"{entry.key_id} ({entry.name or 'no name'}): {describe_policy(entry.policy)}"
+          + "".join(f"\nrole {r}: {m}" for r, m in zip(entry.roles, meaning, strict=False)))
     return 0
 
 
@@ -934,6 +943,12 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--namespace", action="append", default=[], metavar="N",
                     help="sync only this namespace's events with this peer (repeatable)")
     sp.add_argument("--reset", action="store_true", help="back to the default policy")
+    from provara_desktop.core.topology_roles import ROLES
+
+    sp.add_argument("--role", choices=list(ROLES),
+                    help="the peer's role in your topology; sets the direction it implies "
+                    "(parent: send only, child: receive only, else both) unless "
+                    "--direction says otherwise")
     sp = cmd("peers", cmd_peers, "what LAN discovery sees (trust state, diagnostics)")
     sp.add_argument("--timeout", type=float, default=3.0, metavar="S",
                     help="browse for S seconds (default 3)")

@@ -159,8 +159,13 @@ class MainWindow(VaultLifecycle):
         self.hub_alert_button.hide()
         self._hub_alerts_at: tuple[object, int] | None = None
         self.topology_dialog: QWidget | None = None  # Vault › Topology…, while open
+        self.partial_label = QLabel(bar)  # under a federation contract (docs/FEDERATION.md)
+        self.partial_label.setObjectName("partialReplica")
+        self.partial_label.hide()
+        self._partial_at: tuple[object, int] | None = None
         bar.addPermanentWidget(self.vault_label, 1)
         bar.addPermanentWidget(self.hub_alert_button)
+        bar.addPermanentWidget(self.partial_label)
         bar.addPermanentWidget(self.recovery_button)
         bar.addPermanentWidget(self.identity_button)
         bar.addPermanentWidget(self.verify_label)
@@ -497,6 +502,7 @@ class MainWindow(VaultLifecycle):
         self.recovery_button.setText(warning)
         self.recovery_button.setVisible(bool(warning))
         self._update_hub_alerts(s)
+        self._update_partial(s)
         report = s.last_report if s is not None else None
         if report is None:
             self.verify_label.setText("Not verified")
@@ -597,6 +603,44 @@ class MainWindow(VaultLifecycle):
         self.tabs.setCurrentWidget(peers)
         peers.on_pair()
 
+    def _update_partial(self, s: VaultSession | None) -> None:
+        """Under a federation contract, a status-bar note that this is a partial replica and
+        what it leaves out (docs/FEDERATION.md): its state_hash is of that part only. One
+        indexed count per change of the event count; the statement on the query thread."""
+        if s is None:
+            self.partial_label.hide()
+            return
+        at = (s, s.event_count)
+        if self._partial_at == at:
+            return
+        self._partial_at = at
+        from provara_desktop.store import federation
+
+        if s.vault.index.count(type=federation.CONTRACT_EVENT) == 0:
+            self.partial_label.hide()
+            return
+        mine = self.key.key_id if self.key is not None else (
+            self.identity.key_id if self.identity is not None else "")
+
+        def job() -> dict[str, Any] | None:
+            applied = federation.in_force(s.vault)
+            return None if applied is None else federation.statement(s.vault, applied, mine)
+
+        def show(doc: dict[str, Any] | None) -> None:
+            if doc is None or not doc["partial"]:
+                self.partial_label.hide()
+                return
+            self.partial_label.setText(f"Partial replica ({doc['contract_id']} r"
+                                       f"{doc['revision']})")
+            self.partial_label.setToolTip("\n".join(
+                [f"Under federation contract {doc['contract_id']} revision {doc['revision']}"
+                 f" as {doc['member']}: this replica holds only what the contract lets flow "
+                 "here, and its state hash is of that part. Left out:"]
+                + [f"from {m}: {w}" for m, what in doc["leaves_out"].items() for w in what]))
+            self.partial_label.show()
+
+        run_op(self, lambda: s.query(job)).success(show)
+
     def _update_hub_alerts(self, s: VaultSession | None) -> None:
         """The count of hub alerts in the vault (one indexed count, asked again only when
         the vault's event count changed)."""
@@ -618,6 +662,7 @@ class MainWindow(VaultLifecycle):
         """The vaults rolled up here and the copies on peers (ui/dialogs/topology_dialog),
         gathered on the query thread: the mesh picture recomputes a peer's state."""
         from provara_desktop.net.mesh_picture import picture
+        from provara_desktop.net.topology_links import links
         from provara_desktop.store.hierarchy import hierarchy
         from provara_desktop.ui.dialogs.topology_dialog import TopologyDialog
 
@@ -627,7 +672,15 @@ class MainWindow(VaultLifecycle):
         home = self.home
 
         def gather() -> dict[str, Any]:
-            return {"hierarchy": hierarchy(session.vault), "mesh": picture(session.vault, home)}
+            from provara_desktop.store import federation
+
+            applied = federation.in_force(session.vault)
+            mine = self.key.key_id if self.key is not None else ""
+            return {"hierarchy": hierarchy(session.vault), "mesh": picture(session.vault, home),
+                    "links": links(session.vault, home),
+                    "federation": None if applied is None else {
+                        "statement": federation.statement(session.vault, applied, mine),
+                        "status": federation.status(session.vault)}}
 
         def show(loaded: dict[str, Any]) -> None:
             self.topology_dialog = TopologyDialog(loaded, self)

@@ -285,3 +285,42 @@ def leak_and_revoke(f: dict[str, Any]) -> None:
     assert tree_digest(v["b"]) == before
     for replica, who in ((v["a"], "alice"), (v["b"], "bob"), (v["c"], "carol")):
         assert p[who].ok("verify", str(replica))["ok"] is True
+
+
+def test_applying_a_contract_is_refused_plainly_and_changes_nothing(
+        agencies: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+    f = agencies
+    p, v, contract = f["p"], f["vaults"], str(f["contract"])
+    _sign_and_apply(f)
+    before = tree_digest(v["a"])
+    again = p["alice"].ok("federation", "apply", str(v["a"]), contract)
+    assert tree_digest(v["a"]) == before  # the same contract again: nothing written
+    assert again["revision"] == 1
+    mallory = Profile(f["tmp"], "mallory", capsys)
+    code, _, err = mallory.run("federation", "apply", str(v["a"]), contract)
+    assert code == 2
+    assert "no member's" in err
+    elsewhere = f["tmp"] / "other-vault"
+    p["alice"].ok("init", str(elsewhere))
+    code, _, err = p["alice"].run("federation", "apply", str(elsewhere), contract)
+    assert code == 2
+    assert "not this one" in err
+    # Revision 2 (signed by all) replaces revision 1; revision 1 cannot come back.
+    doc = json.loads(f["contract"].read_text())
+    old = f["tmp"] / "revision-1.json"
+    old.write_text(f["contract"].read_text())
+    doc["revision"], doc["signatures"] = 2, {}
+    f["contract"].write_text(json.dumps(doc))
+    for who in ("alice", "bob", "carol"):
+        p[who].ok("federation", "sign", contract)
+    assert p["alice"].ok("federation", "apply", str(v["a"]), contract)["revision"] == 2
+    before = tree_digest(v["a"])
+    code, _, err = p["alice"].run("federation", "apply", str(v["a"]), str(old))
+    assert code == 2
+    assert "only a later revision" in err
+    assert tree_digest(v["a"]) == before
+    assert p["alice"].ok("federation", "status", str(v["a"]))["contract"]["revision"] == 2
+    code, _, err = p["alice"].run("export", str(v["a"]), str(f["tmp"] / "x.provara-bundle"),
+                                  "--for", "agency-z")
+    assert code == 2
+    assert "no such member" in err

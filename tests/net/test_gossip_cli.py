@@ -33,6 +33,15 @@ def test_trust_policy_shows_replaces_and_resets(people: Any) -> None:
     shown_list = alice.run("trust", "list")
     assert "sync policy: receive only" in shown_list.stdout
     assert alice.json("trust", "policy", kid, "--reset")["policy"] == {}
+    # A role in the topology: recorded, explained, and it sets the direction it implies.
+    doc = alice.json("trust", "policy", kid, "--role", "parent")
+    assert doc["roles"] == ["parent"]
+    assert doc["policy"] == {"direction": "send"}
+    assert "nothing comes down" in doc["role_meaning"][0]
+    doc = alice.json("trust", "policy", kid, "--role", "hub", "--direction", "receive")
+    assert (doc["roles"], doc["policy"]) == (["hub"], {"direction": "receive"})
+    doc = alice.json("trust", "policy", kid, "--reset")
+    assert (doc["roles"], doc["policy"]) == ([], {})
 
 
 def test_trust_policy_bad_input_exits_2_and_changes_nothing(people: Any) -> None:

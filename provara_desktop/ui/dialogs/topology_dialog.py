@@ -1,16 +1,23 @@
-"""Vault › Topology…: the vaults and copies this replica knows of (docs/TOPOLOGIES.md): the
-tree of vaults rolled up into this one with each child's attested state (store/hierarchy.py),
-the keys of that tree that are not active and what they reach, roll-up alerts, and the
-copies of this vault on peers with their last sync, what each lacks and whether it is in
-step (net/mesh_picture.py). It shows; it decides nothing."""
+"""Vault › Topology…: the vaults and links this replica knows of (docs/TOPOLOGIES.md): a
+drawing of this vault, its peers with the role you gave each and the vaults rolled up into
+it; the links (role, direction, last contact, lag, trust, hub alerts: net/topology_links.py);
+the tree of vaults rolled up here with each child's attested state (store/hierarchy.py), the
+keys of that tree that are not active and what they reach, roll-up alerts; and the copies of
+this vault on peers (net/mesh_picture.py). It shows; it decides nothing (roles are set in
+File › Trusted keys…)."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
+from PySide6.QtCore import QPointF
+from PySide6.QtGui import QBrush, QColor, QPen
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
+    QGraphicsScene,
+    QGraphicsView,
     QLabel,
     QTableWidget,
     QTableWidgetItem,
@@ -21,6 +28,8 @@ from PySide6.QtWidgets import (
 )
 
 TREE_COLUMNS = ("Vault", "Events", "State hash", "Attested by", "Standing")
+LINK_COLUMNS = ("Peer", "Role", "Direction", "Last contact", "Lag (events)", "Trust",
+                "Hub alerts")
 PEER_COLUMNS = ("Peer", "Address", "Last synced", "It lacks", "We lack", "In step",
                 "Contested there only")
 
@@ -46,7 +55,30 @@ class TopologyDialog(QDialog):
         self.setWindowTitle("Topology")
         self.resize(900, 560)
         layout = QVBoxLayout(self)
-        hier, mesh = loaded["hierarchy"], loaded["mesh"]
+        hier, mesh, links = loaded["hierarchy"], loaded["mesh"], loaded["links"]
+        self.scene = QGraphicsScene(self)
+        self._draw(hier, links)
+        self.drawing = QGraphicsView(self.scene, self)
+        self.drawing.setObjectName("topologyDrawing")
+        self.drawing.setMinimumHeight(220)
+        layout.addWidget(self.drawing)
+        self.link_table = QTableWidget(len(links), len(LINK_COLUMNS), self)
+        self.link_table.setObjectName("topologyLinks")
+        self.link_table.setHorizontalHeaderLabels(list(LINK_COLUMNS))
+        for row, link in enumerate(links):
+            contact = link["last_contact_utc"]
+            cells = (link["name"] or link["key_id"], ", ".join(link["roles"]),
+                     link["direction"],
+                     "never" if contact is None else contact[:19]
+                     + ("" if link["last_contact_ok"] else " (failed)"),
+                     "unknown" if link["lag"] is None else str(link["lag"]), link["trust"],
+                     str(link["hub_alerts"]))
+            for col, text in enumerate(cells):
+                item = QTableWidgetItem(text)
+                item.setToolTip("; ".join(link["meaning"]))
+                self.link_table.setItem(row, col, item)
+        self.link_table.resizeColumnsToContents()
+        layout.addWidget(self.link_table)
         layout.addWidget(QLabel(f"This vault: {hier['vault_uid']}, {mesh['event_count']} "
                                 "events. Vaults rolled up into it (`hierarchy`):"))
         self.vault_tree = QTreeWidget(self)
@@ -72,6 +104,7 @@ class TopologyDialog(QDialog):
             label.setObjectName("rollupAlert")
             label.setWordWrap(True)
             layout.addWidget(label)
+        self._federation(layout, loaded.get("federation"))
         layout.addWidget(QLabel("Copies of this vault on peers, as the last sync with each "
                                 "left them (`mesh`):"))
         self.peer_table = QTableWidget(len(mesh["peers"]), len(PEER_COLUMNS), self)
@@ -89,6 +122,63 @@ class TopologyDialog(QDialog):
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close, self)
         buttons.rejected.connect(self.reject)
         layout.addWidget(buttons)
+
+    def _federation(self, layout: QVBoxLayout, fed: dict[str, Any] | None) -> None:
+        """The contract in force, what this partial replica leaves out, and the revocation
+        ceremony: who has acknowledged each revocation (`federation status`)."""
+        if fed is None:
+            return
+        st, status = fed["statement"], fed["status"]
+        text = (f"Federation contract {st['contract_id']} revision {st['revision']}, this "
+                f"replica as {st['member']} (digest {st['digest'][:16]}…).")
+        if st["partial"]:
+            text += " A partial replica: its state hash is of what the contract lets flow " \
+                    "here. Left out: " + "; ".join(
+                        f"from {m}: {w}" for m, what in st["leaves_out"].items() for w in what)
+        label = QLabel(text, self)
+        label.setObjectName("federationStatement")
+        label.setWordWrap(True)
+        layout.addWidget(label)
+        revs = status["revocations"]
+        self.ceremony = QTableWidget(len(revs), 4, self)
+        self.ceremony.setObjectName("federationCeremony")
+        self.ceremony.setHorizontalHeaderLabels(["Revoked key", "Acknowledged by",
+                                                 "Waiting for", "Complete"])
+        for row, r in enumerate(revs):
+            cells = (f"{r['revoked_key_id']} ({r['member'] or 'no member'})",
+                     ", ".join(a["member"] for a in r["acknowledged"]) or "nobody yet",
+                     ", ".join(r["waiting_for"]) or "nobody", "yes" if r["complete"] else "no")
+            for col, cell in enumerate(cells):
+                self.ceremony.setItem(row, col, QTableWidgetItem(cell))
+        if revs:
+            self.ceremony.resizeColumnsToContents()
+            layout.addWidget(self.ceremony)
+
+    def _draw(self, hier: dict[str, Any], links: list[dict[str, Any]]) -> None:
+        """This vault in the middle, its peers around it (the line labelled with the role,
+        red when the hub broke its word), the vaults rolled up into it below."""
+        pen, radius = QPen(QColor("#607080")), 150.0
+        self._node(QPointF(0, 0), "this vault", QColor("#2d6cdf"))
+        for i, link in enumerate(links):
+            angle = math.pi * (1 + i) / (len(links) + 1)  # the upper half
+            at = QPointF(radius * math.cos(angle), -radius * 0.8 * math.sin(angle))
+            bad = link["hub_alerts"] > 0
+            self.scene.addLine(0, 0, at.x(), at.y(), QPen(QColor("#c0392b")) if bad else pen)
+            label = self.scene.addText(", ".join(link["roles"]))
+            label.setPos((at.x()) / 2, (at.y()) / 2)
+            self._node(at, link["name"] or link["key_id"],
+                       QColor("#c0392b") if bad else QColor("#3c8d5a"))
+        children = hier["tree"]["children"]
+        for i, child in enumerate(children):
+            x = (i - (len(children) - 1) / 2) * 140.0
+            self.scene.addLine(0, 0, x, 110, pen)
+            self._node(QPointF(x, 110), f"child {child['vault_uid'][:8]}…",
+                       QColor("#a0522d") if child["void"] else QColor("#8e6bbf"))
+
+    def _node(self, at: QPointF, text: str, color: QColor) -> None:
+        self.scene.addEllipse(at.x() - 8, at.y() - 8, 16, 16, QPen(color), QBrush(color))
+        label = self.scene.addText(text)
+        label.setPos(at.x() + 10, at.y() - 10)
 
     def _add_children(self, parent: QTreeWidgetItem, children: list[dict[str, Any]]) -> None:
         for node in children:
