@@ -48,6 +48,7 @@ from provara_desktop.ui.vault_lifecycle import VaultLifecycle
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from concurrent.futures import Future
 
     from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
 
@@ -682,8 +683,16 @@ class MainWindow(VaultLifecycle):
                         "statement": federation.statement(session.vault, applied, mine),
                         "status": federation.status(session.vault)}}
 
+        def recheck(child: Path) -> Future[dict[str, Any]]:
+            from provara_desktop.bundle import rollup as bundle_rollup
+            from provara_desktop.intake.trust_view import trust_for
+
+            key, actor = session.key, session.actor  # a drift is recorded, signed
+            return session.submit(lambda: bundle_rollup.check(
+                session.vault, child, trust=trust_for(home), key=key, actor=actor).to_json())
+
         def show(loaded: dict[str, Any]) -> None:
-            self.topology_dialog = TopologyDialog(loaded, self)
+            self.topology_dialog = TopologyDialog(loaded, self, recheck=recheck)
             self.topology_dialog.show()
 
         run_op(self, lambda: session.query(gather)).success(show).failure(

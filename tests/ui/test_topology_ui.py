@@ -124,3 +124,46 @@ def test_a_partial_replica_says_so_in_the_status_bar_and_the_topology_view(
     statement = window.topology_dialog.findChild(QLabel, "federationStatement")
     assert "A partial replica" in statement.text()
     assert "as agency-a" in statement.text()
+
+
+def test_a_child_is_reverified_from_the_topology_view(
+        qtbot: Any, make_window: Any, session: Any, unlocked: Any, home: Path,
+        tmp_path: Path, monkeypatch: Any) -> None:
+    import shutil
+
+    from PySide6.QtWidgets import QFileDialog, QLabel
+
+    from provara_desktop.core.rollup import ALERT_EVENT
+
+    ident, key = unlocked
+    child_key = SigningKey.generate()
+    team, team_home = tmp_path / "team", tmp_path / "team-home"
+    with Vault.init(team, key=child_key, actor="team-lead", home=team_home) as child:
+        observe(child, child_key, "team-lead", subject="site", predicate="seen", value="x")
+    kept = tmp_path / "team-before"
+    shutil.copytree(team, kept)
+    with Vault.open(team, home=team_home) as child:
+        observe(child, child_key, "team-lead", subject="site", predicate="seen", value="y")
+    vault = session.vault
+    session.submit(lambda: roll_up(vault, team, summary=True, trust=trust_for(home), key=key,
+                                   actor=ident.actor, accept_untrusted=False,
+                                   home=home)).result(timeout=30)
+    with Vault.open(team, home=team_home) as child:  # growth: fine
+        observe(child, child_key, "team-lead", subject="site", predicate="seen", value="z")
+    window = make_window(session, key=key)
+    window.findChild(type(window.act_topology), "actTopology").trigger()
+    qtbot.waitUntil(lambda: window.topology_dialog is not None, timeout=15000)
+    dialog = window.topology_dialog
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(team))
+    result = dialog.findChild(QLabel, "reverifyResult")
+    dialog.findChild(QPushButton, "reverifyChild").click()
+    qtbot.waitUntil(lambda: "still holds everything" in result.text(), timeout=15000)
+    assert "grown, 1 new event(s)" in result.text()
+    # The older copy put back: what was attested is gone, and the alert is recorded.
+    shutil.rmtree(team)
+    shutil.copytree(kept, team)
+    dialog.findChild(QPushButton, "reverifyChild").click()
+    qtbot.waitUntil(lambda: "DRIFT" in result.text(), timeout=15000)
+    assert "SHRUNK" in result.text()
+    assert "recorded as alert" in result.text()
+    assert vault.index.count(type=ALERT_EVENT) == 1

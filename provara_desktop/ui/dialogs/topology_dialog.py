@@ -9,16 +9,19 @@ File › Trusted keys…)."""
 from __future__ import annotations
 
 import math
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QPointF
 from PySide6.QtGui import QBrush, QColor, QPen
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
+    QFileDialog,
     QGraphicsScene,
     QGraphicsView,
     QLabel,
+    QPushButton,
     QTableWidget,
     QTableWidgetItem,
     QTreeWidget,
@@ -26,6 +29,10 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from concurrent.futures import Future
 
 TREE_COLUMNS = ("Vault", "Events", "State hash", "Attested by", "Standing")
 LINK_COLUMNS = ("Peer", "Role", "Direction", "Last contact", "Lag (events)", "Trust",
@@ -49,8 +56,10 @@ def _standing(node: dict[str, Any]) -> str:
 
 
 class TopologyDialog(QDialog):
-    def __init__(self, loaded: dict[str, Any], parent: QWidget | None = None) -> None:
+    def __init__(self, loaded: dict[str, Any], parent: QWidget | None = None, *,
+                 recheck: Callable[[Path], Future[dict[str, Any]]] | None = None) -> None:
         super().__init__(parent)
+        self.recheck = recheck
         self.setObjectName("topologyDialog")
         self.setWindowTitle("Topology")
         self.resize(900, 560)
@@ -90,6 +99,15 @@ class TopologyDialog(QDialog):
         if not hier["tree"]["children"]:
             layout.addWidget(QLabel("No child vault is rolled up here (`rollup PARENT CHILD` "
                                     "on the command line)."))
+        elif recheck is not None:
+            self.reverify_button = QPushButton("Re-verify a child against its attestation…")
+            self.reverify_button.setObjectName("reverifyChild")
+            self.reverify_button.clicked.connect(self.on_reverify)
+            layout.addWidget(self.reverify_button)
+            self.reverify_result = QLabel("", self)
+            self.reverify_result.setObjectName("reverifyResult")
+            self.reverify_result.setWordWrap(True)
+            layout.addWidget(self.reverify_result)
         troubled = [k for k in hier["keys"] if k["status"] not in ("active",
                                                                     "not in this vault")]
         for k in troubled:
@@ -122,6 +140,34 @@ class TopologyDialog(QDialog):
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close, self)
         buttons.rejected.connect(self.reject)
         layout.addWidget(buttons)
+
+    def on_reverify(self) -> None:
+        """`rollup check` from the app: the child's directory, re-verified and compared
+        with this vault's last roll-up of it; a drift is recorded as an alert."""
+        from provara_desktop.ui.ops import run_op
+
+        folder = QFileDialog.getExistingDirectory(self, "The child vault's folder")
+        if not folder or self.recheck is None:
+            return
+        self.reverify_result.setText("Re-verifying…")
+        recheck = self.recheck
+        run_op(self, lambda: recheck(Path(folder))).success(self._rechecked).failure(
+            lambda exc: self.reverify_result.setText(f"\u26a0 {exc}"))
+
+    def _rechecked(self, doc: dict[str, Any]) -> None:
+        a = doc["attested"]
+        if doc["ok"]:
+            self.reverify_result.setText(
+                f"Vault {doc['vault_uid']} still holds everything {a['attestation_event_id']} "
+                f"attested ({a['event_count']} events): {doc['status']}, {doc['grown_by']} "
+                "new event(s) since.")
+        else:
+            self.reverify_result.setText(
+                f"\u26a0 DRIFT: vault {doc['vault_uid']} no longer holds what "
+                f"{a['attestation_event_id']} attested: "
+                + "; ".join(f"{d['code']}: {d['message']}" for d in doc["drift"])
+                + (f" (recorded as alert {doc['alert_event_id']})"
+                   if doc.get("alert_event_id") else ""))
 
     def _federation(self, layout: QVBoxLayout, fed: dict[str, Any] | None) -> None:
         """The contract in force, what this partial replica leaves out, and the revocation
