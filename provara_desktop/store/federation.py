@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from provara_desktop.core import federation_contract as fc
 from provara_desktop.core.errors import InputError, UsageError, VaultError
-from provara_desktop.core.event import utc_now_iso
+from provara_desktop.core.event import build_event, utc_now_iso
 from provara_desktop.core.key_life import KEY_REVOCATION
 from provara_desktop.store import vault_keys
 
@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 
 CONTRACT_EVENT = "com.provara.desktop.federation_contract"
 ACK_EVENT = "com.provara.desktop.federation_ack"
+MEMBER_PREDICATE = "federation_member"
 
 
 class OutOfContract(VaultError):
@@ -191,8 +192,46 @@ def apply(vault: Vault, data: bytes, *, key: SigningKey, actor: str, where: str)
                                      "contract_id": contract.contract_id,
                                      "revision": contract.revision,
                                      "applied_utc": utc_now_iso()})
-    vault.append([event], signer=key)
+    # Cross-organisation attestations: this member attests, in its own signed words, each
+    # other member's federation key as the contract names it. They link trust between the
+    # domains for anyone reading the vault (the reducer makes each a canonical belief
+    # `key:<key id>:federation_member`); they trust nobody by themselves: who a user trusts
+    # stays the user's decision (`trust add`, after comparing the fingerprint shown here).
+    payloads = [{"subject": f"key:{m.key_id}", "predicate": MEMBER_PREDICATE,
+                 "actor_key_id": key.key_id,
+                 "value": {"member": m.member, "name": m.name, "fingerprint": m.fingerprint,
+                           "public_key_b64": m.public_key_b64, "keys": list(m.keys),
+                           "contract_id": contract.contract_id, "revision": contract.revision,
+                           "contract_digest": contract.digest()}}
+                for m in contract.members if m.member != me]
+    # One atomic append: the record and the attestations chained one after the other.
+    chain = [event]
+    for payload in payloads:
+        last = chain[-1]
+        ts = last.get("ts_logical")
+        chain.append(build_event(event_type="ATTESTATION", actor=actor, payload=payload,
+                                 prev_event_hash=str(last["event_id"]), key=key,
+                                 namespace="canonical",
+                                 ts_logical=ts + 1 if isinstance(ts, int) else None))
+    vault.append(chain, signer=key)
     return Applied(contract, str(event["event_id"]))
+
+
+def member_attestations(vault: Vault) -> list[dict[str, Any]]:
+    """Every cross-organisation attestation the vault holds: who (which key) attested which
+    key as which member, under which contract."""
+    out = []
+    for row in vault.index.query(type="ATTESTATION", predicate=MEMBER_PREDICATE):
+        payload = vault.read_row(row).get("payload")
+        if not isinstance(payload, dict):
+            continue
+        value = payload.get("value")
+        if isinstance(value, dict) and str(payload.get("subject", "")).startswith("key:"):
+            out.append({"event_id": row.event_id, "attested_by": row.actor_key_id,
+                        "key_id": str(payload["subject"])[4:],
+                        **{k: value.get(k) for k in ("member", "fingerprint", "contract_id",
+                                                     "revision", "contract_digest")}})
+    return out
 
 
 def statement(vault: Vault, applied: Applied, my_key_id: str) -> dict[str, Any]:
@@ -290,7 +329,8 @@ def status(vault: Vault) -> dict[str, Any]:
             "acknowledged": [{"member": m, **by[m]} for m in expected if m in by],
             "waiting_for": [m for m in expected if m not in by],
             "complete": all(m in by for m in expected)})
-    return {"in_force": True, "contract": {"contract_id": c.contract_id,
+    return {"in_force": True, "member_attestations": member_attestations(vault),
+            "contract": {"contract_id": c.contract_id,
                                            "revision": c.revision, "digest": c.digest(),
                                            "event_id": applied.event_id},
             "members": [{"member": m, "key_id": c.member(m).key_id} for m in c.member_ids()],

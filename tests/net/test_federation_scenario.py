@@ -192,7 +192,15 @@ def share(f: dict[str, Any]) -> None:
     assert p["alice"].actor in actors_in(v["b"])
     assert p["anna"].actor in actors_in(v["c"])
     assert p["bert"].actor not in actors_in(v["a"]) | actors_in(v["c"])
+    # Cross-organisation attestations link the domains: in B's replica, A and C each
+    # attested Bob's key as agency-b's, with its fingerprint (nobody's trust changed).
+    status = p["bob"].ok("federation", "status", str(v["b"]), "--no-acknowledge")
+    about_bob = {a["attested_by"] for a in status["member_attestations"]
+                 if a["key_id"] == p["bob"].key_id}
+    assert about_bob == {p["alice"].key_id, p["carol"].key_id}
     state = p["bob"].ok("state", str(v["b"]))
+    assert state["canonical"][f"key:{p['alice'].key_id}:federation_member"]["value"][
+        "member"] == "agency-a"
     assert state["federation"]["partial"] is True
     assert state["federation"]["member"] == "agency-b"
     assert any(p["anna"].key_id in s for s in state["federation"]["leaves_out"]["agency-a"])
