@@ -6,6 +6,7 @@ draw, and what each key reaches)."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 import sys
 from pathlib import Path
@@ -16,6 +17,7 @@ from provara_desktop.core.errors import UsageError
 
 if TYPE_CHECKING:
     import argparse
+    from collections.abc import Iterator
 
 _emit, _home = cli_output.emit, cli_output.home
 _SUPPRESS = "==SUPPRESS=="  # argparse.SUPPRESS, without importing argparse at start-up
@@ -30,11 +32,34 @@ def _unlock(args: argparse.Namespace) -> tuple[Any, Any]:
     return ident, store.unlock(read_passphrase(args.passphrase_file))
 
 
-def _child_path(text: str) -> Path:
-    if re.fullmatch(r"[^/\\]+:[0-9]{1,5}", text) and not Path(text).exists():
-        raise UsageError(f"{text}: rolling up a child over the network is not built yet; "
-                         "give its vault directory or a bundle of it (`export`)")
-    return Path(text)
+@contextlib.contextmanager
+def _child_path(args: argparse.Namespace, text: str) -> Iterator[Path]:
+    """CHILD as a path: a vault directory or a bundle as given, or, for HOST:PORT, the child
+    served there, fetched whole (net/child_fetch.py) into a bundle signed by you, in a
+    temporary directory removed afterwards."""
+    if not (re.fullmatch(r"[^/\\]+:[0-9]{1,5}", text) and not Path(text).exists()):
+        yield Path(text)
+        return
+    import asyncio
+    import tempfile
+
+    from provara_desktop.bundle import actions
+    from provara_desktop.bundle.selection import Selection
+    from provara_desktop.net.child_fetch import SCRATCH_ACTOR, fetch_child
+    from provara_desktop.store.vault import Vault
+
+    ident, key = _unlock(args)
+    with tempfile.TemporaryDirectory(prefix="provara-rollup-") as tmp:
+        root, profile = asyncio.run(fetch_child(text, home=_home(args), key=key,
+                                                into=Path(tmp)))
+        out = Path(tmp) / "child.provara-bundle"
+        with Vault.open(root, home=profile) as vault:
+            actors = [a for a in vault.index.actor_names() if a != SCRATCH_ACTOR]
+            if not actors:
+                raise UsageError(f"{text}: the child sent no events")
+            actions.export(vault, out, Selection(actors=actors), fmt="provara-bundle",
+                           key=key, actor=ident.actor)
+        yield out
 
 
 def cmd_rollup(args: argparse.Namespace) -> int:
@@ -48,10 +73,10 @@ def cmd_rollup(args: argparse.Namespace) -> int:
     from provara_desktop.intake.trust_view import trust_for
     from provara_desktop.store.vault import Vault
 
-    child = _child_path(args.child)
     ident, key = _unlock(args)
     home = _home(args)
-    with Vault.open(Path(args.parent), home=home) as parent:
+    with _child_path(args, args.child) as child, \
+            Vault.open(Path(args.parent), home=home) as parent:
         try:
             result = roll_up(parent, child, summary=args.summary, trust=trust_for(home),
                              key=key, actor=ident.actor, accept_untrusted=args.accept_untrusted,
@@ -82,13 +107,13 @@ def _check(args: argparse.Namespace, parent_path: str, child_text: str) -> int:
     from provara_desktop.intake.trust_view import trust_for
     from provara_desktop.store.vault import Vault
 
-    child = _child_path(child_text)
     home = _home(args)
     key = actor = None
     if not args.no_record:  # a drift is recorded, signed, as an alert: it is evidence
         ident, key = _unlock(args)
         actor = ident.actor
-    with Vault.open(Path(parent_path), home=home) as parent:
+    with _child_path(args, child_text) as child, \
+            Vault.open(Path(parent_path), home=home) as parent:
         try:
             result = bundle_rollup.check(parent, child, trust=trust_for(home), key=key,
                                          actor=actor)

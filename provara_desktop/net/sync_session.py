@@ -150,6 +150,7 @@ class SyncResult:
     version: int | None = None
     capabilities: list[str] = field(default_factory=list)  # offered by both sides
     peer_role: str | None = None
+    peer_vault_uid: str | None = None  # what its hello said (a roll-up over the network)
     batches_sent: int = 0
     batches_received: int = 0
     bytes_sent: int = 0
@@ -355,6 +356,7 @@ class _Session:
                         cfg.limits.max_frame, cfg.batch_events)
         await s.send_message(hello.to_json())
         theirs = await self._expect(m.Hello)
+        self.result.peer_vault_uid = theirs.vault_uid[:128]
         self.result.version = negotiate(m.VERSIONS, theirs.versions)
         if theirs.vault_uid != self.vault.uid and not self.policy.any_vault:
             raise PeerRejected(f"the peer's vault {theirs.vault_uid[:64]} is not this vault "
