@@ -16,6 +16,7 @@ from provara_desktop.net.serve import HeadlessPeer, ServeOptions
 from provara_desktop.store.evidence import attest, observe
 from provara_desktop.store.trust import TrustStore
 from provara_desktop.store.verify_vault import verify_vault
+from tests.interop.reference_checks import provara, reference_state_hash
 from tests.net.sync_helpers import FAST, Replica
 
 if TYPE_CHECKING:
@@ -102,3 +103,7 @@ def test_a_partition_is_pictured_and_heals(make_replica: Any,
         with r.open() as v:
             assert verify_vault(v).ok
             assert "door:state" in v.reduce().export_state()["canonical"]
+        # and the reference agrees on every healed replica
+        done = provara("verify", str(r.root))
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert reference_state_hash(r.root) == r.state_hash()

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import json
 import tempfile
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from provara_desktop.cli import main
@@ -19,6 +18,8 @@ from tests.net.sync_helpers import FAST
 from tests.store.test_hierarchy import PASS, Person
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     import pytest
 
 
