@@ -411,6 +411,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     home = _home(args)
     recorded: list[Any] = []
     hub_alerts: list[dict[str, Any]] = []
+    acknowledged: list[str] = []
     with _open_vault(args) as vault, load(Path(args.bundle)) as bundle:
         try:
             plan = import_bundle(vault, bundle, trust_for(home),
@@ -427,10 +428,12 @@ def cmd_import(args: argparse.Namespace) -> int:
             # `trust remove` (never a silent, permanent side effect of the import).
             recorded = record_acceptance(home, plan, vault)
             hub_alerts = _take_witnessed(vault, bundle, key)
+            acknowledged = _acknowledge_revocations(vault, key)
         doc = plan.to_json(dry_run=args.dry_run)
         doc["vault"] = str(vault.root)
         doc["trusted_now"] = [k.to_json() for k in recorded]
         doc["hub_alerts"] = hub_alerts
+        doc["acknowledged_revocations"] = acknowledged
         if args.dry_run:
             doc["would_trust"] = [k.to_json() for k in plan.accepted_keys]
     for note in plan.notes:
@@ -447,6 +450,17 @@ def cmd_import(args: argparse.Namespace) -> int:
                          "nothing was imported\n")
         return 1
     return 0
+
+
+def _acknowledge_revocations(vault: Any, key: Any) -> list[str]:
+    """Under a federation contract, a revocation the bundle brought is acknowledged, signed
+    (the revocation ceremony: docs/FEDERATION.md); the acknowledgement travels back."""
+    from provara_desktop.store import federation
+    from provara_desktop.store.identity import IdentityStore
+
+    if federation.in_force(vault) is None:
+        return []
+    return federation.acknowledge(vault, key=key, actor=IdentityStore(vault.home).load().actor)
 
 
 def _take_witnessed(vault: Any, bundle: Any, key: Any) -> list[dict[str, Any]]:

@@ -332,3 +332,22 @@ def test_applying_a_contract_is_refused_plainly_and_changes_nothing(
                                   "--for", "agency-z")
     assert code == 2
     assert "no such member" in err
+
+
+def test_a_revocation_that_comes_by_bundle_is_acknowledged_on_import(
+        agencies: dict[str, Any]) -> None:
+    f = agencies
+    p, v = f["p"], f["vaults"]
+    share(f)
+    p["carol"].ok("identity", "rotate", str(v["c"]), "--recovery-file", str(p["carol"].rec),
+                  "--reason", "compromise")
+    new = IdentityStore(p["carol"].home).load()
+    TrustStore(p["alice"].home).add(new.key_id, new.public_key_b64, "carol (new key)")
+    carried = f["tmp"] / "c-for-a.provara-bundle"
+    p["carol"].ok("export", str(v["c"]), str(carried), "--for", "agency-a")
+    done = p["alice"].ok("import", str(v["a"]), str(carried))
+    [rev] = p["alice"].ok("federation", "status", str(v["a"]),
+                          "--no-acknowledge")["revocations"]
+    assert done["acknowledged_revocations"] == [rev["revocation_event_id"]]
+    assert [a["member"] for a in rev["acknowledged"]] == ["agency-a"]
+    assert rev["waiting_for"] == ["agency-b"]

@@ -429,6 +429,7 @@ class ImportPreviewDialog(QDialog):
 
                 self.trusted_now = record_acceptance(session.vault.home, plan, session.vault)
             _take_witnessed(session, self.bundle)
+            _acknowledge(session)
             return done
 
         # The session's writer runs the commit; this job only waits for it.
@@ -453,6 +454,18 @@ def _take_witnessed(session: VaultSession, bundle: LoadedBundle) -> None:
     key, actor = session.key, session.actor
     if alerts and key is not None and actor is not None:
         session.submit(lambda: record_alerts(session.vault, key, actor, alerts)).result()
+
+
+def _acknowledge(session: VaultSession) -> None:
+    """Under a federation contract, a revocation the bundle brought is acknowledged, signed,
+    as after a sync (the revocation ceremony, docs/FEDERATION.md)."""
+    from provara_desktop.store import federation
+
+    key, actor = session.key, session.actor
+    if key is not None and actor is not None:
+        session.submit(lambda: federation.in_force(session.vault) is not None
+                       and federation.acknowledge(session.vault, key=key, actor=actor)
+                       ).result()
 
 
 def _thread(fn: Callable[[], Any]) -> Future[Any]:
