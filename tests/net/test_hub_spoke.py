@@ -273,7 +273,11 @@ def test_a_hub_showing_two_spokes_two_logs_is_caught_when_they_compare(
         assert verify_vault(v).ok
 
 
-def test_a_smaller_witnessed_log_is_checked_at_the_next_audit(make_replica: Any) -> None:
+def _forked_hub(make_replica: Any, alice_new: int, bob_new: int
+                ) -> tuple[Replica, Replica, Replica, Replica]:
+    """A hub level with two spokes, then forked into two copies under one key: alice records
+    ``alice_new`` events and syncs with one copy, bob ``bob_new`` with the other (the
+    twin). Returns (hub, twin, alice, bob)."""
     hub, alice, bob = make_replica("hub"), make_replica("alice"), make_replica("bob")
     _trust_all(hub, alice, bob)
     _with_hub(hub, _sync(alice), _sync(bob), _sync(alice))
@@ -281,10 +285,15 @@ def test_a_smaller_witnessed_log_is_checked_at_the_next_audit(make_replica: Any)
     for src, dst in ((hub.root, twin.root), (hub.home, twin.home)):
         shutil.rmtree(dst)
         shutil.copytree(src, dst)
-    alice.record(4, start=100)
-    bob.record(1, start=200)
+    alice.record(alice_new, start=100)
+    bob.record(bob_new, start=200)
     _with_hub(hub, _sync(alice))
     _with_hub(twin, _sync(bob))
+    return hub, twin, alice, bob
+
+
+def test_a_smaller_witnessed_log_is_checked_at_the_next_audit(make_replica: Any) -> None:
+    hub, _twin, alice, bob = _forked_hub(make_replica, 4, 1)
     met = _serve(bob, FAST, _sync(alice, send=False))
     assert met.witness["alerts"] == []  # sizes differ: nothing to compare yet
     [audit] = _with_hub(hub, _sync(alice, send=False))
@@ -338,17 +347,7 @@ def test_a_bundle_carries_its_exporters_witnessed_checkpoints(make_replica: Any,
     from provara_desktop.net.hub_side import bundle_witness, record_alerts, take_bundle_witness
     from tests.net.sync_helpers import trust_of
 
-    hub, alice, bob = make_replica("hub"), make_replica("alice"), make_replica("bob")
-    _trust_all(hub, alice, bob)
-    _with_hub(hub, _sync(alice), _sync(bob), _sync(alice))
-    twin = make_replica("twin", key=hub.key)
-    for src, dst in ((hub.root, twin.root), (hub.home, twin.home)):
-        shutil.rmtree(dst)
-        shutil.copytree(src, dst)
-    alice.record(3, start=100)
-    bob.record(3, start=200)
-    _with_hub(hub, _sync(alice))
-    _with_hub(twin, _sync(bob))
+    hub, _twin, alice, bob = _forked_hub(make_replica, 3, 3)
 
     def carried(witnessed: bool) -> list[Any]:
         out = tmp_path / f"alice-{witnessed}.provara-bundle"
