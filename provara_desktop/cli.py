@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from provara_desktop import (
     __version__,
+    cli_annotations,
     cli_federation,
     cli_hub,
     cli_keys,
@@ -850,6 +851,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_rollup.add_parsers(sub, cmd, _Parser)
     cli_mesh.add_parsers(sub, cmd, _Parser)
     cli_federation.add_parsers(sub, cmd, _Parser)
+    cli_annotations.add_parsers(sub, cmd)
     cmd("show", cmd_identity_show, "show the identity's public facts", isub)
     cmd("export-reference", cmd_identity_export,
         "write the private key as the reference's private_keys.json", isub).add_argument("file")
