@@ -478,6 +478,16 @@ class VaultSession:
         return self._write(lambda key, actor: evidence.retract(
             self.vault, key, actor, subject=subject, predicate=predicate, reason=reason))
 
+    def annotate(self, *, event_id: str | None = None, belief: str | None = None,
+                 tag: str | None = None, comment: str | None = None, mark: str | None = None,
+                 withdraw: str | None = None) -> Future[OpResult]:
+        """A signed annotation (docs/ANNOTATIONS.md), written like any evidence."""
+        from provara_desktop.store.annotations import annotate
+
+        return self._write(lambda key, actor: annotate(
+            self.vault, key, actor, event_id=event_id, belief=belief, tag=tag,
+            comment=comment, mark=mark, withdraw=withdraw))
+
     def rotate_key(self, *, recovery: SigningKey, recovery_actor: str, reason: str,
                    boundary: str | None) -> Future[Rotated]:
         """Rotate the unlocked identity's key (store/key_rotation.py) on the writer thread;

@@ -378,6 +378,8 @@ class MainWindow(VaultLifecycle):
             timeline.event_selected.connect(self.on_timeline_event_selected)
         if hasattr(timeline, "vouch_requested"):
             timeline.vouch_requested.connect(lambda eid: self.on_rotate_key(boundary=eid))
+        if hasattr(timeline, "annotate_requested"):
+            timeline.annotate_requested.connect(self.on_annotate)
         beliefs.attest_requested.connect(lambda key: self.on_attest(key=key))
         beliefs.retract_requested.connect(lambda key: self.on_retract(key=key))
         views: dict[str, QWidget] = {"Beliefs": beliefs, "Contested": contested,
@@ -543,6 +545,19 @@ class MainWindow(VaultLifecycle):
 
         self._open_dialog(AttestDialog(self.session, self, unlocker=self.ensure_unlocked,
                                        key=key or self._selected_key()))
+
+    def on_annotate(self, event_id: str) -> None:
+        """The inspector's "Annotate…" (ui/dialogs/annotate_dialog.py)."""
+        if self.session is None:
+            return
+        from provara_desktop.store.belief_standing import belief_key
+        from provara_desktop.ui.dialogs.annotate_dialog import AnnotateDialog
+
+        vault = self.session.vault
+        row = vault.index.get(event_id)
+        belief = belief_key(vault.read_row(row)) if row is not None else None
+        self._open_dialog(AnnotateDialog(self.session, event_id, belief, self,
+                                         unlocker=self.ensure_unlocked))
 
     def on_retract(self, key: str | None = None) -> None:
         if self.session is None:

@@ -34,6 +34,7 @@ from provara_desktop.store.event_check import IdStatus, SigStatus
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from provara_desktop.core.annotations import Folded
     from provara_desktop.core.reducer import Reducer
     from provara_desktop.store.index import IndexRow
     from provara_desktop.store.verify_vault import VaultReport
@@ -57,13 +58,16 @@ class InspectorView(QWidget):
     context_requested = Signal(str, float)  # event id, half-window in seconds
     # A compromised key: rotate it, vouching for this event and its chain ancestors only.
     vouch_requested = Signal(str)
+    annotate_requested = Signal(str)  # event id: tag, comment or mark it (signed)
 
     def __init__(self, provenance: Provenance,
                  beliefs: Callable[[], Reducer | None] | None = None,
                  parent: QWidget | None = None, *,
-                 report: Callable[[], VaultReport | None] | None = None) -> None:
+                 report: Callable[[], VaultReport | None] | None = None,
+                 annotations: Callable[[], Folded | None] | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("inspectorView")
+        self._annotations = annotations
         self._prov = provenance
         self._beliefs = beliefs
         self._report = report
@@ -87,6 +91,7 @@ class InspectorView(QWidget):
                             ("chain", "Chain"), ("predecessor", "Predecessor"),
                             ("successors", "Successors"), ("belief", "Belief changed"),
                             ("attachments", "Attachments"),
+                            ("annotations", "Annotations"),
                             ("verification", "Last verification")):
             value = QLabel("", form_host)
             value.setObjectName(f"inspector_{name}")
@@ -125,7 +130,16 @@ class InspectorView(QWidget):
         ctx.addWidget(self.context_span)
         ctx.addWidget(self.context_button)
         ctx.addStretch(1)
+        self.annotate_button = QPushButton("Annotate…", self)
+        self.annotate_button.setObjectName("annotateEvent")
+        self.annotate_button.setToolTip("Tag, comment on or mark this event or its belief, "
+                                        "signed by you (docs/ANNOTATIONS.md)")
+        self.annotate_button.setEnabled(False)
+        self.annotate_button.clicked.connect(
+            lambda: self._event_id is not None
+            and self.annotate_requested.emit(self._event_id))
         vouch = QHBoxLayout()  # its own row: the context row must fit half a laptop screen
+        vouch.addWidget(self.annotate_button)
         vouch.addStretch(1)
         vouch.addWidget(self.vouch_button)
 
@@ -153,6 +167,7 @@ class InspectorView(QWidget):
         self.json_view.setPlainText("")
         self.context_button.setEnabled(False)
         self.vouch_button.setEnabled(False)
+        self.annotate_button.setEnabled(False)
 
     def show_event(self, event_id: str) -> bool:
         row = self._prov.row(event_id)
@@ -168,6 +183,7 @@ class InspectorView(QWidget):
         self._event_id = row.event_id
         self.context_button.setEnabled(True)
         self.vouch_button.setEnabled(True)  # whose event it is, the rotation dialog says
+        self.annotate_button.setEnabled(True)
         f = self.fields
         self.title.setText(f"{row.type or '?'} by {row.actor or '?'}  ·  "
                            f"position {row.pos + 1} in the log")
@@ -224,11 +240,34 @@ class InspectorView(QWidget):
         else:
             f["belief"].setText(self._belief_text(event))
         f["verification"].setText(self._verification_text(row.event_id))
+        f["annotations"].setText(self._annotations_text(row.event_id, belief_key(event)))
         atts = prov.attachments(event)
         f["attachments"].setText("<br>".join(
             f"{html.escape(a.name)} ({a.size} bytes, {html.escape(a.media_type)}) — "
             + (_colored("hash ok", _OK) if a.ok else _colored(a.status, _BAD))
             for a in atts) or "none")
+
+    def _annotations_text(self, event_id: str, belief: str | None) -> str:
+        """Every annotation on this event and on its belief, with its signer and time; a
+        withdrawn one struck through, one that counts for nothing said so."""
+        found = self._annotations() if self._annotations is not None else None
+        if found is None:
+            return "none"
+        mine = found.on({"event_id": event_id})
+        theirs = found.on({"belief": belief}) if belief is not None else []
+        lines = []
+        for a in [*mine, *theirs]:
+            what = html.escape(a.tag or a.mark or a.text or f"withdraws {a.withdraws}")
+            on = "this event" if "event_id" in a.target else html.escape(belief or "")
+            line = (f"<b>{html.escape(a.kind)}</b> {what} — {html.escape(a.actor or '?')} "
+                    f"({html.escape(a.signer or '?')}), {html.escape(a.timestamp_utc or '?')}, "
+                    f"on {on}")
+            if a.withdrawn_by is not None:
+                line = f"<s>{line}</s> " + _colored("withdrawn", _WARN)
+            elif a.ignored is not None:
+                line += " " + _colored(f"counts for nothing: {a.ignored}", _WARN)
+            lines.append(line)
+        return "<br>".join(lines) or "none"
 
     def _verification_text(self, event_id: str) -> str:
         report = self._report() if self._report is not None else None

@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     from PySide6.QtCore import QModelIndex
     from PySide6.QtGui import QShowEvent
 
+    from provara_desktop.core.annotations import Folded
     from provara_desktop.runtime.bus import Changes
     from provara_desktop.session import VaultSession
     from provara_desktop.store.index import IndexRow
@@ -69,6 +70,7 @@ def _combo(parent: QWidget, name: str, items: list[str]) -> QComboBox:
 class TimelineView(QWidget):
     event_selected = Signal(str)
     vouch_requested = Signal(str)  # the inspector's "vouch up to here" (File > Rotate my key)
+    annotate_requested = Signal(str)  # the inspector's "Annotate…" on an event
 
     def __init__(self, session: VaultSession, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -175,11 +177,14 @@ class TimelineView(QWidget):
                            (Column.ACTOR, 150), (Column.SIGNATURE, 110)):
             self.table.setColumnWidth(col, width)
         self.table.selectionModel().currentRowChanged.connect(self.on_table_row)
+        self._annotated: tuple[int, Folded] | None = None
         self.inspector = InspectorView(self.provenance, session.beliefs, self,
-                                       report=lambda: getattr(session, "last_report", None))
+                                       report=lambda: getattr(session, "last_report", None),
+                                       annotations=self._annotations)
         self.inspector.event_requested.connect(self.show_event)
         self.inspector.context_requested.connect(self.show_context)
         self.inspector.vouch_requested.connect(self.vouch_requested)
+        self.inspector.annotate_requested.connect(self.annotate_requested)
 
         top = QWidget(self)
         top_layout = QVBoxLayout(top)
@@ -207,6 +212,16 @@ class TimelineView(QWidget):
         self._timer.setSingleShot(True)
         self._timer.timeout.connect(self.on_refresh_timer)
         self.canvas.fit_all()
+
+    def _annotations(self) -> Folded | None:
+        """The vault's annotations, folded once per change of the log (the inspector asks
+        at every event it shows)."""
+        count = self._session.event_count
+        if self._annotated is None or self._annotated[0] != count:
+            from provara_desktop.store.annotations import folded
+
+            self._annotated = (count, folded(self._session.vault))
+        return self._annotated[1]
 
     def _datetime_edit(self, name: str) -> QDateTimeEdit:
         edit = QDateTimeEdit(self)

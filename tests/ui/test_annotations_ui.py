@@ -1,0 +1,67 @@
+"""Annotations from the inspector: "Annotate…" signs a tag on the event and a review mark on
+its belief (the same rules as `annotate`), the inspector lists both with their signer, and
+a bad one (an empty comment) is refused with nothing written."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtWidgets import QComboBox, QDialog, QLabel, QLineEdit, QPushButton
+
+from provara_desktop.core.annotations import ANNOTATION_EVENT
+from provara_desktop.store import evidence
+
+
+def _annotate(qtbot: Any, window: Any, kind: str, text: str, *, on_belief: bool) -> QDialog:
+    inspector = window.views["Timeline"].inspector
+    inspector.findChild(QPushButton, "annotateEvent").click()
+    def shown() -> list[QDialog]:
+        return [d for d in window.findChildren(QDialog, "annotateDialog") if d.isVisible()]
+
+    qtbot.waitUntil(lambda: bool(shown()), timeout=5000)
+    dlg = shown()[0]
+    target = dlg.findChild(QComboBox, "annotationTarget")
+    target.setCurrentIndex(1 if on_belief else 0)
+    box = dlg.findChild(QComboBox, "annotationKind")
+    box.setCurrentIndex(box.findText(kind))
+    dlg.findChild(QLineEdit, "annotationText").setText(text)
+    return dlg
+
+
+def test_annotating_from_the_inspector(qtbot: Any, make_window: Any, session: Any,
+                                       unlocked: Any) -> None:
+    from PySide6.QtWidgets import QMessageBox
+
+    ident, key = unlocked
+    vault = session.vault
+    seen = session.submit(lambda: evidence.observe(
+        vault, key, ident.actor, subject="door", predicate="state",
+        value="open")).result(timeout=15).events[-1]["event_id"]
+    window = make_window(session, key=key)
+    session.unlock(key, ident.actor)
+    inspector = window.views["Timeline"].inspector
+    assert inspector.show_event(seen)
+    dlg = _annotate(qtbot, window, "Tag", "photo-needed", on_belief=False)
+    dlg.findChild(QPushButton, "submitButton").click()
+    qtbot.waitUntil(lambda: vault.index.count(type=ANNOTATION_EVENT) == 1, timeout=15000)
+    qtbot.waitUntil(lambda: not any(d.isVisible() for d in
+                                    window.findChildren(QDialog, "annotateDialog")),
+                    timeout=5000)
+    dlg = _annotate(qtbot, window, "Mark: reviewed", "", on_belief=True)
+    dlg.findChild(QPushButton, "submitButton").click()
+    qtbot.waitUntil(lambda: vault.index.count(type=ANNOTATION_EVENT) == 2, timeout=15000)
+    qtbot.waitUntil(lambda: session.event_count == vault.index.count(), timeout=15000)
+    assert inspector.show_event(seen)
+    shown = inspector.findChild(QLabel, "inspector_annotations").text()
+    assert "photo-needed" in shown
+    assert "reviewed" in shown
+    assert "on door:state" in shown
+    assert key.key_id in shown
+    # An empty comment: refused, said, nothing written.
+    dlg = _annotate(qtbot, window, "Comment", "   ", on_belief=False)
+    dlg.findChild(QPushButton, "submitButton").click()
+    assert vault.index.count(type=ANNOTATION_EVENT) == 2
+    assert dlg.isVisible()
+    said = dlg.findChild(QMessageBox, "errorDialog")
+    assert said is not None
+    assert "--comment is empty" in said.text()
