@@ -65,3 +65,27 @@ def test_annotating_from_the_inspector(qtbot: Any, make_window: Any, session: An
     said = dlg.findChild(QMessageBox, "errorDialog")
     assert said is not None
     assert "--comment is empty" in said.text()
+
+
+def test_the_contested_workbench_shows_review_progress(
+        qtbot: Any, make_window: Any, session: Any, unlocked: Any) -> None:
+    ident, key = unlocked
+    vault = session.vault
+    session.unlock(key, ident.actor)
+    for value in ("open", "closed"):
+        session.observe(subject="door", predicate="state", value=value,
+                        confidence=0.9).result(timeout=15)
+    session.observe(subject="gate", predicate="state", value="open",
+                    confidence=0.9).result(timeout=15)
+    session.observe(subject="gate", predicate="state", value="shut",
+                    confidence=0.9).result(timeout=15)
+    session.annotate(belief="door:state", mark="reviewed").result(timeout=15)
+    session.annotate(belief="gate:state", mark="follow-up").result(timeout=15)
+    assert vault.index.count(type=ANNOTATION_EVENT) == 2
+    window = make_window(session, key=key)
+    view = window.views["Contested"]
+    view.refresh()
+    label = view.findChild(QLabel, "reviewProgress")
+    qtbot.waitUntil(lambda: "of 2 contested" in label.text(), timeout=15000)
+    assert label.text() == "Review: 1 of 2 contested beliefs reviewed, 1 need follow-up"
+    assert ident.actor in label.toolTip()

@@ -67,9 +67,11 @@ def _parse_value(text: str) -> Any:
 
 class _Snapshot:
     def __init__(self, rows: list[ContestedSummary], forks: list[ForkAlert],
-                 detail: ContestedDetail | None, beliefs_ready: bool, event_count: int) -> None:
+                 detail: ContestedDetail | None, beliefs_ready: bool, event_count: int,
+                 progress: dict[str, Any] | None = None) -> None:
         self.rows, self.forks, self.detail = rows, forks, detail
         self.beliefs_ready, self.event_count = beliefs_ready, event_count
+        self.progress = progress  # review marks over these beliefs (core/annotations.py)
 
 
 class ContestedView(QWidget):
@@ -122,11 +124,15 @@ class ContestedView(QWidget):
         self.table.selectionModel().currentRowChanged.connect(self.on_belief_selected)
         self.count_label = QLabel("", self)
         self.count_label.setObjectName("contestedCount")
+        self.progress_label = QLabel("", self)  # "312 of 480 contested beliefs reviewed, …"
+        self.progress_label.setObjectName("reviewProgress")
+        self.progress_label.setWordWrap(True)
         left = QWidget(self)
         left_layout = QVBoxLayout(left)
         left_layout.setContentsMargins(0, 0, 0, 0)
         left_layout.addWidget(forks_box, 1)
         left_layout.addWidget(self.count_label)
+        left_layout.addWidget(self.progress_label)
         left_layout.addWidget(self.search)
         left_layout.addWidget(self.table, 3)
 
@@ -239,7 +245,11 @@ class ContestedView(QWidget):
             forked = {r.event_id for f in forks for r in f.rows}
             rows = cache.summaries(reducer, session.vault, forked)
             detail = contested_detail(reducer, session.vault, key, forked) if key else None
-            return _Snapshot(rows, forks, detail, True, count)
+            from provara_desktop.core.annotations import progress
+            from provara_desktop.store.annotations import folded
+
+            review = progress(folded(session.vault), [r.key for r in rows])
+            return _Snapshot(rows, forks, detail, True, count, review)
 
         run_op(self, lambda: session.submit(job)).success(self.on_snapshot).failure(
             self.on_snapshot_failed)
@@ -258,6 +268,11 @@ class ContestedView(QWidget):
             "Beliefs are being computed…" if not snap.beliefs_ready else
             f"{n} contested belief{'s' if n != 1 else ''}" if n else
             "No contested beliefs: the team agrees on everything recorded.")
+        review = snap.progress
+        self.progress_label.setText(f"Review: {review['text']}" if review and n else "")
+        self.progress_label.setToolTip("\n".join(
+            f"{who}: " + ", ".join(f"{len(keys)} {mark}" for mark, keys in marks.items())
+            for who, marks in (review or {}).get("by_reviewer", {}).items()))
         if self._selected_key is not None and self.stack.currentIndex() == 0:
             if snap.detail is None and snap.beliefs_ready:
                 self._show_resolved(self._selected_key)
