@@ -381,6 +381,9 @@ class MainWindow(VaultLifecycle):
         if hasattr(timeline, "annotate_requested"):
             timeline.annotate_requested.connect(self.on_annotate)
         beliefs.attest_requested.connect(lambda key: self.on_attest(key=key))
+        beliefs.observe_requested.connect(self.on_observe)
+        beliefs.import_requested.connect(self.on_import_bundle)
+        beliefs.peers_requested.connect(lambda: self.tabs.setCurrentWidget(peers))
         beliefs.retract_requested.connect(lambda key: self.on_retract(key=key))
         views: dict[str, QWidget] = {"Beliefs": beliefs, "Contested": contested,
                                      "Timeline": timeline, "Verify": verify, "Peers": peers}

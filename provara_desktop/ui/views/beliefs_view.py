@@ -81,6 +81,10 @@ class BeliefsView(QWidget):
     event_selected = Signal(str)  # a history row the user wants to see in the timeline
     attest_requested = Signal(str)  # belief key ("subject:predicate")
     retract_requested = Signal(str)
+    # The new vault's next steps (the empty state): record, import, find collaborators.
+    observe_requested = Signal()
+    import_requested = Signal()
+    peers_requested = Signal()
 
     def __init__(self, session: VaultSession, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -158,8 +162,10 @@ class BeliefsView(QWidget):
         self.splitter.addWidget(self.table)
         self.splitter.addWidget(lower)
         self.splitter.setSizes([400, 250])
+        self.empty_panel = self._empty_state()
         lay = QVBoxLayout(self)
         lay.addLayout(bar)
+        lay.addWidget(self.empty_panel)
         lay.addWidget(self.splitter, 1)
 
         self._refresh_timer = QTimer(self)
@@ -174,6 +180,40 @@ class BeliefsView(QWidget):
         self._progress_timer.setInterval(300)
         self._progress_timer.timeout.connect(self.on_progress_timer)
         self._refresh_timer.start()
+
+    def _empty_state(self) -> QWidget:
+        """What a new vault says instead of a table with one "system:status" row: what to
+        do next, each a button."""
+        panel = QWidget(self)
+        panel.setObjectName("emptyVault")
+        text = QLabel("<h3>This vault holds no evidence yet</h3>"
+                      "<p>Record what you have seen, bring in a colleague's evidence from a "
+                      "bundle, or find the collaborators on your network and sync with "
+                      "them. Every record is signed with your key and chained to your "
+                      "previous one.</p>", panel)
+        text.setWordWrap(True)
+        buttons = QHBoxLayout()
+        for label, name, signal in (
+                ("Record an observation…", "emptyObserve", self.observe_requested),
+                ("Import a bundle…", "emptyImport", self.import_requested),
+                ("Find collaborators on the LAN", "emptyPeers", self.peers_requested)):
+            b = QPushButton(label, panel)
+            b.setObjectName(name)
+            b.clicked.connect(signal.emit)
+            buttons.addWidget(b)
+        buttons.addStretch(1)
+        lay = QVBoxLayout(panel)
+        lay.addWidget(text)
+        lay.addLayout(buttons)
+        lay.addStretch(1)
+        panel.hide()
+        return panel
+
+    def _show_empty_state(self, keys: set[str]) -> None:
+        # Only the bootstrap's own "system:status initialized" (or nothing at all).
+        empty = keys <= {"system:status"}
+        self.empty_panel.setVisible(empty)
+        self.splitter.setVisible(not empty)
 
     # -- refresh ---------------------------------------------------------------------------
 
@@ -270,6 +310,7 @@ class BeliefsView(QWidget):
         finally:
             self._applying = False
         self._update_status()
+        self._show_empty_state({k for _ns, k in rows})
         if self._history_key is None:
             return
         if self._history_key in {k for _ns, k in rows}:
