@@ -12,6 +12,8 @@ if TYPE_CHECKING:
     import argparse
 
 _emit, _home = cli_output.emit, cli_output.home
+ANNOTATION_HEADER = ("Time", "Reviewer", "Key", "On", "Kind", "Tag, mark or text", "Standing",
+                     "Annotation id")
 
 
 def cmd_annotate(args: argparse.Namespace) -> int:
@@ -61,6 +63,14 @@ def cmd_annotations(args: argparse.Namespace) -> int:
     doc: dict[str, Any] = {"vault": str(Path(args.vault).absolute()),
                            "annotations": [a.to_json() for a in shown],
                            "progress": progress}
+    if args.csv:  # exactly the rows listed, as CSV (store/csv_export.py)
+        from provara_desktop.store.csv_export import write_csv
+
+        doc["csv"] = {"path": args.csv, "rows": write_csv(Path(args.csv), ANNOTATION_HEADER, (
+            (a.timestamp_utc, a.actor, a.signer, a.target_text(), a.kind,
+             a.tag or a.mark or a.text or a.withdraws,
+             "withdrawn" if a.withdrawn_by else (a.ignored or ""), a.event_id)
+            for a in shown))}
     lines = [progress["text"]]
     for a in shown:
         what = a.tag or a.mark or a.text or f"withdraws {a.withdraws}"
@@ -87,6 +97,7 @@ def add_parsers(sub: Any, cmd: Any) -> None:
     sp = cmd("annotations", cmd_annotations, "the annotations of a vault (filtered) and the "
              "review progress of its contested beliefs", sub)
     sp.add_argument("vault")
+    sp.add_argument("--csv", metavar="OUT", help="also write the rows listed as CSV")
     sp.add_argument("--event", metavar="EVT")
     sp.add_argument("--belief", metavar="SUBJECT:PREDICATE")
     sp.add_argument("--tag", metavar="T")

@@ -227,6 +227,8 @@ class MainWindow(VaultLifecycle):
                                        shortcut="Ctrl+I", name="actImport")
         self.act_report = self._action(file, "Evidence &report…", self.on_evidence_report,
                                        name="actReport")
+        self.act_export_csv = self._action(file, "Export this &table as CSV…",
+                                           self.on_export_csv, name="actExportCsv")
         self.act_trusted_keys = self._action(file, "&Trusted keys…", self.on_trusted_keys,
                                              name="actTrustedKeys")
         self.act_pair = self._action(file, "&Pair with a peer…", self.on_pair_peer,
@@ -293,7 +295,7 @@ class MainWindow(VaultLifecycle):
         has_vault = self.session is not None
         for act in (self.act_observe, self.act_attest, self.act_retract, self.act_verify,
                     self.act_reindex, self.act_topology, self.act_export, self.act_import,
-                    self.act_report, self.act_pair):
+                    self.act_report, self.act_pair, self.act_export_csv):
             act.setEnabled(has_vault)
         self.act_lock.setText("&Lock identity" if self.key is not None else
                               "&Unlock identity…")
@@ -676,6 +678,44 @@ class MainWindow(VaultLifecycle):
         self.hub_alert_button.setText(f"\u26a0 {n} hub alert{'s' if n != 1 else ''}: "
                                       "click to see")
         self.hub_alert_button.setVisible(n > 0)
+
+    def on_export_csv(self, path: str | None = None) -> None:
+        """The current tab's table, exactly its filtered rows, as CSV (store/csv_export.py).
+        ``path``: given by a test; the user picks it in a file dialog."""
+        from PySide6.QtWidgets import QFileDialog
+
+        from provara_desktop.store import csv_export
+        from provara_desktop.ui.table_csv import model_table
+
+        session, view = self.session, self.tabs.currentWidget()
+        name = next((n for n, v in self.views.items() if v is view), None)
+        table = getattr(view, "table", None)  # each tab's main table (not a detail one)
+        if session is None or name is None or not isinstance(table, QTableView):
+            QMessageBox.information(self, "Export as CSV", "This tab has no table to export.")
+            return
+        if path is None:
+            path, _ = QFileDialog.getSaveFileName(self, f"Export the {name} table",
+                                                  f"{name.lower()}.csv", "CSV (*.csv)")
+            if not path:
+                return
+        out = Path(path)
+
+        def done(n: int) -> None:
+            self.statusBar().showMessage(f"{n:,} rows of the {name} table written to {out}",
+                                         8000)
+
+        if name == "Timeline":  # positions only in the model: the same query, off the GUI
+            query = view.model.filter.query_args()  # type: ignore[attr-defined]
+            run_op(self, lambda: session.query(lambda: csv_export.write_csv(
+                out, csv_export.TIMELINE_HEADER,
+                csv_export.timeline_rows(session.vault.index, query)))).success(done).failure(
+                    lambda exc: show_exception(self, exc))
+            return
+        header, rows = model_table(table.model())
+        try:
+            done(csv_export.write_csv(out, header, rows))
+        except Exception as exc:  # noqa: BLE001 - shown: the user picked the place
+            show_exception(self, exc)
 
     def on_topology(self) -> None:
         """The vaults rolled up here and the copies on peers (ui/dialogs/topology_dialog),

@@ -133,3 +133,23 @@ def test_annotations_travel_by_bundle_with_their_signers(case: dict[str, Any],
                                                          ("comment", eve.key_id)]
     assert finn.ok("annotations", str(finn.vault))["progress"]["reviewed"] == 1
     assert finn.ok("verify", str(finn.vault))["ok"] is True
+
+
+def test_annotations_export_exactly_their_filtered_rows_as_csv(case: dict[str, Any],
+                                                               tmp_path: Path) -> None:
+    import csv
+
+    dana, vault = case["dana"], case["vault"]
+    dana.ok("annotate", vault, "--belief", "door:state", "--tag", "=cmd|calc")
+    dana.ok("annotate", vault, "--belief", "door:state", "--comment", "-3 degrees outside")
+    dana.ok("annotate", vault, "--event", case["seen"], "--tag", "photo")
+    out = tmp_path / "notes.csv"
+    doc = dana.ok("annotations", vault, "--belief", "door:state", "--csv", str(out))
+    assert doc["csv"]["rows"] == 2
+    with out.open(encoding="utf-8-sig", newline="") as f:
+        header, *rows = list(csv.reader(f))
+    assert header[5] == "Tag, mark or text"
+    # a formula is kept as text; a sentence that starts with a minus sign too, but not a
+    # plain number
+    assert [r[5] for r in rows] == ["'=cmd|calc", "'-3 degrees outside"]
+    assert {r[3] for r in rows} == {"door:state"}
