@@ -160,6 +160,7 @@ class MainWindow(VaultLifecycle):
         self.hub_alert_button.hide()
         self._hub_alerts_at: tuple[object, int] | None = None
         self.topology_dialog: QWidget | None = None  # Vault › Topology…, while open
+        self.attachment_dialog: QWidget | None = None  # the last attachment looked at
         self.partial_label = QLabel(bar)  # under a federation contract (docs/FEDERATION.md)
         self.partial_label.setObjectName("partialReplica")
         self.partial_label.hide()
@@ -382,6 +383,8 @@ class MainWindow(VaultLifecycle):
             timeline.vouch_requested.connect(lambda eid: self.on_rotate_key(boundary=eid))
         if hasattr(timeline, "annotate_requested"):
             timeline.annotate_requested.connect(self.on_annotate)
+        if hasattr(timeline, "attachment_requested"):
+            timeline.attachment_requested.connect(self.on_attachment)
         beliefs.attest_requested.connect(lambda key: self.on_attest(key=key))
         beliefs.observe_requested.connect(self.on_observe)
         beliefs.import_requested.connect(self.on_import_bundle)
@@ -563,6 +566,26 @@ class MainWindow(VaultLifecycle):
         belief = belief_key(vault.read_row(row)) if row is not None else None
         self._open_dialog(AnnotateDialog(self.session, event_id, belief, self,
                                          unlocker=self.ensure_unlocked))
+
+    def on_attachment(self, event_id: str, sha256: str) -> None:
+        """An attachment of an event, looked at (ui/dialogs/attachment_dialog.py): checked
+        again against its sha256 before anything is shown."""
+        if self.session is None:
+            return
+        from provara_desktop.intake.attachment_refs import attachment_refs
+        from provara_desktop.ui.dialogs.attachment_dialog import AttachmentDialog
+
+        vault = self.session.vault
+        row = vault.index.get(event_id)
+        refs = [r for r in attachment_refs(vault.read_row(row)) if r["sha256"] == sha256] \
+            if row is not None else []
+        ref = refs[0] if refs else {"sha256": sha256}
+        self.attachment_dialog = AttachmentDialog(
+            vault.root, name=str(ref.get("name") or sha256[:12]), sha256=sha256,
+            media_type=str(ref.get("media_type") or ""), size=ref.get("size", "?"),
+            parent=self)
+        self.attachment_dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self.attachment_dialog.show()
 
     def on_retract(self, key: str | None = None) -> None:
         if self.session is None:

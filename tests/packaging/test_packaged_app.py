@@ -61,9 +61,11 @@ def _run(exe: Path, args: list[str], home: Path, cwd: Path,
 def test_bundle_holds_only_what_the_app_uses(exe: Path) -> None:
     internal = exe.parent / "_internal"
     bindings = {p.name.split(".")[0] for p in (internal / "PySide6").glob("Qt*.so")}
-    assert bindings == {"QtCore", "QtGui", "QtWidgets"}
+    # QtPdf: attachments' PDF pages are previewed by Qt (ui/dialogs/attachment_dialog.py)
+    assert bindings == {"QtCore", "QtGui", "QtWidgets", "QtPdf"}
     qt_libs = {p.name for p in (internal / "PySide6" / "Qt" / "lib").iterdir()}
-    assert not {n for n in qt_libs if n.startswith(("libQt6Qml", "libQt6Quick", "libQt6Pdf"))}
+    assert not {n for n in qt_libs if n.startswith(("libQt6Qml", "libQt6Quick"))}
+    assert "libQt6Pdf.so.6" in qt_libs
     assert not (internal / "pytest").exists()
     assert not (internal / "provara").exists()  # the reference implementation: tests only
     assert (internal / "resources" / "icons" / "provara-desktop-256.png").is_file()

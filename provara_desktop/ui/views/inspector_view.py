@@ -59,6 +59,7 @@ class InspectorView(QWidget):
     # A compromised key: rotate it, vouching for this event and its chain ancestors only.
     vouch_requested = Signal(str)
     annotate_requested = Signal(str)  # event id: tag, comment or mark it (signed)
+    attachment_requested = Signal(str, str)  # event id, sha256: look at the attachment
 
     def __init__(self, provenance: Provenance,
                  beliefs: Callable[[], Reducer | None] | None = None,
@@ -243,7 +244,9 @@ class InspectorView(QWidget):
         f["annotations"].setText(self._annotations_text(row.event_id, belief_key(event)))
         atts = prov.attachments(event)
         f["attachments"].setText("<br>".join(
-            f"{html.escape(a.name)} ({a.size} bytes, {html.escape(a.media_type)}) — "
+            (f'<a href="attachment:{html.escape(a.sha256)}">{html.escape(a.name)}</a>'
+             if a.sha256 else html.escape(a.name))
+            + f" ({a.size} bytes, {html.escape(a.media_type)}) — "
             + (_colored("hash ok", _OK) if a.ok else _colored(a.status, _BAD))
             for a in atts) or "none")
 
@@ -299,6 +302,10 @@ class InspectorView(QWidget):
     # -- actions ---------------------------------------------------------------------------
 
     def on_link(self, target: str) -> None:
+        if target.startswith("attachment:"):
+            if self._event_id is not None:
+                self.attachment_requested.emit(self._event_id, target[len("attachment:"):])
+            return
         self.event_requested.emit(target)
 
     def on_context_clicked(self) -> None:

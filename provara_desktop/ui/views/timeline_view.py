@@ -71,6 +71,7 @@ class TimelineView(QWidget):
     event_selected = Signal(str)
     vouch_requested = Signal(str)  # the inspector's "vouch up to here" (File > Rotate my key)
     annotate_requested = Signal(str)  # the inspector's "Annotate…" on an event
+    attachment_requested = Signal(str, str)  # event id, sha256 (the inspector's link)
 
     def __init__(self, session: VaultSession, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -185,6 +186,7 @@ class TimelineView(QWidget):
         self.inspector.context_requested.connect(self.show_context)
         self.inspector.vouch_requested.connect(self.vouch_requested)
         self.inspector.annotate_requested.connect(self.annotate_requested)
+        self.inspector.attachment_requested.connect(self.attachment_requested)
 
         top = QWidget(self)
         top_layout = QVBoxLayout(top)

@@ -1,0 +1,98 @@
+"""Attachments looked at from the inspector: an image, a text and a PDF previewed (Qt
+renders all three), saved and opened as exactly their checked bytes; a stored file whose
+bytes were altered is flagged, and never shown, saved or opened."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QMarginsF, QSizeF
+from PySide6.QtGui import QColor, QDesktopServices, QImage, QPageSize, QPainter, QPdfWriter
+from PySide6.QtWidgets import QLabel, QPlainTextEdit, QPushButton
+
+from provara_desktop.store import layout
+
+
+def _files(tmp_path: Path) -> dict[str, Path]:
+    image = QImage(4000, 3000, QImage.Format.Format_RGB32)  # bigger than any preview
+    image.fill(QColor("#336699"))
+    photo = tmp_path / "scene.png"
+    assert image.save(str(photo))
+    notes = tmp_path / "notes.txt"
+    notes.write_text("Witness statement: the door was open at 21:40.\n" * 10000)  # 470 KB
+    pdf = tmp_path / "report.pdf"
+    writer = QPdfWriter(str(pdf))
+    writer.setPageSize(QPageSize(QSizeF(210, 297), QPageSize.Unit.Millimeter))
+    writer.setPageMargins(QMarginsF(10, 10, 10, 10))
+    painter = QPainter(writer)
+    painter.drawText(100, 100, "Lab report, page one")
+    writer.newPage()
+    painter.drawText(100, 100, "page two")
+    painter.end()
+    return {"image": photo, "text": notes, "pdf": pdf}
+
+
+def _open(qtbot: Any, window: Any, event_id: str, sha: str) -> Any:
+    window.views["Timeline"].inspector.show_event(event_id)
+    window.views["Timeline"].inspector.on_link(f"attachment:{sha}")
+    qtbot.waitUntil(lambda: window.attachment_dialog is not None
+                    and window.attachment_dialog.isVisible(), timeout=5000)
+    return window.attachment_dialog
+
+
+def test_attachments_are_previewed_saved_and_opened_only_when_intact(
+        qtbot: Any, make_window: Any, session: Any, unlocked: Any, tmp_path: Path,
+        monkeypatch: Any) -> None:
+    ident, key = unlocked
+    session.unlock(key, ident.actor)
+    files = _files(tmp_path)
+    done = session.observe(subject="scene", predicate="evidence", value="collected",
+                           attachments=list(files.values())).result(timeout=30)
+    event = done.events[-1]
+    shas = {name: hashlib.sha256(p.read_bytes()).hexdigest() for name, p in files.items()}
+    window = make_window(session, key=key)
+    opened: list[str] = []
+    monkeypatch.setattr(QDesktopServices, "openUrl",
+                        lambda url: opened.append(url.toLocalFile()) or True)
+
+    dlg = _open(qtbot, window, event["event_id"], shas["image"])
+    pixmap = dlg.findChild(QLabel, "attachmentPreview").pixmap()
+    assert not pixmap.isNull()
+    assert pixmap.width() <= 900  # decoded at the preview's size, not 4000 px wide
+    dlg.findChild(QPushButton, "attachmentOpen").click()
+    assert len(opened) == 1
+    assert hashlib.sha256(Path(opened[0]).read_bytes()).hexdigest() == shas["image"]
+    saved = tmp_path / "saved.png"
+    dlg.on_save(str(saved))
+    assert saved.read_bytes() == files["image"].read_bytes()
+    dlg.close()
+
+    dlg = _open(qtbot, window, event["event_id"], shas["text"])
+    text = dlg.findChild(QPlainTextEdit, "attachmentText").toPlainText()
+    assert text.startswith("Witness statement: the door was open at 21:40.")
+    assert "the first 262,144 of 470,000 bytes are shown" in text
+    dlg.close()
+
+    dlg = _open(qtbot, window, event["event_id"], shas["pdf"])
+    assert not dlg.findChild(QLabel, "attachmentPreview").pixmap().isNull()
+    assert dlg.findChild(QLabel, "attachmentPage").text() == "Page 1 of 2"
+    dlg.next_button.click()
+    assert dlg.findChild(QLabel, "attachmentPage").text() == "Page 2 of 2"
+    dlg.close()
+
+    # Someone alters the stored photo: flagged, nothing shown, saved or opened.
+    stored = session.vault.root / layout.CAS_DIR / shas["image"]
+    data = bytearray(stored.read_bytes())
+    data[-10] ^= 0xFF
+    stored.write_bytes(bytes(data))
+    dlg = _open(qtbot, window, event["event_id"], shas["image"])
+    assert "altered" in dlg.findChild(QLabel, "attachmentFlag").text()
+    assert dlg.findChild(QLabel, "attachmentPreview").pixmap().isNull()
+    assert not dlg.findChild(QPushButton, "attachmentOpen").isEnabled()
+    assert not dlg.findChild(QPushButton, "attachmentSave").isEnabled()
+    dlg.on_open()
+    dlg.on_save(str(tmp_path / "never.png"))
+    assert len(opened) == 1
+    assert not (tmp_path / "never.png").exists()
