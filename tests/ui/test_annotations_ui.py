@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QComboBox, QDialog, QLabel, QLineEdit, QPushButton
 
 from provara_desktop.core.annotations import ANNOTATION_EVENT
@@ -51,6 +52,9 @@ def test_annotating_from_the_inspector(qtbot: Any, make_window: Any, session: An
     dlg.findChild(QPushButton, "submitButton").click()
     qtbot.waitUntil(lambda: vault.index.count(type=ANNOTATION_EVENT) == 2, timeout=15000)
     qtbot.waitUntil(lambda: session.event_count == vault.index.count(), timeout=15000)
+    qtbot.waitUntil(lambda: not any(d.isVisible() for d in
+                                    window.findChildren(QDialog, "annotateDialog")),
+                    timeout=5000)
     assert inspector.show_event(seen)
     shown = inspector.findChild(QLabel, "inspector_annotations").text()
     assert "photo-needed" in shown
@@ -89,3 +93,36 @@ def test_the_contested_workbench_shows_review_progress(
     qtbot.waitUntil(lambda: "of 2 contested" in label.text(), timeout=15000)
     assert label.text() == "Review: 1 of 2 contested beliefs reviewed, 1 need follow-up"
     assert ident.actor in label.toolTip()
+
+
+def test_the_beliefs_table_shows_tags_and_filters_by_review(
+        qtbot: Any, make_window: Any, session: Any, unlocked: Any) -> None:
+    from provara_desktop.ui.models.belief_cells import Column
+
+    ident, key = unlocked
+    session.unlock(key, ident.actor)
+    for subject in ("door", "gate", "window"):
+        session.observe(subject=subject, predicate="state", value="seen").result(timeout=15)
+    session.annotate(belief="door:state", tag="photo").result(timeout=15)
+    session.annotate(belief="door:state", mark="reviewed").result(timeout=15)
+    session.annotate(belief="gate:state", mark="follow-up").result(timeout=15)
+    window = make_window(session, key=key)
+    view = window.views["Beliefs"]
+    model = view.model
+
+    def shown() -> dict[str, str]:
+        return {model.rows[r][1]: model.index(r, Column.TAGS).data()
+                for r in range(model.rowCount())}
+
+    qtbot.waitUntil(lambda: shown().get("door:state") == "photo · reviewed", timeout=15000)
+    assert shown()["gate:state"] == "follow-up"
+    assert shown()["window:state"] == ""
+    assert model.headerData(Column.TAGS, Qt.Orientation.Horizontal) == "Tags · review"
+    box = view.findChild(QComboBox, "reviewFilter")
+    for label, keys in (("Reviewed", {"door:state"}), ("Needs follow-up", {"gate:state"}),
+                        ("Tag: photo", {"door:state"})):
+        box.setCurrentIndex(box.findText(label))
+        qtbot.waitUntil(lambda keys=keys: set(shown()) == keys, timeout=10000)
+    box.setCurrentIndex(box.findText("Not marked"))
+    qtbot.waitUntil(lambda: "window:state" in shown() and "door:state" not in shown(),
+                    timeout=10000)

@@ -31,6 +31,7 @@ class Column(IntEnum):
     VALUE = 2
     DETAIL = 3
     PROVENANCE = 4
+    TAGS = 5  # annotations: tags and the review mark (the view supplies them)
 
 
 def value_text(value: Any) -> str:

@@ -55,7 +55,8 @@ ProvenanceRole = Qt.ItemDataRole.UserRole + 3  # an event id the row rests on (o
 
 
 _HEADERS = {Column.NAMESPACE: "Namespace", Column.KEY: "Subject : predicate",
-            Column.VALUE: "Value", Column.DETAIL: "Details", Column.PROVENANCE: "Rests on"}
+            Column.VALUE: "Value", Column.DETAIL: "Details", Column.PROVENANCE: "Rests on",
+            Column.TAGS: "Tags · review"}
 
 
 class BeliefsModel(QAbstractTableModel):
@@ -73,6 +74,16 @@ class BeliefsModel(QAbstractTableModel):
         self._reducer: Beliefs | None = None
         # Contested cells build grouped evidence (O(evidence)): computed once per change.
         self._cache: dict[BeliefRow, tuple[str, str, str | None] | None] = {}
+        self.labels: dict[str, str] = {}  # belief key -> its tags and review mark
+
+    def set_labels(self, labels: dict[str, str]) -> None:
+        """The Tags · review column (annotations, folded on the query thread)."""
+        if labels == self.labels:
+            return
+        self.labels = labels
+        if self.rows:
+            self.dataChanged.emit(self.index(0, Column.TAGS),
+                                  self.index(len(self.rows) - 1, Column.TAGS))
 
     @property
     def reducer(self) -> Beliefs | None:
@@ -155,6 +166,8 @@ class BeliefsModel(QAbstractTableModel):
             return ns
         if col is Column.KEY:
             return key
+        if col is Column.TAGS:
+            return self.labels.get(key, "")
         cells = self.cells(index.row())
         if cells is None:
             return ""

@@ -10,7 +10,7 @@ session's query thread, never on the GUI thread: the GUI thread only swaps in th
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QItemSelectionModel, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
@@ -41,17 +41,55 @@ from provara_desktop.ui.ops import run_op
 from provara_desktop.ui.views.elided_label import ElidedLabel
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from PySide6.QtGui import QShowEvent
 
     from provara_desktop.runtime.bus import Changes
     from provara_desktop.session import BeliefRow, HistoryStep, VaultSession
     from provara_desktop.ui.models.beliefs_model import RowOp, SortSpec
 
-    # (snapshot, the rows shown, ops turning the shown rows into them or None, generation)
-    Arranged = tuple[list[BeliefRow], list[BeliefRow], list[RowOp] | None, int]
+    # (snapshot, the rows shown, ops turning the shown rows into them or None, generation,
+    # the Tags · review labels, the tags in use)
+    Arranged = tuple[list[BeliefRow], list[BeliefRow], list[RowOp] | None, int,
+                     dict[str, str], list[str]]
 
 log = logging.getLogger(__name__)
 REFRESH_MS = 250
+
+
+def _annotation_view(session: VaultSession, review: str | None, cache: dict[str, Any]
+                     ) -> tuple[dict[str, str], list[str], Callable[[str], bool] | None]:
+    """(belief key -> its tags and review mark, the tags in use, the review filter as a
+    predicate on belief keys or None), from the vault's annotations (query thread; folded
+    once per change of the log, kept in ``cache``: a search keystroke reads nothing)."""
+    from provara_desktop.store.annotations import folded
+
+    count = session.vault.index.count()
+    if cache.get("count") != count:
+        cache.update(count=count, found=folded(session.vault))
+    found = cache["found"]
+    tags_of: dict[str, set[str]] = {}
+    for a in found.standing:
+        belief = a.target.get("belief")
+        if a.kind == "tag" and a.tag and belief is not None:
+            tags_of.setdefault(belief, set()).add(a.tag)
+    marked = {k: m.mark for k in {a.target.get("belief") for a in found.standing
+                                  if a.kind == "mark"} if k is not None
+              and (m := found.mark_of(k)) is not None and m.mark}
+    labels = {k: " · ".join(p for p in (", ".join(sorted(tags_of.get(k, ()))),
+                                        marked.get(k, "")) if p)
+              for k in set(tags_of) | set(marked)}
+    wanted: Callable[[str], bool] | None = None
+    if review == "mark:none":
+        wanted = lambda k: k not in marked  # noqa: E731
+    elif review is not None and review.startswith("mark:"):
+        mark = review[5:]
+        wanted = lambda k: marked.get(k) == mark  # noqa: E731
+    elif review is not None and review.startswith("tag:"):
+        tag = review[4:]
+        wanted = lambda k: tag in tags_of.get(k, ())  # noqa: E731
+    return labels, sorted({t for ts in tags_of.values() for t in ts}), wanted
 
 
 def set_widths(table: QTableView, widths: list[int]) -> None:
@@ -115,6 +153,16 @@ class BeliefsView(QWidget):
         self.search.setPlaceholderText("Search subject, predicate or value")
         self.search.setClearButtonEnabled(True)
         self.search.textChanged.connect(self.on_search_edited)
+        # Annotations: only beliefs with a review mark, or a tag (docs/ANNOTATIONS.md).
+        self.review_filter = QComboBox(self)
+        self.review_filter.setObjectName("reviewFilter")
+        self.review_filter.addItem("Any review", None)
+        for label, data in (("Reviewed", "mark:reviewed"),
+                            ("Needs follow-up", "mark:follow-up"),
+                            ("Disputed", "mark:disputed"), ("Not marked", "mark:none")):
+            self.review_filter.addItem(label, data)
+        self.review_filter.currentIndexChanged.connect(lambda _i: self._arrange(snapshot=False))
+        self._folded_cache: dict[str, Any] = {}
         self.status = QLabel("Computing beliefs…", self)
         self.status.setObjectName("beliefsStatus")
 
@@ -147,6 +195,7 @@ class BeliefsView(QWidget):
 
         bar = QHBoxLayout()
         bar.addWidget(self.namespace)
+        bar.addWidget(self.review_filter)
         bar.addWidget(self.search, 1)
         bar.addWidget(self.status)
         hist_bar = QHBoxLayout()
@@ -259,16 +308,21 @@ class BeliefsView(QWidget):
         shown, everything = self.model.rows, self.model.all_rows  # never mutated in place
         namespace, needle, sort = self._namespace, self._needle, self._sort
         haystacks = self._haystacks  # only the query thread touches it from here on
+        review = self.review_filter.currentData()
+        folded_cache = self._folded_cache  # the query thread's alone, like haystacks
 
         def job() -> Arranged:
             with session.reading_table() as reducer:
                 rows = belief_rows(reducer) if snapshot else everything
                 visible = arrange(rows, reducer, namespace=namespace, needle=needle,
                                   sort=sort, haystacks=haystacks)
+            labels, tags, wanted = _annotation_view(session, review, folded_cache)
+            if wanted is not None:
+                visible = [r for r in visible if wanted(r[1])]
             # Insertions and removals keep the selection and scroll position, but only
             # rows in snapshot order can be diffed.
             ops = diff_rows(shown, visible) if shown and sort is None else None
-            return rows, visible, ops, generation
+            return rows, visible, ops, generation, labels, tags
 
         run_op(self, lambda: session.query(job)).success(self.on_rows)
 
@@ -287,9 +341,11 @@ class BeliefsView(QWidget):
                             if p.total > 1 else "Computing beliefs…")
 
     def on_rows(self, result: Arranged) -> None:
-        rows, visible, ops, generation = result
+        rows, visible, ops, generation, labels, tags = result
         if generation != self._generation:
             return  # the user asked for something else meanwhile: its result follows
+        self.model.set_labels(labels)
+        self._offer_tags(tags)
         self._snapshot_pending = False
         selected = self.selected_belief()
         reducer = self._session.table_beliefs()  # the kept rows while the state loads
@@ -320,6 +376,15 @@ class BeliefsView(QWidget):
         else:
             self.on_current_changed()  # the belief is gone: say so, not a stale history
 
+    def _offer_tags(self, tags: list[str]) -> None:
+        """The tags in use, as filters after the marks (kept while chosen)."""
+        have = {self.review_filter.itemData(i) for i in range(self.review_filter.count())}
+        for tag in tags:
+            if f"tag:{tag}" not in have:
+                self.review_filter.blockSignals(True)
+                self.review_filter.addItem(f"Tag: {tag}", f"tag:{tag}")
+                self.review_filter.blockSignals(False)
+
     def _update_status(self) -> None:
         shown, total = len(self.model.rows), len(self.model.all_rows)
         self.status.setText(f"{total:,} beliefs" if shown == total else
@@ -347,7 +412,8 @@ class BeliefsView(QWidget):
     def on_sort_requested(self, column: int, order: Qt.SortOrder) -> None:
         descending = order == Qt.SortOrder.DescendingOrder
         # Namespace ascending is the snapshot's own order: rows can then be diffed again.
-        sort = (None if column < 0 or (column == Column.NAMESPACE and not descending)
+        sort = (None if column < 0 or column == Column.TAGS
+                or (column == Column.NAMESPACE and not descending)
                 else (column, descending))
         if sort != self._sort:
             self._sort = sort
