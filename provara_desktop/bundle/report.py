@@ -16,9 +16,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from provara_desktop import __version__
+from provara_desktop.core.annotations import Annotation, fold
+from provara_desktop.core.annotations import read as read_annotation
 from provara_desktop.core.event import utc_now_iso
 from provara_desktop.core.keyring import KeyRing
 from provara_desktop.intake.attachment_refs import attachment_refs
+from provara_desktop.store.annotations import folded
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -68,6 +71,8 @@ class ReportData:
     keys: dict[str, tuple[str, str]]  # key_id -> (fingerprint, status)
     attachment_status: dict[str, str] = field(default_factory=dict)  # sha256 -> status
     scope: ReportScope = field(default_factory=ReportScope)
+    # the reviewers' signed annotations on these events and their beliefs
+    annotations: list[Annotation] = field(default_factory=list)
 
 
 def _e(value: Any) -> str:
@@ -139,11 +144,35 @@ def render(data: ReportData) -> str:
               f"<td><code>{_e(ev.get('event_id'))}</code></td>"
               f"<td class=\"{cls}\">{_e(st)}</td></tr>")
         w("</table>")
+    w(f"<h2>Annotations ({len(data.annotations)})</h2>")
+    if data.annotations:
+        w("<table><tr><th>time (UTC)</th><th>reviewer</th><th>on</th><th>kind</th>"
+          "<th>tag, mark or comment</th><th>standing</th></tr>")
+        for a in data.annotations:
+            standing = ("withdrawn by " + (a.withdrawn_by or "") if a.withdrawn_by else
+                        f"counts for nothing: {a.ignored}" if a.ignored else "in force")
+            w(f"<tr><td>{_e(a.timestamp_utc)}</td><td>{_e(a.actor)}<br><code>"
+              f"{_e(a.signer)}</code></td><td><code>{_e(a.target_text())}</code></td>"
+              f"<td>{_e(a.kind)}</td><td>{_e(a.tag or a.mark or a.text or a.withdraws)}</td>"
+              f"<td>{_e(standing)}</td></tr>")
+        w("</table>")
     w("<p>Each event id is the SHA-256 of the event's canonical JSON; each signature is "
       "Ed25519 over the event's canonical JSON without its signature, checked against the "
       "signer's public key (its fingerprint is above). A change to any event, or any "
       "attachment, makes this verification fail.</p></body></html>\n")
     return "\n".join(out)
+
+
+def _annotations_on(found: list[Annotation], events: list[dict[str, Any]],
+                    scope: ReportScope) -> list[Annotation]:
+    """The annotations about what the report covers: its events, and the beliefs they
+    speak of (a withdrawn one is listed too, and says so)."""
+    ids = {str(ev.get("event_id")) for ev in events}
+    beliefs = {f"{p.get('subject')}:{p.get('predicate')}" for ev in events
+               if isinstance(p := ev.get("payload"), dict) and "subject" in p}
+    return [a for a in found
+            if a.target.get("event_id") in ids or a.target.get("belief") in beliefs
+            or (scope.subject is None and scope.actor is None and "belief" in a.target)]
 
 
 def _by_event(problems: list[Problem]) -> dict[str, list[Problem]]:
@@ -181,7 +210,7 @@ def from_vault(vault: Vault, scope: ReportScope) -> ReportData:
                 ("selection", scope.describe())],
         verification_ok=report.ok, verification=lines, events=events,
         problems_by_event=_by_event(problems), keys=keys, attachment_status=status,
-        scope=scope)
+        scope=scope, annotations=_annotations_on(folded(vault).all, events, scope))
 
 
 def from_bundle(c: BundleCheck, scope: ReportScope) -> ReportData:
@@ -216,10 +245,13 @@ def from_bundle(c: BundleCheck, scope: ReportScope) -> ReportData:
              "bundle signature and every member's sha256 checked" if b.signed else
              "unsigned file: only each event's own signature could be checked"]
     lines += [f"[{p.severity}] {p.code}: {p.message}" for p in c.problems]
+    found = fold([a for ev in c.events if (a := read_annotation(ev)) is not None],
+                 lambda x, y: x is not None and x == y)  # (rotations: the vault's view)
     return ReportData(title=f"Evidence report: bundle {b.path.name}", source=source,
                       verification_ok=c.intact, verification=lines, events=events,
                       problems_by_event=_by_event(c.problems), keys=keys,
-                      attachment_status=status, scope=scope)
+                      attachment_status=status, scope=scope,
+                      annotations=_annotations_on(found.all, events, scope))
 
 
 def write(html_text: str, out: Path) -> None:

@@ -153,3 +153,20 @@ def test_annotations_export_exactly_their_filtered_rows_as_csv(case: dict[str, A
     # plain number
     assert [r[5] for r in rows] == ["'=cmd|calc", "'-3 degrees outside"]
     assert {r[3] for r in rows} == {"door:state"}
+
+
+def test_the_evidence_report_lists_the_annotations(case: dict[str, Any],
+                                                   tmp_path: Path) -> None:
+    dana, eve, vault = case["dana"], case["eve"], case["vault"]
+    eve.ok("annotate", vault, "--belief", "door:state", "--comment", "seen by the <b>janitor</b>")
+    mark = dana.ok("annotate", vault, "--event", case["seen"], "--mark", "disputed")
+    dana.ok("annotate", vault, "--event", case["seen"], "--withdraw", mark["event_id"])
+    dana.ok("annotate", vault, "--belief", "window:state", "--tag", "later")
+    out = tmp_path / "door.html"
+    dana.ok("report", vault, str(out), "--subject", "door")
+    page = out.read_text()
+    assert "Annotations (3)" in page  # the door's: the comment, the mark, its withdrawal
+    assert "seen by the &lt;b&gt;janitor&lt;/b&gt;" in page  # escaped, never markup
+    assert eve.key_id in page
+    assert "withdrawn by" in page
+    assert "later" not in page.split("Annotations (3)")[1]  # the window's tag: not this report

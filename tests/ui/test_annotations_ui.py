@@ -126,3 +126,37 @@ def test_the_beliefs_table_shows_tags_and_filters_by_review(
     box.setCurrentIndex(box.findText("Not marked"))
     qtbot.waitUntil(lambda: "window:state" in shown() and "door:state" not in shown(),
                     timeout=10000)
+    # The belief's history lists its annotations with their reviewer and key.
+    box.setCurrentIndex(0)
+    qtbot.waitUntil(lambda: "door:state" in shown(), timeout=10000)
+    window.show()
+    view.select_belief("local", "door:state")
+    notes = view.findChild(QLabel, "historyAnnotations")
+    qtbot.waitUntil(lambda: "photo" in notes.text(), timeout=10000)
+    assert "reviewed" in notes.text()
+    assert key.key_id in notes.text()
+
+
+def test_the_timeline_marks_annotated_events(qtbot: Any, make_window: Any, session: Any,
+                                            unlocked: Any) -> None:
+    from provara_desktop.ui.models.timeline_model import Column as TimelineColumn
+
+    ident, key = unlocked
+    session.unlock(key, ident.actor)
+    seen = session.observe(subject="door", predicate="state",
+                           value="open").result(timeout=15).events[-1]["event_id"]
+    other = session.observe(subject="gate", predicate="state",
+                            value="shut").result(timeout=15).events[-1]["event_id"]
+    session.annotate(event_id=seen, comment="blurry").result(timeout=15)
+    window = make_window(session, key=key)
+    model = window.views["Timeline"].model
+    model.refresh()
+
+    def type_of(event_id: str) -> str:
+        row = model.row_for_event(event_id)
+        assert row is not None
+        return str(model.index(row, TimelineColumn.TYPE).data())
+
+    qtbot.waitUntil(lambda: model.row_for_event(seen) is not None, timeout=10000)
+    assert type_of(seen) == "OBSERVATION ✎"
+    assert type_of(other) == "OBSERVATION"

@@ -25,6 +25,8 @@ from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelInd
 from PySide6.QtGui import QBrush, QColor
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from provara_desktop.store.index import EventIndex, IndexRow
     from provara_desktop.ui.provenance_cache import Provenance
 
@@ -97,6 +99,8 @@ class TimelineModel(QAbstractTableModel):
         self._exhausted = True
         self._pages: OrderedDict[int, list[IndexRow]] = OrderedDict()
         self._by_pos: OrderedDict[int, IndexRow] = OrderedDict()
+        # event id -> whether a standing annotation names it (the view's folded cache)
+        self.annotated: Callable[[str], bool] | None = None
 
     # -- filter ----------------------------------------------------------------------------
 
@@ -248,6 +252,10 @@ class TimelineModel(QAbstractTableModel):
             return "; ".join(flags) or f"first seen here {row.first_seen_utc}"
         if role not in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole):
             return None
+        if col == Column.TYPE and self.annotated is not None and self.annotated(row.event_id):
+            # annotated: a reviewer tagged, commented on or marked it (the inspector lists)
+            return (f"{row.type} ✎" if role == Qt.ItemDataRole.DisplayRole
+                    else f"{row.type}: annotated (the inspector lists who said what)")
         return {
             Column.CLAIMED: row.timestamp_utc,
             Column.FIRST_SEEN: row.first_seen_utc,

@@ -9,6 +9,7 @@ session's query thread, never on the GUI thread: the GUI thread only swaps in th
 
 from __future__ import annotations
 
+import html
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -182,6 +183,9 @@ class BeliefsView(QWidget):
         self.history = make_table(self, "historyTable")
         self.history.setModel(self.history_model)
         self.history.activated.connect(self.on_history_activated)
+        self.history_notes = QLabel("", self)  # the belief's annotations (signed reviews)
+        self.history_notes.setObjectName("historyAnnotations")
+        self.history_notes.setWordWrap(True)
         set_widths(self.history, [50, 200, 105, 180, 180, 80, 190, 220])
         self.attest_button = QPushButton("Attest…", self)
         self.attest_button.setObjectName("attestBeliefButton")
@@ -207,6 +211,7 @@ class BeliefsView(QWidget):
         lower_lay.setContentsMargins(0, 0, 0, 0)
         lower_lay.addLayout(hist_bar)
         lower_lay.addWidget(self.history)
+        lower_lay.addWidget(self.history_notes)
         self.splitter = QSplitter(Qt.Orientation.Vertical, self)
         self.splitter.addWidget(self.table)
         self.splitter.addWidget(lower)
@@ -476,6 +481,25 @@ class BeliefsView(QWidget):
         self.history_title.setText(
             f"History of {key}: {len(steps)} event{'' if len(steps) == 1 else 's'} · "
             + " → ".join(path))
+        self._show_history_annotations(key, {s.event_id for s in steps})
+
+    def _show_history_annotations(self, key: str, event_ids: set[str]) -> None:
+        """Every annotation on the belief and on the events of its history, with its
+        reviewer, key and time (the folded annotations of the last arrangement)."""
+        found = self._folded_cache.get("found")
+        notes = [] if found is None else [
+            a for a in found.all if a.target.get("belief") == key
+            or a.target.get("event_id") in event_ids]
+        lines = []
+        for a in notes:
+            what = html.escape(a.tag or a.mark or a.text or f"withdraws {a.withdraws}")
+            on = "the belief" if "belief" in a.target else html.escape(a.target["event_id"])
+            line = (f"<b>{html.escape(a.kind)}</b> {what} — {html.escape(a.actor or '?')} "
+                    f"(<code>{html.escape(a.signer or '?')}</code>), "
+                    f"{html.escape(a.timestamp_utc or '?')}, on {on}")
+            lines.append(f"<s>{line}</s> (withdrawn)" if a.withdrawn_by else line)
+        self.history_notes.setText("Annotations: " + ("<br>".join(lines) if lines
+                                                      else "none"))
 
     def on_history_activated(self) -> None:
         idx = self.history.currentIndex()

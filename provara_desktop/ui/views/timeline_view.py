@@ -164,7 +164,10 @@ class TimelineView(QWidget):
         self.scrollbar.valueChanged.connect(self.on_scrolled)
 
         # -- table and inspector
+        self._annotated: tuple[int, Folded] | None = None  # (log size, the annotations)
+        self._annotated_ids: tuple[Folded, set[str | None]] | None = None
         self.model = TimelineModel(index, self.provenance, self)
+        self.model.annotated = self._is_annotated
         self.table = QTableView(self)
         self.table.setObjectName("timelineTable")
         self.table.setModel(self.model)
@@ -178,7 +181,6 @@ class TimelineView(QWidget):
                            (Column.ACTOR, 150), (Column.SIGNATURE, 110)):
             self.table.setColumnWidth(col, width)
         self.table.selectionModel().currentRowChanged.connect(self.on_table_row)
-        self._annotated: tuple[int, Folded] | None = None
         self.inspector = InspectorView(self.provenance, session.beliefs, self,
                                        report=lambda: getattr(session, "last_report", None),
                                        annotations=self._annotations)
@@ -224,6 +226,14 @@ class TimelineView(QWidget):
 
             self._annotated = (count, folded(self._session.vault))
         return self._annotated[1]
+
+    def _is_annotated(self, event_id: str) -> bool:
+        found = self._annotations()
+        if found is None:
+            return False
+        if self._annotated_ids is None or self._annotated_ids[0] is not found:
+            self._annotated_ids = (found, {a.target.get("event_id") for a in found.standing})
+        return event_id in self._annotated_ids[1]
 
     def _datetime_edit(self, name: str) -> QDateTimeEdit:
         edit = QDateTimeEdit(self)
