@@ -10,6 +10,7 @@ anything, including markup.
 
 from __future__ import annotations
 
+import base64
 import html
 import json
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from provara_desktop.core.annotations import read as read_annotation
 from provara_desktop.core.event import utc_now_iso
 from provara_desktop.core.keyring import KeyRing
 from provara_desktop.intake.attachment_refs import attachment_refs
+from provara_desktop.store import attachment_files
 from provara_desktop.store.annotations import folded
 
 if TYPE_CHECKING:
@@ -73,6 +75,8 @@ class ReportData:
     scope: ReportScope = field(default_factory=ReportScope)
     # the reviewers' signed annotations on these events and their beliefs
     annotations: list[Annotation] = field(default_factory=list)
+    # sha256 -> a preview (an image inline, a text's beginning), of verified bytes only
+    previews: dict[str, str] = field(default_factory=dict)
 
 
 def _e(value: Any) -> str:
@@ -135,14 +139,15 @@ def render(data: ReportData) -> str:
     w(f"<h2>Attachments ({len(atts)})</h2>")
     if atts:
         w("<table><tr><th>name</th><th>type</th><th>bytes</th><th>sha256</th><th>event</th>"
-          "<th>status</th></tr>")
+          "<th>status</th><th>preview</th></tr>")
         for ev, ref in atts:
             st = data.attachment_status.get(ref["sha256"], "not checked")
             cls = "ok" if st.startswith("present") else "bad"
             w(f"<tr><td>{_e(ref.get('name'))}</td><td>{_e(ref.get('media_type'))}</td>"
               f"<td>{_e(ref.get('size'))}</td><td><code>{_e(ref['sha256'])}</code></td>"
               f"<td><code>{_e(ev.get('event_id'))}</code></td>"
-              f"<td class=\"{cls}\">{_e(st)}</td></tr>")
+              f"<td class=\"{cls}\">{_e(st)}</td>"
+              f"<td>{data.previews.get(ref['sha256'], '')}</td></tr>")
         w("</table>")
     w(f"<h2>Annotations ({len(data.annotations)})</h2>")
     if data.annotations:
@@ -161,6 +166,38 @@ def render(data: ReportData) -> str:
       "signer's public key (its fingerprint is above). A change to any event, or any "
       "attachment, makes this verification fail.</p></body></html>\n")
     return "\n".join(out)
+
+
+_INLINE_IMAGE = 512 << 10  # an image up to this size is shown in the report itself
+_TEXT_PREVIEW = 2000  # characters of a text attachment quoted in the report
+_IMAGE_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp")
+
+
+def _previews(root: Path, events: list[dict[str, Any]]) -> dict[str, str]:
+    """HTML previews of the events' attachments, from bytes checked against their sha256
+    now (store/attachment_files.py): an image inline, a text's beginning (escaped); one
+    whose bytes do not match gets none."""
+    out: dict[str, str] = {}
+    for ev in events:
+        for ref in attachment_refs(ev):
+            sha, kind = ref["sha256"], str(ref.get("media_type") or "").split(";")[0].lower()
+            if sha in out:
+                continue
+            c = attachment_files.check(root, sha)
+            if not c.ok:
+                continue
+            if kind in _IMAGE_TYPES and c.size <= _INLINE_IMAGE:
+                data = base64.b64encode(c.path.read_bytes()).decode("ascii")
+                out[sha] = (f'<img alt="{_e(ref.get("name"))}" style="max-width:240px" '
+                            f'src="data:{kind};base64,{data}">')
+            elif kind.startswith("text/"):
+                head, _ = attachment_files.head(root, sha, _TEXT_PREVIEW * 4)
+                text = head.decode("utf-8", errors="replace")[:_TEXT_PREVIEW]
+                more = "…" if c.size > len(text.encode()) else ""
+                out[sha] = f"<pre>{html.escape(text)}{more}</pre>"
+            elif kind == "application/pdf":
+                out[sha] = "PDF (its pages: open the attachment in the app)"
+    return out
 
 
 def _annotations_on(found: list[Annotation], events: list[dict[str, Any]],
@@ -210,7 +247,8 @@ def from_vault(vault: Vault, scope: ReportScope) -> ReportData:
                 ("selection", scope.describe())],
         verification_ok=report.ok, verification=lines, events=events,
         problems_by_event=_by_event(problems), keys=keys, attachment_status=status,
-        scope=scope, annotations=_annotations_on(folded(vault).all, events, scope))
+        scope=scope, annotations=_annotations_on(folded(vault).all, events, scope),
+        previews=_previews(vault.root, events))
 
 
 def from_bundle(c: BundleCheck, scope: ReportScope) -> ReportData:

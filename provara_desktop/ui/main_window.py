@@ -383,8 +383,9 @@ class MainWindow(VaultLifecycle):
             timeline.vouch_requested.connect(lambda eid: self.on_rotate_key(boundary=eid))
         if hasattr(timeline, "annotate_requested"):
             timeline.annotate_requested.connect(self.on_annotate)
-        if hasattr(timeline, "attachment_requested"):
-            timeline.attachment_requested.connect(self.on_attachment)
+        for v in (timeline, contested):  # their inspector and evidence cards link to them
+            if hasattr(v, "attachment_requested"):
+                v.attachment_requested.connect(self.on_attachment)
         beliefs.attest_requested.connect(lambda key: self.on_attest(key=key))
         beliefs.observe_requested.connect(self.on_observe)
         beliefs.import_requested.connect(self.on_import_bundle)

@@ -170,3 +170,29 @@ def test_the_evidence_report_lists_the_annotations(case: dict[str, Any],
     assert eve.key_id in page
     assert "withdrawn by" in page
     assert "later" not in page.split("Annotations (3)")[1]  # the window's tag: not this report
+
+
+def test_the_evidence_report_previews_checked_attachments(case: dict[str, Any],
+                                                          tmp_path: Path) -> None:
+    import base64
+    import hashlib
+
+    dana, vault = case["dana"], case["vault"]
+    photo, notes = tmp_path / "door.png", tmp_path / "statement.txt"
+    photo.write_bytes(b"\x89PNG\r\n\x1a\n" + b"pixels" * 10)
+    notes.write_text("The door was <open> at 21:40.")
+    dana.ok("observe", vault, "--subject", "door", "--predicate", "photo", "--value", '"x"',
+            "--attach", str(photo), "--attach", str(notes))
+    out = tmp_path / "r1.html"
+    dana.ok("report", vault, str(out), "--subject", "door")
+    page = out.read_text()
+    assert f"data:image/png;base64,{base64.b64encode(photo.read_bytes()).decode()}" in page
+    assert "The door was &lt;open&gt; at 21:40." in page
+    # The stored photo altered: no preview of it, and the report says it is damaged.
+    stored = dana.vault / "artifacts" / "cas" / hashlib.sha256(photo.read_bytes()).hexdigest()
+    stored.write_bytes(b"something else")
+    code, _, _ = dana.run("report", vault, str(tmp_path / "r2.html"), "--subject", "door")
+    page = (tmp_path / "r2.html").read_text()
+    assert "data:image/png" not in page
+    assert "MISSING OR DAMAGED" in page
+    assert code == 0  # the report is written either way: it says what failed

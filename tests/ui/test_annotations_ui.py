@@ -61,6 +61,33 @@ def test_annotating_from_the_inspector(qtbot: Any, make_window: Any, session: An
     assert "reviewed" in shown
     assert "on door:state" in shown
     assert key.key_id in shown
+    # The same annotations in every other view: the timeline marks the event, the beliefs
+    # table shows the mark, the belief's history lists both, and so does the report.
+    from provara_desktop.bundle import report
+    from provara_desktop.ui.models.belief_cells import Column
+    from provara_desktop.ui.models.timeline_model import Column as TimelineColumn
+
+    tl = window.views["Timeline"].model
+    tl.refresh()
+    qtbot.waitUntil(lambda: tl.row_for_event(seen) is not None, timeout=10000)
+    assert str(tl.index(tl.row_for_event(seen), TimelineColumn.TYPE).data()).endswith("✎")
+    beliefs = window.views["Beliefs"]
+    beliefs._arrange(snapshot=True)
+
+    def tags() -> str:
+        m = beliefs.model
+        return next((str(m.index(r, Column.TAGS).data()) for r in range(m.rowCount())
+                     if m.rows[r][1] == "door:state"), "")
+
+    qtbot.waitUntil(lambda: tags() == "reviewed", timeout=10000)
+    window.show()
+    beliefs.select_belief("local", "door:state")
+    notes = beliefs.findChild(QLabel, "historyAnnotations")
+    qtbot.waitUntil(lambda: "photo-needed" in notes.text(), timeout=10000)
+    assert "reviewed" in notes.text()
+    page = report.render(report.from_vault(vault, report.ReportScope(subject="door")))
+    assert "Annotations (2)" in page
+    assert "photo-needed" in page
     # An empty comment: refused, said, nothing written.
     dlg = _annotate(qtbot, window, "Comment", "   ", on_belief=False)
     dlg.findChild(QPushButton, "submitButton").click()
@@ -93,6 +120,10 @@ def test_the_contested_workbench_shows_review_progress(
     qtbot.waitUntil(lambda: "of 2 contested" in label.text(), timeout=15000)
     assert label.text() == "Review: 1 of 2 contested beliefs reviewed, 1 need follow-up"
     assert ident.actor in label.toolTip()
+    # for what a search leaves listed
+    view.search.setText("gate")
+    assert label.text() == ("Review (these search results): 0 of 1 contested beliefs "
+                            "reviewed, 1 need follow-up")
 
 
 def test_the_beliefs_table_shows_tags_and_filters_by_review(

@@ -96,3 +96,42 @@ def test_attachments_are_previewed_saved_and_opened_only_when_intact(
     dlg.on_save(str(tmp_path / "never.png"))
     assert len(opened) == 1
     assert not (tmp_path / "never.png").exists()
+
+
+def test_the_contested_workbench_opens_an_evidence_attachment(
+        qtbot: Any, make_window: Any, session: Any, unlocked: Any, tmp_path: Path) -> None:
+    from PySide6.QtCore import Qt
+
+    from provara_desktop.ui.models.contested_model import KeyRole
+    from provara_desktop.ui.models.evidence_model import EventIdRole
+
+    ident, key = unlocked
+    session.unlock(key, ident.actor)
+    notes = tmp_path / "statement.txt"
+    notes.write_text("It was open.")
+    with_file = session.observe(subject="door", predicate="state", value="open",
+                                confidence=0.9, attachments=[notes]).result(timeout=15)
+    session.observe(subject="door", predicate="state", value="closed",
+                    confidence=0.9).result(timeout=15)
+    window = make_window(session, key=key)
+    window.resize(1500, 900)
+    window.show()
+    view = window.views["Contested"]
+    window.tabs.setCurrentWidget(view)
+    view.refresh()
+    qtbot.waitUntil(lambda: view.proxy.rowCount() > 0, timeout=15000)
+    rect = view.table.visualRect(view.proxy.index(0, 0))
+    assert view.proxy.index(0, 0).data(KeyRole) == "door:state"
+    qtbot.mouseClick(view.table.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    qtbot.waitUntil(lambda: len(view.cards()) == 2, timeout=10000)
+    [card] = [c for c in view.cards() if c.value_json == '"open"']
+    eid = with_file.events[-1]["event_id"]
+    assert card.model.index(0, 0).data(EventIdRole) == eid
+    card.table.setCurrentIndex(card.model.index(0, 0))
+    sha = hashlib.sha256(notes.read_bytes()).hexdigest()
+    assert f"attachment:{eid}:{sha}" in card.detail.text()
+    card.on_detail_link(f"attachment:{eid}:{sha}")
+    qtbot.waitUntil(lambda: window.attachment_dialog is not None
+                    and window.attachment_dialog.isVisible(), timeout=5000)
+    text = window.attachment_dialog.findChild(QPlainTextEdit, "attachmentText").toPlainText()
+    assert text == "It was open."

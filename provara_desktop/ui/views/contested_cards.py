@@ -4,7 +4,7 @@ selected piece of evidence in full, and the button that attests this value."""
 from __future__ import annotations
 
 import html
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -19,16 +19,22 @@ from PySide6.QtWidgets import (
 
 from provara_desktop.ui.models.evidence_model import COLUMN_WIDTHS, EventIdRole, EvidenceModel
 
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
 
 class ValueCard(QGroupBox):
     """One competing value and the evidence for it."""
 
     attest_clicked = Signal(str)  # the value's canonical JSON
     evidence_activated = Signal(str)  # an event id
+    attachment_requested = Signal(str, str)  # event id, sha256 (a link in the detail)
 
     def __init__(self, value_json: str, model: EvidenceModel, is_canonical: bool,
-                 parent: QWidget | None = None) -> None:
+                 parent: QWidget | None = None, *,
+                 attachments_of: Callable[[str], list[Any]] | None = None) -> None:
         super().__init__(parent)
+        self._attachments_of = attachments_of
         self.setObjectName("valueCard")
         self.value_json = value_json
         self.model = model
@@ -56,7 +62,8 @@ class ValueCard(QGroupBox):
                              "to open it in the timeline.", self)
         self.detail.setObjectName("evidenceDetail")
         self.detail.setWordWrap(True)
-        self.detail.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.detail.setTextInteractionFlags(Qt.TextInteractionFlag.TextBrowserInteraction)
+        self.detail.linkActivated.connect(self.on_detail_link)
         self.table.selectionModel().currentRowChanged.connect(self.on_evidence_row)
         model.dataChanged.connect(self.on_evidence_changed)
         self.button = QPushButton("Attest this value", self)
@@ -83,7 +90,20 @@ class ValueCard(QGroupBox):
             extra = f" ({tip})" if tip and tip != value else ""
             lines.append(f"<b>{html.escape(str(head))}</b>: {html.escape(str(value))}"
                          f"{html.escape(extra)}")
+        eid = self.model.data(self.model.index(row, 0), EventIdRole)
+        atts = self._attachments_of(str(eid)) if eid and self._attachments_of else []
+        if atts:  # each opens the attachment dialog (checked again before it shows)
+            lines.append("<b>Attachments</b>: " + ", ".join(
+                f'<a href="attachment:{html.escape(str(eid))}:{html.escape(a.sha256)}">'
+                f"{html.escape(a.name)}</a>" + ("" if a.ok else f" ({html.escape(a.status)})")
+                for a in atts if a.sha256))
         self.detail.setText("<br>".join(lines))
+
+    def on_detail_link(self, target: str) -> None:
+        kind, _, rest = target.partition(":")
+        eid, _, sha = rest.partition(":")
+        if kind == "attachment" and eid and sha:
+            self.attachment_requested.emit(eid, sha)
 
     def on_evidence_changed(self, top_left: Any, _bottom_right: Any, *_: Any) -> None:
         current = self.table.currentIndex()

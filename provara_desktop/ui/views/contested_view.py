@@ -76,6 +76,7 @@ class _Snapshot:
 
 class ContestedView(QWidget):
     event_selected = Signal(str)  # an event id the user wants to see in the timeline
+    attachment_requested = Signal(str, str)  # event id, sha256: look at an attachment
     attested = Signal(str)  # the new attestation's event id (after it is written)
 
     def __init__(self, session: VaultSession, parent: QWidget | None = None) -> None:
@@ -110,6 +111,8 @@ class ContestedView(QWidget):
         self.search.setPlaceholderText("Search contested beliefs")
         self.search.setClearButtonEnabled(True)
         self.search.textChanged.connect(self.proxy.setFilterFixedString)
+        self.search.textChanged.connect(lambda _t: self._show_progress())
+        self._found: Any = None  # the vault's annotations, folded at the last snapshot
         self.table = QTableView(self)
         self.table.setObjectName("contestedTable")
         self.table.setModel(self.proxy)
@@ -248,8 +251,9 @@ class ContestedView(QWidget):
             from provara_desktop.core.annotations import progress
             from provara_desktop.store.annotations import folded
 
-            review = progress(folded(session.vault), [r.key for r in rows])
-            return _Snapshot(rows, forks, detail, True, count, review)
+            found = folded(session.vault)
+            return _Snapshot(rows, forks, detail, True, count,
+                             {"found": found, **progress(found, [r.key for r in rows])})
 
         run_op(self, lambda: session.submit(job)).success(self.on_snapshot).failure(
             self.on_snapshot_failed)
@@ -268,11 +272,8 @@ class ContestedView(QWidget):
             "Beliefs are being computed…" if not snap.beliefs_ready else
             f"{n} contested belief{'s' if n != 1 else ''}" if n else
             "No contested beliefs: the team agrees on everything recorded.")
-        review = snap.progress
-        self.progress_label.setText(f"Review: {review['text']}" if review and n else "")
-        self.progress_label.setToolTip("\n".join(
-            f"{who}: " + ", ".join(f"{len(keys)} {mark}" for mark, keys in marks.items())
-            for who, marks in (review or {}).get("by_reviewer", {}).items()))
+        self._found = (snap.progress or {}).get("found")
+        self._show_progress()
         if self._selected_key is not None and self.stack.currentIndex() == 0:
             if snap.detail is None and snap.beliefs_ready:
                 self._show_resolved(self._selected_key)
@@ -280,6 +281,23 @@ class ContestedView(QWidget):
                                               or snap.detail.by_value != self._detail.by_value):
                 self._show_detail(snap.detail)
         self._reselect_row()
+
+    def _show_progress(self) -> None:
+        """Review progress over the contested beliefs listed (the search applied): "312 of
+        480 contested beliefs reviewed, 41 need follow-up"; the tooltip, who reviewed what."""
+        from provara_desktop.core.annotations import progress
+        from provara_desktop.ui.models.contested_model import KeyRole
+
+        keys = [str(self.proxy.index(r, 0).data(KeyRole)) for r in range(self.proxy.rowCount())]
+        if self._found is None or not keys:
+            self.progress_label.setText("")
+            return
+        review = progress(self._found, keys)
+        scope = "" if not self.search.text() else " (these search results)"
+        self.progress_label.setText(f"Review{scope}: {review['text']}")
+        self.progress_label.setToolTip("\n".join(
+            f"{who}: " + ", ".join(f"{len(keys)} {mark}" for mark, keys in marks.items())
+            for who, marks in review["by_reviewer"].items()))
 
     # -- contested beliefs ------------------------------------------------------------------
 
@@ -341,11 +359,22 @@ class ContestedView(QWidget):
                           if detail.canonical_value is not None else None)
         for value_json, evidence in detail.by_value.items():
             model = EvidenceModel(self.provenance, evidence, self._forked_ids, self)
-            card = ValueCard(value_json, model, value_json == canonical_json, self.cards_host)
+            card = ValueCard(value_json, model, value_json == canonical_json, self.cards_host,
+                             attachments_of=self._attachments_of)
             card.attest_clicked.connect(self.on_attest_value)
             card.evidence_activated.connect(self.event_selected)
+            card.attachment_requested.connect(self.attachment_requested)
             self.cards_layout.insertWidget(self.cards_layout.count() - 1, card, 1)
         self._set_controls_enabled(True)
+
+    def _attachments_of(self, event_id: str) -> list[Any]:
+        row = self.provenance.row(event_id)
+        if row is None:
+            return []
+        try:
+            return list(self.provenance.attachments(self.provenance.event(row)))
+        except Exception:  # noqa: BLE001 - an unreadable event shows no attachment link
+            return []
 
     def _show_resolved(self, key: str) -> None:
         self._detail = None
