@@ -4,13 +4,11 @@ bundle carried them to."""
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any
 
 from tests.conftest import require_reference
 from tests.interop.reference_checks import provara, reference_state_hash
-from tests.store.test_annotations import case
-from tests.store.test_hierarchy import Person
+from tests.store.test_annotations import carried_to_finn, case
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -33,12 +31,5 @@ def test_the_reference_reads_annotated_vaults(case: dict[str, Any], tmp_path: Pa
     dana.ok("annotate", case["vault"], "--belief", "door:state", "--withdraw",
             mark["event_id"])
     _agrees(dana, dana.vault)
-    bundle = tmp_path / "case.provara-bundle"
-    dana.ok("export", case["vault"], str(bundle))
-    # Finn, a third investigator, takes the case into his own vault.
-    finn = Person(tmp_path, "Finn", dana.capsys)
-    for who in (dana, eve):
-        finn.ok("trust", "add", who.key_id, "--public-key",
-                json.loads((who.home / "identity.json").read_text())["public_key_b64"])
-    finn.ok("import", str(finn.vault), str(bundle))
+    finn = carried_to_finn(case, tmp_path)
     _agrees(finn, finn.vault)

@@ -115,19 +115,26 @@ def test_bad_annotations_are_refused_and_nothing_is_written(
     assert tree_digest(dana.vault) == before
 
 
-def test_annotations_travel_by_bundle_with_their_signers(case: dict[str, Any],
-                                                        tmp_path: Path) -> None:
+def carried_to_finn(case: dict[str, Any], tmp_path: Path) -> Person:
+    """Dana's vault exported as a bundle and imported by Finn, a third investigator, into
+    his own vault (he trusts Dana and Eve)."""
     dana, eve = case["dana"], case["eve"]
-    dana.ok("annotate", case["vault"], "--belief", "door:state", "--mark", "reviewed")
-    eve.ok("annotate", case["vault"], "--event", case["seen"], "--comment", "blurry photo")
     bundle = tmp_path / "case.provara-bundle"
     dana.ok("export", case["vault"], str(bundle))
-    # Finn, a third investigator, takes the case into his own vault.
     finn = Person(tmp_path, "Finn", dana.capsys)
     for who in (dana, eve):
         finn.ok("trust", "add", who.key_id, "--public-key",
                 json.loads((who.home / "identity.json").read_text())["public_key_b64"])
     finn.ok("import", str(finn.vault), str(bundle))
+    return finn
+
+
+def test_annotations_travel_by_bundle_with_their_signers(case: dict[str, Any],
+                                                        tmp_path: Path) -> None:
+    dana, eve = case["dana"], case["eve"]
+    dana.ok("annotate", case["vault"], "--belief", "door:state", "--mark", "reviewed")
+    eve.ok("annotate", case["vault"], "--event", case["seen"], "--comment", "blurry photo")
+    finn = carried_to_finn(case, tmp_path)
     there = finn.ok("annotations", str(finn.vault))["annotations"]
     assert [(a["kind"], a["signer"]) for a in there] == [("mark", dana.key_id),
                                                          ("comment", eve.key_id)]
