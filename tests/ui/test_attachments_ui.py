@@ -135,3 +135,28 @@ def test_the_contested_workbench_opens_an_evidence_attachment(
                     and window.attachment_dialog.isVisible(), timeout=5000)
     text = window.attachment_dialog.findChild(QPlainTextEdit, "attachmentText").toPlainText()
     assert text == "It was open."
+
+
+def test_the_apps_evidence_report_shows_a_pdf_first_page(
+        qtbot: Any, session: Any, unlocked: Any, tmp_path: Path) -> None:
+    from provara_desktop.bundle import report
+    from provara_desktop.ui.report_previews import add_pdf_previews
+
+    ident, key = unlocked
+    session.unlock(key, ident.actor)
+    pdf = _files(tmp_path)["pdf"]
+    session.observe(subject="lab", predicate="result", value="positive",
+                    attachments=[pdf]).result(timeout=15)
+    data = report.from_vault(session.vault, report.ReportScope(subject="lab"))
+    sha = hashlib.sha256(pdf.read_bytes()).hexdigest()
+    assert data.previews[sha].startswith("PDF")  # the command line's: no Qt there
+    assert add_pdf_previews(data, session.vault.root) == 1
+    page = report.render(data)
+    assert "data:image/png;base64," in page
+    assert "page 1 of 2" in page
+    # An altered PDF is not rendered.
+    stored = session.vault.root / layout.CAS_DIR / sha
+    stored.write_bytes(stored.read_bytes()[:-20])
+    data = report.from_vault(session.vault, report.ReportScope(subject="lab"))
+    assert add_pdf_previews(data, session.vault.root) == 0
+    assert "data:image/png" not in report.render(data)

@@ -657,7 +657,11 @@ class ReportDialog(QDialog):
                 return report.render(report.from_bundle(
                     verify_bundle(bundle, vault.home, cancelled=token), scope))
             progress.label = "verifying the vault for the report…"
-            return report.render(report.from_vault(vault, scope))
+            data = report.from_vault(vault, scope)
+            from provara_desktop.ui.report_previews import add_pdf_previews
+
+            add_pdf_previews(data, vault.root)  # a PDF attachment's first page, inline
+            return report.render(data)
 
         def write(text: str) -> None:
             self.write_button.setEnabled(True)
