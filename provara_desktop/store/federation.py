@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Any
 from provara_desktop.core import federation_contract as fc
 from provara_desktop.core.errors import InputError, UsageError, VaultError
 from provara_desktop.core.event import build_event, utc_now_iso
-from provara_desktop.core.key_life import KEY_REVOCATION
 from provara_desktop.store import vault_keys
 
 if TYPE_CHECKING:
@@ -258,7 +257,7 @@ def statement(vault: Vault, applied: Applied, my_key_id: str) -> dict[str, Any]:
 
 # -- the revocation ceremony -----------------------------------------------------------------
 
-def _revocations(vault: Vault, life: KeyLife) -> dict[str, tuple[str, str | None]]:
+def _revocations(life: KeyLife) -> dict[str, tuple[str, str | None]]:
     """revoked key -> (its counting revocation event, boundary)."""
     return {k: r for k in life.revoked_keys() if (r := life.revocation(k)) is not None}
 
@@ -287,7 +286,7 @@ def acknowledge(vault: Vault, *, key: SigningKey, actor: str) -> list[str]:
     done = {str(p.get("revocation_event_id")) for _, signer, p in _acks(vault)
             if signer is not None and member_of(applied.contract, signer, groups) == me}
     new = []
-    for revoked, (rev_id, boundary) in sorted(_revocations(vault, life).items()):
+    for revoked, (rev_id, boundary) in sorted(_revocations(life).items()):
         if rev_id in done or revoked in groups.get(key.key_id, frozenset({key.key_id})):
             continue
         event = vault.new_event(
@@ -313,7 +312,7 @@ def status(vault: Vault) -> dict[str, Any]:
     groups = identity_keys(life)
     acks = _acks(vault)
     revocations = []
-    for revoked, (rev_id, boundary) in sorted(_revocations(vault, life).items()):
+    for revoked, (rev_id, boundary) in sorted(_revocations(life).items()):
         owner = member_of(c, revoked, groups)
         by: dict[str, dict[str, Any]] = {}
         for ack_id, signer, p in acks:
@@ -335,7 +334,3 @@ def status(vault: Vault) -> dict[str, Any]:
                                            "event_id": applied.event_id},
             "members": [{"member": m, "key_id": c.member(m).key_id} for m in c.member_ids()],
             "revocations": revocations}
-
-
-def revocation_events(events: Iterable[Mapping[str, Any]]) -> bool:
-    return any(e.get("type") == KEY_REVOCATION for e in events)

@@ -753,12 +753,12 @@ class MainWindow(VaultLifecycle):
         if session is None:
             return
         home = self.home
+        mine = self.key.key_id if self.key is not None else ""  # read here, not in the job
 
         def gather() -> dict[str, Any]:
             from provara_desktop.store import federation
 
             applied = federation.in_force(session.vault)
-            mine = self.key.key_id if self.key is not None else ""
             return {"hierarchy": hierarchy(session.vault), "mesh": picture(session.vault, home),
                     "links": links(session.vault, home),
                     "federation": None if applied is None else {

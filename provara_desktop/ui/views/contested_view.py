@@ -68,10 +68,10 @@ def _parse_value(text: str) -> Any:
 class _Snapshot:
     def __init__(self, rows: list[ContestedSummary], forks: list[ForkAlert],
                  detail: ContestedDetail | None, beliefs_ready: bool, event_count: int,
-                 progress: dict[str, Any] | None = None) -> None:
+                 annotations: Any = None) -> None:
         self.rows, self.forks, self.detail = rows, forks, detail
         self.beliefs_ready, self.event_count = beliefs_ready, event_count
-        self.progress = progress  # review marks over these beliefs (core/annotations.py)
+        self.annotations = annotations  # the vault's, folded (core/annotations.Folded)
 
 
 class ContestedView(QWidget):
@@ -248,12 +248,9 @@ class ContestedView(QWidget):
             forked = {r.event_id for f in forks for r in f.rows}
             rows = cache.summaries(reducer, session.vault, forked)
             detail = contested_detail(reducer, session.vault, key, forked) if key else None
-            from provara_desktop.core.annotations import progress
             from provara_desktop.store.annotations import folded
 
-            found = folded(session.vault)
-            return _Snapshot(rows, forks, detail, True, count,
-                             {"found": found, **progress(found, [r.key for r in rows])})
+            return _Snapshot(rows, forks, detail, True, count, folded(session.vault))
 
         run_op(self, lambda: session.submit(job)).success(self.on_snapshot).failure(
             self.on_snapshot_failed)
@@ -272,7 +269,7 @@ class ContestedView(QWidget):
             "Beliefs are being computed…" if not snap.beliefs_ready else
             f"{n} contested belief{'s' if n != 1 else ''}" if n else
             "No contested beliefs: the team agrees on everything recorded.")
-        self._found = (snap.progress or {}).get("found")
+        self._found = snap.annotations
         self._show_progress()
         if self._selected_key is not None and self.stack.currentIndex() == 0:
             if snap.detail is None and snap.beliefs_ready:
